@@ -1,0 +1,378 @@
+//! [`ImageConfig`]: an image's configuration JSON, kept byte for byte, with a typed view
+//! ([`ConfigFile`], [`ContainerConfig`], [`History`]) in the shape of the OCI image spec and
+//! Docker's extensions.
+//!
+//! The ImageId is the SHA-256 of the stored bytes, so loading never rewrites them. Fields the
+//! typed view does not know survive in `extra`, and a config this crate creates is written
+//! with sorted keys (serde's field order, then `extra` sorted).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::digest::{DiffId, Digest, ImageId};
+use crate::error::{Error, Result};
+
+/// The typed view of an image config (`application/vnd.oci.image.config.v1+json`).
+///
+/// ```
+/// use layercake::config::ConfigFile;
+///
+/// let json = br#"{"architecture":"amd64","os":"linux",
+///   "config":{"Env":["PATH=/bin"],"Cmd":["sh"],"Healthcheck":{"Test":["NONE"]}},
+///   "rootfs":{"type":"layers","diff_ids":[]},"docker_version":"20.10.24"}"#;
+/// let config: ConfigFile = serde_json::from_slice(json)?;
+/// assert_eq!(config.config.cmd, Some(vec!["sh".to_string()]));
+/// assert!(config.config.healthcheck.is_some());
+/// assert!(config.extra.contains_key("docker_version"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfigFile {
+    /// When the image was created (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Who created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// CPU architecture (`amd64`, `arm64`, ...).
+    #[serde(default)]
+    pub architecture: String,
+    /// CPU variant (`v8`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Operating system (`linux`).
+    #[serde(default)]
+    pub os: String,
+    /// The runtime defaults for a container of this image.
+    #[serde(default)]
+    pub config: ContainerConfig,
+    /// The layer DiffIds, bottom first.
+    pub rootfs: RootFs,
+    /// One entry per build step, bottom first; steps that made no layer are `empty_layer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<History>,
+    /// Docker's top-level commit message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Every field the typed view does not name, kept as it was.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The `rootfs` of a config: the DiffIds of the layers, bottom first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RootFs {
+    /// Always `layers`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The DiffIds, bottom first.
+    #[serde(default)]
+    pub diff_ids: Vec<DiffId>,
+}
+
+/// The runtime defaults of an image (the `config` object; Docker's capitalised names).
+///
+/// ```
+/// use layercake::config::ContainerConfig;
+///
+/// let mut c = ContainerConfig::default();
+/// c.env.push("PATH=/usr/bin:/bin".into());
+/// c.cmd = Some(vec!["/bin/sh".into()]);
+/// c.exposed_ports.insert("80/tcp".into());
+/// let json = serde_json::to_string(&c)?;
+/// assert_eq!(json, r#"{"Env":["PATH=/usr/bin:/bin"],"Cmd":["/bin/sh"],"ExposedPorts":{"80/tcp":{}}}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct ContainerConfig {
+    /// User (and group) the process runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Environment, `KEY=value`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub env: Vec<String>,
+    /// The executable and its first arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// The default command (or arguments to the entrypoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Labels.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub labels: BTreeMap<String, String>,
+    /// Exposed ports, `80/tcp`.
+    #[serde(
+        default,
+        with = "set_as_object",
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub exposed_ports: BTreeSet<String>,
+    /// Volumes.
+    #[serde(
+        default,
+        with = "set_as_object",
+        skip_serializing_if = "BTreeSet::is_empty"
+    )]
+    pub volumes: BTreeSet<String>,
+    /// The signal that stops the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Docker's health check, kept as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    /// Every field not named above (`OnBuild`, `ArgsEscaped`, `Shell`, ...), kept.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// One step of an image's history (`docker history` shows these newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct History {
+    /// When the step ran (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The command of the step (`/bin/sh -c #(nop) ENV ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Who ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// A free comment (`docker commit -m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Whether this step made no layer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+}
+
+impl History {
+    /// A history entry for a step that ran `created_by`.
+    ///
+    /// ```
+    /// let h = layercake::config::History::new("COPY app /app");
+    /// assert_eq!(h.created_by.as_deref(), Some("COPY app /app"));
+    /// ```
+    pub fn new(created_by: impl Into<String>) -> History {
+        History {
+            created_by: Some(created_by.into()),
+            ..History::default()
+        }
+    }
+
+    /// Sets the comment.
+    pub fn comment(mut self, comment: impl Into<String>) -> History {
+        self.comment = Some(comment.into());
+        self
+    }
+
+    /// Sets the author.
+    pub fn author(mut self, author: impl Into<String>) -> History {
+        self.author = Some(author.into());
+        self
+    }
+
+    /// Sets the creation time (RFC 3339).
+    pub fn created(mut self, created: impl Into<String>) -> History {
+        self.created = Some(created.into());
+        self
+    }
+}
+
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `{"80/tcp": {}}` as a set of keys.
+mod set_as_object {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub(super) fn serialize<S: Serializer>(
+        set: &BTreeSet<String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&String, BTreeMap<(), ()>> =
+            set.iter().map(|k| (k, BTreeMap::new())).collect();
+        map.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeSet<String>, D::Error> {
+        let map = Option::<BTreeMap<String, Value>>::deserialize(d)?;
+        Ok(map.unwrap_or_default().into_keys().collect())
+    }
+}
+
+/// An image config: the exact bytes (whose SHA-256 is the [`ImageId`]) and their typed view.
+///
+/// ```
+/// use layercake::ImageConfig;
+///
+/// let bytes = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+/// let config = ImageConfig::from_bytes(&bytes[..])?;
+/// assert_eq!(config.as_bytes(), &bytes[..]);
+/// assert_eq!(config.file().os, "linux");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct ImageConfig {
+    bytes: Bytes,
+    file: ConfigFile,
+}
+
+/// Configs larger than this are refused (containerd's limit for JSON documents).
+pub(crate) const MAX_CONFIG_BYTES: usize = 20 << 20;
+
+impl ImageConfig {
+    /// Parses config bytes, keeping them exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the bytes are not a config JSON object (over 20 MiB,
+    /// not JSON, no `rootfs`, a DiffId that is not a digest).
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<ImageConfig> {
+        let bytes = bytes.into();
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(Error::config(format!(
+                "{} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
+        let file = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig {
+            reason: "not an image config JSON object".into(),
+            source: Some(e),
+        })?;
+        Ok(ImageConfig { bytes, file })
+    }
+
+    /// Serialises a typed config this crate (or its user) created.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if serialisation fails (it does not for these types).
+    pub fn from_file(file: ConfigFile) -> Result<ImageConfig> {
+        let bytes = serde_json::to_vec(&file).map_err(|e| Error::InvalidConfig {
+            reason: "cannot serialise the config".into(),
+            source: Some(e),
+        })?;
+        Ok(ImageConfig {
+            bytes: Bytes::from(bytes),
+            file,
+        })
+    }
+
+    /// The exact bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The typed view.
+    pub fn file(&self) -> &ConfigFile {
+        &self.file
+    }
+
+    /// The runtime defaults (`config` object).
+    pub fn container_config(&self) -> &ContainerConfig {
+        &self.file.config
+    }
+
+    /// The ImageId: SHA-256 of the bytes.
+    pub fn id(&self) -> ImageId {
+        ImageId::from_digest(Digest::sha256(&self.bytes))
+    }
+}
+
+impl fmt::Debug for ImageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageConfig")
+            .field("id", &self.id())
+            .field("len", &self.bytes.len())
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+/// Formats seconds since the Unix epoch as RFC 3339 in UTC, as Docker writes `created`.
+///
+/// ```
+/// assert_eq!(layercake::config::rfc3339(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(layercake::config::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// ```
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The current time in seconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_survive_a_rewrite() {
+        let json = br#"{"architecture":"amd64","os":"linux","config":{"OnBuild":["RUN x"],"ArgsEscaped":true,"Env":null},"rootfs":{"type":"layers","diff_ids":[]},"container":"abc"}"#;
+        let config = ImageConfig::from_bytes(&json[..]).unwrap();
+        assert_eq!(config.as_bytes(), &json[..]);
+        let again = ImageConfig::from_file(config.file().clone()).unwrap();
+        let v: Value = serde_json::from_slice(again.as_bytes()).unwrap();
+        assert_eq!(v["config"]["OnBuild"][0], "RUN x");
+        assert_eq!(v["config"]["ArgsEscaped"], true);
+        assert_eq!(v["container"], "abc");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
+}

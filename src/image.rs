@@ -1,0 +1,582 @@
+//! [`Image`]: an ordered stack of layers plus a config, its merged tree (cached per ChainId
+//! prefix), and what `docker image inspect` and `docker history` show of it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+use crate::config::{rfc3339, ConfigFile, ContainerConfig, History, ImageConfig, RootFs};
+use crate::diff::Change;
+use crate::digest::{ChainId, DiffId, ImageId};
+use crate::error::{Error, Result};
+use crate::layer::{DiffOptions, Layer};
+use crate::tree::Tree;
+
+/// One layer in a stack, with the ChainId of the stack up to it and the merged tree of that
+/// stack, built once on first use. Images with a common prefix share these links, and with
+/// them the trees: the ChainId names the prefix exactly.
+pub(crate) struct ChainLink {
+    pub(crate) layer: Layer,
+    pub(crate) chain_id: ChainId,
+    tree: OnceLock<Tree>,
+}
+
+impl ChainLink {
+    pub(crate) fn new(layer: Layer, below: Option<&ChainLink>) -> ChainLink {
+        let chain_id = match below {
+            Some(b) => b.chain_id.then(layer.diff_id()),
+            None => ChainId::root(layer.diff_id()),
+        };
+        ChainLink {
+            layer,
+            chain_id,
+            tree: OnceLock::new(),
+        }
+    }
+}
+
+impl fmt::Debug for ChainLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainLink")
+            .field("chain_id", &self.chain_id)
+            .field("diff_id", &self.layer.diff_id())
+            .finish()
+    }
+}
+
+/// Builds the chain for `layers` on top of `base`.
+fn extend_chain(base: &[Arc<ChainLink>], layers: Vec<Layer>) -> Vec<Arc<ChainLink>> {
+    let mut chain = base.to_vec();
+    for layer in layers {
+        let link = ChainLink::new(layer, chain.last().map(|l| &**l));
+        chain.push(Arc::new(link));
+    }
+    chain
+}
+
+/// The merged tree of `chain`, applying only the layers above the highest cached tree.
+pub(crate) fn chain_tree(chain: &[Arc<ChainLink>]) -> Result<Tree> {
+    let Some(top) = chain.last() else {
+        return Ok(Tree::new());
+    };
+    if let Some(tree) = top.tree.get() {
+        return Ok(tree.clone());
+    }
+    let start = chain.iter().rposition(|l| l.tree.get().is_some());
+    let mut tree = start.map_or_else(Tree::new, |i| chain[i].tree.get().expect("cached").clone());
+    for link in &chain[start.map_or(0, |i| i + 1)..] {
+        tree = tree.apply(&link.layer)?;
+        // Another thread may have built the same tree meanwhile; either copy will do.
+        let _ = link.tree.set(tree.clone());
+    }
+    Ok(tree)
+}
+
+struct ImageInner {
+    config: ImageConfig,
+    chain: Vec<Arc<ChainLink>>,
+}
+
+/// An image: layers, bottom first, and a config whose bytes name it.
+///
+/// Immutable, `Send + Sync`, cheap to clone. Its filesystem, [`Image::tree`], is built on
+/// first use and shared with every image that has the same layers below.
+///
+/// # Example
+///
+/// ```
+/// use layercake::config::History;
+/// use layercake::{Image, Layer};
+///
+/// let base = Image::builder()
+///     .layer(Layer::builder().file("etc/os-release", "ID=demo\n").build()?)
+///     .build()?;
+/// let app = Image::builder()
+///     .base(&base)
+///     .layer_with(Layer::builder().file("app/run", "#!/bin/sh\n").build()?, History::new("COPY run /app/"))
+///     .cmd(["/app/run"])
+///     .build()?;
+/// assert_eq!(app.layers().count(), 2);
+/// assert_eq!(app.chain_ids()[0], base.chain_ids()[0]);
+/// assert_eq!(app.tree()?.read("etc/os-release")?, "ID=demo\n");
+/// assert_eq!(app.inspect().root_fs.layers.len(), 2);
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Image(Arc<ImageInner>);
+
+impl Image {
+    /// Starts building an image in code.
+    pub fn builder() -> ImageBuilder {
+        ImageBuilder::default()
+    }
+
+    /// An image from config bytes (kept exactly) and its layers, as a loader makes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] if the config does not parse or lists a different number
+    /// of layers; [`Error::DigestMismatch`] if a layer's DiffId differs from the config's.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let built = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let layers: Vec<Layer> = built.layers().cloned().collect();
+    /// let loaded = Image::from_parts(built.config().as_bytes().clone(), layers)?;
+    /// assert_eq!(loaded.id(), built.id());
+    ///
+    /// let wrong = vec![Layer::builder().file("a", "2").build()?];
+    /// assert!(Image::from_parts(built.config().as_bytes().clone(), wrong).is_err());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn from_parts(config: impl Into<bytes::Bytes>, layers: Vec<Layer>) -> Result<Image> {
+        let config = ImageConfig::from_bytes(config)?;
+        verify_layers(&config, &layers)?;
+        Ok(Image::from_chain(config, extend_chain(&[], layers)))
+    }
+
+    pub(crate) fn from_chain(config: ImageConfig, chain: Vec<Arc<ChainLink>>) -> Image {
+        Image(Arc::new(ImageInner { config, chain }))
+    }
+
+    pub(crate) fn chain(&self) -> &[Arc<ChainLink>] {
+        &self.0.chain
+    }
+
+    /// The ImageId: SHA-256 of the config bytes.
+    pub fn id(&self) -> ImageId {
+        self.0.config.id()
+    }
+
+    /// The config, bytes and typed view.
+    pub fn config(&self) -> &ImageConfig {
+        &self.0.config
+    }
+
+    /// The layers, bottom first.
+    pub fn layers(&self) -> impl ExactSizeIterator<Item = &Layer> + DoubleEndedIterator + '_ {
+        self.0.chain.iter().map(|l| &l.layer)
+    }
+
+    /// The DiffIds, bottom first (the config's `rootfs.diff_ids`).
+    pub fn diff_ids(&self) -> Vec<DiffId> {
+        self.layers().map(Layer::diff_id).collect()
+    }
+
+    /// The ChainId of every prefix of the stack, bottom first.
+    pub fn chain_ids(&self) -> Vec<ChainId> {
+        self.0.chain.iter().map(|l| l.chain_id).collect()
+    }
+
+    /// The merged filesystem of all layers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack (R7).
+    pub fn tree(&self) -> Result<Tree> {
+        chain_tree(&self.0.chain)
+    }
+
+    /// The changes from this image's filesystem to `other`'s, as `docker diff` lists them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Image::tree`].
+    pub fn diff(&self, other: &Image) -> Result<Vec<Change>> {
+        Ok(self.tree()?.diff(&other.tree()?))
+    }
+
+    /// A new image whose layers `from..` are squashed into one; the filesystem is
+    /// unchanged, and the history keeps one entry for the new layer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Image::tree`].
+    ///
+    /// # Panics
+    ///
+    /// If `from` is greater than the number of layers.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "1").build()?)
+    ///     .layer(Layer::builder().file("b", "2").build()?)
+    ///     .layer(Layer::builder().whiteout("a").build()?)
+    ///     .build()?;
+    /// let squashed = image.squash(1)?;
+    /// assert_eq!(squashed.layers().count(), 2);
+    /// assert_eq!(squashed.tree()?, image.tree()?);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn squash(&self, from: usize) -> Result<Image> {
+        let chain = self.chain();
+        assert!(
+            from <= chain.len(),
+            "squash from {from} of {} layers",
+            chain.len()
+        );
+        let lower = chain_tree(&chain[..from])?;
+        let layer = Layer::diff(&lower, &self.tree()?, &DiffOptions::default())?;
+        let file = self.config().file();
+        let base_history: Vec<History> = {
+            let mut non_empty = 0;
+            file.history
+                .iter()
+                .take_while(|h| {
+                    if !h.empty_layer {
+                        non_empty += 1;
+                    }
+                    non_empty <= from
+                })
+                .cloned()
+                .collect()
+        };
+        let mut file = file.clone();
+        file.history = base_history;
+        file.history.push(History::new(format!(
+            "squash of layers {from}..{}",
+            chain.len()
+        )));
+        file.rootfs.diff_ids.truncate(from);
+        file.rootfs.diff_ids.push(layer.diff_id());
+        let config = ImageConfig::from_file(file)?;
+        Ok(Image::from_chain(
+            config,
+            extend_chain(&chain[..from], vec![layer]),
+        ))
+    }
+
+    /// What `docker image inspect` shows (with no tags: the [`Store`](crate::Store) adds
+    /// those).
+    pub fn inspect(&self) -> Inspect {
+        let file = self.config().file();
+        Inspect {
+            id: self.id().to_string(),
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            parent: String::new(),
+            comment: file.comment.clone().unwrap_or_default(),
+            created: file.created.clone().unwrap_or_default(),
+            docker_version: file
+                .extra
+                .get("docker_version")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            author: file.author.clone().unwrap_or_default(),
+            config: file.config.clone(),
+            architecture: file.architecture.clone(),
+            variant: file.variant.clone(),
+            os: file.os.clone(),
+            size: self.layers().map(Layer::content_size).sum(),
+            root_fs: InspectRootFs {
+                kind: "layers".into(),
+                layers: self.diff_ids(),
+            },
+        }
+    }
+
+    /// What `docker history` shows: one row per history entry, newest first, each non-empty
+    /// step with the size of its layer.
+    pub fn history(&self) -> Vec<HistoryRow> {
+        let mut layers = self.layers();
+        let mut rows: Vec<HistoryRow> = self
+            .config()
+            .file()
+            .history
+            .iter()
+            .map(|h| HistoryRow {
+                id: None,
+                created: h.created.clone().unwrap_or_default(),
+                created_by: h.created_by.clone().unwrap_or_default(),
+                comment: h.comment.clone().unwrap_or_default(),
+                size: if h.empty_layer {
+                    0
+                } else {
+                    layers.next().map_or(0, Layer::content_size)
+                },
+                empty_layer: h.empty_layer,
+            })
+            .collect();
+        rows.reverse();
+        if let Some(top) = rows.first_mut() {
+            top.id = Some(self.id());
+        }
+        rows
+    }
+}
+
+fn verify_layers(config: &ImageConfig, layers: &[Layer]) -> Result<()> {
+    let listed = &config.file().rootfs.diff_ids;
+    if listed.len() != layers.len() {
+        return Err(Error::config(format!(
+            "rootfs lists {} layers, {} given",
+            listed.len(),
+            layers.len()
+        )));
+    }
+    for (i, (want, layer)) in listed.iter().zip(layers).enumerate() {
+        if *want != layer.diff_id() {
+            return Err(Error::DigestMismatch {
+                what: format!("layer {i}"),
+                expected: want.to_string(),
+                actual: layer.diff_id().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl PartialEq for Image {
+    /// Images are equal when their ids are (their config bytes, which list the layers).
+    fn eq(&self, other: &Image) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for Image {}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Image")
+            .field("id", &self.id())
+            .field("layers", &self.diff_ids())
+            .finish()
+    }
+}
+
+/// The data of `docker image inspect` for one image; serialises in Docker's field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct Inspect {
+    /// The ImageId.
+    pub id: String,
+    /// `name:tag` references.
+    pub repo_tags: Vec<String>,
+    /// `name@sha256:...` manifest digests.
+    pub repo_digests: Vec<String>,
+    /// The parent image id (empty: images here have no local parent).
+    pub parent: String,
+    /// The commit message.
+    pub comment: String,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// The Docker version that built it, if it says.
+    pub docker_version: String,
+    /// Author.
+    pub author: String,
+    /// The runtime defaults.
+    pub config: ContainerConfig,
+    /// CPU architecture.
+    pub architecture: String,
+    /// CPU variant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Operating system.
+    pub os: String,
+    /// Bytes of file contents across the layers.
+    pub size: u64,
+    /// The layer DiffIds.
+    #[serde(rename = "RootFS")]
+    pub root_fs: InspectRootFs,
+}
+
+/// The `RootFS` of [`Inspect`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+#[non_exhaustive]
+pub struct InspectRootFs {
+    /// Always `layers`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// DiffIds, bottom first.
+    pub layers: Vec<DiffId>,
+}
+
+/// One row of `docker history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryRow {
+    /// The image id on the top row; `None` (Docker's `<missing>`) below.
+    pub id: Option<ImageId>,
+    /// When the step ran.
+    pub created: String,
+    /// The step's command.
+    pub created_by: String,
+    /// The step's comment.
+    pub comment: String,
+    /// The size of the step's layer (file contents), 0 for an empty step.
+    pub size: u64,
+    /// Whether the step made no layer.
+    pub empty_layer: bool,
+}
+
+/// Builds an [`Image`] in code: layers, history, runtime config.
+///
+/// Defaults: `linux`/`amd64`, created at the Unix epoch (so the same calls give the same
+/// ImageId; set [`ImageBuilder::created`] for a real time), no author.
+#[derive(Debug, Default)]
+pub struct ImageBuilder {
+    base: Option<Image>,
+    layers: Vec<Layer>,
+    history: Vec<History>,
+    config: Option<ContainerConfig>,
+    created: Option<i64>,
+    author: Option<String>,
+    comment: Option<String>,
+    architecture: Option<String>,
+    os: Option<String>,
+}
+
+impl ImageBuilder {
+    /// Starts from another image: its layers (shared, with their cached trees), history and
+    /// config.
+    pub fn base(mut self, image: &Image) -> ImageBuilder {
+        self.base = Some(image.clone());
+        self
+    }
+
+    /// Adds a layer on top, with an empty history entry.
+    pub fn layer(self, layer: Layer) -> ImageBuilder {
+        self.layer_with(layer, History::default())
+    }
+
+    /// Adds a layer on top, with its history entry.
+    pub fn layer_with(mut self, layer: Layer, history: History) -> ImageBuilder {
+        self.layers.push(layer);
+        self.history.push(History {
+            empty_layer: false,
+            ..history
+        });
+        self
+    }
+
+    /// Adds a history step that made no layer (`ENV`, `CMD`, ...).
+    pub fn empty_step(mut self, history: History) -> ImageBuilder {
+        self.history.push(History {
+            empty_layer: true,
+            ..history
+        });
+        self
+    }
+
+    /// Replaces the runtime config.
+    pub fn config(mut self, config: ContainerConfig) -> ImageBuilder {
+        self.config = Some(config);
+        self
+    }
+
+    /// Sets the default command.
+    pub fn cmd<S: Into<String>>(mut self, cmd: impl IntoIterator<Item = S>) -> ImageBuilder {
+        self.config_mut().cmd = Some(cmd.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds an environment variable, `KEY=value`.
+    pub fn env(mut self, var: impl Into<String>) -> ImageBuilder {
+        self.config_mut().env.push(var.into());
+        self
+    }
+
+    /// Sets a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> ImageBuilder {
+        self.config_mut().labels.insert(key.into(), value.into());
+        self
+    }
+
+    fn config_mut(&mut self) -> &mut ContainerConfig {
+        let base = self
+            .base
+            .as_ref()
+            .map(|b| b.config().container_config().clone());
+        self.config.get_or_insert_with(|| base.unwrap_or_default())
+    }
+
+    /// Sets the creation time, seconds since the epoch (default: the epoch itself).
+    pub fn created(mut self, secs: i64) -> ImageBuilder {
+        self.created = Some(secs);
+        self
+    }
+
+    /// Sets the author.
+    pub fn author(mut self, author: impl Into<String>) -> ImageBuilder {
+        self.author = Some(author.into());
+        self
+    }
+
+    /// Sets the commit message (Docker's top-level `comment`).
+    pub fn comment(mut self, comment: impl Into<String>) -> ImageBuilder {
+        self.comment = Some(comment.into());
+        self
+    }
+
+    /// Sets the architecture (default `amd64`, or the base's).
+    pub fn architecture(mut self, arch: impl Into<String>) -> ImageBuilder {
+        self.architecture = Some(arch.into());
+        self
+    }
+
+    /// Sets the operating system (default `linux`, or the base's).
+    pub fn os(mut self, os: impl Into<String>) -> ImageBuilder {
+        self.os = Some(os.into());
+        self
+    }
+
+    /// Writes the config and makes the image.
+    ///
+    /// # Errors
+    ///
+    /// Only if the config cannot be serialised, which does not happen for these types.
+    pub fn build(self) -> Result<Image> {
+        let created = rfc3339(self.created.unwrap_or(0));
+        let base_chain = self.base.as_ref().map_or(&[][..], |b| b.chain());
+        let mut file = match &self.base {
+            Some(b) => b.config().file().clone(),
+            None => ConfigFile {
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                rootfs: RootFs {
+                    kind: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                ..ConfigFile::default()
+            },
+        };
+        file.created = Some(created.clone());
+        if let Some(a) = self.architecture {
+            file.architecture = a;
+        }
+        if let Some(os) = self.os {
+            file.os = os;
+        }
+        if self.author.is_some() {
+            file.author = self.author.clone();
+        }
+        if self.comment.is_some() {
+            file.comment = self.comment;
+        }
+        if let Some(config) = self.config {
+            file.config = config;
+        }
+        for mut h in self.history {
+            h.created.get_or_insert_with(|| created.clone());
+            if h.author.is_none() {
+                h.author = self.author.clone();
+            }
+            file.history.push(h);
+        }
+        file.rootfs
+            .diff_ids
+            .extend(self.layers.iter().map(Layer::diff_id));
+        let config = ImageConfig::from_file(file)?;
+        Ok(Image::from_chain(
+            config,
+            extend_chain(base_chain, self.layers),
+        ))
+    }
+}

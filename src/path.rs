@@ -1,0 +1,285 @@
+//! [`ImagePath`]: a normalised path inside an image, as bytes.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{lossy, Error, Result};
+
+/// A path inside an image, relative to its root and normalised.
+///
+/// Leading `/` and `./`, repeated slashes, `.` components and a trailing slash are removed
+/// (`/./a//b/` is `a/b`); the empty path is the root. Names are bytes: non-UTF-8 is allowed,
+/// NUL is not, and a `..` component is an error, never silently cleaned. Paths order
+/// component by component, so a sorted list of paths is a depth-first walk of the tree.
+///
+/// # Example
+///
+/// ```
+/// use layercake::ImagePath;
+///
+/// let p = ImagePath::new("/./usr//bin/")?;
+/// assert_eq!(p, ImagePath::new("usr/bin")?);
+/// assert_eq!(p.file_name(), Some(&b"bin"[..]));
+/// assert_eq!(p.parent(), Some(ImagePath::new("usr")?));
+/// assert!(ImagePath::new("usr/../etc").is_err());
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct ImagePath(Bytes);
+
+impl ImagePath {
+    /// The root directory (the empty path).
+    pub const ROOT: ImagePath = ImagePath(Bytes::from_static(b""));
+
+    /// Normalises and checks a path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a NUL byte or a `..` component.
+    pub fn new(path: impl AsRef<[u8]>) -> Result<ImagePath> {
+        let raw = path.as_ref();
+        let invalid = |reason| Error::InvalidPath {
+            path: lossy(raw),
+            reason,
+        };
+        if raw.contains(&0) {
+            return Err(invalid("NUL byte"));
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for component in raw.split(|&b| b == b'/') {
+            match component {
+                b"" | b"." => {}
+                b".." => return Err(invalid("`..` component")),
+                name => {
+                    if !out.is_empty() {
+                        out.push(b'/');
+                    }
+                    out.extend_from_slice(name);
+                }
+            }
+        }
+        Ok(ImagePath(Bytes::from(out)))
+    }
+
+    /// Whether this is the root directory.
+    ///
+    /// ```
+    /// assert!(layercake::ImagePath::new("/./")?.is_root());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The normalised bytes, without a leading or trailing slash.
+    ///
+    /// ```
+    /// assert_eq!(layercake::ImagePath::new("/a/b/")?.as_bytes(), b"a/b");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The components, root first.
+    ///
+    /// ```
+    /// let p = layercake::ImagePath::new("a/b/c")?;
+    /// assert_eq!(p.components().collect::<Vec<_>>(), [&b"a"[..], b"b", b"c"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn components(&self) -> impl DoubleEndedIterator<Item = &[u8]> + Clone + '_ {
+        self.0.split(|&b| b == b'/').filter(|c| !c.is_empty())
+    }
+
+    /// The number of components (0 for the root).
+    ///
+    /// ```
+    /// assert_eq!(layercake::ImagePath::new("a/b")?.depth(), 2);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn depth(&self) -> usize {
+        self.components().count()
+    }
+
+    /// The last component, or `None` for the root.
+    pub fn file_name(&self) -> Option<&[u8]> {
+        self.components().next_back()
+    }
+
+    /// The containing directory, or `None` for the root.
+    pub fn parent(&self) -> Option<ImagePath> {
+        if self.is_root() {
+            return None;
+        }
+        let end = self.0.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        Some(ImagePath(self.0.slice(..end)))
+    }
+
+    /// Every proper ancestor, nearest the root first, excluding the root itself.
+    ///
+    /// ```
+    /// let p = layercake::ImagePath::new("a/b/c")?;
+    /// let names: Vec<String> = p.ancestors().map(|a| a.to_string()).collect();
+    /// assert_eq!(names, ["a", "a/b"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn ancestors(&self) -> impl Iterator<Item = ImagePath> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'/')
+            .map(|(i, _)| ImagePath(self.0.slice(..i)))
+    }
+
+    /// This path with one more component.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] if `name` is empty, `.`, `..`, or holds `/` or NUL.
+    ///
+    /// ```
+    /// let p = layercake::ImagePath::ROOT.join("etc")?.join("hosts")?;
+    /// assert_eq!(p.to_string(), "etc/hosts");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn join(&self, name: impl AsRef<[u8]>) -> Result<ImagePath> {
+        let name = name.as_ref();
+        if name.is_empty()
+            || name == b"."
+            || name == b".."
+            || name.contains(&b'/')
+            || name.contains(&0)
+        {
+            return Err(Error::InvalidPath {
+                path: lossy(name),
+                reason: "not a single file name",
+            });
+        }
+        Ok(self.join_unchecked(name))
+    }
+
+    /// Appends a name known to be a valid single component.
+    pub(crate) fn join_unchecked(&self, name: &[u8]) -> ImagePath {
+        if self.is_root() {
+            return ImagePath(Bytes::copy_from_slice(name));
+        }
+        let mut v = Vec::with_capacity(self.0.len() + 1 + name.len());
+        v.extend_from_slice(&self.0);
+        v.push(b'/');
+        v.extend_from_slice(name);
+        ImagePath(Bytes::from(v))
+    }
+
+    /// Whether `self` is `other` or lies below it.
+    ///
+    /// ```
+    /// use layercake::ImagePath;
+    /// let a = ImagePath::new("a")?;
+    /// assert!(ImagePath::new("a/b")?.starts_with(&a));
+    /// assert!(!ImagePath::new("ab")?.starts_with(&a));
+    /// assert!(a.starts_with(&ImagePath::ROOT));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn starts_with(&self, other: &ImagePath) -> bool {
+        other.is_root()
+            || (self.0.starts_with(&other.0)
+                && (self.0.len() == other.0.len() || self.0[other.0.len()] == b'/'))
+    }
+}
+
+impl Ord for ImagePath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.components().cmp(other.components())
+    }
+}
+
+impl PartialOrd for ImagePath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl AsRef<[u8]> for ImagePath {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for ImagePath {
+    /// Shows the path with a leading `/` omitted; non-UTF-8 bytes are escaped as `\xNN`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&crate::entry::Escaped(&self.0), f)
+    }
+}
+
+impl fmt::Debug for ImagePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"/{self}\"")
+    }
+}
+
+impl std::str::FromStr for ImagePath {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ImagePath> {
+        ImagePath::new(s)
+    }
+}
+
+impl TryFrom<&str> for ImagePath {
+    type Error = Error;
+
+    fn try_from(s: &str) -> Result<ImagePath> {
+        ImagePath::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises() {
+        for (input, want) in [
+            ("", ""),
+            ("/", ""),
+            ("./", ""),
+            (".", ""),
+            ("./a//b/", "a/b"),
+            ("/a/./b", "a/b"),
+            ("a/b/.", "a/b"),
+            ("...", "..."),
+            ("a/.wh..wh..opq", "a/.wh..wh..opq"),
+        ] {
+            assert_eq!(
+                ImagePath::new(input).unwrap().as_bytes(),
+                want.as_bytes(),
+                "{input}"
+            );
+        }
+        for bad in ["..", "a/../b", "/..", "a/..", "a\0b"] {
+            assert!(ImagePath::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn orders_by_component() {
+        let mut v: Vec<ImagePath> = ["a-b", "a/b", "a", "a/b/c", "b", ""]
+            .iter()
+            .map(|s| ImagePath::new(s).unwrap())
+            .collect();
+        v.sort();
+        let shown: Vec<String> = v.iter().map(|p| p.to_string()).collect();
+        assert_eq!(shown, ["", "a", "a/b", "a/b/c", "a-b", "b"]);
+    }
+
+    #[test]
+    fn non_utf8_display() {
+        let p = ImagePath::new(b"caf\xe9").unwrap();
+        assert_eq!(p.to_string(), "caf\\xe9");
+        assert_eq!(p.parent(), Some(ImagePath::ROOT));
+    }
+}

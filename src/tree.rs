@@ -1,0 +1,753 @@
+//! [`Tree`]: a whole filesystem as an immutable, structurally shared directory tree, and the
+//! read side of it: lookup, symlink resolution (R8), reading files, listing and walking.
+//!
+//! A directory is an `Arc` of a sorted map, a non-directory is an `Arc<Entry>`. Changing a
+//! tree copies only the directories on the changed paths; every other node stays shared with
+//! the tree it came from. Two paths that hold the same `Arc<Entry>` are hardlinks.
+
+use std::collections::btree_map;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::entry::{mode_string, Entry, EntryKind, Escaped, FileType, Metadata};
+use crate::error::{Error, Result};
+use crate::path::ImagePath;
+
+/// How many symlinks one resolution may follow before [`Error::SymlinkLoop`] (as Linux).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Marks a node that no layer supplied (the root of an empty tree).
+const NO_LAYER: u32 = u32::MAX;
+
+/// A directory node: its own metadata and its children by name.
+#[derive(Debug, Clone)]
+pub(crate) struct Dir {
+    pub(crate) metadata: Metadata,
+    pub(crate) children: BTreeMap<Bytes, Node>,
+}
+
+impl Dir {
+    pub(crate) fn new(metadata: Metadata) -> Dir {
+        Dir {
+            metadata,
+            children: BTreeMap::new(),
+        }
+    }
+
+    /// The directory R6 implies for a missing parent: 0755, root, mtime 0.
+    pub(crate) fn implied() -> Dir {
+        Dir::new(Metadata::new(0o755))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeKind {
+    Dir(Arc<Dir>),
+    Leaf(Arc<Entry>),
+}
+
+/// One entry of a [`Tree`]: a cheap handle (an `Arc` clone) on a directory or a file node,
+/// with the index of the layer that supplied it.
+///
+/// ```
+/// use layercake::{Image, Layer};
+///
+/// let base = Layer::builder().file("etc/os-release", "ID=demo\n").build()?;
+/// let top = Layer::builder().file("etc/motd", "hello\n").build()?;
+/// let image = Image::builder().layer(base).layer(top).build()?;
+/// let tree = image.tree()?;
+/// let motd = tree.lookup("etc/motd").unwrap();
+/// assert_eq!(motd.contents().unwrap(), "hello\n");
+/// assert_eq!(motd.layer(), Some(1));
+/// assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub(crate) layer: u32,
+    pub(crate) kind: NodeKind,
+}
+
+impl Node {
+    pub(crate) fn dir(layer: u32, dir: Dir) -> Node {
+        Node {
+            layer,
+            kind: NodeKind::Dir(Arc::new(dir)),
+        }
+    }
+
+    pub(crate) fn leaf(layer: u32, entry: Arc<Entry>) -> Node {
+        debug_assert!(!matches!(
+            entry.kind,
+            EntryKind::Directory | EntryKind::Hardlink(_)
+        ));
+        Node {
+            layer,
+            kind: NodeKind::Leaf(entry),
+        }
+    }
+
+    pub(crate) fn as_dir(&self) -> Option<&Arc<Dir>> {
+        match &self.kind {
+            NodeKind::Dir(d) => Some(d),
+            NodeKind::Leaf(_) => None,
+        }
+    }
+
+    pub(crate) fn as_leaf(&self) -> Option<&Arc<Entry>> {
+        match &self.kind {
+            NodeKind::Leaf(e) => Some(e),
+            NodeKind::Dir(_) => None,
+        }
+    }
+
+    /// The index (0 = bottom) of the layer that supplied this entry, or `None` for the root
+    /// of an empty tree. In a container, changed entries carry the index the committed layer
+    /// will have.
+    pub fn layer(&self) -> Option<usize> {
+        (self.layer != NO_LAYER).then_some(self.layer as usize)
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        match &self.kind {
+            NodeKind::Dir(d) => &d.metadata,
+            NodeKind::Leaf(e) => &e.metadata,
+        }
+    }
+
+    /// The type.
+    pub fn file_type(&self) -> FileType {
+        match &self.kind {
+            NodeKind::Dir(_) => FileType::Directory,
+            NodeKind::Leaf(e) => e.file_type(),
+        }
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, NodeKind::Dir(_))
+    }
+
+    /// A regular file's bytes (a cheap clone of the layer's buffer away).
+    pub fn contents(&self) -> Option<&Bytes> {
+        self.as_leaf().and_then(|e| e.contents())
+    }
+
+    /// A symlink's target, verbatim.
+    pub fn link_target(&self) -> Option<&Bytes> {
+        self.as_leaf().and_then(|e| e.link_target())
+    }
+
+    /// A device's major and minor numbers.
+    pub fn device(&self) -> Option<(u32, u32)> {
+        match self.as_leaf().map(|e| &e.kind) {
+            Some(
+                EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor },
+            ) => Some((*major, *minor)),
+            _ => None,
+        }
+    }
+
+    /// The size `ls -l` shows: a file's length, a symlink target's length, else 0.
+    pub fn size(&self) -> u64 {
+        self.as_leaf().map_or(0, |e| e.size())
+    }
+
+    /// Whether two nodes are the same file (hardlinks of each other), like comparing inodes.
+    pub fn same_file(&self, other: &Node) -> bool {
+        match (&self.kind, &other.kind) {
+            (NodeKind::Dir(a), NodeKind::Dir(b)) => Arc::ptr_eq(a, b),
+            (NodeKind::Leaf(a), NodeKind::Leaf(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The entry this node holds, as a layer would write it (directories without children).
+    pub fn to_entry(&self) -> Entry {
+        match &self.kind {
+            NodeKind::Dir(d) => Entry::new(EntryKind::Directory, d.metadata.clone()),
+            NodeKind::Leaf(e) => Entry::clone(e),
+        }
+    }
+
+    /// Whether two nodes hold the same contents and metadata (ignoring children and layer).
+    pub(crate) fn same_content(&self, other: &Node) -> bool {
+        match (&self.kind, &other.kind) {
+            (NodeKind::Dir(a), NodeKind::Dir(b)) => a.metadata == b.metadata,
+            (NodeKind::Leaf(a), NodeKind::Leaf(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A whole filesystem: the merged view of a stack of layers, or a container's working tree.
+///
+/// Cloning is O(1). [`Tree::apply`] returns a new tree that shares every untouched node with
+/// the old one, so a stack of layers costs only what each layer changes.
+///
+/// ```
+/// use layercake::{Layer, Tree};
+///
+/// let layer = Layer::builder()
+///     .file("bin/sh", "ELF...")
+///     .symlink("bin/bash", "sh")
+///     .build()?;
+/// let tree = Tree::new().apply(&layer)?;
+/// let (path, node) = tree.resolve("/bin/bash")?;
+/// assert_eq!(path.to_string(), "bin/sh");
+/// assert_eq!(node.contents().unwrap(), "ELF...");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tree {
+    pub(crate) root: Node,
+    pub(crate) depth: u32,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+impl Tree {
+    /// An empty filesystem: a root directory (0755, root, mtime 0) and nothing else.
+    pub fn new() -> Tree {
+        Tree {
+            root: Node::dir(NO_LAYER, Dir::implied()),
+            depth: 0,
+        }
+    }
+
+    /// How many layers were applied to make this tree.
+    ///
+    /// ```
+    /// assert_eq!(layercake::Tree::new().depth(), 0);
+    /// ```
+    pub fn depth(&self) -> usize {
+        self.depth as usize
+    }
+
+    pub(crate) fn root_dir(&self) -> &Arc<Dir> {
+        self.root.as_dir().expect("the root is a directory (R10)")
+    }
+
+    /// The root directory's node.
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+
+    /// The entry stored at exactly this path, like `lstat` on a tree with no symlinks in
+    /// the way: no symlink is followed, not even in a parent component.
+    ///
+    /// Returns `None` if the path is invalid, missing, or crosses a non-directory.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().symlink("lib", "usr/lib").build()?)?;
+    /// assert!(tree.lookup("lib").unwrap().link_target().is_some());
+    /// assert!(tree.lookup("lib/libc.so").is_none());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn lookup(&self, path: impl AsRef<[u8]>) -> Option<Node> {
+        let path = ImagePath::new(path).ok()?;
+        self.lookup_path(&path).cloned()
+    }
+
+    pub(crate) fn lookup_path(&self, path: &ImagePath) -> Option<&Node> {
+        let mut node = &self.root;
+        for name in path.components() {
+            node = node.as_dir()?.children.get(name)?;
+        }
+        Some(node)
+    }
+
+    /// Resolves a path the way the kernel would inside a chroot (R8): symlinks are followed
+    /// in every component, the last included; absolute targets start at the image root and
+    /// `..` at the root stays there. Returns the resolved path and its node.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::NotADirectory`] for a file used as a directory, and
+    /// [`Error::SymlinkLoop`] after [`MAX_SYMLINK_HOPS`] symlinks.
+    pub fn resolve(&self, path: impl AsRef<[u8]>) -> Result<(ImagePath, Node)> {
+        let path = ImagePath::new(path)?;
+        match self.resolve_path(&path, Follow::All)? {
+            (resolved, Some(node)) => Ok((resolved, node)),
+            (resolved, None) => Err(Error::NotFound {
+                path: resolved.to_string(),
+            }),
+        }
+    }
+
+    /// Resolves `path`, following symlinks in the parents and, with [`Follow::All`], in the
+    /// last component too. A missing last component is `Ok((path, None))`; a missing parent
+    /// is an error.
+    pub(crate) fn resolve_path(
+        &self,
+        path: &ImagePath,
+        follow: Follow,
+    ) -> Result<(ImagePath, Option<Node>)> {
+        // The components still to walk, in reverse so the next one is at the end.
+        let mut todo: Vec<Bytes> = path
+            .components()
+            .rev()
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let mut stack: Vec<(Bytes, Node)> = Vec::new();
+        let mut hops = 0;
+        while let Some(name) = todo.pop() {
+            match &name[..] {
+                b"" | b"." => continue,
+                b".." => {
+                    stack.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let dir_node = stack.last().map_or(&self.root, |(_, n)| n);
+            let Some(dir) = dir_node.as_dir() else {
+                return Err(Error::NotADirectory {
+                    path: join_names(&stack).to_string(),
+                });
+            };
+            let Some(child) = dir.children.get(&name[..]).cloned() else {
+                let here = join_names(&stack).join_unchecked(&name);
+                if todo.iter().all(|c| c.is_empty() || &c[..] == b".") {
+                    return Ok((here, None));
+                }
+                return Err(Error::NotFound {
+                    path: here.to_string(),
+                });
+            };
+            let is_last = todo.iter().all(|c| c.is_empty() || &c[..] == b".");
+            match child.link_target() {
+                Some(target) if !is_last || follow == Follow::All => {
+                    hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Err(Error::SymlinkLoop {
+                            path: path.to_string(),
+                        });
+                    }
+                    if target.first() == Some(&b'/') {
+                        stack.clear();
+                    }
+                    todo.extend(
+                        target
+                            .split(|&b| b == b'/')
+                            .rev()
+                            .map(|c| target.slice_ref(c)),
+                    );
+                }
+                _ => stack.push((name, child)),
+            }
+        }
+        let node = stack
+            .last()
+            .map_or_else(|| self.root.clone(), |(_, n)| n.clone());
+        Ok((join_names(&stack), Some(node)))
+    }
+
+    /// Reads a regular file, following symlinks (R8). The bytes are shared, not copied.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::resolve`], plus [`Error::IsADirectory`], and [`Error::InvalidPath`] for a
+    /// device or pipe.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().file("a", "x").build()?)?;
+    /// assert_eq!(tree.read("/a")?, "x");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
+        let (resolved, node) = self.resolve(path)?;
+        match (&node.kind, node.contents()) {
+            (NodeKind::Dir(_), _) => Err(Error::IsADirectory {
+                path: resolved.to_string(),
+            }),
+            (_, Some(bytes)) => Ok(bytes.clone()),
+            (_, None) => Err(Error::InvalidPath {
+                path: resolved.to_string(),
+                reason: "not a regular file",
+            }),
+        }
+    }
+
+    /// Lists a directory (following symlinks), in name order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::resolve`], plus [`Error::NotADirectory`].
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().file("etc/a", "").file("etc/b", "").build()?)?;
+    /// let names: Vec<_> = tree.read_dir("etc")?.map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<ReadDir> {
+        let (resolved, node) = self.resolve(path)?;
+        match node.kind {
+            NodeKind::Dir(dir) => Ok(ReadDir { dir, next: None }),
+            NodeKind::Leaf(_) => Err(Error::NotADirectory {
+                path: resolved.to_string(),
+            }),
+        }
+    }
+
+    /// Every entry below the root, depth first in path order (the order a layer tar is
+    /// written in). The walk keeps its own stack: deep trees do not recurse.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().file("a/b", "").file("c", "").build()?)?;
+    /// let paths: Vec<String> = tree.walk().map(|(p, _)| p.to_string()).collect();
+    /// assert_eq!(paths, ["a", "a/b", "c"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            stack: vec![(ImagePath::ROOT, self.root_dir().children.iter())],
+        }
+    }
+
+    /// Every entry below directory `path` (lexically), as [`Tree::walk`] orders them; empty
+    /// if `path` is not a directory.
+    pub(crate) fn walk_under(&self, path: &ImagePath) -> Walk<'_> {
+        let children = self.lookup_path(path).and_then(|n| n.as_dir());
+        Walk {
+            stack: children
+                .map(|d| (path.clone(), d.children.iter()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The number of entries below the root.
+    pub fn len(&self) -> usize {
+        self.walk().count()
+    }
+
+    /// Whether the root has no children.
+    pub fn is_empty(&self) -> bool {
+        self.root_dir().children.is_empty()
+    }
+
+    /// A text listing of the whole tree, one line an entry, in path order: mode, owner, size,
+    /// mtime, path, and a link target or device numbers. It is the test oracle for comparing
+    /// trees and what `layercake ls -lR` prints.
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    /// let layer = Layer::builder()
+    ///     .entry("etc/hosts", Entry::file("127.0.0.1 localhost\n").mtime(5))
+    ///     .build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// assert_eq!(
+    ///     tree.dump().to_string(),
+    ///     "drwxr-xr-x 0:0 0 0 etc/\n-rw-r--r-- 0:0 20 5 etc/hosts\n"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn dump(&self) -> Dump<'_> {
+        Dump(self)
+    }
+
+    /// A mutable handle on the directory at `path`, creating or replacing what is in the
+    /// way as R6 implies parents: a missing directory becomes a new one, a non-directory is
+    /// replaced. New directories carry `layer`.
+    pub(crate) fn make_dir_mut(&mut self, path: &ImagePath, layer: u32) -> &mut Dir {
+        let mut dir = make_mut_dir(&mut self.root);
+        for name in path.components() {
+            let child = dir
+                .children
+                .entry(Bytes::copy_from_slice(name))
+                .or_insert_with(|| Node::dir(layer, Dir::implied()));
+            if !child.is_dir() {
+                *child = Node::dir(layer, Dir::implied());
+            }
+            dir = make_mut_dir(child);
+        }
+        dir
+    }
+
+    /// A mutable handle on an existing directory, or `None` if `path` is missing or crosses
+    /// a non-directory. Nothing is created.
+    pub(crate) fn existing_dir_mut(&mut self, path: &ImagePath) -> Option<&mut Dir> {
+        self.lookup_path(path)?.as_dir()?;
+        let mut dir = make_mut_dir(&mut self.root);
+        for name in path.components() {
+            dir = make_mut_dir(dir.children.get_mut(name)?);
+        }
+        Some(dir)
+    }
+
+    /// Puts `node` at `path` (not the root), implying parents as R6 does.
+    pub(crate) fn insert(&mut self, path: &ImagePath, node: Node, layer: u32) {
+        let (parent, name) = split(path);
+        self.make_dir_mut(&parent, layer)
+            .children
+            .insert(Bytes::copy_from_slice(name), node);
+    }
+
+    /// Removes the entry at `path` if it exists (lexically), returning it.
+    pub(crate) fn remove(&mut self, path: &ImagePath) -> Option<Node> {
+        let (parent, name) = split(path);
+        self.existing_dir_mut(&parent)?.children.remove(name)
+    }
+}
+
+/// Every entry below `dir`, with paths relative to it, as [`Tree::walk`] orders them.
+pub(crate) fn walk_dir(dir: &Dir) -> Walk<'_> {
+    Walk {
+        stack: vec![(ImagePath::ROOT, dir.children.iter())],
+    }
+}
+
+/// Whether resolution follows a symlink in the last component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Follow {
+    /// Follow every symlink (`stat`, `open`).
+    All,
+    /// Follow symlinks in the parents only (`lstat`, `unlink`).
+    Parents,
+}
+
+fn make_mut_dir(node: &mut Node) -> &mut Dir {
+    match &mut node.kind {
+        NodeKind::Dir(d) => Arc::make_mut(d),
+        NodeKind::Leaf(_) => unreachable!("make_mut_dir on a non-directory"),
+    }
+}
+
+/// Splits a non-root path into its parent and last name.
+pub(crate) fn split(path: &ImagePath) -> (ImagePath, &[u8]) {
+    let parent = path.parent().expect("not the root");
+    let name = path.file_name().expect("not the root");
+    (parent, name)
+}
+
+fn join_names(stack: &[(Bytes, Node)]) -> ImagePath {
+    stack
+        .iter()
+        .fold(ImagePath::ROOT, |p, (name, _)| p.join_unchecked(name))
+}
+
+impl PartialEq for Tree {
+    /// Trees are equal when they hold the same paths with the same types, metadata and
+    /// contents; which layer supplied an entry and which paths are hardlinked do not count.
+    fn eq(&self, other: &Tree) -> bool {
+        crate::diff::compare(self, other).changes.is_empty()
+    }
+}
+
+impl Eq for Tree {}
+
+impl fmt::Debug for Tree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tree")
+            .field("depth", &self.depth)
+            .field("entries", &self.len())
+            .finish()
+    }
+}
+
+/// Iterator over a directory's children, from [`Tree::read_dir`]: `(name, node)` pairs.
+#[derive(Debug, Clone)]
+pub struct ReadDir {
+    dir: Arc<Dir>,
+    next: Option<Bytes>,
+}
+
+impl Iterator for ReadDir {
+    type Item = (String, Node);
+
+    fn next(&mut self) -> Option<(String, Node)> {
+        let mut range = match &self.next {
+            None => self.dir.children.range::<[u8], _>(..),
+            Some(last) => self.dir.children.range::<[u8], _>((
+                std::ops::Bound::Excluded(&last[..]),
+                std::ops::Bound::Unbounded,
+            )),
+        };
+        let (name, node) = range.next()?;
+        self.next = Some(name.clone());
+        Some((Escaped(name).to_string(), node.clone()))
+    }
+}
+
+/// Iterator over every entry of a tree, from [`Tree::walk`]: `(path, node)` in path order.
+#[derive(Debug)]
+pub struct Walk<'a> {
+    stack: Vec<(ImagePath, btree_map::Iter<'a, Bytes, Node>)>,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = (ImagePath, &'a Node);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (prefix, iter) = self.stack.last_mut()?;
+            match iter.next() {
+                None => {
+                    self.stack.pop();
+                }
+                Some((name, node)) => {
+                    let path = prefix.join_unchecked(name);
+                    if let NodeKind::Dir(d) = &node.kind {
+                        self.stack.push((path.clone(), d.children.iter()));
+                    }
+                    return Some((path, node));
+                }
+            }
+        }
+    }
+}
+
+/// A text listing of a tree, from [`Tree::dump`].
+#[derive(Debug, Clone, Copy)]
+pub struct Dump<'a>(&'a Tree);
+
+impl fmt::Display for Dump<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (path, node) in self.0.walk() {
+            let m = node.metadata();
+            write!(
+                f,
+                "{} {}:{} {} {} {}",
+                mode_string(node.file_type(), m.mode),
+                m.uid,
+                m.gid,
+                node.size(),
+                m.mtime,
+                path
+            )?;
+            if node.is_dir() {
+                f.write_str("/")?;
+            }
+            if let Some(target) = node.link_target() {
+                write!(f, " -> {}", Escaped(target))?;
+            }
+            if let Some((major, minor)) = node.device() {
+                write!(f, " {major},{minor}")?;
+            }
+            for (name, value) in &m.xattrs {
+                write!(f, " xattr:{}={}", Escaped(name), Escaped(value))?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies a layer's changes to a tree (R1–R7), in the fixed order R4 gives: opaque markers,
+/// then whiteouts, then entries in path order, then hardlinks.
+pub(crate) fn apply(tree: &Tree, layer: &crate::Layer) -> Result<Tree> {
+    let mut out = tree.clone();
+    let index = tree.depth;
+    out.depth = tree.depth + 1;
+    let changes = layer.changes();
+    for dir in &changes.opaques {
+        if let Some(dir) = out.existing_dir_mut(dir) {
+            dir.children.clear();
+        }
+    }
+    for path in &changes.whiteouts {
+        out.remove(path);
+    }
+    let mut hardlinks = Vec::new();
+    for (path, entry) in &changes.entries {
+        match &entry.kind {
+            EntryKind::Hardlink(target) => hardlinks.push((path, target)),
+            EntryKind::Directory if path.is_root() => {
+                make_mut_dir(&mut out.root).metadata = entry.metadata.clone();
+                out.root.layer = index;
+            }
+            EntryKind::Directory => {
+                let (parent, name) = split(path);
+                let parent = out.make_dir_mut(&parent, index);
+                match parent.children.get_mut(name) {
+                    Some(existing) if existing.is_dir() => {
+                        make_mut_dir(existing).metadata = entry.metadata.clone();
+                        existing.layer = index;
+                    }
+                    _ => {
+                        parent.children.insert(
+                            Bytes::copy_from_slice(name),
+                            Node::dir(index, Dir::new(entry.metadata.clone())),
+                        );
+                    }
+                }
+            }
+            _ => out.insert(path, Node::leaf(index, entry.clone()), index),
+        }
+    }
+    // A hardlink may name another hardlink of the same layer, in any tar order: link what
+    // can be linked until nothing changes; whatever is left names nothing.
+    while !hardlinks.is_empty() {
+        let before = hardlinks.len();
+        let mut pending = Vec::new();
+        for (path, target) in hardlinks {
+            match out.lookup_path(target) {
+                Some(node) if node.is_dir() => {
+                    return Err(Error::InvalidHardlink {
+                        path: path.to_string(),
+                        target: target.to_string(),
+                        reason: "target is a directory",
+                    })
+                }
+                Some(node) => {
+                    let node = Node {
+                        layer: index,
+                        kind: node.kind.clone(),
+                    };
+                    out.insert(path, node, index);
+                }
+                None => pending.push((path, target)),
+            }
+        }
+        if pending.len() == before {
+            let (path, target) = pending[0];
+            return Err(Error::InvalidHardlink {
+                path: path.to_string(),
+                target: target.to_string(),
+                reason: "target does not exist",
+            });
+        }
+        hardlinks = pending;
+    }
+    Ok(out)
+}
+
+impl Tree {
+    /// Applies a layer on top of this tree and returns the result; `self` is unchanged and
+    /// shares every untouched node with the result.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidHardlink`] for a hardlink whose target is missing or a directory
+    /// (R7): that depends on the lower layers, so it is found here, not when the layer is
+    /// read.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let base = Layer::builder().file("etc/a", "1").file("etc/b", "2").build()?;
+    /// let top = Layer::builder().whiteout("etc/a").file("etc/c", "3").build()?;
+    /// let lower = Tree::new().apply(&base)?;
+    /// let merged = lower.apply(&top)?;
+    /// assert!(merged.lookup("etc/a").is_none());
+    /// assert!(lower.lookup("etc/a").is_some(), "the lower tree is unchanged");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn apply(&self, layer: &crate::Layer) -> Result<Tree> {
+        apply(self, layer)
+    }
+}
