@@ -1,1 +1,133 @@
-fn main() {}
+//! Criterion benches for the core: lookup depth versus layer count, applying a layer on a
+//! cached parent, diff and commit of a small change on a large image, and layer tar read and
+//! write throughput.
+//!
+//! Run: `cargo bench --bench layers` (add `-- lookup` etc. to pick one group).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use layercake::{CommitOptions, Container, Entry, Image, Layer, Tree};
+
+/// A layer of `dirs * files` small files under `prefix/dNNN/fNNN`.
+fn wide_layer(prefix: &str, dirs: usize, files: usize, size: usize) -> Layer {
+    let mut b = Layer::builder();
+    let body = vec![b'x'; size];
+    for d in 0..dirs {
+        for f in 0..files {
+            b = b.entry(
+                format!("{prefix}/d{d:03}/f{f:04}"),
+                Entry::file(body.clone()).mtime(1),
+            );
+        }
+    }
+    b.build().expect("bench layer")
+}
+
+/// An image of `n` layers, each adding 100 files in its own directory, plus one
+/// `usr/lib/x86_64-linux-gnu/libc.so.6` at the bottom, looked up through all of them.
+fn stacked_image(n: usize) -> Image {
+    let mut builder = Image::builder().layer(
+        Layer::builder()
+            .file("usr/lib/x86_64-linux-gnu/libc.so.6", "ELF")
+            .build()
+            .expect("bottom layer"),
+    );
+    for i in 1..n {
+        builder = builder.layer(wide_layer(&format!("layer{i:03}"), 10, 10, 16));
+    }
+    builder.build().expect("image")
+}
+
+fn lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lookup");
+    for n in [1usize, 10, 100] {
+        let tree = stacked_image(n).tree().expect("tree");
+        group.bench_with_input(BenchmarkId::new("layers", n), &tree, |b, tree| {
+            b.iter(|| black_box(tree.lookup("usr/lib/x86_64-linux-gnu/libc.so.6")))
+        });
+        group.bench_with_input(BenchmarkId::new("resolve_layers", n), &tree, |b, tree| {
+            b.iter(|| black_box(tree.resolve("/usr/lib/x86_64-linux-gnu/libc.so.6").is_ok()))
+        });
+    }
+    group.finish();
+}
+
+/// A 100k-file image: 100 directories of 1000 files of 64 bytes.
+fn big_image() -> Image {
+    Image::builder()
+        .layer(wide_layer("data", 100, 1000, 64))
+        .build()
+        .expect("big image")
+}
+
+fn apply_on_cached_parent(c: &mut Criterion) {
+    let mut group = c.benchmark_group("apply");
+    group.sample_size(20);
+    let base = big_image();
+    let base_tree = base.tree().expect("tree");
+    let top = Layer::builder()
+        .file("data/d050/f0500", "changed")
+        .file("etc/new", "new")
+        .build()
+        .expect("top");
+    group.bench_function("small_layer_on_100k_files", |b| {
+        b.iter(|| black_box(base_tree.apply(&top).expect("apply")))
+    });
+    let whole = base.layers().next().expect("layer").clone();
+    group.bench_function("whole_100k_file_layer_on_empty", |b| {
+        b.iter(|| black_box(Tree::new().apply(&whole).expect("apply")))
+    });
+    group.finish();
+}
+
+fn diff_and_commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("commit");
+    group.sample_size(20);
+    let image = big_image();
+    let mut container = Container::new(&image);
+    container.set_clock(2);
+    container
+        .write("data/d050/f0500", "changed")
+        .expect("write");
+    group.bench_function("diff_1_change_on_100k_files", |b| {
+        b.iter(|| black_box(container.diff()))
+    });
+    let options = CommitOptions::new().created(3);
+    group.bench_function("commit_1_change_on_100k_files", |b| {
+        b.iter(|| black_box(container.commit(&options).expect("commit")))
+    });
+    group.finish();
+}
+
+fn tar_throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tar");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for (name, dirs, files, size) in [
+        ("64MiB_in_1k_files", 10usize, 100usize, 64 << 10),
+        ("16MiB_in_64k_files", 64, 1000, 256),
+    ] {
+        let layer = wide_layer("data", dirs, files, size);
+        let tar = layer.tar().clone();
+        group.throughput(Throughput::Bytes(tar.len() as u64));
+        group.bench_with_input(BenchmarkId::new("read", name), &tar, |b, tar| {
+            b.iter(|| black_box(Layer::from_tar(tar.clone()).expect("read")))
+        });
+        let tree = Tree::new().apply(&layer).expect("tree");
+        group.bench_with_input(BenchmarkId::new("write_squash", name), &tree, |b, tree| {
+            b.iter(|| black_box(Layer::squash(tree).expect("squash")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    lookup,
+    apply_on_cached_parent,
+    diff_and_commit,
+    tar_throughput
+);
+criterion_main!(benches);

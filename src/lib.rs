@@ -5,7 +5,100 @@
 //! ([`DiffId`], [`ChainId`], [`ImageId`]), and layer tars in the forms real tools read and
 //! write. No daemon, no root, no mounts.
 //!
-//! TOUR
+//! ## Should I use this?
+//!
+//! Use layercake when a program needs to *look inside or change* container images: an image
+//! builder, a scanner, a CI step, a VM or sandbox runtime that wants a root filesystem, a
+//! registry tool. It replaces shelling out to `docker`, `skopeo` or `umoci` with function
+//! calls on values in memory. It does not run containers (there is no process, namespace or
+//! cgroup here): a [`Container`] is a writable filesystem on top of an image.
+//!
+//! ## A tour
+//!
+//! Build two layers, the second deleting a file of the first with a whiteout, and stack them
+//! into an image:
+//!
+//! ```
+//! use layercake::{CommitOptions, Container, Image, Layer, Tree};
+//!
+//! let base = Layer::builder()
+//!     .file("etc/os-release", "ID=cake\n")
+//!     .file("etc/motd", "hello\n")
+//!     .build()?;
+//! let patch = Layer::builder()
+//!     .whiteout("etc/motd")
+//!     .file("etc/issue", "Cake Linux\n")
+//!     .build()?;
+//! let image = Image::builder().layer(base).layer(patch).build()?;
+//!
+//! // The merged view: what a container of this image sees.
+//! let tree = image.tree()?;
+//! assert!(tree.lookup("etc/motd").is_none());
+//! assert_eq!(tree.read("etc/issue")?, "Cake Linux\n");
+//! assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
+//!
+//! // A container: a writable layer on top. Change, delete, add; then commit.
+//! let mut container = Container::new(&image);
+//! container.write("etc/motd", "back again\n")?;
+//! container.remove_file("etc/issue")?;
+//! container.create_dir_all("srv/www")?;
+//! container.write("srv/www/index.html", "<h1>cake</h1>\n")?;
+//! let changes: Vec<String> = container.diff().iter().map(|c| c.to_string()).collect();
+//! assert_eq!(changes, ["C /etc", "D /etc/issue", "A /etc/motd", "A /srv", "A /srv/www", "A /srv/www/index.html"]);
+//!
+//! let committed = container.commit(&CommitOptions::new().message("serve cake").created(0))?;
+//! assert_eq!(committed.layers().count(), 3);
+//! assert_eq!(committed.tree()?, *container.tree());
+//!
+//! // Export the new layer as a tar and import it again: same bytes, same DiffId.
+//! let top = committed.layers().last().unwrap();
+//! let tar: Vec<u8> = top.tar().to_vec();
+//! let imported = Layer::from_tar(tar)?;
+//! assert_eq!(imported.diff_id(), top.diff_id());
+//!
+//! // And the image from its config bytes and layers: same ImageId.
+//! let layers: Vec<Layer> = committed.layers().cloned().collect();
+//! let loaded = Image::from_parts(committed.config().as_bytes().clone(), layers)?;
+//! assert_eq!(loaded.id(), committed.id());
+//! # Ok::<(), layercake::Error>(())
+//! ```
+//!
+//! ## Concepts
+//!
+//! **Layers are changesets.** A [`Layer`] adds or replaces entries, deletes lower entries
+//! with *whiteouts* (`.wh.NAME` in a tar) and hides a lower directory's whole contents with
+//! an *opaque* marker (`DIR/.wh..wh..opq`). Layers apply bottom first; within one layer the
+//! result does not depend on tar order. The rules, R1 to R10, are in `docs/concepts.md` and
+//! each has tests named after it. See the OCI
+//! [layer specification](https://github.com/opencontainers/image-spec/blob/main/layer.md).
+//!
+//! **Trees are whole filesystems.** A [`Tree`] is immutable and structurally shared:
+//! applying a layer copies only the directories on changed paths, so an image built on
+//! another shares every untouched node with it, and [`Tree::diff`] costs what changed.
+//! [`Layer::diff`] turns the difference of two trees back into a layer: that is commit,
+//! squash and image-to-image diff.
+//!
+//! **Three digests, three types.** A layer's [`DiffId`] is the SHA-256 of its
+//! *uncompressed* tar; a compressed blob has a different [`Digest`]. A [`ChainId`] names a
+//! stack of layers (`sha256(parent + " " + diff_id)`), and images with equal ChainId prefixes
+//! share the merged tree of that prefix. An [`ImageId`] is the SHA-256 of the config bytes
+//! exactly as stored, which is why configs and imported tars keep their original bytes. See
+//! the OCI [config specification](https://github.com/opencontainers/image-spec/blob/main/config.md#layer-chainid).
+//!
+//! **The store shares.** A [`Store`] keeps layers by DiffId, trees by ChainId and images by
+//! id, with tags; adding an image whose base it has costs only the new layers.
+//!
+//! ## Crate features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `cli` | no | the `layercake` binary (`layercake demo`), with clap |
+//!
+//! ## Safety
+//!
+//! `#![forbid(unsafe_code)]`. Archive contents are data: every name is checked (no `..`,
+//! no NUL, the root stays a directory) and malformed input gives a typed [`Error`], never a
+//! panic.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -22,6 +115,11 @@ pub mod layer;
 mod path;
 mod store;
 pub mod tree;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use crate::config::ImageConfig;
 pub use crate::container::{CommitOptions, Container};

@@ -132,6 +132,18 @@ impl Node {
         matches!(self.kind, NodeKind::Dir(_))
     }
 
+    /// Type and mode the way `ls -l` shows them, e.g. `drwxr-xr-x` or `-rwsr-xr-x`.
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().entry("su", Entry::file("").mode(0o4755)).build()?)?;
+    /// assert_eq!(tree.lookup("su").unwrap().mode_string(), "-rwsr-xr-x");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn mode_string(&self) -> String {
+        mode_string(self.file_type(), self.metadata().mode)
+    }
+
     /// A regular file's bytes (a cheap clone of the layer's buffer away).
     pub fn contents(&self) -> Option<&Bytes> {
         self.as_leaf().and_then(|e| e.contents())

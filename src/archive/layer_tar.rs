@@ -224,7 +224,16 @@ pub(crate) fn write(changes: &Changes) -> Vec<u8> {
     }
     records.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let mut out = Vec::new();
+    // Headers (with room for a PAX header each) and padded contents: one allocation.
+    let capacity: usize = records
+        .iter()
+        .map(|(_, r)| match r {
+            Record::Entry(_, e) => 1024 + e.contents().map_or(0, |c| c.len().next_multiple_of(512)),
+            _ => 512,
+        })
+        .sum::<usize>()
+        + 1024;
+    let mut out = Vec::with_capacity(capacity);
     for (name, record) in &records {
         match record {
             Record::Whiteout | Record::Opaque => {
