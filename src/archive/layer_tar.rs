@@ -2,7 +2,7 @@
 //! writing [`Changes`] as the canonical tar. The `.wh.` whiteout spelling lives here only.
 
 use std::collections::BTreeMap;
-use std::io::{self, Cursor};
+use std::io::{self, Cursor, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,8 +30,13 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
         .entries_with_seek()
         .map_err(|e| Error::tar(None, e.to_string()))?;
     let mut last: Option<Vec<u8>> = None;
+    // Where the record after the previous entry starts: the extension records (`x`, `L`,
+    // `K`) of the next entry lie between there and its header.
+    let mut next_record = 0u64;
+    // Where the previous entry's data ends (before its padding).
+    let mut data_end = 0u64;
     for entry in entries {
-        let mut entry = entry.map_err(|e| {
+        let entry = entry.map_err(|e| {
             Error::tar(
                 None,
                 match &last {
@@ -40,19 +45,50 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 },
             )
         })?;
+        let pax = pax_before(tar, next_record, entry.raw_header_position())?;
+        data_end = entry
+            .raw_file_position()
+            .checked_add(entry.size())
+            .ok_or_else(|| Error::tar(None, "entry size overflows"))?;
+        next_record = data_end
+            .checked_next_multiple_of(512)
+            .ok_or_else(|| Error::tar(None, "entry size overflows"))?;
         let entry_type = entry.header().entry_type();
         if entry_type.is_pax_global_extensions() {
             continue;
         }
-        let raw_path = entry.path_bytes().into_owned();
+        // The tar crate splits PAX records at newlines, so it misses any record after a value
+        // holding one; the records are parsed here. A `path` or `linkpath` record wins over
+        // the header, a GNU long name over both, as Go reads them.
+        let raw_path = match pax.path() {
+            Some(p) => p.to_vec(),
+            None => entry.path_bytes().into_owned(),
+        };
         let bad = |reason: &str| Error::tar(Some(&raw_path), reason.to_owned());
         if raw_path.is_empty() {
             return Err(bad("empty name"));
         }
+        if let Some(size) = pax.get(b"size") {
+            if parse_pax_u64(size) != Some(entry.size()) {
+                return Err(bad("PAX size record that could not be applied"));
+            }
+        }
         let path = ImagePath::new(&raw_path)?;
 
-        // Markers (R2, R3, R5): only regular files are markers.
-        if entry_type.is_file() {
+        // AUFS meta entries at the root (`.wh..wh.aufs`, `.wh..wh.plnk/…`, `.wh..wh.orph/…`),
+        // of any type and with everything below them: ignored, as Docker does (R5).
+        if path
+            .components()
+            .next()
+            .is_some_and(|c| c.starts_with(AUFS_META) && c != OPAQUE)
+        {
+            last = Some(raw_path);
+            continue;
+        }
+
+        // Markers (R2, R3, R5): only regular files are markers; an old-style regular entry
+        // whose name ends in `/` is a directory.
+        if entry_type.is_file() && !raw_path.ends_with(b"/") {
             if let Some(name) = path.file_name().filter(|n| n.starts_with(WHITEOUT)) {
                 let parent = path.parent().expect("a named path has a parent");
                 if name == OPAQUE {
@@ -71,7 +107,7 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
             }
         }
 
-        let metadata = metadata(&mut entry, &raw_path)?;
+        let metadata = metadata(&entry, &pax, &raw_path)?;
         let header = entry.header();
         let kind = match entry_type {
             EntryType::Regular | EntryType::Continuous if raw_path.ends_with(b"/") => {
@@ -88,11 +124,15 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 }
             }
             EntryType::Directory => EntryKind::Directory,
-            EntryType::Symlink => EntryKind::Symlink(Bytes::from(
-                entry.link_name_bytes().unwrap_or_default().into_owned(),
-            )),
+            EntryType::Symlink => EntryKind::Symlink(Bytes::from(match pax.linkpath() {
+                Some(l) => l.to_vec(),
+                None => entry.link_name_bytes().unwrap_or_default().into_owned(),
+            })),
             EntryType::Link => {
-                let target = entry.link_name_bytes().unwrap_or_default();
+                let target = match pax.linkpath() {
+                    Some(l) => l.to_vec(),
+                    None => entry.link_name_bytes().unwrap_or_default().into_owned(),
+                };
                 if target.is_empty() {
                     return Err(bad("hardlink with no target"));
                 }
@@ -137,37 +177,153 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
         }
         last = Some(raw_path);
     }
+    // The archive may stop right after the last entry's data (no padding, no end blocks:
+    // an unclosed Go writer), but not inside its data or its padding, as Go readers agree.
+    let len = tar.len() as u64;
+    if len < next_record && len != data_end {
+        return Err(Error::tar(
+            last.as_deref(),
+            "the archive ends inside an entry's data or padding",
+        ));
+    }
     Ok(changes)
 }
 
 /// The metadata of one tar entry (R9): mode masked to `0o7777`, owner and mtime with their
 /// PAX overrides, xattrs from `SCHILY.xattr.*`.
-fn metadata<R: io::Read>(entry: &mut tar::Entry<'_, R>, raw_path: &[u8]) -> Result<Metadata> {
+fn metadata<R: io::Read>(
+    entry: &tar::Entry<'_, R>,
+    pax: &Pax<'_>,
+    raw_path: &[u8],
+) -> Result<Metadata> {
     let bad = |e: io::Error| Error::tar(Some(raw_path), e.to_string());
+    let bad_pax = |key: &str| Error::tar(Some(raw_path), format!("bad PAX {key}"));
     let header = entry.header();
     let mut metadata = Metadata {
         mode: header.mode().map_err(bad)? & 0o7777,
-        uid: header.uid().map_err(bad)?,
-        gid: header.gid().map_err(bad)?,
-        mtime: header.mtime().map_err(bad)? as i64,
+        uid: match pax.get(b"uid") {
+            Some(v) => parse_pax_u64(v).ok_or_else(|| bad_pax("uid"))?,
+            None => header.uid().map_err(bad)?,
+        },
+        gid: match pax.get(b"gid") {
+            Some(v) => parse_pax_u64(v).ok_or_else(|| bad_pax("gid"))?,
+            None => header.gid().map_err(bad)?,
+        },
+        mtime: match pax.get(b"mtime") {
+            Some(v) => parse_pax_time(v).ok_or_else(|| bad_pax("mtime"))?,
+            None => header.mtime().map_err(bad)? as i64,
+        },
         xattrs: BTreeMap::new(),
     };
-    if let Some(pax) = entry.pax_extensions().map_err(bad)? {
-        for ext in pax {
-            let ext = ext.map_err(bad)?;
-            let key = ext.key_bytes();
-            if let Some(name) = key.strip_prefix(PAX_XATTR.as_bytes()) {
-                metadata.xattrs.insert(
-                    Bytes::copy_from_slice(name),
-                    Bytes::copy_from_slice(ext.value_bytes()),
-                );
-            } else if key == b"mtime" {
-                metadata.mtime = parse_pax_time(ext.value_bytes())
-                    .ok_or_else(|| Error::tar(Some(raw_path), "bad PAX mtime"))?;
-            }
+    for (key, value) in &pax.records {
+        if let Some(name) = key.strip_prefix(PAX_XATTR.as_bytes()) {
+            metadata
+                .xattrs
+                .insert(Bytes::copy_from_slice(name), Bytes::copy_from_slice(value));
         }
     }
     Ok(metadata)
+}
+
+/// One PAX record: key and value, as bytes.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+/// The PAX records (`x`) that apply to one entry, in archive order.
+#[derive(Default)]
+struct Pax<'a> {
+    records: Vec<PaxRecord<'a>>,
+    /// Whether a GNU `L` record names the entry (the tar crate applies it).
+    gnu_long_name: bool,
+    /// Whether a GNU `K` record gives the link target (the tar crate applies it).
+    gnu_long_link: bool,
+}
+
+impl<'a> Pax<'a> {
+    /// The `path` record, unless a GNU long name overrides it.
+    fn path(&self) -> Option<&'a [u8]> {
+        self.get(b"path").filter(|_| !self.gnu_long_name)
+    }
+
+    /// The `linkpath` record, unless a GNU long link overrides it.
+    fn linkpath(&self) -> Option<&'a [u8]> {
+        self.get(b"linkpath").filter(|_| !self.gnu_long_link)
+    }
+
+    /// The value of the last record with this key.
+    fn get(&self, key: &[u8]) -> Option<&'a [u8]> {
+        self.records
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Parses the PAX records of the extension headers between `start` (where the previous
+/// entry's data ended) and `header` (the entry's own header).
+fn pax_before(tar: &[u8], start: u64, header: u64) -> Result<Pax<'_>> {
+    let mut pax = Pax::default();
+    let mut pos = start;
+    while pos < header {
+        let bad = |reason: &str| Error::tar(None, format!("extension header at {pos}: {reason}"));
+        let block = usize::try_from(pos)
+            .ok()
+            .and_then(|p| tar.get(p..p.checked_add(512)?))
+            .ok_or_else(|| bad("truncated"))?;
+        let h = Header::from_byte_slice(block);
+        let size = h.entry_size().map_err(|e| bad(&e.to_string()))?;
+        let data_start = pos + 512;
+        let data_end = data_start
+            .checked_add(size)
+            .ok_or_else(|| bad("too large"))?;
+        pax.gnu_long_name |= h.entry_type().is_gnu_longname();
+        pax.gnu_long_link |= h.entry_type().is_gnu_longlink();
+        if h.entry_type().is_pax_local_extensions() {
+            let data = tar
+                .get(data_start as usize..data_end as usize)
+                .ok_or_else(|| bad("data runs past the end of the archive"))?;
+            pax.records.extend(pax_records(data).map_err(bad)?);
+        }
+        pos = data_end
+            .checked_next_multiple_of(512)
+            .ok_or_else(|| bad("too large"))?;
+    }
+    Ok(pax)
+}
+
+/// Splits a PAX extended header into `(key, value)` records. Each record is
+/// `LEN KEY=VALUE\n` with LEN counting the whole record, so values may hold any byte,
+/// newlines included. NUL padding after the last record is allowed.
+fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<PaxRecord<'_>>, &'static str> {
+    let mut records = Vec::new();
+    while data.first().is_some_and(|&b| b != 0) {
+        let space = data
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("malformed PAX record")?;
+        let len: usize = std::str::from_utf8(&data[..space])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or("malformed PAX record length")?;
+        if len <= space + 1 || len > data.len() {
+            return Err("PAX record length out of range");
+        }
+        let record = data[space + 1..len]
+            .strip_suffix(b"\n")
+            .ok_or("PAX record does not end in a newline")?;
+        let eq = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or("PAX record without `=`")?;
+        records.push((&record[..eq], &record[eq + 1..]));
+        data = &data[len..];
+    }
+    Ok(records)
+}
+
+/// Parses a PAX decimal integer (`uid`, `gid`, `size`).
+fn parse_pax_u64(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Parses a PAX time (`123`, `-5`, `123.456`): whole seconds, the fraction dropped.
@@ -182,6 +338,49 @@ fn parse_pax_time(value: &[u8]) -> Option<i64> {
 
 // ---------------------------------------------------------------------------------------
 // Writing
+
+/// Refuses changes that the tar form cannot carry: they would read back as something else.
+///
+/// - a regular file named `.wh.*` reads back as a whiteout or opaque marker (R5);
+/// - a whiteout of a `.wh.*` name is written as `.wh..wh.*`, an AUFS meta name, ignored;
+/// - anything whose first component is an AUFS meta name (`.wh..wh.*`, other than
+///   `.wh..wh..opq`) is ignored when read.
+pub(crate) fn check_writable(changes: &Changes) -> Result<()> {
+    let refuse = |path: &ImagePath, reason| {
+        Err(Error::InvalidPath {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    let aufs_root = |path: &ImagePath| {
+        path.components()
+            .next()
+            .is_some_and(|c| c.starts_with(AUFS_META) && c != OPAQUE)
+    };
+    for (path, entry) in &changes.entries {
+        let marker_name = path.file_name().is_some_and(|n| n.starts_with(WHITEOUT));
+        if marker_name && matches!(entry.kind, EntryKind::File(_)) {
+            return refuse(path, "a regular file named `.wh.*` reads back as a marker");
+        }
+        if aufs_root(path) {
+            return refuse(path, "an AUFS meta name at the root is ignored when read");
+        }
+    }
+    for path in &changes.whiteouts {
+        if path.file_name().is_some_and(|n| n.starts_with(WHITEOUT)) {
+            return refuse(path, "a whiteout of a `.wh.*` name cannot be written");
+        }
+        if aufs_root(path) {
+            return refuse(path, "an AUFS meta name at the root is ignored when read");
+        }
+    }
+    for path in &changes.opaques {
+        if aufs_root(path) {
+            return refuse(path, "an AUFS meta name at the root is ignored when read");
+        }
+    }
+    Ok(())
+}
 
 /// The largest value the octal fields of a USTAR header hold: uid and gid (7 digits).
 const MAX_ID: u64 = 0o7_777_777;
@@ -209,6 +408,20 @@ enum Record<'a> {
 /// - mtimes of entries as the entries carry them (no clamping: choose them when building);
 /// - two zero blocks at the end.
 pub(crate) fn write(changes: &Changes) -> Vec<u8> {
+    let capacity: usize = changes
+        .entries
+        .values()
+        .map(|e| 1024 + e.contents().map_or(0, |c| c.len().next_multiple_of(512)))
+        .sum::<usize>()
+        + 512 * (changes.whiteouts.len() + changes.opaques.len())
+        + 1024;
+    let mut out = Vec::with_capacity(capacity);
+    write_to(changes, &mut out).expect("writing to a Vec does not fail");
+    out
+}
+
+/// Writes `changes` as the canonical tar (see [`write`]) to any writer, streaming.
+pub(crate) fn write_to<W: Write>(changes: &Changes, out: &mut W) -> io::Result<()> {
     let mut records: Vec<(ImagePath, Record<'_>)> = Vec::new();
     for (path, entry) in &changes.entries {
         records.push((path.clone(), Record::Entry(path, entry)));
@@ -224,100 +437,46 @@ pub(crate) fn write(changes: &Changes) -> Vec<u8> {
     }
     records.sort_by(|a, b| a.0.cmp(&b.0));
 
-    // Headers (with room for a PAX header each) and padded contents: one allocation.
-    let capacity: usize = records
-        .iter()
-        .map(|(_, r)| match r {
-            Record::Entry(_, e) => 1024 + e.contents().map_or(0, |c| c.len().next_multiple_of(512)),
-            _ => 512,
-        })
-        .sum::<usize>()
-        + 1024;
-    let mut out = Vec::with_capacity(capacity);
     for (name, record) in &records {
         match record {
-            Record::Whiteout | Record::Opaque => {
-                write_header(
-                    &mut out,
-                    name.as_bytes(),
-                    &Metadata::default(),
-                    EntryType::Regular,
-                    0,
-                    None,
-                    None,
-                );
-            }
-            Record::Entry(path, entry) => write_entry(&mut out, path, entry),
+            Record::Whiteout | Record::Opaque => write_record(
+                out,
+                name.as_bytes(),
+                &Metadata::default(),
+                EntryType::Regular,
+                &[],
+                None,
+                None,
+            )?,
+            Record::Entry(path, entry) => write_entry(out, path, entry)?,
         }
     }
-    out.extend_from_slice(&[0; 1024]);
-    out
+    out.write_all(&[0; 1024])
 }
 
-fn write_entry(out: &mut Vec<u8>, path: &ImagePath, entry: &Entry) {
+fn write_entry<W: Write>(out: &mut W, path: &ImagePath, entry: &Entry) -> io::Result<()> {
     let mut name = path.as_bytes().to_vec();
-    let m = &entry.metadata;
-    match &entry.kind {
-        EntryKind::File(data) => {
-            write_header(
-                out,
-                &name,
-                m,
-                EntryType::Regular,
-                data.len() as u64,
-                None,
-                None,
-            );
-            out.extend_from_slice(data);
-            let pad = (512 - data.len() % 512) % 512;
-            out.resize(out.len() + pad, 0);
-        }
+    let (entry_type, data, link, device): (_, &[u8], Option<&[u8]>, _) = match &entry.kind {
+        EntryKind::File(data) => (EntryType::Regular, data, None, None),
         EntryKind::Directory => {
             if path.is_root() {
                 name = b"./".to_vec();
             } else {
                 name.push(b'/');
             }
-            write_header(out, &name, m, EntryType::Directory, 0, None, None);
+            (EntryType::Directory, &[], None, None)
         }
-        EntryKind::Symlink(target) => {
-            write_header(out, &name, m, EntryType::Symlink, 0, Some(target), None);
-        }
-        EntryKind::Hardlink(target) => {
-            write_header(
-                out,
-                &name,
-                m,
-                EntryType::Link,
-                0,
-                Some(target.as_bytes()),
-                None,
-            );
-        }
+        EntryKind::Symlink(target) => (EntryType::Symlink, &[], Some(target), None),
+        EntryKind::Hardlink(target) => (EntryType::Link, &[], Some(target.as_bytes()), None),
         EntryKind::CharDevice { major, minor } => {
-            write_header(
-                out,
-                &name,
-                m,
-                EntryType::Char,
-                0,
-                None,
-                Some((*major, *minor)),
-            );
+            (EntryType::Char, &[], None, Some((*major, *minor)))
         }
         EntryKind::BlockDevice { major, minor } => {
-            write_header(
-                out,
-                &name,
-                m,
-                EntryType::Block,
-                0,
-                None,
-                Some((*major, *minor)),
-            );
+            (EntryType::Block, &[], None, Some((*major, *minor)))
         }
-        EntryKind::Fifo => write_header(out, &name, m, EntryType::Fifo, 0, None, None),
-    }
+        EntryKind::Fifo => (EntryType::Fifo, &[], None, None),
+    };
+    write_record(out, &name, &entry.metadata, entry_type, data, link, device)
 }
 
 /// Whether a name fits a USTAR name or linkname field as is.
@@ -325,15 +484,18 @@ fn fits_ustar(name: &[u8]) -> bool {
     name.len() <= 100 && name.is_ascii()
 }
 
-fn write_header(
-    out: &mut Vec<u8>,
+/// Writes one record: a PAX header first if a value does not fit USTAR, then the header and
+/// the data padded to a whole block.
+fn write_record<W: Write>(
+    out: &mut W,
     name: &[u8],
     m: &Metadata,
     entry_type: EntryType,
-    size: u64,
+    data: &[u8],
     link: Option<&[u8]>,
     device: Option<(u32, u32)>,
-) {
+) -> io::Result<()> {
+    let size = data.len() as u64;
     let mut pax: Vec<(&[u8], Vec<u8>)> = Vec::new();
     if !fits_ustar(name) {
         pax.push((b"path", name.to_vec()));
@@ -367,22 +529,28 @@ fn write_header(
         for (key, value) in &pax {
             pax_record(&mut body, key, value);
         }
+        // The PAX header's own name is informative only; keep it short ASCII so it never
+        // needs a PAX header itself.
         let mut pax_name = b"PaxHeaders/".to_vec();
-        pax_name.extend_from_slice(&name[..name.len().min(89)]);
-        let header = ustar_header(
+        pax_name.extend(
+            name.iter()
+                .take(89)
+                .map(|&b| if b.is_ascii() && b != 0 { b } else { b'_' }),
+        );
+        write_record(
+            out,
             &pax_name,
             &Metadata::default(),
             EntryType::XHeader,
-            body.len() as u64,
+            &body,
             None,
             None,
-        );
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(&body);
-        out.resize(out.len() + (512 - body.len() % 512) % 512, 0);
+        )?;
     }
     let header = ustar_header(name, m, entry_type, size, link, device);
-    out.extend_from_slice(header.as_bytes());
+    out.write_all(header.as_bytes())?;
+    out.write_all(data)?;
+    out.write_all(&[0; 512][..(512 - data.len() % 512) % 512])
 }
 
 /// One PAX record: `LEN KEY=VALUE\n`, where LEN counts itself.
