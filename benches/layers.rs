@@ -123,11 +123,86 @@ fn tar_throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// Import of a layer blob (hash blob, decompress, hash tar, parse) against its floor: the
+/// same decompression and hashing with no parsing at all, in the same run.
+fn blob_import(c: &mut Criterion) {
+    use layercake::archive::Compression;
+    use sha2::Digest as _;
+    let mut group = c.benchmark_group("blob_import");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    // 64 MiB of text-like files that compress about 4:1.
+    let mut b = Layer::builder();
+    for i in 0..1024 {
+        let body: Vec<u8> = (0..64 * 1024u32)
+            .map(|j| b"abcdefghij klmnopqrstuvwxyz\n"[((j * 7 + i * 13) % 29) as usize])
+            .collect();
+        b = b.entry(format!("usr/share/doc/f{i:04}"), Entry::file(body).mtime(1));
+    }
+    let layer = b.build().expect("layer");
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let packed = layer
+            .compress(compression, compression.default_level())
+            .expect("compress");
+        let blob = packed.blob().bytes().clone();
+        group.throughput(Throughput::Bytes(layer.size()));
+        group.bench_with_input(
+            BenchmarkId::new("layercake_from_blob", compression),
+            &blob,
+            |b, blob| b.iter(|| black_box(Layer::from_blob(blob.clone()).expect("read"))),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("floor_decompress_and_sha256", compression),
+            &blob,
+            |b, blob| {
+                b.iter(|| {
+                    let tar = match compression {
+                        Compression::Gzip => {
+                            let mut tar = Vec::with_capacity(layer.size() as usize);
+                            std::io::copy(
+                                &mut flate2::read::MultiGzDecoder::new(&blob[..]),
+                                &mut tar,
+                            )
+                            .expect("gunzip");
+                            tar
+                        }
+                        Compression::Zstd => zstd::stream::decode_all(&blob[..]).expect("unzstd"),
+                        // A plain blob is its own tar: one hash is the whole floor.
+                        _ => return black_box((sha2::Sha256::digest(&blob[..]), None)),
+                    };
+                    black_box((
+                        sha2::Sha256::digest(&blob[..]),
+                        Some(sha2::Sha256::digest(&tar)),
+                    ))
+                })
+            },
+        );
+        if compression == Compression::None {
+            continue;
+        }
+        group.bench_with_input(
+            BenchmarkId::new("layercake_compress", compression),
+            &layer,
+            |b, layer| {
+                b.iter(|| {
+                    black_box(
+                        layer
+                            .compress(compression, compression.default_level())
+                            .expect("compress"),
+                    )
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     lookup,
     apply_on_cached_parent,
     diff_and_commit,
-    tar_throughput
+    tar_throughput,
+    blob_import
 );
 criterion_main!(benches);

@@ -187,7 +187,8 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotADirectory`] if a component exists and is not a directory (after
-    /// following symlinks).
+    /// following symlinks); [`Error::AlreadyExists`] if a component is a dangling symlink,
+    /// as `mkdir -p` and `std::fs::create_dir_all` refuse it.
     pub fn create_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let path = ImagePath::new(path)?;
         let mut done = ImagePath::ROOT;
@@ -198,6 +199,12 @@ impl Container {
                 (resolved, Some(_)) => {
                     return Err(Error::NotADirectory {
                         path: resolved.to_string(),
+                    })
+                }
+                // A dangling symlink: `mkdir` does not create through it.
+                (resolved, None) if resolved != next => {
+                    return Err(Error::AlreadyExists {
+                        path: next.to_string(),
                     })
                 }
                 (resolved, None) => {
@@ -267,8 +274,9 @@ impl Container {
     }
 
     /// Moves a file or a whole directory, like `rename(2)`: an existing non-directory
-    /// target is replaced, an existing empty directory is replaced by a directory. Nothing
-    /// below a moved directory is copied.
+    /// target is replaced, an existing empty directory is replaced by a directory, and two
+    /// names of one file (hardlinks) are left as they are. Nothing below a moved directory
+    /// is copied.
     ///
     /// # Errors
     ///
@@ -283,7 +291,12 @@ impl Container {
                 reason: "the root cannot be renamed",
             });
         }
-        if from == to {
+        // As rename(2): when both names are links to one file, nothing happens.
+        if from == to
+            || target
+                .as_ref()
+                .is_some_and(|t| !t.is_dir() && t.same_file(&node))
+        {
             return Ok(());
         }
         if node.is_dir() && to.starts_with(&from) {

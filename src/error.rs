@@ -187,6 +187,55 @@ pub enum Error {
         tags: String,
     },
 
+    /// A blob is not what it claims to be: not a valid compressed stream, truncated, or
+    /// followed by garbage.
+    #[error("blob {digest}: {reason}")]
+    InvalidBlob {
+        /// The digest of the blob (as found, or as named by its descriptor).
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A blob an archive needs is not in it.
+    #[error("missing blob {digest}{}", at_path(.path))]
+    MissingBlob {
+        /// The digest that was looked for.
+        digest: String,
+        /// Where it was expected, if the archive names a path.
+        path: Option<String>,
+    },
+
+    /// An image archive (docker-archive, OCI layout) is malformed.
+    #[error("invalid image archive{}: {reason}", at_path(.path))]
+    InvalidArchive {
+        /// The member or file the problem is in.
+        path: Option<String>,
+        /// What is wrong.
+        reason: String,
+        /// The JSON error, where there was one.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
+
+    /// A configured limit was exceeded.
+    #[error("{limit}: {value} exceeds the limit of {max}")]
+    LimitExceeded {
+        /// Which limit.
+        limit: &'static str,
+        /// The value found (or reached).
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
+
+    /// Something this crate does not support (a compression, a media type, a format).
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What it is.
+        what: String,
+    },
+
     /// Reading or writing failed.
     #[error("i/o error while {context}")]
     Io {
@@ -220,6 +269,14 @@ impl Error {
         }
     }
 
+    pub(crate) fn archive(path: impl Into<Option<String>>, reason: impl Into<String>) -> Error {
+        Error::InvalidArchive {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
     pub(crate) fn config(reason: impl Into<String>) -> Error {
         Error::InvalidConfig {
             reason: reason.into(),
@@ -243,7 +300,12 @@ impl From<Error> for io::Error {
             Error::NotADirectory { .. } => io::ErrorKind::NotADirectory,
             Error::IsADirectory { .. } => io::ErrorKind::IsADirectory,
             Error::DirectoryNotEmpty { .. } => io::ErrorKind::DirectoryNotEmpty,
-            Error::InvalidTar { .. } | Error::DigestMismatch { .. } => io::ErrorKind::InvalidData,
+            Error::InvalidTar { .. }
+            | Error::DigestMismatch { .. }
+            | Error::InvalidBlob { .. }
+            | Error::InvalidArchive { .. } => io::ErrorKind::InvalidData,
+            Error::MissingBlob { .. } => io::ErrorKind::NotFound,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, err)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::archive::layer_tar;
+use crate::archive::{compression, layer_tar, Compression};
 use crate::diff::{compare, ChangeKind};
 use crate::digest::{DiffId, Digest};
 use crate::entry::{Entry, EntryKind};
@@ -71,6 +71,55 @@ impl Changes {
     }
 }
 
+/// The changes that turn `lower` into `upper` (see [`Layer::diff`]).
+pub(crate) fn diff_changes(lower: &Tree, upper: &Tree, options: &DiffOptions) -> Changes {
+    let comparison = compare(lower, upper);
+    let mut changes = Changes::default();
+    let mut nodes = BTreeMap::new();
+    for (change, node) in comparison.changes {
+        match (change.kind, node) {
+            (ChangeKind::Deleted, _) => {
+                changes.whiteouts.insert(change.path);
+            }
+            (_, Some(node)) => {
+                nodes.insert(change.path, node);
+            }
+            (_, None) => unreachable!("added and changed paths carry their node"),
+        }
+    }
+    if options.whiteouts == WhiteoutStyle::Opaque {
+        for dir in comparison.recreated {
+            changes.whiteouts.retain(|w| !w.starts_with(&dir));
+            if let Some(node) = upper.lookup_path(&dir) {
+                nodes.insert(dir.clone(), node.clone());
+            }
+            for (path, node) in upper.walk_under(dir.as_bytes()) {
+                nodes.insert(path, node.clone());
+            }
+            changes.opaques.insert(dir);
+        }
+    }
+    // The first path of a shared file carries it; later paths link to the first.
+    let mut first_path: HashMap<*const Entry, ImagePath> = HashMap::new();
+    for (path, node) in nodes {
+        let entry = match &node.kind {
+            NodeKind::Leaf(leaf) => match first_path.get(&Arc::as_ptr(leaf)) {
+                Some(first) => Arc::new(Entry::new(
+                    EntryKind::Hardlink(first.clone()),
+                    leaf.metadata.clone(),
+                )),
+                None => {
+                    first_path.insert(Arc::as_ptr(leaf), path.clone());
+                    leaf.clone()
+                }
+            },
+            NodeKind::Dir(_) => Arc::new(node.to_entry()),
+        };
+        changes.entries.insert(path, entry);
+    }
+    changes
+}
+
 /// What to do when one layer tar holds the same path twice (R4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -89,16 +138,32 @@ pub enum Duplicates {
 /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
 /// # let _ = strict;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReadOptions {
     pub(crate) duplicates: Duplicates,
+    pub(crate) max_layer_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            duplicates: Duplicates::LastWins,
+            max_layer_bytes: 16 << 30,
+        }
+    }
 }
 
 impl ReadOptions {
-    /// The defaults: duplicates resolve as last-wins.
+    /// The defaults: duplicates resolve as last-wins; layers up to 16 GiB uncompressed.
     pub fn new() -> ReadOptions {
         ReadOptions::default()
+    }
+
+    /// Sets the largest uncompressed layer accepted, in bytes.
+    pub fn max_layer_bytes(mut self, max: u64) -> ReadOptions {
+        self.max_layer_bytes = max;
+        self
     }
 
     /// Sets the duplicate-path policy.
@@ -146,6 +211,68 @@ struct LayerInner {
     changes: Changes,
 }
 
+/// A layer as it is stored or sent: the blob bytes (a plain, gzip or zstd tar), their
+/// digest and their compression. The blob digest is not the DiffId unless the blob is plain.
+///
+/// ```
+/// use layercake::archive::Compression;
+/// use layercake::Layer;
+///
+/// let layer = Layer::builder().file("a", "hello").build()?;
+/// assert_eq!(layer.blob().compression(), Compression::None);
+/// assert_eq!(layer.blob().digest(), layer.diff_id().digest());
+///
+/// let gz = layer.compress(Compression::Gzip, 6)?;
+/// assert_ne!(gz.blob().digest(), gz.diff_id().digest());
+/// let back = Layer::from_blob(gz.blob().bytes().clone())?;
+/// assert_eq!(back.diff_id(), layer.diff_id());
+/// assert_eq!(back.blob().digest(), gz.blob().digest());
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Blob {
+    digest: Digest,
+    compression: Compression,
+    bytes: Bytes,
+}
+
+impl Blob {
+    /// The digest of the blob bytes (what a manifest's layer descriptor names).
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The compression, detected from the bytes.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The blob bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The blob size in bytes.
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// The OCI media type for this blob.
+    pub fn media_type(&self) -> &'static str {
+        self.compression.oci_layer_media_type()
+    }
+}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blob")
+            .field("digest", &self.digest)
+            .field("compression", &self.compression)
+            .field("size", &self.bytes.len())
+            .finish()
+    }
+}
+
 /// One layer: a changeset over the layers below it, backed by its uncompressed tar.
 ///
 /// Immutable, `Send + Sync`, and cheap to clone (an `Arc` inside). Two layers are equal when
@@ -170,7 +297,10 @@ struct LayerInner {
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Layer(Arc<LayerInner>);
+pub struct Layer {
+    inner: Arc<LayerInner>,
+    blob: Blob,
+}
 
 impl Layer {
     /// Starts building a layer in code.
@@ -212,13 +342,97 @@ impl Layer {
     /// ```
     pub fn from_tar_with(tar: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
         let tar = tar.into();
+        if tar.len() as u64 > options.max_layer_bytes {
+            return Err(Error::LimitExceeded {
+                limit: "uncompressed layer bytes",
+                value: tar.len() as u64,
+                max: options.max_layer_bytes,
+            });
+        }
+        let digest = Digest::sha256(&tar);
+        let blob = Blob {
+            digest,
+            compression: Compression::None,
+            bytes: tar.clone(),
+        };
+        Layer::from_parts(tar, digest, blob, options)
+    }
+
+    /// Reads a layer blob: a plain, gzip or zstd tar, told apart by its magic bytes, whatever
+    /// a media type claims. One pass over the blob hashes it, decompresses it and hashes the
+    /// tar; the layer keeps the blob, so writing it again needs no recompression.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBlob`] for a corrupt, truncated or garbage-trailed stream,
+    /// [`Error::LimitExceeded`] past [`ReadOptions::max_layer_bytes`], then as
+    /// [`Layer::from_tar`].
+    pub fn from_blob(blob: impl Into<Bytes>) -> Result<Layer> {
+        Layer::from_blob_with(blob, &ReadOptions::default())
+    }
+
+    /// Reads a layer blob with explicit options (see [`Layer::from_blob`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::from_blob`].
+    pub fn from_blob_with(blob: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
+        let bytes = blob.into();
+        let unpacked = compression::unpack(&bytes, options.max_layer_bytes)?;
+        let blob = Blob {
+            digest: unpacked.blob_digest,
+            compression: unpacked.compression,
+            bytes,
+        };
+        Layer::from_parts(unpacked.tar, unpacked.tar_digest, blob, options)
+    }
+
+    fn from_parts(
+        tar: Bytes,
+        tar_digest: Digest,
+        blob: Blob,
+        options: &ReadOptions,
+    ) -> Result<Layer> {
         let mut changes = layer_tar::read(&tar, options)?;
         changes.validate()?;
-        Ok(Layer(Arc::new(LayerInner {
-            diff_id: DiffId::from_digest(Digest::sha256(&tar)),
-            tar,
-            changes,
-        })))
+        Ok(Layer {
+            inner: Arc::new(LayerInner {
+                diff_id: DiffId::from_digest(tar_digest),
+                tar,
+                changes,
+            }),
+            blob,
+        })
+    }
+
+    /// The blob this layer was read from, or its plain tar if it was built or read as one.
+    pub fn blob(&self) -> &Blob {
+        &self.blob
+    }
+
+    /// This layer with its blob compressed as asked (the same layer, the same DiffId). A
+    /// layer whose blob already has this compression is returned as it is: nothing is
+    /// recompressed unless the compression changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Compression::compress`].
+    pub fn compress(&self, compression: Compression, level: u32) -> Result<Layer> {
+        if self.blob.compression == compression {
+            return Ok(self.clone());
+        }
+        let bytes = match compression {
+            Compression::None => self.inner.tar.clone(),
+            _ => compression.compress(&self.inner.tar, level)?,
+        };
+        Ok(Layer {
+            inner: self.inner.clone(),
+            blob: Blob {
+                digest: Digest::sha256(&bytes),
+                compression,
+                bytes,
+            },
+        })
     }
 
     /// Reads an uncompressed layer tar from a reader (into memory, then as
@@ -254,52 +468,8 @@ impl Layer {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn diff(lower: &Tree, upper: &Tree, options: &DiffOptions) -> Result<Layer> {
-        let comparison = compare(lower, upper);
-        let mut changes = Changes::default();
-        let mut nodes = BTreeMap::new();
-        for (change, node) in comparison.changes {
-            match (change.kind, node) {
-                (ChangeKind::Deleted, _) => {
-                    changes.whiteouts.insert(change.path);
-                }
-                (_, Some(node)) => {
-                    nodes.insert(change.path, node);
-                }
-                (_, None) => unreachable!("added and changed paths carry their node"),
-            }
-        }
-        if options.whiteouts == WhiteoutStyle::Opaque {
-            for dir in comparison.recreated {
-                changes.whiteouts.retain(|w| !w.starts_with(&dir));
-                if let Some(node) = upper.lookup_path(&dir) {
-                    nodes.insert(dir.clone(), node.clone());
-                }
-                for (path, node) in upper.walk_under(&dir) {
-                    nodes.insert(path, node.clone());
-                }
-                changes.opaques.insert(dir);
-            }
-        }
-        // The first path of a shared file carries it; later paths link to the first.
-        let mut first_path: HashMap<*const Entry, ImagePath> = HashMap::new();
-        for (path, node) in nodes {
-            let entry = match &node.kind {
-                NodeKind::Leaf(leaf) => match first_path.get(&Arc::as_ptr(leaf)) {
-                    Some(first) => Arc::new(Entry::new(
-                        EntryKind::Hardlink(first.clone()),
-                        leaf.metadata.clone(),
-                    )),
-                    None => {
-                        first_path.insert(Arc::as_ptr(leaf), path.clone());
-                        leaf.clone()
-                    }
-                },
-                NodeKind::Dir(_) => Arc::new(node.to_entry()),
-            };
-            changes.entries.insert(path, entry);
-        }
         LayerBuilder {
-            changes,
+            changes: diff_changes(lower, upper, options),
             error: None,
         }
         .build()
@@ -328,17 +498,17 @@ impl Layer {
 
     /// The DiffId: SHA-256 of the uncompressed tar.
     pub fn diff_id(&self) -> DiffId {
-        self.0.diff_id
+        self.inner.diff_id
     }
 
     /// The uncompressed tar bytes, exactly as read or as canonically written.
     pub fn tar(&self) -> &Bytes {
-        &self.0.tar
+        &self.inner.tar
     }
 
     /// The size of the uncompressed tar in bytes.
     pub fn size(&self) -> u64 {
-        self.0.tar.len() as u64
+        self.inner.tar.len() as u64
     }
 
     /// The sum of the sizes of the regular files this layer adds (what Docker reports as a
@@ -352,33 +522,33 @@ impl Layer {
 
     /// The entries added or replaced, in path order (hardlinks as [`EntryKind::Hardlink`]).
     pub fn entries(&self) -> impl Iterator<Item = (&ImagePath, &Entry)> + '_ {
-        self.0.changes.entries.iter().map(|(p, e)| (p, &**e))
+        self.inner.changes.entries.iter().map(|(p, e)| (p, &**e))
     }
 
     /// The entry at exactly `path`, if this layer has one.
     pub fn entry(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
         let path = ImagePath::new(path).ok()?;
-        self.0.changes.entries.get(&path).map(|e| &**e)
+        self.inner.changes.entries.get(&path).map(|e| &**e)
     }
 
     /// The paths this layer deletes from the layers below (R2).
     pub fn whiteouts(&self) -> impl Iterator<Item = &ImagePath> + '_ {
-        self.0.changes.whiteouts.iter()
+        self.inner.changes.whiteouts.iter()
     }
 
     /// The directories whose lower contents this layer hides (R3).
     pub fn opaque_dirs(&self) -> impl Iterator<Item = &ImagePath> + '_ {
-        self.0.changes.opaques.iter()
+        self.inner.changes.opaques.iter()
     }
 
     pub(crate) fn changes(&self) -> &Changes {
-        &self.0.changes
+        &self.inner.changes
     }
 }
 
 impl PartialEq for Layer {
     fn eq(&self, other: &Layer) -> bool {
-        self.0.diff_id == other.0.diff_id
+        self.inner.diff_id == other.inner.diff_id
     }
 }
 
@@ -387,11 +557,11 @@ impl Eq for Layer {}
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Layer")
-            .field("diff_id", &self.0.diff_id)
-            .field("size", &self.0.tar.len())
-            .field("entries", &self.0.changes.entries.len())
-            .field("whiteouts", &self.0.changes.whiteouts.len())
-            .field("opaques", &self.0.changes.opaques.len())
+            .field("diff_id", &self.inner.diff_id)
+            .field("size", &self.inner.tar.len())
+            .field("entries", &self.inner.changes.entries.len())
+            .field("whiteouts", &self.inner.changes.whiteouts.len())
+            .field("opaques", &self.inner.changes.opaques.len())
             .finish()
     }
 }
@@ -510,13 +680,15 @@ impl LayerBuilder {
     ///
     /// # Errors
     ///
-    /// The first invalid path given to the builder, or the errors of
-    /// [`Layer::from_tar`] for entries that contradict each other.
+    /// The first invalid path given to the builder, [`Error::InvalidPath`] for a name a
+    /// layer tar cannot carry (a regular file named `.wh.*`, which would read back as a
+    /// whiteout), or the errors of [`Layer::from_tar`] for entries that contradict each other.
     pub fn build(mut self) -> Result<Layer> {
         if let Some(e) = self.error {
             return Err(e);
         }
         self.changes.validate()?;
+        layer_tar::check_writable(&self.changes)?;
         Layer::from_tar(layer_tar::write(&self.changes))
     }
 }

@@ -92,7 +92,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | no | the `layercake` binary (`layercake demo`), with clap |
+//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, import, convert, squash), with clap and indicatif |
 //!
 //! ## Safety
 //!

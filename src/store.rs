@@ -100,6 +100,9 @@ impl Store {
     pub fn add(&mut self, image: &Image) -> AddReport {
         let mut chain: Vec<Arc<ChainLink>> = Vec::with_capacity(image.chain().len());
         let mut report = Vec::new();
+        // Whether every link so far is the image's own: only then is a tree the image's
+        // own link has cached built on the store's trees.
+        let mut own = true;
         for link in image.chain() {
             let diff_id = link.layer.diff_id();
             let status = match self.layers.entry(diff_id) {
@@ -112,14 +115,17 @@ impl Store {
             report.push((diff_id, status));
             let stored = match self.chains.get(&link.chain_id) {
                 Some(existing) => existing.clone(),
-                // A new layer: the image's own link (and any tree it has built) is kept.
-                None if status == LayerStatus::New => link.clone(),
-                // A known layer on a new stack: share the stored layer's bytes.
+                // A new layer on the image's own links: its link (and any tree it has
+                // built) is kept.
+                None if status == LayerStatus::New && own => link.clone(),
+                // A known layer on a new stack, or a layer above links the store replaced:
+                // a new link on the stored ones, sharing the stored layer's bytes.
                 None => Arc::new(ChainLink::new(
                     self.layers[&diff_id].clone(),
                     chain.last().map(|l| &**l),
                 )),
             };
+            own &= Arc::ptr_eq(&stored, link);
             self.chains.insert(stored.chain_id, stored.clone());
             chain.push(stored);
         }

@@ -430,16 +430,27 @@ impl Tree {
         }
     }
 
-    /// Every entry below directory `path` (lexically), as [`Tree::walk`] orders them; empty
-    /// if `path` is not a directory.
-    pub(crate) fn walk_under(&self, path: &ImagePath) -> Walk<'_> {
-        let children = self.lookup_path(path).and_then(|n| n.as_dir());
-        Walk {
-            stack: children
-                .map(|d| (path.clone(), d.children.iter()))
-                .into_iter()
-                .collect(),
-        }
+    /// Every entry below directory `path`, with full paths, as [`Tree::walk`] orders them.
+    /// The path is taken as it is (no symlink followed; resolve it first if it may hold
+    /// one); the walk is empty if it is not a directory.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().file("a/b/c", "").file("d", "").build()?)?;
+    /// let paths: Vec<String> = tree.walk_under("a").map(|(p, _)| p.to_string()).collect();
+    /// assert_eq!(paths, ["a/b", "a/b/c"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn walk_under(&self, path: impl AsRef<[u8]>) -> Walk<'_> {
+        let stack = ImagePath::new(path)
+            .ok()
+            .and_then(|p| {
+                let dir = self.lookup_path(&p)?.as_dir()?;
+                Some((p, dir.children.iter()))
+            })
+            .into_iter()
+            .collect();
+        Walk { stack }
     }
 
     /// The number of entries below the root.
@@ -661,11 +672,10 @@ impl fmt::Display for Dump<'_> {
 
 /// Applies a layer's changes to a tree (R1–R7), in the fixed order R4 gives: opaque markers,
 /// then whiteouts, then entries in path order, then hardlinks.
-pub(crate) fn apply(tree: &Tree, layer: &crate::Layer) -> Result<Tree> {
+pub(crate) fn apply(tree: &Tree, changes: &crate::layer::Changes) -> Result<Tree> {
     let mut out = tree.clone();
     let index = tree.depth;
     out.depth = tree.depth + 1;
-    let changes = layer.changes();
     for dir in &changes.opaques {
         if let Some(dir) = out.existing_dir_mut(dir) {
             dir.children.clear();
@@ -760,6 +770,6 @@ impl Tree {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn apply(&self, layer: &crate::Layer) -> Result<Tree> {
-        apply(self, layer)
+        apply(self, layer.changes())
     }
 }

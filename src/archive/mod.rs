@@ -1,7 +1,26 @@
-//! Image formats on disk and on the wire.
+//! Image files in and out: docker-archive (`docker save`/`docker load`), the OCI image
+//! layout as a directory or a tar (`oci-archive`), compressed layer blobs, and the
+//! flattened filesystem of `docker export`/`docker import`.
 //!
-//! Today: the layer tar ([`Layer::from_tar`](crate::Layer::from_tar) reads any single-layer
-//! tar met in the wild; [`Layer::tar`](crate::Layer::tar) gives the bytes back).
+//! Reading verifies everything before anything is returned: every blob against its
+//! descriptor (size and digest), every layer against the DiffId its config lists, every
+//! config against its manifest. A failed read returns an error that names what, the
+//! expected and the actual digest, and produces nothing, so a [`Store`](crate::Store) only
+//! ever receives whole, verified images.
+//!
+//! ```
+//! use layercake::archive::{Archive, WriteOptions};
+//! use layercake::{Image, Layer};
+//!
+//! let image = Image::builder().layer(Layer::builder().file("hello", "world").build()?).build()?;
+//! let mut tar = Vec::new();
+//! layercake::archive::write(&[(&image, &["hello:v1".to_string()][..])], &WriteOptions::docker_archive(), &mut tar)?;
+//!
+//! let archive = Archive::from_bytes(tar)?;
+//! let loaded = archive.image(Some("hello:v1"))?;
+//! assert_eq!(loaded.image.id(), image.id());
+//! # Ok::<(), layercake::Error>(())
+//! ```
 //!
 //! # The canonical layer tar
 //!
@@ -21,4 +40,487 @@
 //!   ([`Container::set_clock`](crate::Container::set_clock));
 //! - the archive ends with two zero blocks.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::{ContainerConfig, History};
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::layer::{diff_changes, Changes, DiffOptions, Layer, ReadOptions};
+use crate::path::ImagePath;
+use crate::tree::Tree;
+
+pub(crate) mod compression;
+mod docker;
 pub(crate) mod layer_tar;
+pub mod oci;
+mod source;
+
+pub use compression::Compression;
+pub use oci::Platform;
+
+use source::Source;
+
+/// An image read from an archive, with the names the archive gives it (`RepoTags` of a
+/// docker-archive, `org.opencontainers.image.ref.name` of an OCI layout).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Loaded {
+    /// The image, verified.
+    pub image: Image,
+    /// Its names in the archive.
+    pub names: Vec<String>,
+}
+
+/// Maps `f` over `items` on up to as many threads as the machine has cores, keeping order;
+/// the first error (in item order) wins. Layers decompress and parse independently.
+pub(crate) fn parallel_map<T: Sync, U: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<U> + Sync,
+) -> Result<Vec<U>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<U>>> = (0..items.len()).map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = f(item);
+                done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every item was mapped"))
+        .collect()
+}
+
+/// The kinds of image files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// `docker save` output: `manifest.json` and layer tars (written by layercake as an OCI
+    /// layout too, as Docker 25 does).
+    DockerArchive,
+    /// An OCI image layout directory.
+    OciLayout,
+    /// An OCI image layout in a tar.
+    OciArchive,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Format> {
+        match s {
+            "docker-archive" => Ok(Format::DockerArchive),
+            "oci" => Ok(Format::OciLayout),
+            "oci-archive" => Ok(Format::OciArchive),
+            _ => Err(Error::Unsupported {
+                what: format!("format `{s}` (docker-archive, oci, oci-archive)"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::DockerArchive => "docker-archive",
+            Format::OciLayout => "oci",
+            Format::OciArchive => "oci-archive",
+        })
+    }
+}
+
+/// Options for reading image files.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// How layer tars are read.
+    pub read: ReadOptions,
+    /// Which platform to take from a multi-platform index (default: the host's).
+    pub platform: Platform,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            read: ReadOptions::default(),
+            platform: Platform::host(),
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The defaults: default [`ReadOptions`], the host's platform.
+    pub fn new() -> LoadOptions {
+        LoadOptions::default()
+    }
+
+    /// Sets the platform to pick from multi-platform indexes.
+    pub fn platform(mut self, platform: Platform) -> LoadOptions {
+        self.platform = platform;
+        self
+    }
+}
+
+/// The images of one image file, read and verified.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    format: Format,
+    images: Vec<Loaded>,
+}
+
+impl Archive {
+    /// Opens an image file: a directory is an OCI layout; a file is read into memory and is
+    /// a docker-archive if it has `manifest.json`, else an oci-archive.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the path cannot be read, [`Error::InvalidArchive`] if it is not an
+    /// image file, and every verification error of the images in it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Archive> {
+        Archive::open_with(path, &LoadOptions::default())
+    }
+
+    /// Opens an image file with explicit options (see [`Archive::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Archive::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Archive> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::io(format_args!("opening {}", path.display()), e))?;
+        if meta.is_dir() {
+            let source = Source::Dir(path.to_path_buf());
+            return Ok(Archive {
+                format: Format::OciLayout,
+                images: oci::read_layout(&source, &options.platform, &options.read)?,
+            });
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::io(format_args!("reading {}", path.display()), e))?;
+        Archive::from_bytes_with(bytes, options)
+    }
+
+    /// Reads a docker-archive or oci-archive held in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Archive::open`].
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Archive> {
+        Archive::from_bytes_with(bytes, &LoadOptions::default())
+    }
+
+    /// Reads a docker-archive or oci-archive held in memory, with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Archive::open`].
+    pub fn from_bytes_with(bytes: impl Into<Bytes>, options: &LoadOptions) -> Result<Archive> {
+        let source = Source::from_tar(&bytes.into())?;
+        if source.contains("manifest.json") {
+            Ok(Archive {
+                format: Format::DockerArchive,
+                images: docker::read(&source, &options.read)?,
+            })
+        } else if source.contains("index.json") {
+            Ok(Archive {
+                format: Format::OciArchive,
+                images: oci::read_layout(&source, &options.platform, &options.read)?,
+            })
+        } else {
+            Err(Error::archive(
+                None,
+                "not an image archive: no manifest.json (docker-archive) and no index.json (OCI layout)",
+            ))
+        }
+    }
+
+    /// The format the file was in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Every image in the file, in the order the file lists them.
+    pub fn images(&self) -> &[Loaded] {
+        &self.images
+    }
+
+    /// Consumes the archive, giving its images.
+    pub fn into_images(self) -> Vec<Loaded> {
+        self.images
+    }
+
+    /// The image named `name` (a tag or a ref name; `name` alone matches `name:latest`),
+    /// or, with `None`, the only image.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ImageNotFound`] naming the images that do exist, if there is no such
+    /// name, or several images and no name.
+    pub fn image(&self, name: Option<&str>) -> Result<&Loaded> {
+        let found = match name {
+            None if self.images.len() == 1 => self.images.first(),
+            None => None,
+            Some(name) => {
+                let with_latest = format!("{name}:latest");
+                self.images.iter().find(|l| {
+                    l.names.iter().any(|n| n == name || *n == with_latest)
+                        || l.image.id().to_string() == name
+                })
+            }
+        };
+        found.ok_or_else(|| {
+            let names: Vec<String> = self
+                .images
+                .iter()
+                .map(|l| match l.names.first() {
+                    Some(n) => n.clone(),
+                    None => l.image.id().to_string(),
+                })
+                .collect();
+            Error::ImageNotFound {
+                reference: format!(
+                    "{} (the file holds: {})",
+                    name.unwrap_or("<one image>"),
+                    names.join(", ")
+                ),
+            }
+        })
+    }
+}
+
+/// How to write image files.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    pub(crate) format: Format,
+    pub(crate) compression: Option<Compression>,
+    pub(crate) level: Option<u32>,
+}
+
+impl WriteOptions {
+    /// A docker-archive (uncompressed layers, also an OCI layout, as Docker 25 writes).
+    pub fn docker_archive() -> WriteOptions {
+        WriteOptions {
+            format: Format::DockerArchive,
+            compression: Some(Compression::None),
+            level: None,
+        }
+    }
+
+    /// An OCI layout directory; layers keep the blobs they have unless a compression is set.
+    pub fn oci() -> WriteOptions {
+        WriteOptions {
+            format: Format::OciLayout,
+            compression: None,
+            level: None,
+        }
+    }
+
+    /// An OCI layout in a tar; layers keep the blobs they have unless a compression is set.
+    pub fn oci_archive() -> WriteOptions {
+        WriteOptions {
+            format: Format::OciArchive,
+            compression: None,
+            level: None,
+        }
+    }
+
+    /// Options for `format`.
+    pub fn for_format(format: Format) -> WriteOptions {
+        match format {
+            Format::DockerArchive => WriteOptions::docker_archive(),
+            Format::OciLayout => WriteOptions::oci(),
+            Format::OciArchive => WriteOptions::oci_archive(),
+        }
+    }
+
+    /// Recompresses every layer whose blob is not already in this compression (ignored for
+    /// docker-archive, whose layers are always plain tars).
+    pub fn compression(mut self, compression: Compression) -> WriteOptions {
+        if self.format != Format::DockerArchive {
+            self.compression = Some(compression);
+        }
+        self
+    }
+
+    /// The compression level (gzip 0–9, zstd 1–22; default 6 and 3).
+    pub fn level(mut self, level: u32) -> WriteOptions {
+        self.level = Some(level);
+        self
+    }
+
+    /// The format written.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+/// The files of an image file for `images`, by archive path.
+fn files(
+    images: &[(&Image, &[String])],
+    options: &WriteOptions,
+) -> Result<BTreeMap<String, Bytes>> {
+    match options.format {
+        Format::DockerArchive => docker::files(images),
+        Format::OciLayout | Format::OciArchive => {
+            let mut files = BTreeMap::new();
+            oci::layout_files(images, options, &mut files)?;
+            Ok(files)
+        }
+    }
+}
+
+/// Writes images with their names as a docker-archive or oci-archive tar.
+///
+/// The tar is deterministic: the same images and options give the same bytes.
+///
+/// # Errors
+///
+/// [`Error::Unsupported`] for [`Format::OciLayout`] (a directory: use [`write_dir`]),
+/// [`Error::Io`] if writing fails.
+pub fn write<W: Write>(
+    images: &[(&Image, &[String])],
+    options: &WriteOptions,
+    mut out: W,
+) -> Result<()> {
+    if options.format == Format::OciLayout {
+        return Err(Error::Unsupported {
+            what: "writing an OCI layout directory to a stream (use write_dir)".into(),
+        });
+    }
+    let files = files(images, options)?;
+    let mut changes = Changes::default();
+    let mut dirs = BTreeSet::new();
+    for (name, bytes) in files {
+        let path = ImagePath::new(&name)?;
+        dirs.extend(path.ancestors());
+        changes.entries.insert(path, Arc::new(Entry::file(bytes)));
+    }
+    for dir in dirs {
+        changes.entries.insert(dir, Arc::new(Entry::dir()));
+    }
+    layer_tar::write_to(&changes, &mut out).map_err(|e| Error::io("writing an image archive", e))
+}
+
+/// Writes images as an OCI layout directory at `dir` (created if missing; existing blobs
+/// with the same names are replaced).
+///
+/// # Errors
+///
+/// [`Error::Io`] naming the file that could not be written.
+pub fn write_dir(
+    images: &[(&Image, &[String])],
+    options: &WriteOptions,
+    dir: impl AsRef<Path>,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    let options = WriteOptions {
+        format: Format::OciLayout,
+        ..options.clone()
+    };
+    for (name, bytes) in files(images, &options)? {
+        // Names here are made by this crate (`blobs/sha256/<hex>`, `index.json`), not read.
+        let path = dir.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format_args!("creating {}", parent.display()), e))?;
+        }
+        std::fs::write(&path, &bytes)
+            .map_err(|e| Error::io(format_args!("writing {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Writes the flattened filesystem of a tree as one tar, as `docker export` does: every
+/// entry of the merged view, no whiteouts, hardlinks kept as hardlinks.
+///
+/// # Errors
+///
+/// [`Error::Io`] if writing fails.
+///
+/// ```
+/// use layercake::{Image, Layer, Tree};
+///
+/// let image = Image::builder()
+///     .layer(Layer::builder().file("a", "1").file("b", "2").build()?)
+///     .layer(Layer::builder().whiteout("a").build()?)
+///     .build()?;
+/// let mut tar = Vec::new();
+/// layercake::archive::export(&image.tree()?, &mut tar)?;
+/// let flat = Layer::from_tar(tar)?;
+/// assert_eq!(flat.whiteouts().count(), 0);
+/// assert_eq!(Tree::new().apply(&flat)?, image.tree()?);
+/// # Ok::<(), layercake::Error>(())
+/// ```
+pub fn export<W: Write>(tree: &Tree, mut out: W) -> Result<()> {
+    let changes = diff_changes(&Tree::new(), tree, &DiffOptions::default());
+    layer_tar::write_to(&changes, &mut out).map_err(|e| Error::io("writing the exported tar", e))
+}
+
+/// Options for [`import`], like the flags of `docker import`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ImportOptions {
+    /// The runtime config (`--change`).
+    pub config: Option<ContainerConfig>,
+    /// The commit message (`--message`).
+    pub message: Option<String>,
+    /// The creation time, seconds since the epoch (default: now).
+    pub created: Option<i64>,
+    /// The platform written in the config (default: the host's).
+    pub platform: Option<Platform>,
+}
+
+/// Makes a one-layer image from a root filesystem tar (plain, gzip or zstd), as
+/// `docker import` does.
+///
+/// # Errors
+///
+/// As [`Layer::from_blob`].
+///
+/// ```
+/// use layercake::archive::{import, ImportOptions};
+/// use layercake::Layer;
+///
+/// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
+/// let image = import(rootfs.tar().clone(), &ImportOptions::default())?;
+/// assert_eq!(image.diff_ids(), [rootfs.diff_id()]);
+/// assert_eq!(image.history()[0].comment, "Imported from -");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+pub fn import(blob: impl Into<Bytes>, options: &ImportOptions) -> Result<Image> {
+    let layer = Layer::from_blob(blob)?;
+    let platform = options.platform.clone().unwrap_or_else(Platform::host);
+    let message = options
+        .message
+        .clone()
+        .unwrap_or_else(|| "Imported from -".into());
+    let mut builder = Image::builder()
+        .layer_with(layer, History::default().comment(message.clone()))
+        .comment(message)
+        .os(platform.os)
+        .architecture(platform.architecture)
+        .created(options.created.unwrap_or_else(crate::config::now));
+    if let Some(config) = &options.config {
+        builder = builder.config(config.clone());
+    }
+    builder.build()
+}

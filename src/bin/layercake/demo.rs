@@ -235,19 +235,10 @@ fn report_add(out: &mut impl Write, store: &mut Store, image: &Image, tag: &str)
 fn listing(out: &mut impl Write, tree: &Tree) -> Result<()> {
     writeln!(out)?;
     for (path, node) in tree.walk() {
-        let m = node.metadata();
-        let target = node
-            .link_target()
-            .map(|t| format!(" -> {}", String::from_utf8_lossy(t)))
-            .unwrap_or_default();
         writeln!(
             out,
-            "  {} {}:{} {:>5}  layer {}  /{path}{target}",
-            node.mode_string(),
-            m.uid,
-            m.gid,
-            node.size(),
-            node.layer().map_or("-".to_string(), |l| l.to_string()),
+            "  {}",
+            crate::commands::long_line(&format!("/{path}"), node)
         )?;
     }
     Ok(())

@@ -1,0 +1,248 @@
+//! Layer blob compression: detection from magic bytes (never from media types, which lie),
+//! one-pass decompression that hashes both sides, and compression at a chosen level.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+
+use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::error::{Error, Result};
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// A plain tar.
+    #[default]
+    None,
+    /// gzip (RFC 1952), one member or several.
+    Gzip,
+    /// Zstandard, one frame or several.
+    Zstd,
+}
+
+impl Compression {
+    /// Detects the compression of a blob from its first bytes.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// assert_eq!(Compression::detect(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+    /// assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+    /// assert_eq!(Compression::detect(b"etc/\0\0\0"), Compression::None);
+    /// ```
+    pub fn detect(blob: &[u8]) -> Compression {
+        if blob.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The OCI media type of a layer blob with this compression.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// assert_eq!(Compression::Zstd.oci_layer_media_type(), "application/vnd.oci.image.layer.v1.tar+zstd");
+    /// ```
+    pub fn oci_layer_media_type(self) -> &'static str {
+        match self {
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    /// The default level: 6 for gzip (as `gzip` and Docker), 3 for zstd.
+    pub fn default_level(self) -> u32 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 6,
+            Compression::Zstd => 3,
+        }
+    }
+
+    /// Compresses `data` at `level` (gzip 0–9, zstd 1–22).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the encoder fails (an out-of-range level, say).
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// let packed = Compression::Zstd.compress(&[0u8; 4096], 3)?;
+    /// assert!(packed.len() < 100);
+    /// assert_eq!(Compression::detect(&packed), Compression::Zstd);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn compress(self, data: &[u8], level: u32) -> Result<Bytes> {
+        let fail = |e| Error::io(format_args!("{self} compression"), e);
+        match self {
+            Compression::None => Ok(Bytes::copy_from_slice(data)),
+            Compression::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(data.len() / 3),
+                    flate2::Compression::new(level.min(9)),
+                );
+                enc.write_all(data).map_err(fail)?;
+                Ok(Bytes::from(enc.finish().map_err(fail)?))
+            }
+            Compression::Zstd => {
+                let level = i32::try_from(level).unwrap_or(i32::MAX);
+                let out = zstd::stream::encode_all(data, level).map_err(fail)?;
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        })
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Compression> {
+        match s {
+            "none" | "uncompressed" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(Error::Unsupported {
+                what: format!("compression `{s}`"),
+            }),
+        }
+    }
+}
+
+/// A decompressed blob: the tar bytes and both digests, from one pass over the blob.
+pub(crate) struct Unpacked {
+    pub(crate) compression: Compression,
+    pub(crate) blob_digest: Digest,
+    pub(crate) tar: Bytes,
+    pub(crate) tar_digest: Digest,
+}
+
+/// Decompresses a blob (any of the three forms), hashing the blob as it is read and the tar
+/// as it is written, so no byte is read twice. At most `max_tar` bytes are produced.
+pub(crate) fn unpack(blob: &Bytes, max_tar: u64) -> Result<Unpacked> {
+    let compression = Compression::detect(blob);
+    if compression == Compression::None {
+        let digest = Digest::sha256(blob);
+        if blob.len() as u64 > max_tar {
+            return Err(Error::LimitExceeded {
+                limit: "uncompressed layer bytes",
+                value: blob.len() as u64,
+                max: max_tar,
+            });
+        }
+        return Ok(Unpacked {
+            compression,
+            blob_digest: digest,
+            tar: blob.clone(),
+            tar_digest: digest,
+        });
+    }
+    let mut reader = HashingReader::new(&blob[..]);
+    let mut writer = HashingWriter::new(Vec::with_capacity(blob.len().saturating_mul(3)));
+    let copied = {
+        let decoder: Box<dyn Read + '_> = match compression {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut reader)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(&mut reader)
+                    .map_err(|e| Error::io("starting zstd decompression", e))?,
+            ),
+            Compression::None => unreachable!("handled above"),
+        };
+        io::copy(&mut decoder.take(max_tar.saturating_add(1)), &mut writer)
+    };
+    let copied = copied.map_err(|e| Error::InvalidBlob {
+        digest: Digest::sha256(blob).to_string(),
+        reason: format!("{compression} stream is corrupt or truncated: {e}"),
+    })?;
+    if copied > max_tar {
+        return Err(Error::LimitExceeded {
+            limit: "uncompressed layer bytes",
+            value: copied,
+            max: max_tar,
+        });
+    }
+    // Trailing bytes the decoder did not consume are garbage after the stream.
+    if reader.len() != blob.len() as u64 {
+        return Err(Error::InvalidBlob {
+            digest: Digest::sha256(blob).to_string(),
+            reason: format!(
+                "{} bytes after the end of the {compression} stream",
+                blob.len() as u64 - reader.len()
+            ),
+        });
+    }
+    let tar_digest = writer.digest();
+    Ok(Unpacked {
+        compression,
+        blob_digest: reader.digest(),
+        tar: Bytes::from(writer.into_inner()),
+        tar_digest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_digests() {
+        let data = Bytes::from(vec![7u8; 100_000]);
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let blob = c.compress(&data, c.default_level()).unwrap();
+            let out = unpack(&blob, u64::MAX).unwrap();
+            assert_eq!(out.compression, c);
+            assert_eq!(out.tar, data);
+            assert_eq!(out.tar_digest, Digest::sha256(&data));
+            assert_eq!(out.blob_digest, Digest::sha256(&blob));
+        }
+    }
+
+    #[test]
+    fn multi_member_gzip_is_one_stream() {
+        let a = Compression::Gzip.compress(b"hello ", 6).unwrap();
+        let b = Compression::Gzip.compress(b"world", 6).unwrap();
+        let blob = Bytes::from([&a[..], &b[..]].concat());
+        assert_eq!(unpack(&blob, u64::MAX).unwrap().tar, "hello world");
+    }
+
+    #[test]
+    fn truncation_and_trailing_garbage_are_errors() {
+        let data = vec![1u8; 10_000];
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let blob = c.compress(&data, 3).unwrap();
+            let cut = Bytes::copy_from_slice(&blob[..blob.len() - 5]);
+            assert!(
+                matches!(unpack(&cut, u64::MAX), Err(Error::InvalidBlob { .. })),
+                "{c} cut"
+            );
+            let junk = Bytes::from([&blob[..], b"junk!"].concat());
+            assert!(
+                matches!(unpack(&junk, u64::MAX), Err(Error::InvalidBlob { .. })),
+                "{c} junk"
+            );
+        }
+    }
+
+    #[test]
+    fn bombs_stop_at_the_limit() {
+        let blob = Compression::Zstd.compress(&vec![0u8; 1 << 20], 3).unwrap();
+        assert!(matches!(
+            unpack(&blob, 1000),
+            Err(Error::LimitExceeded { .. })
+        ));
+    }
+}

@@ -1,0 +1,402 @@
+//! The OCI image layout (`oci-layout`, `index.json`, `blobs/`), as a directory or a tar, and
+//! the JSON documents it holds: descriptors, manifests, indexes, platforms.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::archive::source::{self, Source};
+use crate::archive::{parallel_map, Loaded, WriteOptions};
+use crate::config::MAX_CONFIG_BYTES;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::layer::{Layer, ReadOptions};
+
+/// The media type of an OCI image manifest.
+pub const MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The media type of an OCI image index.
+pub const INDEX_V1: &str = "application/vnd.oci.image.index.v1+json";
+/// The media type of an OCI image config.
+pub const CONFIG_V1: &str = "application/vnd.oci.image.config.v1+json";
+/// Docker's schema 2 manifest, which registries and `docker save` (25+) also use.
+pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker's manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The annotation that names a manifest in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// How deep indexes may nest in one layout.
+const MAX_INDEX_DEPTH: usize = 8;
+
+/// A content descriptor: what a blob is, its digest and its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Descriptor {
+    /// The media type.
+    pub media_type: String,
+    /// The blob digest.
+    pub digest: Digest,
+    /// The blob size in bytes.
+    pub size: u64,
+    /// Annotations (`org.opencontainers.image.ref.name`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The platform of a manifest in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Fields not named above.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Descriptor {
+    /// A descriptor of `bytes` with this media type.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest: Digest::sha256(bytes),
+            size: bytes.len() as u64,
+            annotations: BTreeMap::new(),
+            platform: None,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// A platform: operating system, architecture and variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
+pub struct Platform {
+    /// CPU architecture (`amd64`, `arm64`).
+    pub architecture: String,
+    /// Operating system (`linux`).
+    pub os: String,
+    /// CPU variant (`v8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Fields not named above (`os.version`, `os.features`).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Platform {
+    /// A platform from `os/arch[/variant]`, e.g. `linux/arm64/v8`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if it is not of that form.
+    ///
+    /// ```
+    /// let p = layercake::archive::Platform::parse("linux/arm64/v8")?;
+    /// assert_eq!(p.architecture, "arm64");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> Result<Platform> {
+        let mut parts = text.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {
+                Ok(Platform {
+                    os: os.to_owned(),
+                    architecture: arch.to_owned(),
+                    variant: variant.map(str::to_owned),
+                    extra: BTreeMap::new(),
+                })
+            }
+            _ => Err(Error::Unsupported {
+                what: format!("platform `{text}` (expected os/arch[/variant])"),
+            }),
+        }
+    }
+
+    /// The platform this program runs on, in Go's names (`linux/amd64`, `linux/arm64`).
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        Platform {
+            architecture: architecture.to_owned(),
+            os: std::env::consts::OS.to_owned(),
+            variant: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    fn matches(&self, wanted: &Platform) -> bool {
+        self.os == wanted.os
+            && self.architecture == wanted.architecture
+            && (wanted.variant.is_none() || self.variant == wanted.variant)
+    }
+}
+
+/// An image manifest: a config and layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MANIFEST_V1`] or [`DOCKER_MANIFEST_V2`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layer blobs, bottom first.
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Fields not named above.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An image index: manifests (or further indexes), perhaps one per platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`INDEX_V1`], or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests.
+    pub manifests: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Fields not named above.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Parses a JSON document of the archive, naming it in errors.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Result<T> {
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(Error::LimitExceeded {
+            limit: "JSON document bytes",
+            value: bytes.len() as u64,
+            max: MAX_CONFIG_BYTES as u64,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidArchive {
+        path: Some(name.to_owned()),
+        reason: "malformed JSON".into(),
+        source: Some(e),
+    })
+}
+
+/// Reads every image an OCI layout's `index.json` names: for each reference, the manifest
+/// for `platform` (or the only one).
+pub(crate) fn read_layout(
+    source: &Source,
+    platform: &Platform,
+    options: &ReadOptions,
+) -> Result<Vec<Loaded>> {
+    let layout: Value = parse_json(&source.read("oci-layout")?, "oci-layout")?;
+    if layout
+        .get("imageLayoutVersion")
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        return Err(Error::archive(
+            Some("oci-layout".to_owned()),
+            "no imageLayoutVersion",
+        ));
+    }
+    let index: Index = parse_json(&source.read("index.json")?, "index.json")?;
+    let mut out: Vec<Loaded> = Vec::new();
+    for desc in &index.manifests {
+        let name = desc.annotations.get(REF_NAME).cloned();
+        let manifest = select_manifest(source, desc, platform, 0)?;
+        let image = read_image(source, &manifest, options)?;
+        match out.iter_mut().find(|l| l.image.id() == image.id()) {
+            Some(existing) => existing.names.extend(name),
+            None => out.push(Loaded {
+                image,
+                names: name.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Follows a descriptor through nested indexes to the image manifest for `platform`.
+fn select_manifest(
+    source: &Source,
+    desc: &Descriptor,
+    platform: &Platform,
+    depth: usize,
+) -> Result<Manifest> {
+    if depth > MAX_INDEX_DEPTH {
+        return Err(Error::LimitExceeded {
+            limit: "index nesting depth",
+            value: depth as u64,
+            max: MAX_INDEX_DEPTH as u64,
+        });
+    }
+    let bytes = source.verified_blob(desc)?;
+    let name = format!("manifest {}", desc.digest);
+    match desc.media_type.as_str() {
+        INDEX_V1 | DOCKER_MANIFEST_LIST => {
+            let index: Index = parse_json(&bytes, &name)?;
+            let candidates: Vec<&Descriptor> = index
+                .manifests
+                .iter()
+                .filter(|d| d.platform.as_ref().is_none_or(|p| p.matches(platform)))
+                .collect();
+            let chosen = match candidates.as_slice() {
+                [] => {
+                    return Err(Error::Unsupported {
+                        what: format!(
+                            "index {} has no manifest for {}/{}",
+                            desc.digest, platform.os, platform.architecture
+                        ),
+                    })
+                }
+                [only, ..] => *only,
+            };
+            select_manifest(source, chosen, platform, depth + 1)
+        }
+        MANIFEST_V1 | DOCKER_MANIFEST_V2 => parse_json(&bytes, &name),
+        other => Err(Error::Unsupported {
+            what: format!("manifest media type `{other}`"),
+        }),
+    }
+}
+
+/// Reads the config and layers a manifest names, verifying every digest and size.
+pub(crate) fn read_image(
+    source: &Source,
+    manifest: &Manifest,
+    options: &ReadOptions,
+) -> Result<Image> {
+    let config = source.verified_blob(&manifest.config)?;
+    let layers = parallel_map(&manifest.layers, |desc| {
+        let blob = source.blob(&desc.digest)?;
+        check_size(desc, &blob)?;
+        let layer = Layer::from_blob_with(blob.clone(), options).map_err(|e| {
+            // A blob that does not decompress may simply be the wrong blob: say so first.
+            source::verify(&blob, &desc.digest, &format!("layer blob {}", desc.digest))
+                .err()
+                .unwrap_or(e)
+        })?;
+        if layer.blob().digest() != desc.digest {
+            return Err(Error::DigestMismatch {
+                what: format!("layer blob {}", desc.digest),
+                expected: desc.digest.to_string(),
+                actual: layer.blob().digest().to_string(),
+            });
+        }
+        Ok(layer)
+    })?;
+    Image::from_parts(config, layers)
+}
+
+pub(crate) fn check_size(desc: &Descriptor, blob: &Bytes) -> Result<()> {
+    if desc.size != blob.len() as u64 {
+        return Err(Error::DigestMismatch {
+            what: format!("size of blob {}", desc.digest),
+            expected: desc.size.to_string(),
+            actual: blob.len().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The files of an OCI layout for `images`: blobs, manifests, `index.json`, `oci-layout`.
+/// Each image is written once per name (a `ref.name` annotation each), or once unnamed.
+pub(crate) fn layout_files(
+    images: &[(&Image, &[String])],
+    options: &WriteOptions,
+    files: &mut BTreeMap<String, Bytes>,
+) -> Result<()> {
+    let mut index = Index {
+        schema_version: 2,
+        media_type: Some(INDEX_V1.to_owned()),
+        manifests: Vec::new(),
+        annotations: BTreeMap::new(),
+        extra: BTreeMap::new(),
+    };
+    for (image, names) in images {
+        let desc = write_manifest(image, options, files)?;
+        if names.is_empty() {
+            index.manifests.push(desc.clone());
+        }
+        for name in names.iter() {
+            let mut named = desc.clone();
+            named.annotations.insert(REF_NAME.to_owned(), name.clone());
+            index.manifests.push(named);
+        }
+    }
+    files.insert(
+        "oci-layout".into(),
+        Bytes::from_static(br#"{"imageLayoutVersion":"1.0.0"}"#),
+    );
+    files.insert("index.json".into(), Bytes::from(to_json(&index)?));
+    Ok(())
+}
+
+/// Writes an image's blobs and manifest; returns the manifest's descriptor with the image's
+/// platform.
+pub(crate) fn write_manifest(
+    image: &Image,
+    options: &WriteOptions,
+    files: &mut BTreeMap<String, Bytes>,
+) -> Result<Descriptor> {
+    let config = image.config().as_bytes().clone();
+    let config_desc = Descriptor::of(CONFIG_V1, &config);
+    files.insert(blob_path(&config_desc.digest), config);
+    let mut layers = Vec::new();
+    for layer in image.layers() {
+        let layer = match options.compression {
+            Some(c) => layer.compress(c, options.level.unwrap_or(c.default_level()))?,
+            None => layer.clone(),
+        };
+        let blob = layer.blob();
+        let mut desc = Descriptor::of(blob.media_type(), &[]);
+        desc.digest = blob.digest();
+        desc.size = blob.size();
+        files.insert(blob_path(&desc.digest), blob.bytes().clone());
+        layers.push(desc);
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_V1.to_owned()),
+        config: config_desc,
+        layers,
+        annotations: BTreeMap::new(),
+        extra: BTreeMap::new(),
+    };
+    let bytes = to_json(&manifest)?;
+    let mut desc = Descriptor::of(MANIFEST_V1, &bytes);
+    let file = image.config().file();
+    desc.platform = Some(Platform {
+        architecture: file.architecture.clone(),
+        os: file.os.clone(),
+        variant: file.variant.clone(),
+        extra: BTreeMap::new(),
+    });
+    files.insert(blob_path(&desc.digest), Bytes::from(bytes));
+    Ok(desc)
+}
+
+/// `blobs/<algorithm>/<hex>`.
+pub(crate) fn blob_path(digest: &Digest) -> String {
+    format!("blobs/{}/{}", digest.algorithm().as_str(), digest.to_hex())
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::InvalidArchive {
+        path: None,
+        reason: "cannot serialise JSON".into(),
+        source: Some(e),
+    })
+}
