@@ -247,24 +247,21 @@ pub struct ImageConfig {
     file: ConfigFile,
 }
 
-/// Configs larger than this are refused (containerd's limit for JSON documents).
-pub(crate) const MAX_CONFIG_BYTES: usize = 20 << 20;
-
 impl ImageConfig {
     /// Parses config bytes, keeping them exactly.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] if the bytes are not a config JSON object (over 20 MiB,
-    /// not JSON, no `rootfs`, a DiffId that is not a digest).
+    /// [`Error::LimitExceeded`] over the default JSON limit (20 MiB); [`Error::InvalidConfig`]
+    /// if the bytes are not a config JSON object (not JSON, no `rootfs`, a DiffId that is
+    /// not a digest).
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<ImageConfig> {
         let bytes = bytes.into();
-        if bytes.len() > MAX_CONFIG_BYTES {
-            return Err(Error::config(format!(
-                "{} bytes, over the {MAX_CONFIG_BYTES}-byte limit",
-                bytes.len()
-            )));
-        }
+        crate::limits::Limits::check(
+            "JSON document bytes",
+            bytes.len() as u64,
+            crate::limits::Limits::default().json_bytes,
+        )?;
         let file = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig {
             reason: "not an image config JSON object".into(),
             source: Some(e),

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::{DiffOptions, Layer, WhiteoutStyle};
 use crate::path::ImagePath;
-use crate::tree::{Dir, Follow, Node, NodeKind, ReadDir, Tree};
+use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 
 /// A container: an image plus a working tree you may change, like a container's writable
 /// layer, with no mounts and no daemon.
@@ -100,7 +100,7 @@ impl Container {
 
     fn resolve(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Option<Node>)> {
         let path = ImagePath::new(path)?;
-        self.tree.resolve_path(&path, follow)
+        self.tree.resolve_path(&path, follow, Escape::Clamp)
     }
 
     fn existing(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Node)> {
@@ -194,7 +194,7 @@ impl Container {
         let mut done = ImagePath::ROOT;
         for name in path.components() {
             let next = done.join_unchecked(name);
-            match self.tree.resolve_path(&next, Follow::All)? {
+            match self.tree.resolve_path(&next, Follow::All, Escape::Clamp)? {
                 (resolved, Some(node)) if node.is_dir() => done = resolved,
                 (resolved, Some(_)) => {
                     return Err(Error::NotADirectory {

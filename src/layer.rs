@@ -18,6 +18,7 @@ use crate::diff::{compare, ChangeKind};
 use crate::digest::{DiffId, Digest};
 use crate::entry::{Entry, EntryKind};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::path::ImagePath;
 use crate::tree::{NodeKind, Tree};
 
@@ -142,28 +143,33 @@ pub enum Duplicates {
 #[non_exhaustive]
 pub struct ReadOptions {
     pub(crate) duplicates: Duplicates,
-    pub(crate) max_layer_bytes: u64,
+    pub(crate) limits: Limits,
 }
 
 impl Default for ReadOptions {
     fn default() -> ReadOptions {
         ReadOptions {
             duplicates: Duplicates::LastWins,
-            max_layer_bytes: 16 << 30,
+            limits: Limits::default(),
         }
     }
 }
 
 impl ReadOptions {
-    /// The defaults: duplicates resolve as last-wins; layers up to 16 GiB uncompressed.
+    /// The defaults: duplicates resolve as last-wins; the default [`Limits`].
     pub fn new() -> ReadOptions {
         ReadOptions::default()
     }
 
-    /// Sets the largest uncompressed layer accepted, in bytes.
-    pub fn max_layer_bytes(mut self, max: u64) -> ReadOptions {
-        self.max_layer_bytes = max;
+    /// Sets the limits on what a read accepts.
+    pub fn limits(mut self, limits: Limits) -> ReadOptions {
+        self.limits = limits;
         self
+    }
+
+    /// The limits in force.
+    pub fn limits_in_force(&self) -> &Limits {
+        &self.limits
     }
 
     /// Sets the duplicate-path policy.
@@ -342,13 +348,11 @@ impl Layer {
     /// ```
     pub fn from_tar_with(tar: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
         let tar = tar.into();
-        if tar.len() as u64 > options.max_layer_bytes {
-            return Err(Error::LimitExceeded {
-                limit: "uncompressed layer bytes",
-                value: tar.len() as u64,
-                max: options.max_layer_bytes,
-            });
-        }
+        Limits::check(
+            "uncompressed layer bytes",
+            tar.len() as u64,
+            options.limits.layer_bytes,
+        )?;
         let digest = Digest::sha256(&tar);
         let blob = Blob {
             digest,
@@ -365,7 +369,7 @@ impl Layer {
     /// # Errors
     ///
     /// [`Error::InvalidBlob`] for a corrupt, truncated or garbage-trailed stream,
-    /// [`Error::LimitExceeded`] past [`ReadOptions::max_layer_bytes`], then as
+    /// [`Error::LimitExceeded`] past a [`Limits`] (size, ratio), then as
     /// [`Layer::from_tar`].
     pub fn from_blob(blob: impl Into<Bytes>) -> Result<Layer> {
         Layer::from_blob_with(blob, &ReadOptions::default())
@@ -378,7 +382,7 @@ impl Layer {
     /// As [`Layer::from_blob`].
     pub fn from_blob_with(blob: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
         let bytes = blob.into();
-        let unpacked = compression::unpack(&bytes, options.max_layer_bytes)?;
+        let unpacked = compression::unpack(&bytes, &options.limits)?;
         let blob = Blob {
             digest: unpacked.blob_digest,
             compression: unpacked.compression,

@@ -288,7 +288,7 @@ impl Tree {
     /// [`Error::SymlinkLoop`] after [`MAX_SYMLINK_HOPS`] symlinks.
     pub fn resolve(&self, path: impl AsRef<[u8]>) -> Result<(ImagePath, Node)> {
         let path = ImagePath::new(path)?;
-        match self.resolve_path(&path, Follow::All)? {
+        match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
             (resolved, Some(node)) => Ok((resolved, node)),
             (resolved, None) => Err(Error::NotFound {
                 path: resolved.to_string(),
@@ -303,7 +303,12 @@ impl Tree {
         &self,
         path: &ImagePath,
         follow: Follow,
+        escape: Escape,
     ) -> Result<(ImagePath, Option<Node>)> {
+        let escaping = || Error::InvalidPath {
+            path: path.to_string(),
+            reason: "a symlink on the way leaves the root",
+        };
         // The components still to walk, in reverse so the next one is at the end.
         let mut todo: Vec<Bytes> = path
             .components()
@@ -316,7 +321,9 @@ impl Tree {
             match &name[..] {
                 b"" | b"." => continue,
                 b".." => {
-                    stack.pop();
+                    if stack.pop().is_none() && escape == Escape::Refuse {
+                        return Err(escaping());
+                    }
                     continue;
                 }
                 _ => {}
@@ -346,6 +353,9 @@ impl Tree {
                         });
                     }
                     if target.first() == Some(&b'/') {
+                        if escape == Escape::Refuse {
+                            return Err(escaping());
+                        }
                         stack.clear();
                     }
                     todo.extend(
@@ -532,6 +542,16 @@ pub(crate) fn walk_dir(dir: &Dir) -> Walk<'_> {
     Walk {
         stack: vec![(ImagePath::ROOT, dir.children.iter())],
     }
+}
+
+/// What resolution does with a symlink that climbs above the root or starts at `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Escape {
+    /// Stay inside, as a chroot does: `..` at the root is the root, `/` is the root (R8).
+    Clamp,
+    /// Refuse with [`Error::InvalidPath`]: for archive members, where such a link is a sign
+    /// of an attack, not of an image's own absolute symlinks.
+    Refuse,
 }
 
 /// Whether resolution follows a symlink in the last component.

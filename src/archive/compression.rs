@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -132,18 +133,19 @@ pub(crate) struct Unpacked {
 }
 
 /// Decompresses a blob (any of the three forms), hashing the blob as it is read and the tar
-/// as it is written, so no byte is read twice. At most `max_tar` bytes are produced.
-pub(crate) fn unpack(blob: &Bytes, max_tar: u64) -> Result<Unpacked> {
+/// as it is written, so no byte is read twice. Output stops one byte past the limits
+/// (layer size, and the decompression ratio once past [`Limits::RATIO_FLOOR`]), so a bomb
+/// costs at most the limit.
+pub(crate) fn unpack(blob: &Bytes, limits: &Limits) -> Result<Unpacked> {
     let compression = Compression::detect(blob);
+    Limits::check("blob bytes", blob.len() as u64, limits.blob_bytes)?;
     if compression == Compression::None {
+        Limits::check(
+            "uncompressed layer bytes",
+            blob.len() as u64,
+            limits.layer_bytes,
+        )?;
         let digest = Digest::sha256(blob);
-        if blob.len() as u64 > max_tar {
-            return Err(Error::LimitExceeded {
-                limit: "uncompressed layer bytes",
-                value: blob.len() as u64,
-                max: max_tar,
-            });
-        }
         return Ok(Unpacked {
             compression,
             blob_digest: digest,
@@ -153,6 +155,9 @@ pub(crate) fn unpack(blob: &Bytes, max_tar: u64) -> Result<Unpacked> {
     }
     let mut reader = HashingReader::new(&blob[..]);
     let mut writer = HashingWriter::new(Vec::with_capacity(blob.len().saturating_mul(3)));
+    let by_ratio = (blob.len() as u64)
+        .saturating_mul(limits.ratio)
+        .max(Limits::RATIO_FLOOR);
     let copied = {
         let decoder: Box<dyn Read + '_> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut reader)),
@@ -162,17 +167,21 @@ pub(crate) fn unpack(blob: &Bytes, max_tar: u64) -> Result<Unpacked> {
             ),
             Compression::None => unreachable!("handled above"),
         };
-        io::copy(&mut decoder.take(max_tar.saturating_add(1)), &mut writer)
+        io::copy(
+            &mut decoder.take(limits.layer_bytes.min(by_ratio).saturating_add(1)),
+            &mut writer,
+        )
     };
     let copied = copied.map_err(|e| Error::InvalidBlob {
         digest: Digest::sha256(blob).to_string(),
         reason: format!("{compression} stream is corrupt or truncated: {e}"),
     })?;
-    if copied > max_tar {
+    Limits::check("uncompressed layer bytes", copied, limits.layer_bytes)?;
+    if copied > by_ratio {
         return Err(Error::LimitExceeded {
-            limit: "uncompressed layer bytes",
-            value: copied,
-            max: max_tar,
+            limit: "decompression ratio",
+            value: copied.div_ceil((blob.len() as u64).max(1)),
+            max: limits.ratio,
         });
     }
     // Trailing bytes the decoder did not consume are garbage after the stream.
@@ -203,7 +212,7 @@ mod tests {
         let data = Bytes::from(vec![7u8; 100_000]);
         for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
             let blob = c.compress(&data, c.default_level()).unwrap();
-            let out = unpack(&blob, u64::MAX).unwrap();
+            let out = unpack(&blob, &Limits::default()).unwrap();
             assert_eq!(out.compression, c);
             assert_eq!(out.tar, data);
             assert_eq!(out.tar_digest, Digest::sha256(&data));
@@ -216,7 +225,10 @@ mod tests {
         let a = Compression::Gzip.compress(b"hello ", 6).unwrap();
         let b = Compression::Gzip.compress(b"world", 6).unwrap();
         let blob = Bytes::from([&a[..], &b[..]].concat());
-        assert_eq!(unpack(&blob, u64::MAX).unwrap().tar, "hello world");
+        assert_eq!(
+            unpack(&blob, &Limits::default()).unwrap().tar,
+            "hello world"
+        );
     }
 
     #[test]
@@ -226,12 +238,18 @@ mod tests {
             let blob = c.compress(&data, 3).unwrap();
             let cut = Bytes::copy_from_slice(&blob[..blob.len() - 5]);
             assert!(
-                matches!(unpack(&cut, u64::MAX), Err(Error::InvalidBlob { .. })),
+                matches!(
+                    unpack(&cut, &Limits::default()),
+                    Err(Error::InvalidBlob { .. })
+                ),
                 "{c} cut"
             );
             let junk = Bytes::from([&blob[..], b"junk!"].concat());
             assert!(
-                matches!(unpack(&junk, u64::MAX), Err(Error::InvalidBlob { .. })),
+                matches!(
+                    unpack(&junk, &Limits::default()),
+                    Err(Error::InvalidBlob { .. })
+                ),
                 "{c} junk"
             );
         }
@@ -240,9 +258,24 @@ mod tests {
     #[test]
     fn bombs_stop_at_the_limit() {
         let blob = Compression::Zstd.compress(&vec![0u8; 1 << 20], 3).unwrap();
+        let small = Limits::default().layer_bytes(1000);
         assert!(matches!(
-            unpack(&blob, 1000),
-            Err(Error::LimitExceeded { .. })
+            unpack(&blob, &small),
+            Err(Error::LimitExceeded {
+                limit: "uncompressed layer bytes",
+                ..
+            })
+        ));
+        // 128 MiB of zeros compress far beyond 1024:1.
+        let bomb = Compression::Zstd
+            .compress(&vec![0u8; 128 << 20], 1)
+            .unwrap();
+        assert!(matches!(
+            unpack(&bomb, &Limits::default()),
+            Err(Error::LimitExceeded {
+                limit: "decompression ratio",
+                ..
+            })
         ));
     }
 }

@@ -8,13 +8,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::archive::oci::{self, blob_path, parse_json, to_json};
+use crate::archive::oci::{self, blob_path, to_json};
 use crate::archive::source::{verify, Source};
-use crate::archive::{parallel_map, Loaded, WriteOptions};
+use crate::archive::{check_image_bytes, check_layer_count, parallel_map, Loaded, WriteOptions};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::{Layer, ReadOptions};
+use crate::layer::Layer;
 
 /// One entry of `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,8 +36,9 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
 
 /// Reads every image of a docker-archive. Layers shared between images (or listed twice)
 /// are read once.
-pub(crate) fn read(source: &Source, options: &ReadOptions) -> Result<Vec<Loaded>> {
-    let entries: Vec<Entry> = parse_json(&source.read("manifest.json")?, "manifest.json")?;
+pub(crate) fn read(source: &Source) -> Result<Vec<Loaded>> {
+    let limits = &source.options.limits;
+    let entries: Vec<Entry> = source.json("manifest.json")?;
     if entries.is_empty() {
         return Err(Error::archive(
             Some("manifest.json".into()),
@@ -52,12 +53,14 @@ pub(crate) fn read(source: &Source, options: &ReadOptions) -> Result<Vec<Loaded>
         .into_iter()
         .collect();
     let read_layer = |name: &&String| {
-        Layer::from_blob_with(source.read(name)?, options).map_err(|e| match e {
-            Error::InvalidTar { path, reason } => Error::InvalidTar {
-                path,
-                reason: format!("{reason} (in layer `{name}`)"),
-            },
-            other => other,
+        Layer::from_blob_with(source.read(name, limits.blob_bytes)?, &source.options).map_err(|e| {
+            match e {
+                Error::InvalidTar { path, reason } => Error::InvalidTar {
+                    path,
+                    reason: format!("{reason} (in layer `{name}`)"),
+                },
+                other => other,
+            }
         })
     };
     let layers: BTreeMap<&String, Layer> = names
@@ -67,11 +70,13 @@ pub(crate) fn read(source: &Source, options: &ReadOptions) -> Result<Vec<Loaded>
         .collect();
     let mut out = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let config = source.read(&entry.config)?;
+        check_layer_count(entry.layers.len(), limits)?;
+        let config = source.read(&entry.config, limits.json_bytes)?;
         if let Some(digest) = digest_in_name(&entry.config) {
             verify(&config, &digest, &format!("config {}", entry.config))?;
         }
-        let image_layers = entry.layers.iter().map(|n| layers[n].clone()).collect();
+        let image_layers: Vec<Layer> = entry.layers.iter().map(|n| layers[n].clone()).collect();
+        check_image_bytes(&image_layers, limits)?;
         out.push(Loaded {
             image: Image::from_parts(config, image_layers)?,
             names: entry.repo_tags.clone(),

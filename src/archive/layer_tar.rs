@@ -11,6 +11,7 @@ use tar::{EntryType, Header};
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{lossy, Error, Result};
 use crate::layer::{Changes, Duplicates, ReadOptions};
+use crate::limits::Limits;
 use crate::path::ImagePath;
 
 /// The prefix of a whiteout file name (R2).
@@ -29,6 +30,8 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
     let entries = archive
         .entries_with_seek()
         .map_err(|e| Error::tar(None, e.to_string()))?;
+    let limits = &options.limits;
+    let mut count = 0u64;
     let mut last: Option<Vec<u8>> = None;
     // Where the record after the previous entry starts: the extension records (`x`, `L`,
     // `K`) of the next entry lie between there and its header.
@@ -45,7 +48,9 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 },
             )
         })?;
-        let pax = pax_before(tar, next_record, entry.raw_header_position())?;
+        count += 1;
+        Limits::check("entries in one layer", count, limits.entries)?;
+        let pax = pax_before(tar, next_record, entry.raw_header_position(), limits)?;
         data_end = entry
             .raw_file_position()
             .checked_add(entry.size())
@@ -73,6 +78,7 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 return Err(bad("PAX size record that could not be applied"));
             }
         }
+        check_name(&raw_path, limits)?;
         let path = ImagePath::new(&raw_path)?;
 
         // AUFS meta entries at the root (`.wh..wh.aufs`, `.wh..wh.plnk/…`, `.wh..wh.orph/…`),
@@ -136,6 +142,7 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 if target.is_empty() {
                     return Err(bad("hardlink with no target"));
                 }
+                check_name(&target, limits)?;
                 EntryKind::Hardlink(ImagePath::new(&target)?)
             }
             EntryType::Char | EntryType::Block => {
@@ -186,6 +193,23 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
             "the archive ends inside an entry's data or padding",
         ));
     }
+    // After the end: zero blocks only (the end marker and record padding), and not too many.
+    // Data after a lone zero block is a second archive some readers would see and others not.
+    let rest = tar.get(next_record.min(len) as usize..).unwrap_or_default();
+    if let Some(at) = rest.iter().position(|&b| b != 0) {
+        return Err(Error::tar(
+            None,
+            format!(
+                "data after the end of the archive at offset {}",
+                next_record + at as u64
+            ),
+        ));
+    }
+    Limits::check(
+        "zero bytes after the end of the archive",
+        (rest.len() as u64).saturating_sub(1024),
+        limits.trailing_bytes,
+    )?;
     Ok(changes)
 }
 
@@ -259,9 +283,25 @@ impl<'a> Pax<'a> {
     }
 }
 
+/// Checks a name from a tar against the path limits: total length, component length and
+/// depth, before anything is built from it.
+fn check_name(name: &[u8], limits: &Limits) -> Result<()> {
+    Limits::check("path bytes", name.len() as u64, limits.path_bytes as u64)?;
+    let mut depth = 0u64;
+    for component in name.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        Limits::check(
+            "path component bytes",
+            component.len() as u64,
+            limits.name_bytes as u64,
+        )?;
+        depth += 1;
+    }
+    Limits::check("path depth", depth, limits.depth as u64)
+}
+
 /// Parses the PAX records of the extension headers between `start` (where the previous
 /// entry's data ended) and `header` (the entry's own header).
-fn pax_before(tar: &[u8], start: u64, header: u64) -> Result<Pax<'_>> {
+fn pax_before<'a>(tar: &'a [u8], start: u64, header: u64, limits: &Limits) -> Result<Pax<'a>> {
     let mut pax = Pax::default();
     let mut pos = start;
     while pos < header {
@@ -272,6 +312,7 @@ fn pax_before(tar: &[u8], start: u64, header: u64) -> Result<Pax<'_>> {
             .ok_or_else(|| bad("truncated"))?;
         let h = Header::from_byte_slice(block);
         let size = h.entry_size().map_err(|e| bad(&e.to_string()))?;
+        Limits::check("PAX or long-name record bytes", size, limits.pax_bytes)?;
         let data_start = pos + 512;
         let data_end = data_start
             .checked_add(size)

@@ -52,6 +52,7 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::{diff_changes, Changes, DiffOptions, Layer, ReadOptions};
+use crate::limits::Limits;
 use crate::path::ImagePath;
 use crate::tree::Tree;
 
@@ -106,6 +107,20 @@ pub(crate) fn parallel_map<T: Sync, U: Send>(
         .into_iter()
         .map(|r| r.expect("every item was mapped"))
         .collect()
+}
+
+/// Refuses an image with more layers than the limit, before any layer is read.
+pub(crate) fn check_layer_count(count: usize, limits: &Limits) -> Result<()> {
+    Limits::check("layers in one image", count as u64, limits.layers as u64)
+}
+
+/// Refuses an image whose layers hold more uncompressed bytes than the limit.
+pub(crate) fn check_image_bytes(layers: &[Layer], limits: &Limits) -> Result<()> {
+    let total = layers
+        .iter()
+        .map(Layer::size)
+        .fold(0u64, u64::saturating_add);
+    Limits::check("uncompressed bytes of one image", total, limits.image_bytes)
 }
 
 /// The kinds of image files.
@@ -207,10 +222,10 @@ impl Archive {
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io(format_args!("opening {}", path.display()), e))?;
         if meta.is_dir() {
-            let source = Source::Dir(path.to_path_buf());
+            let source = Source::dir(path, &options.read);
             return Ok(Archive {
                 format: Format::OciLayout,
-                images: oci::read_layout(&source, &options.platform, &options.read)?,
+                images: oci::read_layout(&source, &options.platform)?,
             });
         }
         let bytes = std::fs::read(path)
@@ -233,16 +248,16 @@ impl Archive {
     ///
     /// As [`Archive::open`].
     pub fn from_bytes_with(bytes: impl Into<Bytes>, options: &LoadOptions) -> Result<Archive> {
-        let source = Source::from_tar(&bytes.into())?;
+        let source = Source::from_tar(&bytes.into(), &options.read)?;
         if source.contains("manifest.json") {
             Ok(Archive {
                 format: Format::DockerArchive,
-                images: docker::read(&source, &options.read)?,
+                images: docker::read(&source)?,
             })
         } else if source.contains("index.json") {
             Ok(Archive {
                 format: Format::OciArchive,
-                images: oci::read_layout(&source, &options.platform, &options.read)?,
+                images: oci::read_layout(&source, &options.platform)?,
             })
         } else {
             Err(Error::archive(
@@ -267,8 +282,9 @@ impl Archive {
         self.images
     }
 
-    /// The image named `name` (a tag or a ref name; `name` alone matches `name:latest`),
-    /// or, with `None`, the only image.
+    /// The image named `name` (a tag or a ref name; `name` alone matches `name:latest`, and
+    /// Docker's short names match skopeo's full ones: `busybox` is
+    /// `docker.io/library/busybox:latest`), or, with `None`, the only image.
     ///
     /// # Errors
     ///
@@ -280,9 +296,11 @@ impl Archive {
             None => None,
             Some(name) => {
                 let with_latest = format!("{name}:latest");
+                let normalized = normalize_reference(name);
                 self.images.iter().find(|l| {
-                    l.names.iter().any(|n| n == name || *n == with_latest)
-                        || l.image.id().to_string() == name
+                    l.names.iter().any(|n| {
+                        n == name || *n == with_latest || normalize_reference(n) == normalized
+                    }) || l.image.id().to_string() == name
                 })
             }
         };
@@ -304,6 +322,41 @@ impl Archive {
             }
         })
     }
+}
+
+/// Docker's full form of an image reference, so that the names skopeo writes
+/// (`docker.io/library/busybox:latest`) match the short ones Docker writes and people type
+/// (`busybox`): `name` is `docker.io/library/name`, `user/name` is `docker.io/user/name`
+/// (a first component with a `.` or `:`, or `localhost`, is a registry and stays), and a
+/// missing tag is `latest` unless there is a digest.
+fn normalize_reference(reference: &str) -> String {
+    let (path, digest) = match reference.split_once('@') {
+        Some((path, digest)) => (path, Some(digest)),
+        None => (reference, None),
+    };
+    let (repo, tag) = match path.rfind(':') {
+        Some(i) if !path[i..].contains('/') => (&path[..i], Some(&path[i + 1..])),
+        _ => (path, None),
+    };
+    let mut full = match repo.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => repo.to_owned(),
+        Some(_) => format!("docker.io/{repo}"),
+        None => format!("docker.io/library/{repo}"),
+    };
+    if let Some(rest) = full.strip_prefix("docker.io/") {
+        if !rest.contains('/') {
+            full = format!("docker.io/library/{rest}");
+        }
+    }
+    match (tag, digest) {
+        (Some(tag), _) => full = format!("{full}:{tag}"),
+        (None, None) => full.push_str(":latest"),
+        (None, Some(_)) => {}
+    }
+    if let Some(digest) = digest {
+        full = format!("{full}@{digest}");
+    }
+    full
 }
 
 /// How to write image files.
@@ -523,4 +576,23 @@ pub fn import(blob: impl Into<Bytes>, options: &ImportOptions) -> Result<Image> 
         builder = builder.config(config.clone());
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_reference as n;
+
+    #[test]
+    fn references_normalise_as_docker_does() {
+        assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(n("docker.io/busybox:1"), "docker.io/library/busybox:1");
+        assert_eq!(n("skopeo/img:1"), "docker.io/skopeo/img:1");
+        assert_eq!(n("localhost:5000/img"), "localhost:5000/img:latest");
+        assert_eq!(n("quay.io/a/b:2"), "quay.io/a/b:2");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            n(&format!("a/b@{digest}")),
+            format!("docker.io/a/b@{digest}")
+        );
+    }
 }

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::archive::source::{self, Source};
-use crate::archive::{parallel_map, Loaded, WriteOptions};
-use crate::config::MAX_CONFIG_BYTES;
+use crate::archive::{check_image_bytes, check_layer_count, parallel_map, Loaded, WriteOptions};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::{Layer, ReadOptions};
+use crate::layer::Layer;
+use crate::limits::Limits;
 
 /// The media type of an OCI image manifest.
 pub const MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -27,8 +27,6 @@ pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manife
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The annotation that names a manifest in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// How deep indexes may nest in one layout.
-const MAX_INDEX_DEPTH: usize = 8;
 
 /// A content descriptor: what a blob is, its digest and its size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,14 +176,12 @@ pub struct Index {
 }
 
 /// Parses a JSON document of the archive, naming it in errors.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> Result<T> {
-    if bytes.len() > MAX_CONFIG_BYTES {
-        return Err(Error::LimitExceeded {
-            limit: "JSON document bytes",
-            value: bytes.len() as u64,
-            max: MAX_CONFIG_BYTES as u64,
-        });
-    }
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    name: &str,
+    max: u64,
+) -> Result<T> {
+    Limits::check("JSON document bytes", bytes.len() as u64, max)?;
     serde_json::from_slice(bytes).map_err(|e| Error::InvalidArchive {
         path: Some(name.to_owned()),
         reason: "malformed JSON".into(),
@@ -195,12 +191,8 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &st
 
 /// Reads every image an OCI layout's `index.json` names: for each reference, the manifest
 /// for `platform` (or the only one).
-pub(crate) fn read_layout(
-    source: &Source,
-    platform: &Platform,
-    options: &ReadOptions,
-) -> Result<Vec<Loaded>> {
-    let layout: Value = parse_json(&source.read("oci-layout")?, "oci-layout")?;
+pub(crate) fn read_layout(source: &Source, platform: &Platform) -> Result<Vec<Loaded>> {
+    let layout: Value = source.json("oci-layout")?;
     if layout
         .get("imageLayoutVersion")
         .and_then(Value::as_str)
@@ -211,12 +203,12 @@ pub(crate) fn read_layout(
             "no imageLayoutVersion",
         ));
     }
-    let index: Index = parse_json(&source.read("index.json")?, "index.json")?;
+    let index: Index = source.json("index.json")?;
     let mut out: Vec<Loaded> = Vec::new();
     for desc in &index.manifests {
         let name = desc.annotations.get(REF_NAME).cloned();
-        let manifest = select_manifest(source, desc, platform, 0)?;
-        let image = read_image(source, &manifest, options)?;
+        let manifest = select_manifest(source, desc, platform)?;
+        let image = read_image(source, &manifest)?;
         match out.iter_mut().find(|l| l.image.id() == image.id()) {
             Some(existing) => existing.names.extend(name),
             None => out.push(Loaded {
@@ -228,61 +220,47 @@ pub(crate) fn read_layout(
     Ok(out)
 }
 
-/// Follows a descriptor through nested indexes to the image manifest for `platform`.
-fn select_manifest(
-    source: &Source,
-    desc: &Descriptor,
-    platform: &Platform,
-    depth: usize,
-) -> Result<Manifest> {
-    if depth > MAX_INDEX_DEPTH {
-        return Err(Error::LimitExceeded {
-            limit: "index nesting depth",
-            value: depth as u64,
-            max: MAX_INDEX_DEPTH as u64,
-        });
-    }
-    let bytes = source.verified_blob(desc)?;
-    let name = format!("manifest {}", desc.digest);
-    match desc.media_type.as_str() {
-        INDEX_V1 | DOCKER_MANIFEST_LIST => {
-            let index: Index = parse_json(&bytes, &name)?;
-            let candidates: Vec<&Descriptor> = index
-                .manifests
-                .iter()
-                .filter(|d| d.platform.as_ref().is_none_or(|p| p.matches(platform)))
-                .collect();
-            let chosen = match candidates.as_slice() {
-                [] => {
-                    return Err(Error::Unsupported {
+/// Follows a descriptor through nested indexes (at most `index_depth`) to the image
+/// manifest for `platform`.
+fn select_manifest(source: &Source, desc: &Descriptor, platform: &Platform) -> Result<Manifest> {
+    let max_depth = source.options.limits.index_depth;
+    let mut desc = desc.clone();
+    for depth in 0.. {
+        Limits::check("index nesting depth", depth, max_depth as u64)?;
+        match desc.media_type.as_str() {
+            INDEX_V1 | DOCKER_MANIFEST_LIST => {
+                let (_, index): (_, Index) = source.json_blob(&desc)?;
+                let chosen = index
+                    .manifests
+                    .iter()
+                    .find(|d| d.platform.as_ref().is_none_or(|p| p.matches(platform)))
+                    .ok_or_else(|| Error::Unsupported {
                         what: format!(
                             "index {} has no manifest for {}/{}",
                             desc.digest, platform.os, platform.architecture
                         ),
-                    })
-                }
-                [only, ..] => *only,
-            };
-            select_manifest(source, chosen, platform, depth + 1)
+                    })?;
+                desc = chosen.clone();
+            }
+            MANIFEST_V1 | DOCKER_MANIFEST_V2 => return Ok(source.json_blob(&desc)?.1),
+            other => {
+                return Err(Error::Unsupported {
+                    what: format!("manifest media type `{other}`"),
+                })
+            }
         }
-        MANIFEST_V1 | DOCKER_MANIFEST_V2 => parse_json(&bytes, &name),
-        other => Err(Error::Unsupported {
-            what: format!("manifest media type `{other}`"),
-        }),
     }
+    unreachable!("the loop returns or fails at the depth limit")
 }
 
 /// Reads the config and layers a manifest names, verifying every digest and size.
-pub(crate) fn read_image(
-    source: &Source,
-    manifest: &Manifest,
-    options: &ReadOptions,
-) -> Result<Image> {
-    let config = source.verified_blob(&manifest.config)?;
+pub(crate) fn read_image(source: &Source, manifest: &Manifest) -> Result<Image> {
+    let limits = &source.options.limits;
+    check_layer_count(manifest.layers.len(), limits)?;
+    let config = source.verified_blob(&manifest.config, limits.json_bytes)?;
     let layers = parallel_map(&manifest.layers, |desc| {
-        let blob = source.blob(&desc.digest)?;
-        check_size(desc, &blob)?;
-        let layer = Layer::from_blob_with(blob.clone(), options).map_err(|e| {
+        let blob = source.blob(desc, limits.blob_bytes)?;
+        let layer = Layer::from_blob_with(blob.clone(), &source.options).map_err(|e| {
             // A blob that does not decompress may simply be the wrong blob: say so first.
             source::verify(&blob, &desc.digest, &format!("layer blob {}", desc.digest))
                 .err()
@@ -297,6 +275,7 @@ pub(crate) fn read_image(
         }
         Ok(layer)
     })?;
+    check_image_bytes(&layers, limits)?;
     Image::from_parts(config, layers)
 }
 

@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::archive::layer_tar;
-use crate::archive::oci::{blob_path, check_size, Descriptor};
+use crate::archive::oci::{blob_path, check_size, parse_json, Descriptor};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layer::ReadOptions;
+use crate::limits::Limits;
 use crate::path::ImagePath;
-use crate::tree::{self, Tree};
+use crate::tree::{self, Escape, Follow, Tree};
 
-/// The files of an image archive.
+/// Where the files are.
 #[derive(Debug)]
-pub(crate) enum Source {
+enum Files {
     /// The members of a tar, as a tree: symlinks and hardlinks between members resolve
     /// inside the archive, and file bytes are slices of the archive buffer.
     Members(Tree),
@@ -23,31 +24,70 @@ pub(crate) enum Source {
     Dir(PathBuf),
 }
 
+/// The files of an image archive, and the options every read from it obeys.
+#[derive(Debug)]
+pub(crate) struct Source {
+    files: Files,
+    pub(crate) options: ReadOptions,
+}
+
 impl Source {
     /// Reads the members of an archive tar.
-    pub(crate) fn from_tar(bytes: &Bytes) -> Result<Source> {
-        let not_archive = |e: Error| Error::InvalidArchive {
-            path: None,
-            reason: format!("not a readable tar archive: {e}"),
-            source: None,
+    pub(crate) fn from_tar(bytes: &Bytes, options: &ReadOptions) -> Result<Source> {
+        let not_archive = |e: Error| match e {
+            Error::LimitExceeded { .. } => e,
+            e => Error::InvalidArchive {
+                path: None,
+                reason: format!("not a readable tar archive: {e}"),
+                source: None,
+            },
         };
-        let changes = layer_tar::read(bytes, &ReadOptions::default()).map_err(not_archive)?;
+        let changes = layer_tar::read(bytes, options).map_err(not_archive)?;
         let tree = tree::apply(&Tree::new(), &changes).map_err(not_archive)?;
-        Ok(Source::Members(tree))
+        Ok(Source {
+            files: Files::Members(tree),
+            options: options.clone(),
+        })
+    }
+
+    /// An OCI layout directory.
+    pub(crate) fn dir(path: &Path, options: &ReadOptions) -> Source {
+        Source {
+            files: Files::Dir(path.to_path_buf()),
+            options: options.clone(),
+        }
     }
 
     /// Whether the archive has a member or file by this name.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.read(name).is_ok()
+        self.read(name, u64::MAX).is_ok()
     }
 
-    /// Reads a member or file by its name in the archive.
+    /// Reads and parses a JSON document of the archive (at most `json_bytes`).
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let limit = self.options.limits.json_bytes;
+        parse_json(&self.read(name, limit)?, name, limit)
+    }
+
+    /// Reads a blob that holds a JSON document, verifies it and parses it.
+    pub(crate) fn json_blob<T: serde::de::DeserializeOwned>(
+        &self,
+        desc: &Descriptor,
+    ) -> Result<(Bytes, T)> {
+        let limit = self.options.limits.json_bytes;
+        let bytes = self.verified_blob(desc, limit)?;
+        let value = parse_json(&bytes, &format!("blob {}", desc.digest), limit)?;
+        Ok((bytes, value))
+    }
+
+    /// Reads a member or file by its name in the archive, refusing one over `max` bytes.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidArchive`] for a name that is absolute, climbs with `..`, is missing,
-    /// is not a regular file, or (in a directory) passes through a symlink.
-    pub(crate) fn read(&self, name: &str) -> Result<Bytes> {
+    /// is not a regular file, or passes through a symlink that leaves the archive (or, in a
+    /// directory, any symlink); [`Error::LimitExceeded`] past `max`.
+    pub(crate) fn read(&self, name: &str, max: u64) -> Result<Bytes> {
         let bad = |reason: &str| Error::archive(Some(name.to_owned()), reason);
         if name.starts_with('/') {
             return Err(bad("absolute member name"));
@@ -56,38 +96,48 @@ impl Source {
         if path.is_root() {
             return Err(bad("empty member name"));
         }
-        match self {
-            Source::Members(tree) => match tree.resolve(path.as_bytes()) {
-                Ok((_, node)) => node
+        let bytes = match &self.files {
+            Files::Members(tree) => match tree.resolve_path(&path, Follow::All, Escape::Refuse) {
+                Ok((_, Some(node))) => node
                     .contents()
                     .cloned()
                     .ok_or_else(|| bad("not a regular file")),
+                Ok((_, None)) => Err(bad("no such member")),
                 Err(Error::SymlinkLoop { .. }) => Err(bad("symlink loop")),
+                Err(Error::InvalidPath { reason, .. }) => Err(bad(reason)),
                 Err(_) => Err(bad("no such member")),
             },
-            Source::Dir(root) => read_in_dir(root, &path).map_err(|e| match e {
+            Files::Dir(root) => read_in_dir(root, &path, max).map_err(|e| match e {
                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                     bad("no such file")
                 }
                 Error::Io { source, .. } => bad(&format!("cannot read: {source}")),
                 other => other,
             }),
-        }
+        }?;
+        Limits::check("JSON or blob bytes", bytes.len() as u64, max)?;
+        Ok(bytes)
     }
 
-    /// Reads the blob with this digest from `blobs/`.
-    pub(crate) fn blob(&self, digest: &Digest) -> Result<Bytes> {
-        let path = blob_path(digest);
-        self.read(&path).map_err(|_| Error::MissingBlob {
-            digest: digest.to_string(),
-            path: Some(path),
-        })
+    /// Reads the blob a descriptor names from `blobs/`, checking its size (and that the
+    /// size is at most `max`) but not yet its digest.
+    pub(crate) fn blob(&self, desc: &Descriptor, max: u64) -> Result<Bytes> {
+        Limits::check("blob bytes", desc.size, max)?;
+        let path = blob_path(&desc.digest);
+        let blob = self.read(&path, max).map_err(|e| match e {
+            Error::LimitExceeded { .. } => e,
+            _ => Error::MissingBlob {
+                digest: desc.digest.to_string(),
+                path: Some(path),
+            },
+        })?;
+        check_size(desc, &blob)?;
+        Ok(blob)
     }
 
     /// Reads a blob and checks it against its descriptor: size, then digest.
-    pub(crate) fn verified_blob(&self, desc: &Descriptor) -> Result<Bytes> {
-        let blob = self.blob(&desc.digest)?;
-        check_size(desc, &blob)?;
+    pub(crate) fn verified_blob(&self, desc: &Descriptor, max: u64) -> Result<Bytes> {
+        let blob = self.blob(desc, max)?;
         verify(&blob, &desc.digest, &desc.media_type)?;
         Ok(blob)
     }
@@ -106,8 +156,8 @@ pub(crate) fn verify(bytes: &[u8], digest: &Digest, what: &str) -> Result<()> {
 }
 
 /// Reads `root/path`, refusing any component that is a symlink, so a layout cannot point
-/// outside itself.
-fn read_in_dir(root: &Path, path: &ImagePath) -> Result<Bytes> {
+/// outside itself, and a file over `max` bytes before reading it.
+fn read_in_dir(root: &Path, path: &ImagePath, max: u64) -> Result<Bytes> {
     let mut host = root.to_path_buf();
     for name in path.components() {
         let name = std::str::from_utf8(name).map_err(|_| {
@@ -121,6 +171,9 @@ fn read_in_dir(root: &Path, path: &ImagePath) -> Result<Bytes> {
                 Some(path.to_string()),
                 "symlinks are not followed in an OCI layout directory",
             ));
+        }
+        if meta.is_file() {
+            Limits::check("JSON or blob bytes", meta.len(), max)?;
         }
     }
     std::fs::read(&host)
