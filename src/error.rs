@@ -236,6 +236,15 @@ pub enum Error {
         what: String,
     },
 
+    /// Writing a tree to a host directory met something it will not write over or through.
+    #[error("cannot unpack to `{path}`: {reason}")]
+    Unpack {
+        /// The host path.
+        path: String,
+        /// Why it stopped there.
+        reason: &'static str,
+    },
+
     /// Reading or writing failed.
     #[error("i/o error while {context}")]
     Io {

@@ -98,7 +98,8 @@
 //!
 //! `#![forbid(unsafe_code)]`. Archive contents are data: every name is checked (no `..`,
 //! no NUL, the root stays a directory) and malformed input gives a typed [`Error`], never a
-//! panic.
+//! panic. [`unpack()`](fn@unpack) writes a tree to a host directory through directory
+//! descriptors: nothing outside it, no symlink followed (Linux).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -116,6 +117,8 @@ mod limits;
 mod path;
 mod store;
 pub mod tree;
+#[cfg(target_os = "linux")]
+pub mod unpack;
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]
@@ -134,3 +137,5 @@ pub use crate::limits::Limits;
 pub use crate::path::ImagePath;
 pub use crate::store::{AddReport, LayerStatus, Removal, Store, Usage};
 pub use crate::tree::{Node, Tree};
+#[cfg(target_os = "linux")]
+pub use crate::unpack::{unpack, UnpackOptions, UnpackReport};

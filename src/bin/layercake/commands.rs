@@ -199,6 +199,34 @@ pub fn export(image: &str, output: &Path) -> Result<()> {
     })
 }
 
+#[cfg(target_os = "linux")]
+pub fn unpack(
+    out: &mut impl Write,
+    image: &str,
+    dir: &Path,
+    options: &layercake::UnpackOptions,
+) -> Result<()> {
+    let (image, _) = load(image)?;
+    let tree = image.tree()?;
+    let report = with_spinner(format!("unpacking into {}", dir.display()), || {
+        Ok(layercake::unpack(&tree, dir, options)?)
+    })?;
+    writeln!(
+        out,
+        "unpacked {} entries ({} bytes) into {}",
+        report.entries(),
+        report.bytes,
+        dir.display()
+    )?;
+    if report.replaced > 0 {
+        writeln!(out, "replaced {} entries already there", report.replaced)?;
+    }
+    for skipped in &report.skipped {
+        writeln!(out, "skipped /{skipped}")?;
+    }
+    Ok(())
+}
+
 pub fn import(
     file: &Path,
     output: &str,

@@ -100,6 +100,29 @@ enum Command {
         output: PathBuf,
     },
 
+    /// Writes the merged filesystem into a directory, like `umoci unpack`: nothing is written
+    /// outside DIR and no symlink is followed. As root, owners are kept; device nodes and
+    /// setuid/setgid bits only when asked.
+    #[cfg(target_os = "linux")]
+    #[command(
+        after_help = "Example:\n  layercake unpack app.tar rootfs\n  layercake unpack oci:layout:app rootfs --no-same-owner"
+    )]
+    Unpack {
+        /// The image.
+        image: String,
+        /// The directory to write (created if missing).
+        dir: PathBuf,
+        /// Leave every entry owned by the user running this (the default when not root).
+        #[arg(long)]
+        no_same_owner: bool,
+        /// Create character and block devices (needs root).
+        #[arg(long)]
+        devices: bool,
+        /// Keep setuid and setgid bits and file capabilities.
+        #[arg(long)]
+        keep_setuid: bool,
+    },
+
     /// Makes a one-layer image from a root filesystem tar (plain, gzip or zstd), like
     /// `docker import`.
     #[command(after_help = "Example:\n  layercake import rootfs.tar -o image.tar --tag rootfs:1")]
@@ -180,6 +203,33 @@ fn main() -> ExitCode {
         Command::Cat { image, path } => commands::cat(&mut out, &image, &path),
         Command::Diff { from, to } => commands::diff(&mut out, &from, &to),
         Command::Export { image, output } => commands::export(&image, &output),
+        #[cfg(target_os = "linux")]
+        Command::Unpack {
+            image,
+            dir,
+            no_same_owner,
+            devices,
+            keep_setuid,
+        } => {
+            use layercake::unpack::{Devices, Owners, Setuid};
+            let options = layercake::UnpackOptions::new()
+                .owners(if no_same_owner {
+                    Owners::Drop
+                } else {
+                    Owners::Auto
+                })
+                .devices(if devices {
+                    Devices::Create
+                } else {
+                    Devices::Skip
+                })
+                .setuid(if keep_setuid {
+                    Setuid::Keep
+                } else {
+                    Setuid::Strip
+                });
+            commands::unpack(&mut out, &image, &dir, &options)
+        }
         Command::Import {
             file,
             output,
