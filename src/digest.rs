@@ -347,6 +347,24 @@ impl ChainId {
     }
 }
 
+/// The running SHA-256 and byte count shared by [`HashingReader`] and [`HashingWriter`].
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    fn digest(&self) -> Digest {
+        Digest::from_sha256(self.hasher.clone().finalize().into())
+    }
+}
+
 /// A `Read` pass-through that computes the SHA-256 of every byte read through it.
 ///
 /// ```
@@ -363,8 +381,7 @@ impl ChainId {
 #[derive(Debug)]
 pub struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
-    len: u64,
+    tally: Tally,
 }
 
 impl<R> HashingReader<R> {
@@ -372,24 +389,23 @@ impl<R> HashingReader<R> {
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
-            len: 0,
+            tally: Tally::default(),
         }
     }
 
     /// The digest of the bytes read so far.
     pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.hasher.clone().finalize().into())
+        self.tally.digest()
     }
 
     /// How many bytes were read so far.
     pub fn len(&self) -> u64 {
-        self.len
+        self.tally.len
     }
 
     /// Whether nothing was read yet.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.tally.len == 0
     }
 
     /// Gives back the wrapped reader.
@@ -401,8 +417,7 @@ impl<R> HashingReader<R> {
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
 }
@@ -422,8 +437,7 @@ impl<R: Read> Read for HashingReader<R> {
 #[derive(Debug)]
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
-    len: u64,
+    tally: Tally,
 }
 
 impl<W> HashingWriter<W> {
@@ -431,24 +445,23 @@ impl<W> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: Sha256::new(),
-            len: 0,
+            tally: Tally::default(),
         }
     }
 
     /// The digest of the bytes written so far.
     pub fn digest(&self) -> Digest {
-        Digest::from_sha256(self.hasher.clone().finalize().into())
+        self.tally.digest()
     }
 
     /// How many bytes were written so far.
     pub fn len(&self) -> u64 {
-        self.len
+        self.tally.len
     }
 
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.tally.len == 0
     }
 
     /// Gives back the wrapped writer.
@@ -460,8 +473,7 @@ impl<W> HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
 

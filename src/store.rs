@@ -54,6 +54,17 @@ pub struct Usage {
     pub unshared_bytes: u64,
 }
 
+impl std::fmt::Display for Usage {
+    /// `2 images, 2 layers, 8427 bytes stored (13035 without sharing)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} images, {} layers, {} bytes stored ({} without sharing)",
+            self.images, self.layers, self.stored_bytes, self.unshared_bytes
+        )
+    }
+}
+
 /// An in-memory image store.
 ///
 /// # Example

@@ -61,12 +61,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         .created(T0 + 60)
         .build()?;
     let app = report_add(out, &mut store, &app, "cake/app:1")?;
-    let usage = store.usage();
-    writeln!(
-        out,
-        "store: {} images, {} layers, {} bytes stored; without sharing they would take {} bytes",
-        usage.images, usage.layers, usage.stored_bytes, usage.unshared_bytes
-    )?;
+    writeln!(out, "store: {}", store.usage())?;
     let tree = app.tree()?;
     let motd = tree.lookup("etc/motd").ok_or("etc/motd is missing")?;
     writeln!(
@@ -197,12 +192,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
             row.comment
         )?;
     }
-    let usage = store.usage();
-    writeln!(
-        out,
-        "\nstore: {} images, {} layers, {} bytes stored, {} without sharing",
-        usage.images, usage.layers, usage.stored_bytes, usage.unshared_bytes
-    )?;
+    writeln!(out, "\nstore: {}", store.usage())?;
     Ok(())
 }
 
