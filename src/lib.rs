@@ -92,14 +92,18 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, import, convert, squash), with clap and indicatif |
+//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, unpack, import, convert, squash), with clap and indicatif |
 //!
 //! ## Safety
 //!
 //! `#![forbid(unsafe_code)]`. Archive contents are data: every name is checked (no `..`,
 //! no NUL, the root stays a directory) and malformed input gives a typed [`Error`], never a
-//! panic. [`unpack()`](fn@unpack) writes a tree to a host directory through directory
-//! descriptors: nothing outside it, no symlink followed (Linux).
+//! panic. Every size, count and depth an input could inflate is bounded by [`Limits`], with
+//! defaults taken from Linux, Docker, containerd and Go (see its table); exceeding one is
+//! [`Error::LimitExceeded`] naming it. Reads verify every digest before anything is
+//! returned, so a failed load changes nothing. [`unpack()`](fn@unpack) writes a tree to a
+//! host directory through directory descriptors: nothing outside it, no symlink followed
+//! (Linux).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
