@@ -259,7 +259,14 @@ impl Image {
             repo_tags: Vec::new(),
             repo_digests: Vec::new(),
             parent: String::new(),
-            comment: file.comment.clone().unwrap_or_default(),
+            // As `docker image inspect`: the top-level comment, else the last history step's
+            // (`docker commit -m` and `docker import` write only the latter).
+            comment: file
+                .comment
+                .clone()
+                .filter(|c| !c.is_empty())
+                .or_else(|| file.history.last().and_then(|h| h.comment.clone()))
+                .unwrap_or_default(),
             created: file.created.clone().unwrap_or_default(),
             docker_version: file
                 .extra

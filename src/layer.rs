@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::archive::{compression, layer_tar, Compression};
 use crate::diff::{compare, ChangeKind};
 use crate::digest::{DiffId, Digest};
-use crate::entry::{Entry, EntryKind};
+use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::path::ImagePath;
@@ -573,6 +573,12 @@ impl fmt::Debug for Layer {
 /// Builds a [`Layer`] in code; errors are kept and reported by [`LayerBuilder::build`].
 ///
 /// Paths are normalised as [`ImagePath::new`] does. A path given twice keeps the last entry.
+///
+/// Parent directories you do not add are not written: readers imply them (R6), and a
+/// written one would replace the metadata of the directory below (a `tmp` of 1777 would
+/// become 0755). umoci and GNU tar create implied parents 0755, but Docker 20.10 creates
+/// them 0600, so give a *base* layer meant for Docker its directories with [`dir`](Self::dir)
+/// or [`entry`](Self::entry).
 /// The layer is written as a canonical tar (see [`crate::archive`] for its exact form), so
 /// the same calls always give the same DiffId.
 ///
@@ -632,7 +638,9 @@ impl LayerBuilder {
         self.entry(path, Entry::symlink(target))
     }
 
-    /// Adds a hardlink to `target`, a path of this layer or a lower one (R7).
+    /// Adds a hardlink to `target`, a path of this layer or a lower one (R7). When `target`
+    /// is in this layer, the record is written with its metadata, as tar writers do (Docker
+    /// applies a link record's owner, mode and mtime to the shared file).
     pub fn hardlink(mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> LayerBuilder {
         match self.path(target) {
             Some(t) => self.entry(path, Entry::hardlink(t)),
@@ -692,6 +700,26 @@ impl LayerBuilder {
             return Err(e);
         }
         self.changes.validate()?;
+        // A hardlink record carries the metadata of the file it names, as tar writers write
+        // it: Docker applies a link header's owner, mode and mtime to the shared inode.
+        let entries = &self.changes.entries;
+        let linked: Vec<(ImagePath, Metadata)> = entries
+            .iter()
+            .filter_map(|(path, entry)| {
+                let EntryKind::Hardlink(target) = &entry.kind else {
+                    return None;
+                };
+                let target = entries.get(target)?;
+                let differs = !matches!(target.kind, EntryKind::Hardlink(_))
+                    && target.metadata != entry.metadata;
+                differs.then(|| (path.clone(), target.metadata.clone()))
+            })
+            .collect();
+        for (path, metadata) in linked {
+            if let Some(entry) = self.changes.entries.get_mut(&path) {
+                Arc::make_mut(entry).metadata = metadata;
+            }
+        }
         layer_tar::check_writable(&self.changes)?;
         Layer::from_tar(layer_tar::write(&self.changes))
     }
