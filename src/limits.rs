@@ -12,7 +12,7 @@
 /// | `blob_bytes` | 16 GiB | bytes of one compressed blob |
 /// | `ratio` | 1024 | uncompressed/compressed, checked past 64 MiB of output (gzip cannot exceed ~1032) |
 /// | `entries` | 500 000 | records in one layer tar (large real layers hold ~100 000) |
-/// | `path_bytes` | 4096 | Linux `PATH_MAX` |
+/// | `path_bytes` | 4096 | Linux `PATH_MAX` (paths, hardlink and symlink targets) |
 /// | `name_bytes` | 255 | Linux `NAME_MAX` |
 /// | `depth` | 1024 | components of one path |
 /// | `pax_bytes` | 1 MiB | one PAX or GNU long-name record (Go's `archive/tar` cap) |
@@ -45,7 +45,7 @@ pub struct Limits {
     pub ratio: u64,
     /// Records in one layer tar.
     pub entries: u64,
-    /// Bytes of one path.
+    /// Bytes of one path, and of one symlink target.
     pub path_bytes: usize,
     /// Bytes of one path component.
     pub name_bytes: usize,

@@ -6,7 +6,7 @@
 //! the tree it came from. Two paths that hold the same `Arc<Entry>` are hardlinks.
 
 use std::collections::btree_map;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -40,6 +40,25 @@ impl Dir {
     /// The directory R6 implies for a missing parent: 0755, root, mtime 0.
     pub(crate) fn implied() -> Dir {
         Dir::new(Metadata::new(0o755))
+    }
+}
+
+impl Drop for Dir {
+    /// Frees the directories below one by one instead of recursively: the default drop of
+    /// a tree 10 000 levels deep overflows a thread's stack.
+    fn drop(&mut self) {
+        let mut todo = vec![std::mem::take(&mut self.children)];
+        while let Some(children) = todo.pop() {
+            for (_, node) in children {
+                // Only the last owner of a directory frees its children; a shared one is
+                // just released.
+                if let NodeKind::Dir(dir) = node.kind {
+                    if let Some(mut dir) = Arc::into_inner(dir) {
+                        todo.push(std::mem::take(&mut dir.children));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -290,8 +309,8 @@ impl Tree {
         let path = ImagePath::new(path)?;
         match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
             (resolved, Some(node)) => Ok((resolved, node)),
-            (resolved, None) => Err(Error::NotFound {
-                path: resolved.to_string(),
+            (_, None) => Err(Error::NotFound {
+                path: path.to_string(),
             }),
         }
     }
@@ -340,7 +359,7 @@ impl Tree {
                     return Ok((here, None));
                 }
                 return Err(Error::NotFound {
-                    path: here.to_string(),
+                    path: path.to_string(),
                 });
             };
             let is_last = todo.iter().all(|c| c.is_empty() || &c[..] == b".");
@@ -731,39 +750,56 @@ pub(crate) fn apply(tree: &Tree, changes: &crate::layer::Changes) -> Result<Tree
             _ => out.insert(path, Node::leaf(index, entry.clone()), index),
         }
     }
-    // A hardlink may name another hardlink of the same layer, in any tar order: link what
-    // can be linked until nothing changes; whatever is left names nothing.
-    while !hardlinks.is_empty() {
-        let before = hardlinks.len();
-        let mut pending = Vec::new();
-        for (path, target) in hardlinks {
-            match out.lookup_path(target) {
-                Some(node) if node.is_dir() => {
-                    return Err(Error::InvalidHardlink {
-                        path: path.to_string(),
-                        target: target.to_string(),
-                        reason: "target is a directory",
-                    })
-                }
-                Some(node) => {
-                    let node = Node {
-                        layer: index,
-                        kind: node.kind.clone(),
-                    };
-                    out.insert(path, node, index);
-                }
-                None => pending.push((path, target)),
+    // A hardlink may name another hardlink of the same layer, in any tar order (R4): each
+    // link follows the chain of this layer's links to a path that is not one, and every link
+    // on the way takes that node, so a chain of n links costs n lookups, not n². The link
+    // paths are cleared first (parents implied, as inserting them would), so no lookup sees
+    // a lower entry that this layer replaces with a link, whatever the order.
+    let links: HashMap<&ImagePath, &ImagePath> = hardlinks.iter().copied().collect();
+    for (path, _) in &hardlinks {
+        let (parent, name) = split(path);
+        out.make_dir_mut(&parent, index).children.remove(name);
+    }
+    let mut linked: HashMap<&ImagePath, NodeKind> = HashMap::new();
+    for (path, target) in hardlinks {
+        if linked.contains_key(path) {
+            continue;
+        }
+        let mut chain = vec![path];
+        let mut on_chain = HashSet::from([path]);
+        let mut at = (path, target);
+        let kind = loop {
+            let (link, target) = at;
+            if let Some(kind) = linked.get(target) {
+                break kind.clone();
             }
-        }
-        if pending.len() == before {
-            let (path, target) = pending[0];
-            return Err(Error::InvalidHardlink {
-                path: path.to_string(),
+            let invalid = |reason| Error::InvalidHardlink {
+                path: link.to_string(),
                 target: target.to_string(),
-                reason: "target does not exist",
-            });
+                reason,
+            };
+            if let Some(next) = links.get(target) {
+                if !on_chain.insert(target) {
+                    return Err(invalid("target does not exist"));
+                }
+                chain.push(target);
+                at = (target, next);
+                continue;
+            }
+            match out.lookup_path(target) {
+                Some(node) if node.is_dir() => return Err(invalid("target is a directory")),
+                Some(node) => break node.kind.clone(),
+                None => return Err(invalid("target does not exist")),
+            }
+        };
+        for link in chain {
+            let node = Node {
+                layer: index,
+                kind: kind.clone(),
+            };
+            out.insert(link, node, index);
+            linked.insert(link, kind.clone());
         }
-        hardlinks = pending;
     }
     Ok(out)
 }

@@ -130,10 +130,21 @@ pub(crate) fn read(tar: &Bytes, options: &ReadOptions) -> Result<Changes> {
                 }
             }
             EntryType::Directory => EntryKind::Directory,
-            EntryType::Symlink => EntryKind::Symlink(Bytes::from(match pax.linkpath() {
-                Some(l) => l.to_vec(),
-                None => entry.link_name_bytes().unwrap_or_default().into_owned(),
-            })),
+            EntryType::Symlink => {
+                let target = match pax.linkpath() {
+                    Some(l) => l.to_vec(),
+                    None => entry.link_name_bytes().unwrap_or_default().into_owned(),
+                };
+                // As symlink(2) refuses a target of PATH_MAX or more: each hop of a
+                // resolution queues the target's components, so an unbounded target would
+                // let 40 hops hold 40 times its size.
+                Limits::check(
+                    "symlink target bytes",
+                    target.len() as u64,
+                    limits.path_bytes as u64,
+                )?;
+                EntryKind::Symlink(Bytes::from(target))
+            }
             EntryType::Link => {
                 let target = match pax.linkpath() {
                     Some(l) => l.to_vec(),

@@ -1,0 +1,123 @@
+//! What every fuzz target checks once layercake has accepted an input: the invariants that
+//! hold for any layer and any tree, whatever bytes they came from.
+#![allow(dead_code)]
+
+use layercake::archive::{self, LoadOptions};
+use layercake::layer::ReadOptions;
+use layercake::{Error, Layer, Limits, Tree};
+
+/// Limits small enough that a bomb or a huge count stops in milliseconds.
+pub fn limits() -> Limits {
+    Limits::default()
+        .layer_bytes(1 << 20)
+        .image_bytes(4 << 20)
+        .blob_bytes(256 << 10)
+        .entries(20_000)
+        .pax_bytes(64 << 10)
+        .json_bytes(1 << 20)
+        .layers(16)
+        .index_depth(4)
+        .trailing_bytes(1 << 20)
+}
+
+pub fn read_options() -> ReadOptions {
+    ReadOptions::new().limits(limits())
+}
+
+pub fn load_options() -> LoadOptions {
+    let mut options = LoadOptions::new();
+    options.read = read_options();
+    options
+}
+
+/// A layer that was read: reading its tar again gives the same layer, and it applies to an
+/// empty tree or fails with a typed error of the kinds that depend on the lower tree.
+pub fn check_layer(layer: &Layer) {
+    let again = Layer::from_tar_with(layer.tar().clone(), &read_options())
+        .expect("a layer's own tar reads again");
+    assert_eq!(again.diff_id(), layer.diff_id());
+    assert!(
+        again.entries().eq(layer.entries()),
+        "entries differ on a second read"
+    );
+    assert!(again.whiteouts().eq(layer.whiteouts()));
+    assert!(again.opaque_dirs().eq(layer.opaque_dirs()));
+    match Tree::new().apply(layer) {
+        Ok(tree) => check_tree(&tree),
+        Err(Error::InvalidHardlink { .. }) => {}
+        Err(e) => panic!("applying a layer that was read failed: {e:?}"),
+    }
+}
+
+/// A tree: every walked path looks up and resolves inside the root (or fails with a typed
+/// resolution error), and the tree written as one layer (squash, export) reads back equal.
+pub fn check_tree(tree: &Tree) {
+    for (path, node) in tree.walk() {
+        let looked_up = tree
+            .lookup(path.as_bytes())
+            .expect("a walked path looks up");
+        assert!(
+            looked_up.same_file(node),
+            "lookup of a walked path gives another node"
+        );
+        match tree.resolve(path.as_bytes()) {
+            Ok((resolved, _)) => {
+                let bytes = resolved.as_bytes();
+                assert!(!bytes.starts_with(b"/"), "resolved to an absolute path");
+                // The root is the empty path; anything else is names without `.` or `..`.
+                assert!(
+                    bytes.is_empty()
+                        || bytes
+                            .split(|&b| b == b'/')
+                            .all(|c| c != b".." && c != b"." && !c.is_empty()),
+                    "resolved path `{resolved}` is not normalised inside the root"
+                );
+                assert!(
+                    tree.lookup(bytes).is_some(),
+                    "resolved path `{resolved}` is missing"
+                );
+            }
+            Err(
+                Error::NotFound { .. } | Error::NotADirectory { .. } | Error::SymlinkLoop { .. },
+            ) => {}
+            Err(e) => panic!("resolving `{path}`: {e:?}"),
+        }
+    }
+    match Layer::squash(tree) {
+        Ok(squashed) => {
+            let back = Tree::new()
+                .apply(&squashed)
+                .expect("a squashed layer applies");
+            assert!(back == *tree, "squash does not round-trip");
+        }
+        // A regular file the tree holds under a `.wh.` name (a hardlink's second path)
+        // cannot be written as a layer: refused, not written wrong.
+        Err(Error::InvalidPath { .. }) => {}
+        Err(e) => panic!("squashing a tree failed: {e:?}"),
+    }
+    let mut flat = Vec::new();
+    if archive::export(tree, &mut flat).is_ok() {
+        if let Ok(layer) = Layer::from_tar(flat) {
+            let back = Tree::new().apply(&layer).expect("an exported tree applies");
+            assert!(back == *tree, "export does not round-trip");
+        }
+    }
+}
+
+/// Splits an `apply` input into up to four layer tars at the separator.
+pub fn split_layers(data: &[u8]) -> Vec<&[u8]> {
+    const SEPARATOR: &[u8] = b"\n--layercake-next-layer--\n";
+    let mut out = Vec::new();
+    let mut rest = data;
+    while out.len() < 3 {
+        match rest.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
+            Some(at) => {
+                out.push(&rest[..at]);
+                rest = &rest[at + SEPARATOR.len()..];
+            }
+            None => break,
+        }
+    }
+    out.push(rest);
+    out
+}

@@ -1,0 +1,164 @@
+//! The hostile-input corpus (`tests/hostile/cases.rs`): every case must end in exactly the
+//! outcome its row names, without a panic, and an unpack must change nothing outside its
+//! directory. Prints nothing unless a case fails.
+//!
+//! `cargo test --test hostile -- --ignored write_fuzz_seeds` writes the corpus's inputs as
+//! seeds for the fuzz targets in `fuzz/`.
+
+#[path = "hostile/cases.rs"]
+mod cases;
+
+use std::collections::BTreeMap;
+
+use cases::{Expect, Op};
+
+#[test]
+fn every_hostile_case_has_its_exact_outcome() {
+    let all = cases::all();
+    // `HOSTILE_CASE=name` runs only the cases whose name contains it, and shows their outcomes
+    // (with `--nocapture`).
+    let only = std::env::var("HOSTILE_CASE").ok();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in &all {
+        if let Some(only) = &only {
+            if !case.name.contains(only.as_str()) {
+                continue;
+            }
+        }
+        ran += 1;
+        match case.run() {
+            Ok(outcome) if only.is_some() => {
+                eprintln!("{}/{}: {outcome}", case.category, case.name)
+            }
+            Ok(_) => {}
+            Err(why) => failures.push(format!("{}/{}: {why}", case.category, case.name)),
+        }
+    }
+    assert!(ran > 0, "no case matches HOSTILE_CASE={only:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn the_corpus_is_large_and_covers_every_category() {
+    let all = cases::all();
+    assert!(all.len() >= 60, "only {} cases", all.len());
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for case in &all {
+        *by_category.entry(case.category).or_default() += 1;
+    }
+    for category in [
+        "digest",
+        "compression",
+        "tar header",
+        "names",
+        "symlinks",
+        "hardlinks",
+        "whiteouts",
+        "archive",
+        "exhaustion",
+        "unpack",
+    ] {
+        assert!(
+            by_category.get(category).copied().unwrap_or(0) >= 3,
+            "category {category}: {by_category:?}"
+        );
+    }
+    let mut names: Vec<&str> = all.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len(), "case names are unique");
+}
+
+/// Writes the corpus's inputs as seeds for the fuzz targets in `fuzz/`:
+/// `fuzz/corpus/<target>/<case name>`, replacing what those directories held. Each target
+/// gets at most 40 KiB of seeds: inputs that read successfully first (they reach the most
+/// code), then the rest, smallest first; duplicates are written once. Run with `--ignored`.
+#[test]
+#[ignore = "writes files into fuzz/corpus/"]
+fn write_fuzz_seeds() {
+    const BUDGET: usize = 40 << 10;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    // (target, succeeds, case name, bytes)
+    let mut seeds: Vec<(&str, bool, &str, Vec<u8>)> = Vec::new();
+    for case in cases::all() {
+        let prepared = (case.build)();
+        let succeeds = matches!(
+            prepared.expect,
+            Expect::Tree(_) | Expect::Resolved(_) | Expect::Unpacked(_) | Expect::Check(_)
+        );
+        let mut add = |target, bytes: Vec<u8>| seeds.push((target, succeeds, case.name, bytes));
+        match prepared.op {
+            Op::LayerTar { tar, .. } => add("layer_tar", tar.to_vec()),
+            Op::Blob { blob, .. } => add("blob", blob.to_vec()),
+            Op::Archive { bytes, .. } => {
+                let target = if has_member(&bytes, "manifest.json") {
+                    "docker_archive"
+                } else {
+                    "oci_archive"
+                };
+                add(target, bytes.to_vec());
+            }
+            Op::Apply { tars, .. } | Op::Resolve { tars, .. } | Op::Unpack { tars, .. } => {
+                add("apply", join_layers(&tars));
+                for tar in &tars {
+                    add("layer_tar", tar.to_vec());
+                }
+            }
+        }
+    }
+    seeds.sort_by(|a, b| (a.0, !a.1, a.3.len()).cmp(&(b.0, !b.1, b.3.len())));
+    seeds.dedup_by(|a, b| a.0 == b.0 && a.3 == b.3);
+    let mut used: BTreeMap<&str, usize> = BTreeMap::new();
+    for (target, _, name, bytes) in &seeds {
+        let used = used.entry(target).or_insert_with(|| {
+            let _ = std::fs::remove_dir_all(root.join(target));
+            std::fs::create_dir_all(root.join(target)).unwrap();
+            0
+        });
+        if *used + bytes.len() > BUDGET {
+            continue;
+        }
+        *used += bytes.len();
+        let mut file = root.join(target).join(name);
+        let mut n = 1;
+        while file.exists() {
+            n += 1;
+            file = root.join(target).join(format!("{name}-{n}"));
+        }
+        std::fs::write(file, bytes).unwrap();
+    }
+    let total: usize = used.values().sum();
+    assert_eq!(used.len(), 5, "seeds for every fuzz target: {used:?}");
+    assert!(total <= 5 * BUDGET, "{total} bytes of seeds");
+}
+
+/// The layer separator of the `apply` fuzz target (see `fuzz/fuzz_targets/apply.rs`).
+const SEPARATOR: &[u8] = b"\n--layercake-next-layer--\n";
+
+fn join_layers(tars: &[bytes::Bytes]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, tar) in tars.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(SEPARATOR);
+        }
+        out.extend_from_slice(tar);
+    }
+    out
+}
+
+fn has_member(tar: &[u8], name: &str) -> bool {
+    let mut archive = tar::Archive::new(tar);
+    let Ok(entries) = archive.entries() else {
+        return false;
+    };
+    entries
+        .flatten()
+        .any(|e| e.path_bytes().as_ref() == name.as_bytes())
+}
