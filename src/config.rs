@@ -4,7 +4,7 @@
 //!
 //! The ImageId is the SHA-256 of the stored bytes, so loading never rewrites them. Fields the
 //! typed view does not know survive in `extra`, and a config this crate creates is written
-//! with sorted keys (serde's field order, then `extra` sorted).
+//! with its keys in a fixed order (serde's field order, then `extra` sorted).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -65,6 +65,17 @@ pub struct ConfigFile {
 }
 
 /// The `rootfs` of a config: the DiffIds of the layers, bottom first.
+///
+/// ```
+/// use layercake::{Image, Layer};
+///
+/// let layer = Layer::builder().file("a", "1").build()?;
+/// let image = Image::builder().layer(layer.clone()).build()?;
+/// let rootfs = &image.config().file().rootfs;
+/// assert_eq!(rootfs.kind, "layers");
+/// assert_eq!(rootfs.diff_ids, [layer.diff_id()]);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RootFs {
@@ -86,7 +97,10 @@ pub struct RootFs {
 /// c.cmd = Some(vec!["/bin/sh".into()]);
 /// c.exposed_ports.insert("80/tcp".into());
 /// let json = serde_json::to_string(&c)?;
-/// assert_eq!(json, r#"{"Env":["PATH=/usr/bin:/bin"],"Cmd":["/bin/sh"],"ExposedPorts":{"80/tcp":{}}}"#);
+/// assert_eq!(
+///     json,
+///     r#"{"Env":["PATH=/usr/bin:/bin"],"Cmd":["/bin/sh"],"ExposedPorts":{"80/tcp":{}}}"#
+/// );
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -145,6 +159,18 @@ pub struct ContainerConfig {
 }
 
 /// One step of an image's history (`docker history` shows these newest first).
+///
+/// ```
+/// use layercake::config::History;
+///
+/// let h = History::new("RUN make").comment("build").author("ci").created("2024-01-01T00:00:00Z");
+/// assert_eq!(
+///     serde_json::to_string(&h)?,
+///     r#"{"created":"2024-01-01T00:00:00Z","created_by":"RUN make","author":"ci","#.to_owned()
+///         + r#""comment":"build"}"#
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct History {
@@ -180,18 +206,58 @@ impl History {
     }
 
     /// Sets the comment.
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("app", "").build()?;
+    /// let image = Image::builder()
+    ///     .layer_with(layer, History::new("RUN make").comment("built by CI"))
+    ///     .build()?;
+    /// assert_eq!(image.history()[0].comment, "built by CI");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn comment(mut self, comment: impl Into<String>) -> History {
         self.comment = Some(comment.into());
         self
     }
 
     /// Sets the author.
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("app", "").build()?;
+    /// let image = Image::builder()
+    ///     .author("Jane")
+    ///     .layer_with(layer, History::new("COPY . /").author("ci-bot"))
+    ///     .build()?;
+    /// assert_eq!(
+    ///     image.config().file().history[0].author.as_deref(),
+    ///     Some("ci-bot"),
+    ///     "its own author wins"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn author(mut self, author: impl Into<String>) -> History {
         self.author = Some(author.into());
         self
     }
 
     /// Sets the creation time (RFC 3339).
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("app", "").build()?;
+    /// let step = History::new("COPY app /").created("2024-01-01T00:00:00Z");
+    /// let image = Image::builder().layer_with(layer, step).build()?;
+    /// assert_eq!(image.history()[0].created, "2024-01-01T00:00:00Z", "not the image's time");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn created(mut self, created: impl Into<String>) -> History {
         self.created = Some(created.into());
         self
@@ -255,6 +321,17 @@ impl ImageConfig {
     /// [`Error::LimitExceeded`] over the default JSON limit (20 MiB); [`Error::InvalidConfig`]
     /// if the bytes are not a config JSON object (not JSON, no `rootfs`, a DiffId that is
     /// not a digest).
+    ///
+    /// ```
+    /// use layercake::{Digest, Error, ImageConfig};
+    ///
+    /// let bytes = br#"{"os":"linux", "architecture":"arm64", "rootfs":{"type":"layers"}}"#;
+    /// let config = ImageConfig::from_bytes(&bytes[..])?;
+    /// // Key order and spacing are kept: the id is the digest of exactly these bytes.
+    /// assert_eq!(config.id().digest(), Digest::sha256(bytes));
+    /// assert!(matches!(ImageConfig::from_bytes("{}"), Err(Error::InvalidConfig { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<ImageConfig> {
         let bytes = bytes.into();
         crate::limits::Limits::check(
@@ -274,6 +351,22 @@ impl ImageConfig {
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] if serialisation fails (it does not for these types).
+    ///
+    /// ```
+    /// use layercake::{Image, ImageConfig, Layer};
+    ///
+    /// // Edit an image's config: change the typed view, write new bytes, load with the
+    /// // same layers.
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let mut file = image.config().file().clone();
+    /// file.config.user = Some("nobody".into());
+    /// let config = ImageConfig::from_file(file)?;
+    /// let layers = image.layers().cloned().collect();
+    /// let edited = Image::from_parts(config.as_bytes().clone(), layers)?;
+    /// assert_eq!(edited.config().container_config().user.as_deref(), Some("nobody"));
+    /// assert_ne!(edited.id(), image.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_file(file: ConfigFile) -> Result<ImageConfig> {
         let bytes = serde_json::to_vec(&file).map_err(|e| Error::InvalidConfig {
             reason: "cannot serialise the config".into(),
@@ -286,21 +379,63 @@ impl ImageConfig {
     }
 
     /// The exact bytes.
+    ///
+    /// ```
+    /// use layercake::{Digest, Image};
+    ///
+    /// // Store or send these bytes, never a re-serialisation: they are what the id names.
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// let bytes = image.config().as_bytes();
+    /// assert_eq!(Digest::sha256(bytes), image.id().digest());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn as_bytes(&self) -> &Bytes {
         &self.bytes
     }
 
     /// The typed view.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().architecture("arm64").build()?;
+    /// let file = image.config().file();
+    /// assert_eq!((file.os.as_str(), file.architecture.as_str()), ("linux", "arm64"));
+    /// assert!(file.rootfs.diff_ids.is_empty());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn file(&self) -> &ConfigFile {
         &self.file
     }
 
     /// The runtime defaults (`config` object).
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().cmd(["sh"]).env("LANG=C.UTF-8").build()?;
+    /// let config = image.config().container_config();
+    /// assert_eq!(config.cmd, Some(vec!["sh".to_string()]));
+    /// assert_eq!(config.env, ["LANG=C.UTF-8"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn container_config(&self) -> &ContainerConfig {
         &self.file.config
     }
 
     /// The ImageId: SHA-256 of the bytes.
+    ///
+    /// ```
+    /// use layercake::ImageConfig;
+    ///
+    /// let compact = ImageConfig::from_bytes(r#"{"os":"linux","rootfs":{"type":"layers"}}"#)?;
+    /// let spaced =
+    ///     ImageConfig::from_bytes(r#"{"os": "linux", "rootfs": {"type": "layers"}}"#)?;
+    /// // The same config, other bytes: another image.
+    /// assert_eq!(compact.file(), spaced.file());
+    /// assert_ne!(compact.id(), spaced.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn id(&self) -> ImageId {
         ImageId::from_digest(Digest::sha256(&self.bytes))
     }

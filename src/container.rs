@@ -22,9 +22,16 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// R8). Changing a file's metadata or contents never copies the bytes of the lower file:
 /// the new node shares them until they are replaced (copy-on-write). As overlayfs without
 /// its `index` feature does, changing one path of a hardlinked lower file gives that path its
-/// own copy; the other paths keep the old file. Directories keep their mtime when entries
-/// are added or removed below them; new and rewritten entries are stamped with the
-/// container's clock ([`Container::set_clock`], default: the time it was created).
+/// own copy; the other paths keep the old file. The same holds for links made with
+/// [`Container::hard_link`] (where a kernel would change the one shared inode). Directories
+/// keep their mtime when entries are added or removed below them; new and rewritten entries
+/// are stamped with the container's clock ([`Container::set_clock`], default: the time it was
+/// created).
+///
+/// Every fallible method that takes a path can also fail with [`Error::InvalidPath`] for a
+/// `..` component or a NUL byte, [`Error::NotFound`] for a missing parent,
+/// [`Error::NotADirectory`] for a parent that is not a directory, and
+/// [`Error::SymlinkLoop`] after [`MAX_SYMLINK_HOPS`](crate::tree::MAX_SYMLINK_HOPS) symlinks.
 ///
 /// # Example
 ///
@@ -32,7 +39,12 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// use layercake::{CommitOptions, Container, Image, Layer};
 ///
 /// let image = Image::builder()
-///     .layer(Layer::builder().file("etc/hosts", "127.0.0.1 localhost\n").file("tmp/x", "").build()?)
+///     .layer(
+///         Layer::builder()
+///             .file("etc/hosts", "127.0.0.1 localhost\n")
+///             .file("tmp/x", "")
+///             .build()?,
+///     )
 ///     .build()?;
 /// let mut c = Container::new(&image);
 /// c.write("etc/hostname", "box\n")?;
@@ -40,7 +52,10 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// c.set_permissions("etc/hosts", 0o600)?;
 ///
 /// let changes: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
-/// assert_eq!(changes, ["C /etc", "A /etc/hostname", "C /etc/hosts", "C /tmp", "D /tmp/x"]);
+/// assert_eq!(
+///     changes,
+///     ["C /etc", "A /etc/hostname", "C /etc/hosts", "C /tmp", "D /tmp/x"]
+/// );
 ///
 /// let committed = c.commit(&CommitOptions::new().message("configure"))?;
 /// assert_eq!(committed.layers().count(), 2);
@@ -59,17 +74,42 @@ impl Container {
     ///
     /// # Panics
     ///
-    /// Never for images from this crate's loaders and builders; use
-    /// [`Container::try_new`] for an image whose layers might not apply.
+    /// If the image's layers do not apply, as [`Container::try_new`] reports: a layer hardlinks
+    /// to a path its lower layers lack, or to a directory (R7). Image builders and loaders do
+    /// not check this, so use [`Container::try_new`] for an image from outside the program.
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "hi\n").build()?)
+    ///     .build()?;
+    /// let c = Container::new(&image);
+    /// assert_eq!(c.read("etc/motd")?, "hi\n");
+    /// assert!(c.diff().is_empty(), "nothing has changed yet");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new(image: &Image) -> Container {
         Container::try_new(image).expect("the image's layers apply")
     }
 
-    /// A container on `image`.
+    /// A container on `image`, or the error [`Container::new`] would panic with.
     ///
     /// # Errors
     ///
-    /// As [`Image::tree`].
+    /// As [`Image::tree`]: [`Error::InvalidHardlink`] if a layer links to a path its lower
+    /// layers lack, or to a directory (R7).
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image, Layer};
+    ///
+    /// // A layer may link to a file of a lower layer; with nothing below, the link dangles.
+    /// let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
+    /// let image = Image::builder().layer(layer).build()?;
+    /// let err = Container::try_new(&image).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidHardlink { .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn try_new(image: &Image) -> Result<Container> {
         Ok(Container {
             image: image.clone(),
@@ -79,17 +119,56 @@ impl Container {
     }
 
     /// The image the container runs.
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let image =
+    ///     Image::builder().layer(Layer::builder().file("motd", "old").build()?).build()?;
+    /// let mut c = Container::new(&image);
+    /// c.write("motd", "new")?;
+    /// // The image is a value: changing the container does not touch it.
+    /// assert_eq!(c.image().tree()?.read("motd")?, "old");
+    /// assert_eq!(c.image().id(), image.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn image(&self) -> &Image {
         &self.image
     }
 
     /// The working tree, as the container sees it now.
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Tree};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.write("draft", "v1")?;
+    /// // A snapshot costs one `Arc` clone; the container goes on changing without it.
+    /// let snapshot: Tree = c.tree().clone();
+    /// c.remove_file("draft")?;
+    /// assert_eq!(snapshot.read("draft")?, "v1");
+    /// assert!(!c.exists("draft"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn tree(&self) -> &Tree {
         &self.tree
     }
 
     /// Sets the mtime (seconds since the epoch) stamped on entries created or rewritten
     /// from now on.
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// // With a fixed clock (and creation time) a commit is reproducible.
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.set_clock(1_700_000_000);
+    /// c.write("stamp", "")?;
+    /// assert_eq!(c.metadata("stamp")?.metadata().mtime, 1_700_000_000);
+    /// let options = CommitOptions::new().created(1_700_000_000);
+    /// assert_eq!(c.commit(&options)?.id(), c.commit(&options)?.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn set_clock(&mut self, secs: i64) {
         self.clock = secs;
     }
@@ -137,6 +216,21 @@ impl Container {
     ///
     /// [`Error::IsADirectory`], [`Error::NotFound`] for a missing parent, and
     /// [`Error::InvalidPath`] for a device or pipe.
+    ///
+    /// ```
+    /// use layercake::{Container, Entry, Error, Image, Layer};
+    ///
+    /// let layer = Layer::builder()
+    ///     .entry("etc/shadow", Entry::file("root:*:").mode(0o600))
+    ///     .build()?;
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// c.write("etc/shadow", "root:!:")?;
+    /// assert_eq!(c.read("etc/shadow")?, "root:!:");
+    /// assert_eq!(c.metadata("etc/shadow")?.metadata().mode, 0o600, "the mode is kept");
+    /// assert!(matches!(c.write("etc", "x"), Err(Error::IsADirectory { .. })));
+    /// assert!(matches!(c.write("var/log/x", "x"), Err(Error::NotFound { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn write(&mut self, path: impl AsRef<[u8]>, contents: impl Into<Bytes>) -> Result<()> {
         let (path, node) = self.resolve(path, Follow::All)?;
         let metadata = match node {
@@ -167,6 +261,19 @@ impl Container {
     /// # Errors
     ///
     /// As [`Tree::read`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("etc/alpine-release", "3.20\n")
+    ///     .symlink("etc/os", "alpine-release")
+    ///     .build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// assert_eq!(c.read("etc/os")?, "3.20\n");
+    /// assert!(c.read("etc/missing").is_err());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
         self.tree.read(path)
     }
@@ -176,6 +283,17 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::AlreadyExists`], [`Error::NotFound`] for a missing parent.
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.create_dir("srv")?;
+    /// assert!(c.metadata("srv")?.is_dir());
+    /// assert!(matches!(c.create_dir("srv"), Err(Error::AlreadyExists { .. })));
+    /// assert!(matches!(c.create_dir("opt/app"), Err(Error::NotFound { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn create_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let path = self.vacant(path)?;
         self.put(&path, Entry::dir().mtime(self.clock));
@@ -189,6 +307,19 @@ impl Container {
     /// [`Error::NotADirectory`] if a component exists and is not a directory (after
     /// following symlinks); [`Error::AlreadyExists`] if a component is a dangling symlink,
     /// as `mkdir -p` and `std::fs::create_dir_all` refuse it.
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.create_dir_all("srv/www/static")?;
+    /// c.create_dir_all("srv/www")?; // already there: fine, as `mkdir -p`
+    /// assert!(c.metadata("srv/www/static")?.is_dir());
+    /// c.write("srv/www/index.html", "")?;
+    /// let err = c.create_dir_all("srv/www/index.html/x").unwrap_err();
+    /// assert!(matches!(err, Error::NotADirectory { .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn create_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let path = ImagePath::new(path)?;
         let mut done = ImagePath::ROOT;
@@ -221,6 +352,21 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`], [`Error::IsADirectory`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("tmp/cache", "x").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// c.remove_file("tmp/cache")?;
+    /// assert!(!c.exists("tmp/cache"));
+    /// // A deleted lower file is a `D`, and a whiteout once committed.
+    /// let changes: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
+    /// assert_eq!(changes, ["C /tmp", "D /tmp/cache"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn remove_file(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         if node.is_dir() {
@@ -238,6 +384,20 @@ impl Container {
     ///
     /// [`Error::NotFound`], [`Error::NotADirectory`], [`Error::DirectoryNotEmpty`],
     /// [`Error::RootDirectory`].
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("var/log/boot.log", "").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// assert!(matches!(c.remove_dir("var/log"), Err(Error::DirectoryNotEmpty { .. })));
+    /// c.remove_file("var/log/boot.log")?;
+    /// c.remove_dir("var/log")?;
+    /// assert!(!c.exists("var/log"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn remove_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         match node.as_dir() {
@@ -262,6 +422,20 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`], [`Error::RootDirectory`].
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image, Layer};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("var/cache/apt/a.deb", "")
+    ///     .file("var/cache/apt/b.deb", "")
+    ///     .build()?;
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// c.remove_dir_all("var/cache")?;
+    /// assert!(!c.exists("var/cache/apt/a.deb"));
+    /// assert!(matches!(c.remove_dir_all("/"), Err(Error::RootDirectory { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn remove_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
         let (path, _) = self.existing(path, Follow::Parents)?;
         if path.is_root() {
@@ -283,6 +457,20 @@ impl Container {
     /// [`Error::NotFound`], [`Error::IsADirectory`] (file onto directory),
     /// [`Error::NotADirectory`] (directory onto file), [`Error::DirectoryNotEmpty`],
     /// [`Error::InvalidPath`] (a directory into itself), [`Error::RootDirectory`].
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("app/v1/run", "1").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// c.rename("app/v1", "app/current")?;
+    /// assert_eq!(c.read("app/current/run")?, "1");
+    /// assert!(!c.exists("app/v1"));
+    /// assert!(matches!(c.rename("app", "app/current/app"), Err(Error::InvalidPath { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn rename(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
         let (from, node) = self.existing(from, Follow::Parents)?;
         let (to, target) = self.resolve(to, Follow::Parents)?;
@@ -335,6 +523,20 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::AlreadyExists`], [`Error::NotFound`] for a missing parent.
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("usr/bin/python3.12", "ELF").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// // A relative target resolves from the link's own directory.
+    /// c.symlink("python3.12", "usr/bin/python3")?;
+    /// assert_eq!(c.read("usr/bin/python3")?, "ELF");
+    /// assert_eq!(c.symlink_metadata("usr/bin/python3")?.link_target().unwrap(), "python3.12");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn symlink(&mut self, target: impl Into<Bytes>, link: impl AsRef<[u8]>) -> Result<()> {
         let link = self.vacant(link)?;
         self.put(&link, Entry::symlink(target).mtime(self.clock));
@@ -342,12 +544,24 @@ impl Container {
     }
 
     /// Makes `link` another name for the file at `original` (which is not followed if it
-    /// is a symlink, as `link(2)`): both paths then share one file.
+    /// is a symlink, as `link(2)`): both paths then share one file, until one of them is
+    /// written or has its metadata changed, which gives that path a file of its own.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`], [`Error::AlreadyExists`], [`Error::IsADirectory`] for a
     /// directory `original`.
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.write("busybox", "ELF")?;
+    /// c.hard_link("busybox", "sh")?;
+    /// assert!(c.metadata("sh")?.same_file(&c.metadata("busybox")?));
+    /// assert_eq!(c.read("sh")?, "ELF");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn hard_link(&mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
         let (original, node) = self.existing(original, Follow::Parents)?;
         if node.is_dir() {
@@ -403,6 +617,22 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`]; [`Error::InvalidPath`] for bits outside `0o7777`.
+    ///
+    /// ```
+    /// use layercake::{Container, Error, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("usr/bin/tool", "ELF").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// c.set_permissions("usr/bin/tool", 0o4755)?;
+    /// assert_eq!(c.metadata("usr/bin/tool")?.mode_string(), "-rwsr-xr-x");
+    /// assert!(matches!(
+    ///     c.set_permissions("usr/bin/tool", 0o100755),
+    ///     Err(Error::InvalidPath { .. })
+    /// ));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn set_permissions(&mut self, path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
         if mode > 0o7777 {
             return Err(Error::InvalidPath {
@@ -418,6 +648,17 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.create_dir_all("home/app")?;
+    /// c.set_owner("home/app", 1000, 1000)?;
+    /// let m = c.metadata("home/app")?.metadata().clone();
+    /// assert_eq!((m.uid, m.gid), (1000, 1000));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn set_owner(&mut self, path: impl AsRef<[u8]>, uid: u64, gid: u64) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.uid = uid;
@@ -430,6 +671,17 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// // Pin a generated file's mtime (`touch -d`), e.g. for a reproducible layer.
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.write("build-info", "v1")?;
+    /// c.set_mtime("build-info", 0)?;
+    /// assert_eq!(c.metadata("build-info")?.metadata().mtime, 0);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn set_mtime(&mut self, path: impl AsRef<[u8]>, mtime: i64) -> Result<()> {
         self.update(path, Follow::All, |m| m.mtime = mtime)
     }
@@ -439,6 +691,17 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?);
+    /// c.write("ping", "ELF")?;
+    /// c.set_xattr("ping", "user.origin", "build")?;
+    /// let node = c.metadata("ping")?;
+    /// assert_eq!(node.metadata().xattrs.get(&b"user.origin"[..]).unwrap(), "build");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn set_xattr(
         &mut self,
         path: impl AsRef<[u8]>,
@@ -456,6 +719,19 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`] for a missing path.
+    ///
+    /// ```
+    /// use layercake::{Container, Entry, Image, Layer};
+    ///
+    /// let layer = Layer::builder()
+    ///     .entry("ping", Entry::file("ELF").xattr("user.origin", "build"))
+    ///     .build()?;
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// c.remove_xattr("ping", "user.origin")?;
+    /// c.remove_xattr("ping", "user.never-set")?; // a missing attribute is fine
+    /// assert!(c.metadata("ping")?.metadata().xattrs.is_empty());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn remove_xattr(&mut self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.xattrs.remove(name.as_ref());
@@ -467,6 +743,20 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`], [`Error::SymlinkLoop`].
+    ///
+    /// ```
+    /// use layercake::{Container, FileType, Image, Layer};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("lib/libc.so.6", "ELF")
+    ///     .symlink("lib/libc.so", "libc.so.6")
+    ///     .build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let node = c.metadata("lib/libc.so")?;
+    /// assert_eq!(node.file_type(), FileType::File, "the link is followed");
+    /// assert_eq!(node.size(), 3);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
         Ok(self.existing(path, Follow::All)?.1)
     }
@@ -477,11 +767,35 @@ impl Container {
     /// # Errors
     ///
     /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, FileType, Image, Layer};
+    ///
+    /// let layer =
+    ///     Layer::builder().symlink("etc/localtime", "/usr/share/zoneinfo/UTC").build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// // The link itself, even though its target does not exist.
+    /// let node = c.symlink_metadata("etc/localtime")?;
+    /// assert_eq!(node.file_type(), FileType::Symlink);
+    /// assert!(c.metadata("etc/localtime").is_err());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn symlink_metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
         Ok(self.existing(path, Follow::Parents)?.1)
     }
 
     /// Whether something exists at `path` (following symlinks).
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let layer =
+    ///     Layer::builder().file("etc/passwd", "").symlink("dangling", "nowhere").build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// assert!(c.exists("/etc/passwd"));
+    /// assert!(!c.exists("dangling"), "a dangling symlink does not exist, as `Path::exists`");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn exists(&self, path: impl AsRef<[u8]>) -> bool {
         self.metadata(path).is_ok()
     }
@@ -491,11 +805,43 @@ impl Container {
     /// # Errors
     ///
     /// As [`Tree::read_dir`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/hosts", "").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// c.write("etc/hostname", "box\n")?;
+    /// let names: Vec<_> = c.read_dir("etc")?.map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["hostname", "hosts"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<ReadDir> {
         self.tree.read_dir(path)
     }
 
     /// The changes since the image, as `docker diff` lists them.
+    ///
+    /// ```
+    /// use layercake::{ChangeKind, Container, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&image);
+    /// c.remove_file("etc/motd")?;
+    /// c.write("etc/issue", "cake")?;
+    /// let deleted: Vec<String> = c
+    ///     .diff()
+    ///     .iter()
+    ///     .filter(|ch| ch.kind == ChangeKind::Deleted)
+    ///     .map(|ch| ch.path.to_string())
+    ///     .collect();
+    /// assert_eq!(deleted, ["etc/motd"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn diff(&self) -> Vec<Change> {
         self.image
             .tree()
@@ -509,6 +855,22 @@ impl Container {
     /// # Errors
     ///
     /// As [`Layer::diff`].
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image, Layer};
+    ///
+    /// let base = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&base);
+    /// c.remove_file("etc/motd")?;
+    /// let image = c.commit(&CommitOptions::new().message("no motd"))?;
+    /// // The new layer holds only the change: a whiteout on top of the base's layer.
+    /// let top = image.layers().last().unwrap();
+    /// assert_eq!(top.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/motd"]);
+    /// assert_eq!(image.chain_ids()[0], base.chain_ids()[0]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn commit(&self, options: &CommitOptions) -> Result<Image> {
         let lower = self.image.tree()?;
         let diff = DiffOptions::new().whiteouts(options.whiteouts);
@@ -565,7 +927,7 @@ impl fmt::Debug for Container {
 ///
 /// ```
 /// use layercake::config::ContainerConfig;
-/// use layercake::CommitOptions;
+/// use layercake::{CommitOptions, Container, Image};
 ///
 /// let mut config = ContainerConfig::default();
 /// config.cmd = Some(vec!["/bin/sh".into()]);
@@ -574,7 +936,10 @@ impl fmt::Debug for Container {
 ///     .message("add the app")
 ///     .created(1_700_000_000)
 ///     .config(config);
-/// # let _ = options;
+/// let image = Container::new(&Image::builder().build()?).commit(&options)?;
+/// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
+/// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
+/// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -590,41 +955,117 @@ pub struct CommitOptions {
 impl CommitOptions {
     /// The defaults: no author or message, created now, the image's config, explicit
     /// whiteouts.
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
+    /// let image = Container::new(&base).commit(&CommitOptions::new())?;
+    /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
+    /// assert_eq!(image.inspect().author, "");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new() -> CommitOptions {
         CommitOptions::default()
     }
 
     /// Sets the author (`docker commit --author`).
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let c = Container::new(&Image::builder().build()?);
+    /// let image = c.commit(&CommitOptions::new().author("Jane <jane@example.com>"))?;
+    /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn author(mut self, author: impl Into<String>) -> CommitOptions {
         self.author = Some(author.into());
         self
     }
 
     /// Sets the commit message (`docker commit --message`).
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let c = Container::new(&Image::builder().build()?);
+    /// let image = c.commit(&CommitOptions::new().message("install nginx"))?;
+    /// assert_eq!(image.inspect().comment, "install nginx");
+    /// assert_eq!(image.history()[0].comment, "install nginx");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn message(mut self, message: impl Into<String>) -> CommitOptions {
         self.message = Some(message.into());
         self
     }
 
     /// Sets the history entry's `created_by`.
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let c = Container::new(&Image::builder().build()?);
+    /// let image = c.commit(&CommitOptions::new().created_by("/bin/sh -c apk add nginx"))?;
+    /// assert_eq!(image.history()[0].created_by, "/bin/sh -c apk add nginx");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn created_by(mut self, created_by: impl Into<String>) -> CommitOptions {
         self.created_by = Some(created_by.into());
         self
     }
 
     /// Sets the creation time (seconds since the epoch) instead of now.
+    ///
+    /// ```
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let c = Container::new(&Image::builder().build()?);
+    /// let image = c.commit(&CommitOptions::new().created(1_700_000_000))?;
+    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn created(mut self, secs: i64) -> CommitOptions {
         self.created = Some(secs);
         self
     }
 
     /// Replaces the runtime config (`docker commit --change`).
+    ///
+    /// ```
+    /// use layercake::config::ContainerConfig;
+    /// use layercake::{CommitOptions, Container, Image};
+    ///
+    /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
+    /// let mut config = base.config().container_config().clone();
+    /// config.working_dir = Some("/srv".into());
+    /// let image = Container::new(&base).commit(&CommitOptions::new().config(config))?;
+    /// assert_eq!(image.config().container_config().working_dir.as_deref(), Some("/srv"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn config(mut self, config: ContainerConfig) -> CommitOptions {
         self.config = Some(config);
         self
     }
 
     /// Sets how recreated directories are recorded.
+    ///
+    /// ```
+    /// use layercake::layer::WhiteoutStyle;
+    /// use layercake::{CommitOptions, Container, Image, Layer};
+    ///
+    /// let base = Image::builder()
+    ///     .layer(Layer::builder().file("www/a", "").file("www/b", "").build()?)
+    ///     .build()?;
+    /// let mut c = Container::new(&base);
+    /// c.remove_dir_all("www")?;
+    /// c.create_dir("www")?;
+    /// c.write("www/index.html", "")?;
+    /// let image = c.commit(&CommitOptions::new().whiteouts(WhiteoutStyle::Opaque))?;
+    /// let top = image.layers().last().unwrap();
+    /// assert_eq!((top.opaque_dirs().count(), top.whiteouts().count()), (1, 0));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> CommitOptions {
         self.whiteouts = style;
         self

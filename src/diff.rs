@@ -12,6 +12,25 @@ use crate::path::ImagePath;
 use crate::tree::{Dir, Node, Tree};
 
 /// What happened to a path, as `docker diff` letters it.
+///
+/// ```
+/// use layercake::{ChangeKind, Container, Image, Layer};
+///
+/// let image = Image::builder()
+///     .layer(Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?)
+///     .build()?;
+/// let mut c = Container::new(&image);
+/// c.remove_file("etc/motd")?;
+/// c.write("etc/hosts", "127.0.0.1 box\n")?;
+/// c.write("etc/issue", "")?;
+/// // A summary of `docker diff`: `/etc` and `/etc/hosts` are changed.
+/// let count = |kind| c.diff().iter().filter(|ch| ch.kind == kind).count();
+/// assert_eq!(
+///     [count(ChangeKind::Added), count(ChangeKind::Changed), count(ChangeKind::Deleted)],
+///     [1, 2, 1]
+/// );
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChangeKind {
     /// `A`: the path is new.
@@ -42,7 +61,9 @@ impl ChangeKind {
 /// ```
 /// use layercake::{Container, Image, Layer};
 ///
-/// let image = Image::builder().layer(Layer::builder().file("etc/hosts", "").build()?).build()?;
+/// let image = Image::builder()
+///     .layer(Layer::builder().file("etc/hosts", "").build()?)
+///     .build()?;
 /// let mut c = Container::new(&image);
 /// c.write("etc/motd", "hi")?;
 /// let lines: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
@@ -207,7 +228,8 @@ impl Tree {
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// let a = Tree::new().apply(&Layer::builder().file("x/1", "").file("x/2", "").build()?)?;
+    /// let a =
+    ///     Tree::new().apply(&Layer::builder().file("x/1", "").file("x/2", "").build()?)?;
     /// let b = a.apply(&Layer::builder().whiteout("x/1").file("y", "").build()?)?;
     /// let lines: Vec<String> = a.diff(&b).iter().map(|c| c.to_string()).collect();
     /// assert_eq!(lines, ["C /x", "D /x/1", "A /y"]);

@@ -13,6 +13,16 @@ use sha2::{Digest as _, Sha256, Sha512};
 use crate::error::{Error, Result};
 
 /// A hash algorithm that may appear in a digest.
+///
+/// ```
+/// use layercake::digest::Algorithm;
+/// use layercake::Digest;
+///
+/// let d: Digest = format!("sha512:{}", "ab".repeat(64)).parse()?;
+/// assert_eq!(d.algorithm(), Algorithm::Sha512);
+/// assert_eq!(d.as_bytes().len(), 64);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -66,6 +76,19 @@ pub struct Digest {
 
 impl Digest {
     /// The digest of the 1024 zero bytes of an empty tar: the DiffId of an empty layer.
+    ///
+    /// ```
+    /// use layercake::{DiffId, Digest, Image, Layer};
+    ///
+    /// // Find the layers that change nothing (a `RUN` that wrote no file still makes one).
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "").build()?)
+    ///     .layer(Layer::builder().build()?)
+    ///     .build()?;
+    /// let empty: DiffId = Digest::EMPTY_TAR.parse()?;
+    /// assert_eq!(image.diff_ids().iter().filter(|d| **d == empty).count(), 1);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub const EMPTY_TAR: &'static str =
         "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
@@ -140,6 +163,17 @@ impl Digest {
 }
 
 /// Lowercase hex of a digest, returned by [`Digest::to_hex`].
+///
+/// ```
+/// use layercake::Digest;
+///
+/// // Formats straight into a larger string, with no `String` in between.
+/// let d = Digest::sha256(b"");
+/// assert_eq!(
+///     format!("blobs/sha256/{}", d.to_hex()),
+///     "blobs/sha256/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Hex<'a>(&'a [u8]);
 
@@ -229,16 +263,45 @@ macro_rules! identity {
 
         impl $name {
             /// Wraps a digest that is known to have this meaning.
+            ///
+            /// ```
+            #[doc = concat!("use layercake::{Digest, ", stringify!($name), "};")]
+            ///
+            /// // Saying what a digest names is explicit: a `Digest` is never silently one.
+            /// let digest = Digest::sha256(b"bytes");
+            #[doc = concat!("let id = ", stringify!($name), "::from_digest(digest);")]
+            /// assert_eq!(id.to_string(), digest.to_string());
+            #[doc = concat!("let debug = format!(\"", stringify!($name), "({digest})\");")]
+            /// assert_eq!(format!("{id:?}"), debug);
+            /// ```
             pub fn from_digest(digest: Digest) -> Self {
                 $name(digest)
             }
 
             /// The underlying digest.
+            ///
+            /// ```
+            #[doc = concat!("use layercake::{Digest, ", stringify!($name), "};")]
+            ///
+            #[doc = concat!("let id: ", stringify!($name), " = Digest::EMPTY_TAR.parse()?;")]
+            /// // Back to a plain digest, to check bytes against it.
+            /// assert!(id.digest().verify([0u8; 1024]));
+            /// # Ok::<(), layercake::Error>(())
+            /// ```
             pub fn digest(&self) -> Digest {
                 self.0
             }
 
             /// The hex part alone (see [`Digest::to_hex`]).
+            ///
+            /// ```
+            #[doc = concat!("use layercake::{Digest, ", stringify!($name), "};")]
+            ///
+            #[doc = concat!("let id: ", stringify!($name), " = Digest::EMPTY_TAR.parse()?;")]
+            /// // The short form `docker` shows.
+            /// assert_eq!(&id.to_hex().to_string()[..12], "5f70bf18a086");
+            /// # Ok::<(), layercake::Error>(())
+            /// ```
             pub fn to_hex(&self) -> Hex<'_> {
                 self.0.to_hex()
             }
@@ -286,8 +349,9 @@ identity! {
     /// The identity of a stack of layers, as the OCI image spec defines it:
     /// `ChainId(L0) = DiffId(L0)`, `ChainId(Ln) = sha256(ChainId(Ln-1) + " " + DiffId(Ln))`.
     ///
-    /// Two images whose bottom layers have equal ChainIds share that whole prefix, and with it
-    /// the merged tree layercake caches for it.
+    /// Two images whose bottom layers have equal ChainIds share that whole prefix, and so the
+    /// merged tree of it, which layercake builds once for images built on one another or
+    /// kept in one [`Store`](crate::Store).
     ///
     /// ```
     /// use layercake::{ChainId, DiffId};
@@ -324,11 +388,33 @@ identity! {
 
 impl ChainId {
     /// The ChainId of the first layer of a stack: its DiffId.
+    ///
+    /// ```
+    /// use layercake::{ChainId, Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("a", "1").build()?;
+    /// let image = Image::builder().layer(layer.clone()).build()?;
+    /// assert_eq!(ChainId::root(layer.diff_id()), image.chain_ids()[0]);
+    /// assert_eq!(ChainId::root(layer.diff_id()).digest(), layer.diff_id().digest());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn root(diff_id: DiffId) -> ChainId {
         ChainId(diff_id.0)
     }
 
     /// The ChainId of this stack with one more layer on top.
+    ///
+    /// ```
+    /// use layercake::{ChainId, Image, Layer};
+    ///
+    /// let a = Layer::builder().file("a", "1").build()?;
+    /// let b = Layer::builder().file("b", "2").build()?;
+    /// let image = Image::builder().layer(a.clone()).layer(b.clone()).build()?;
+    /// // Extend a known stack by one layer without recomputing it from the bottom.
+    /// let chain = ChainId::root(a.diff_id()).then(b.diff_id());
+    /// assert_eq!(chain, image.chain_ids()[1]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn then(&self, diff_id: DiffId) -> ChainId {
         let mut hasher = Sha256::new();
         hasher.update(self.to_string().as_bytes());
@@ -338,6 +424,18 @@ impl ChainId {
     }
 
     /// The ChainId of a whole stack, bottom first; `None` for no layers.
+    ///
+    /// ```
+    /// use layercake::{ChainId, Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "1").build()?)
+    ///     .layer(Layer::builder().file("b", "2").build()?)
+    ///     .build()?;
+    /// assert_eq!(ChainId::of(&image.diff_ids()), image.chain_ids().last().copied());
+    /// assert_eq!(ChainId::of(&[]), None);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn of(diff_ids: &[DiffId]) -> Option<ChainId> {
         let (first, rest) = diff_ids.split_first()?;
         Some(
@@ -368,8 +466,8 @@ impl Tally {
 /// A `Read` pass-through that computes the SHA-256 of every byte read through it.
 ///
 /// ```
-/// use std::io::Read;
 /// use layercake::digest::HashingReader;
+/// use std::io::Read;
 ///
 /// let mut r = HashingReader::new(&b"hello"[..]);
 /// let mut out = Vec::new();
@@ -386,6 +484,18 @@ pub struct HashingReader<R> {
 
 impl<R> HashingReader<R> {
     /// Wraps a reader.
+    ///
+    /// ```
+    /// use layercake::digest::HashingReader;
+    /// use layercake::Digest;
+    ///
+    /// // Copy a blob somewhere and learn its digest in the same pass.
+    /// let mut reader = HashingReader::new(&b"layer bytes"[..]);
+    /// let mut copy = Vec::new();
+    /// std::io::copy(&mut reader, &mut copy)?;
+    /// assert_eq!(reader.digest(), Digest::sha256(&copy));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(inner: R) -> Self {
         HashingReader {
             inner,
@@ -394,21 +504,61 @@ impl<R> HashingReader<R> {
     }
 
     /// The digest of the bytes read so far.
+    ///
+    /// ```
+    /// use layercake::digest::HashingReader;
+    /// use layercake::Digest;
+    ///
+    /// let promised = Digest::sha256(b"blob");
+    /// let mut reader = HashingReader::new(&b"blob"[..]);
+    /// std::io::copy(&mut reader, &mut std::io::sink())?;
+    /// assert_eq!(reader.digest(), promised, "what was streamed is what was promised");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn digest(&self) -> Digest {
         self.tally.digest()
     }
 
     /// How many bytes were read so far.
+    ///
+    /// ```
+    /// use layercake::digest::HashingReader;
+    /// use std::io::Read;
+    ///
+    /// let mut reader = HashingReader::new(&b"hello world"[..]);
+    /// reader.read_exact(&mut [0u8; 5])?;
+    /// assert_eq!(reader.len(), 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.tally.len
     }
 
     /// Whether nothing was read yet.
+    ///
+    /// ```
+    /// use layercake::digest::HashingReader;
+    /// use layercake::Digest;
+    ///
+    /// let reader = HashingReader::new(&b"data"[..]);
+    /// assert!(reader.is_empty());
+    /// assert_eq!(reader.digest(), Digest::sha256(b""));
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tally.len == 0
     }
 
     /// Gives back the wrapped reader.
+    ///
+    /// ```
+    /// use layercake::digest::HashingReader;
+    /// use std::io::{Cursor, Read};
+    ///
+    /// let mut reader = HashingReader::new(Cursor::new(b"abcdef".to_vec()));
+    /// reader.read_exact(&mut [0u8; 3])?;
+    /// assert_eq!(reader.into_inner().position(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_inner(self) -> R {
         self.inner
     }
@@ -425,8 +575,8 @@ impl<R: Read> Read for HashingReader<R> {
 /// A `Write` pass-through that computes the SHA-256 of every byte written through it.
 ///
 /// ```
-/// use std::io::Write;
 /// use layercake::digest::HashingWriter;
+/// use std::io::Write;
 ///
 /// let mut w = HashingWriter::new(Vec::new());
 /// w.write_all(b"hello")?;
@@ -442,6 +592,18 @@ pub struct HashingWriter<W> {
 
 impl<W> HashingWriter<W> {
     /// Wraps a writer.
+    ///
+    /// ```
+    /// use layercake::digest::HashingWriter;
+    /// use layercake::Digest;
+    /// use std::io::Write;
+    ///
+    /// // Write a blob and get what its descriptor needs, digest and size, in one pass.
+    /// let mut writer = HashingWriter::new(Vec::new());
+    /// writer.write_all(b"{}")?;
+    /// assert_eq!((writer.digest(), writer.len()), (Digest::sha256(b"{}"), 2));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
@@ -450,21 +612,62 @@ impl<W> HashingWriter<W> {
     }
 
     /// The digest of the bytes written so far.
+    ///
+    /// ```
+    /// use layercake::digest::HashingWriter;
+    /// use layercake::Digest;
+    /// use std::io::Write;
+    ///
+    /// let mut writer = HashingWriter::new(std::io::sink());
+    /// writer.write_all(b"hello ")?;
+    /// writer.write_all(b"world")?;
+    /// assert_eq!(writer.digest(), Digest::sha256(b"hello world"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn digest(&self) -> Digest {
         self.tally.digest()
     }
 
     /// How many bytes were written so far.
+    ///
+    /// ```
+    /// use layercake::digest::HashingWriter;
+    /// use std::io::Write;
+    ///
+    /// let mut writer = HashingWriter::new(std::io::sink());
+    /// writer.write_all(&[0u8; 1024])?;
+    /// assert_eq!(writer.len(), 1024);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.tally.len
     }
 
     /// Whether nothing was written yet.
+    ///
+    /// ```
+    /// use layercake::digest::HashingWriter;
+    ///
+    /// let writer = HashingWriter::new(Vec::<u8>::new());
+    /// assert!(writer.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tally.len == 0
     }
 
     /// Gives back the wrapped writer.
+    ///
+    /// ```
+    /// use layercake::digest::HashingWriter;
+    /// use std::io::Write;
+    ///
+    /// let mut writer = HashingWriter::new(Vec::new());
+    /// writer.write_all(b"tar bytes")?;
+    /// let digest = writer.digest();
+    /// let bytes = writer.into_inner();
+    /// assert!(digest.verify(&bytes));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_inner(self) -> W {
         self.inner
     }

@@ -81,7 +81,9 @@ struct ImageInner {
 /// An image: layers, bottom first, and a config whose bytes name it.
 ///
 /// Immutable, `Send + Sync`, cheap to clone. Its filesystem, [`Image::tree`], is built on
-/// first use and shared with every image that has the same layers below.
+/// first use and shared, prefix by prefix, with the images built on it
+/// ([`ImageBuilder::base`]) and with those a [`Store`](crate::Store) holds with the same
+/// layers below; two images built separately from the same layers each build their own.
 ///
 /// # Example
 ///
@@ -94,7 +96,10 @@ struct ImageInner {
 ///     .build()?;
 /// let app = Image::builder()
 ///     .base(&base)
-///     .layer_with(Layer::builder().file("app/run", "#!/bin/sh\n").build()?, History::new("COPY run /app/"))
+///     .layer_with(
+///         Layer::builder().file("app/run", "#!/bin/sh\n").build()?,
+///         History::new("COPY run /app/"),
+///     )
 ///     .cmd(["/app/run"])
 ///     .build()?;
 /// assert_eq!(app.layers().count(), 2);
@@ -108,6 +113,18 @@ pub struct Image(Arc<ImageInner>);
 
 impl Image {
     /// Starts building an image in code.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("bin/app", "ELF").build()?)
+    ///     .cmd(["/bin/app"])
+    ///     .build()?;
+    /// assert_eq!(image.layers().count(), 1);
+    /// assert_eq!(image.tree()?.read("bin/app")?, "ELF");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn builder() -> ImageBuilder {
         ImageBuilder::default()
     }
@@ -146,26 +163,89 @@ impl Image {
     }
 
     /// The ImageId: SHA-256 of the config bytes.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// // The id names the config bytes: the same calls give the same id, any change another.
+    /// let a = Image::builder().cmd(["sh"]).build()?;
+    /// let b = Image::builder().cmd(["sh"]).build()?;
+    /// let c = Image::builder().cmd(["bash"]).build()?;
+    /// assert_eq!(a.id(), b.id());
+    /// assert_ne!(a.id(), c.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn id(&self) -> ImageId {
         self.0.config.id()
     }
 
     /// The config, bytes and typed view.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().env("PATH=/bin").build()?;
+    /// assert_eq!(image.config().container_config().env, ["PATH=/bin"]);
+    /// assert_eq!(image.config().id(), image.id(), "the id is the config's");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn config(&self) -> &ImageConfig {
         &self.0.config
     }
 
     /// The layers, bottom first.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "12345").build()?)
+    ///     .layer(Layer::builder().file("b", "123").build()?)
+    ///     .build()?;
+    /// let sizes: Vec<u64> = image.layers().map(Layer::content_size).collect();
+    /// assert_eq!(sizes, [5, 3]);
+    /// assert_eq!(image.layers().last().unwrap().content_size(), 3, "the top layer is last");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn layers(&self) -> impl ExactSizeIterator<Item = &Layer> + DoubleEndedIterator + '_ {
         self.0.chain.iter().map(|l| &l.layer)
     }
 
     /// The DiffIds, bottom first (the config's `rootfs.diff_ids`).
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("a", "1").build()?;
+    /// let image = Image::builder().layer(layer.clone()).build()?;
+    /// assert_eq!(image.diff_ids(), [layer.diff_id()]);
+    /// assert_eq!(image.config().file().rootfs.diff_ids, image.diff_ids());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn diff_ids(&self) -> Vec<DiffId> {
         self.layers().map(Layer::diff_id).collect()
     }
 
     /// The ChainId of every prefix of the stack, bottom first.
+    ///
+    /// ```
+    /// use layercake::{ChainId, Image, Layer};
+    ///
+    /// let base = Layer::builder().file("etc/os-release", "ID=demo\n").build()?;
+    /// let a = Image::builder()
+    ///     .layer(base.clone())
+    ///     .layer(Layer::builder().file("a", "").build()?)
+    ///     .build()?;
+    /// let b = Image::builder()
+    ///     .layer(base)
+    ///     .layer(Layer::builder().file("b", "").build()?)
+    ///     .build()?;
+    /// // Equal ChainIds: the same stack below, so the same merged tree.
+    /// assert_eq!(a.chain_ids()[0], b.chain_ids()[0]);
+    /// assert_ne!(a.chain_ids()[1], b.chain_ids()[1]);
+    /// assert_eq!(a.chain_ids()[1], ChainId::of(&a.diff_ids()).unwrap());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn chain_ids(&self) -> Vec<ChainId> {
         self.0.chain.iter().map(|l| l.chain_id).collect()
     }
@@ -174,7 +254,22 @@ impl Image {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack (R7).
+    /// [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack, or to a
+    /// directory (R7).
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "v1").file("etc/issue", "").build()?)
+    ///     .layer(Layer::builder().file("etc/motd", "v2").build()?)
+    ///     .build()?;
+    /// let tree = image.tree()?;
+    /// assert_eq!(tree.read("etc/motd")?, "v2");
+    /// assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
+    /// assert_eq!(tree.lookup("etc/issue").unwrap().layer(), Some(0));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn tree(&self) -> Result<Tree> {
         chain_tree(&self.0.chain)
     }
@@ -184,6 +279,21 @@ impl Image {
     /// # Errors
     ///
     /// As [`Image::tree`].
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let v1 = Image::builder()
+    ///     .layer(Layer::builder().file("a", "1").file("b", "1").build()?)
+    ///     .build()?;
+    /// let v2 = Image::builder()
+    ///     .base(&v1)
+    ///     .layer(Layer::builder().whiteout("a").file("b", "2").file("c", "").build()?)
+    ///     .build()?;
+    /// let lines: Vec<String> = v1.diff(&v2)?.iter().map(|c| c.to_string()).collect();
+    /// assert_eq!(lines, ["D /a", "C /b", "A /c"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn diff(&self, other: &Image) -> Result<Vec<Change>> {
         Ok(self.tree()?.diff(&other.tree()?))
     }
@@ -252,6 +362,24 @@ impl Image {
 
     /// What `docker image inspect` shows (with no tags: the [`Store`](crate::Store) adds
     /// those).
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .author("Jane")
+    ///     .comment("first build")
+    ///     .layer(Layer::builder().file("a", "12345").build()?)
+    ///     .build()?;
+    /// let inspect = image.inspect();
+    /// assert_eq!(
+    ///     (inspect.author.as_str(), inspect.comment.as_str()),
+    ///     ("Jane", "first build")
+    /// );
+    /// assert_eq!(inspect.size, 5);
+    /// assert!(inspect.repo_tags.is_empty());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn inspect(&self) -> Inspect {
         let file = self.config().file();
         Inspect {
@@ -289,6 +417,21 @@ impl Image {
 
     /// What `docker history` shows: one row per history entry, newest first, each non-empty
     /// step with the size of its layer.
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer_with(Layer::builder().file("a", "123").build()?, History::new("COPY a /"))
+    ///     .empty_step(History::new("CMD [\"sh\"]"))
+    ///     .build()?;
+    /// let rows = image.history();
+    /// assert_eq!(rows[0].created_by, "CMD [\"sh\"]", "newest first");
+    /// assert_eq!(rows[0].id, Some(image.id()));
+    /// assert_eq!((rows[1].created_by.as_str(), rows[1].size), ("COPY a /", 3));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn history(&self) -> Vec<HistoryRow> {
         let mut layers = self.layers();
         let mut rows: Vec<HistoryRow> = self
@@ -357,6 +500,17 @@ impl fmt::Debug for Image {
 }
 
 /// The data of `docker image inspect` for one image; serialises in Docker's field names.
+///
+/// ```
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let json = serde_json::to_value(image.inspect())?;
+/// assert_eq!(json["Os"], "linux");
+/// assert_eq!(json["RootFS"]["Type"], "layers");
+/// assert_eq!(json["RootFS"]["Layers"][0], image.diff_ids()[0].to_string());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
@@ -394,6 +548,16 @@ pub struct Inspect {
 }
 
 /// The `RootFS` of [`Inspect`].
+///
+/// ```
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let root_fs = image.inspect().root_fs;
+/// assert_eq!(root_fs.kind, "layers");
+/// assert_eq!(root_fs.layers, image.diff_ids());
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
@@ -406,6 +570,26 @@ pub struct InspectRootFs {
 }
 
 /// One row of `docker history`.
+///
+/// ```
+/// use layercake::config::History;
+/// use layercake::{Image, Layer};
+///
+/// let base = Image::builder()
+///     .layer_with(
+///         Layer::builder().file("bin/sh", "ELF").build()?,
+///         History::new("ADD rootfs /"),
+///     )
+///     .build()?;
+/// let app =
+///     Image::builder().base(&base).empty_step(History::new("CMD [\"sh\"]")).build()?;
+/// let rows = app.history();
+/// // Only the top row names an image; `docker history` shows `<missing>` below it.
+/// let ids: Vec<bool> = rows.iter().map(|r| r.id.is_some()).collect();
+/// assert_eq!(ids, [true, false]);
+/// assert!(rows[0].empty_layer);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HistoryRow {
@@ -427,6 +611,26 @@ pub struct HistoryRow {
 ///
 /// Defaults: `linux`/`amd64`, created at the Unix epoch (so the same calls give the same
 /// ImageId; set [`ImageBuilder::created`] for a real time), no author.
+///
+/// ```
+/// use layercake::config::History;
+/// use layercake::{Image, Layer};
+///
+/// let build = || {
+///     Image::builder()
+///         .layer_with(
+///             Layer::builder().file("app/run", "#!/bin/sh\n").build()?,
+///             History::new("COPY run /app/"),
+///         )
+///         .env("PATH=/usr/bin:/bin")
+///         .cmd(["/app/run"])
+///         .build()
+/// };
+/// // No clock is read: the same calls give the same image, on any machine.
+/// assert_eq!(build()?.id(), build()?.id());
+/// assert_eq!(build()?.inspect().created, "1970-01-01T00:00:00Z");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct ImageBuilder {
     base: Option<Image>,
@@ -443,17 +647,65 @@ pub struct ImageBuilder {
 impl ImageBuilder {
     /// Starts from another image: its layers (shared, with their cached trees), history and
     /// config.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let base = Image::builder()
+    ///     .layer(Layer::builder().file("bin/sh", "ELF").build()?)
+    ///     .env("PATH=/bin")
+    ///     .build()?;
+    /// let app = Image::builder()
+    ///     .base(&base)
+    ///     .layer(Layer::builder().file("app", "").build()?)
+    ///     .build()?;
+    /// assert_eq!(app.layers().count(), 2);
+    /// assert_eq!(
+    ///     app.config().container_config().env,
+    ///     ["PATH=/bin"],
+    ///     "the base's config is kept"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn base(mut self, image: &Image) -> ImageBuilder {
         self.base = Some(image.clone());
         self
     }
 
     /// Adds a layer on top, with an empty history entry.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "").build()?)
+    ///     .layer(Layer::builder().file("b", "").build()?)
+    ///     .build()?;
+    /// assert_eq!(image.history().len(), 2, "one history entry per layer");
+    /// assert_eq!(image.tree()?.len(), 2);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn layer(self, layer: Layer) -> ImageBuilder {
         self.layer_with(layer, History::default())
     }
 
     /// Adds a layer on top, with its history entry.
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let layer = Layer::builder().file("usr/bin/curl", "ELF").build()?;
+    /// let image = Image::builder()
+    ///     .layer_with(layer, History::new("RUN apk add curl").comment("tools"))
+    ///     .build()?;
+    /// let row = &image.history()[0];
+    /// assert_eq!(
+    ///     (row.created_by.as_str(), row.comment.as_str()),
+    ///     ("RUN apk add curl", "tools")
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn layer_with(mut self, layer: Layer, history: History) -> ImageBuilder {
         self.layers.push(layer);
         self.history.push(History {
@@ -464,6 +716,20 @@ impl ImageBuilder {
     }
 
     /// Adds a history step that made no layer (`ENV`, `CMD`, ...).
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("bin/sh", "ELF").build()?)
+    ///     .empty_step(History::new("/bin/sh -c #(nop) CMD [\"sh\"]"))
+    ///     .cmd(["sh"])
+    ///     .build()?;
+    /// assert_eq!((image.history().len(), image.layers().count()), (2, 1));
+    /// assert!(image.history()[0].empty_layer);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn empty_step(mut self, history: History) -> ImageBuilder {
         self.history.push(History {
             empty_layer: true,
@@ -473,24 +739,64 @@ impl ImageBuilder {
     }
 
     /// Replaces the runtime config.
+    ///
+    /// ```
+    /// use layercake::config::ContainerConfig;
+    /// use layercake::Image;
+    ///
+    /// let base = Image::builder().cmd(["sh"]).build()?;
+    /// let mut config = ContainerConfig::default();
+    /// config.user = Some("nobody".into());
+    /// let image = Image::builder().base(&base).config(config).build()?;
+    /// assert_eq!(image.config().container_config().user.as_deref(), Some("nobody"));
+    /// assert_eq!(image.config().container_config().cmd, None, "replaced, not merged");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn config(mut self, config: ContainerConfig) -> ImageBuilder {
         self.config = Some(config);
         self
     }
 
     /// Sets the default command.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().cmd(["nginx", "-g", "daemon off;"]).build()?;
+    /// let cmd = image.config().container_config().cmd.clone().unwrap();
+    /// assert_eq!(cmd, ["nginx", "-g", "daemon off;"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn cmd<S: Into<String>>(mut self, cmd: impl IntoIterator<Item = S>) -> ImageBuilder {
         self.config_mut().cmd = Some(cmd.into_iter().map(Into::into).collect());
         self
     }
 
     /// Adds an environment variable, `KEY=value`.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let base = Image::builder().env("PATH=/bin").build()?;
+    /// let app = Image::builder().base(&base).env("LANG=C.UTF-8").build()?;
+    /// assert_eq!(app.config().container_config().env, ["PATH=/bin", "LANG=C.UTF-8"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn env(mut self, var: impl Into<String>) -> ImageBuilder {
         self.config_mut().env.push(var.into());
         self
     }
 
     /// Sets a label.
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let key = "org.opencontainers.image.source";
+    /// let image = Image::builder().label(key, "https://example.com/app").build()?;
+    /// assert_eq!(image.inspect().config.labels[key], "https://example.com/app");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> ImageBuilder {
         self.config_mut().labels.insert(key.into(), value.into());
         self
@@ -505,30 +811,81 @@ impl ImageBuilder {
     }
 
     /// Sets the creation time, seconds since the epoch (default: the epoch itself).
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().created(1_700_000_000).build()?;
+    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
+    /// assert_ne!(
+    ///     image.id(),
+    ///     Image::builder().build()?.id(),
+    ///     "the time is part of the config"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn created(mut self, secs: i64) -> ImageBuilder {
         self.created = Some(secs);
         self
     }
 
     /// Sets the author.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().author("Jane").layer(Layer::builder().build()?).build()?;
+    /// assert_eq!(image.inspect().author, "Jane");
+    /// // History entries without an author of their own get this one.
+    /// assert_eq!(image.config().file().history[0].author.as_deref(), Some("Jane"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn author(mut self, author: impl Into<String>) -> ImageBuilder {
         self.author = Some(author.into());
         self
     }
 
     /// Sets the commit message (Docker's top-level `comment`).
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().comment("nightly build").build()?;
+    /// assert_eq!(image.inspect().comment, "nightly build");
+    /// assert_eq!(image.config().file().comment.as_deref(), Some("nightly build"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn comment(mut self, comment: impl Into<String>) -> ImageBuilder {
         self.comment = Some(comment.into());
         self
     }
 
     /// Sets the architecture (default `amd64`, or the base's).
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let arm = Image::builder().architecture("arm64").build()?;
+    /// assert_eq!(arm.inspect().architecture, "arm64");
+    /// let app = Image::builder().base(&arm).cmd(["sh"]).build()?;
+    /// assert_eq!(app.inspect().architecture, "arm64", "inherited from the base");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn architecture(mut self, arch: impl Into<String>) -> ImageBuilder {
         self.architecture = Some(arch.into());
         self
     }
 
     /// Sets the operating system (default `linux`, or the base's).
+    ///
+    /// ```
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().os("windows").build()?;
+    /// assert_eq!(image.inspect().os, "windows");
+    /// assert_eq!(Image::builder().build()?.inspect().os, "linux");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn os(mut self, os: impl Into<String>) -> ImageBuilder {
         self.os = Some(os.into());
         self
@@ -538,7 +895,18 @@ impl ImageBuilder {
     ///
     /// # Errors
     ///
-    /// Only if the config cannot be serialised, which does not happen for these types.
+    /// [`Error::InvalidConfig`] only if the config cannot be serialised, which does not
+    /// happen for these types.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// // The config lists the layers' DiffIds: its bytes and the layers load the same image.
+    /// let layers: Vec<Layer> = image.layers().cloned().collect();
+    /// assert_eq!(Image::from_parts(image.config().as_bytes().clone(), layers)?, image);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn build(self) -> Result<Image> {
         let created = rfc3339(self.created.unwrap_or(0));
         let base_chain = self.base.as_ref().map_or(&[][..], |b| b.chain());

@@ -6,7 +6,7 @@
 //! canonical tar first and then read back, so both kinds go through one reader and their file
 //! contents are slices of the tar buffer, stored once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
@@ -102,6 +102,33 @@ pub(crate) fn diff_changes(lower: &Tree, upper: &Tree, options: &DiffOptions) ->
     }
     // The first path of a shared file carries it; later paths link to the first.
     let mut first_path: HashMap<*const Entry, ImagePath> = HashMap::new();
+    // A file written here may also sit, unchanged, at a lower path (`hard_link` to a lower
+    // file): link to that path instead of copying it (R7 resolves it against the lower
+    // layers), so the two names stay one file. Finding that path takes a walk of the lower
+    // tree, so it is done only when some written file has more owners than this diff and the
+    // upper tree account for (each written path holds it once there and once in `nodes`).
+    let mut written: HashMap<*const Entry, (usize, &Arc<Entry>)> = HashMap::new();
+    for node in nodes.values() {
+        if let NodeKind::Leaf(leaf) = &node.kind {
+            written.entry(Arc::as_ptr(leaf)).or_insert((0, leaf)).0 += 1;
+        }
+    }
+    let held_elsewhere: HashSet<*const Entry> = written
+        .iter()
+        .filter(|(_, (paths, leaf))| Arc::strong_count(leaf) > 2 * paths)
+        .map(|(ptr, _)| *ptr)
+        .collect();
+    if !held_elsewhere.is_empty() {
+        for (path, node) in lower.walk() {
+            let Some(leaf) = node.as_leaf() else { continue };
+            let ptr = Arc::as_ptr(leaf);
+            let unchanged = || upper.lookup_path(&path).is_some_and(|u| u.same_file(node));
+            if held_elsewhere.contains(&ptr) && !nodes.contains_key(&path) && unchanged() {
+                first_path.entry(ptr).or_insert(path);
+            }
+        }
+    }
+    drop(written);
     for (path, node) in nodes {
         let entry = match &node.kind {
             NodeKind::Leaf(leaf) => match first_path.get(&Arc::as_ptr(leaf)) {

@@ -80,8 +80,9 @@
 //!
 //! **Three digests, three types.** A layer's [`DiffId`] is the SHA-256 of its
 //! *uncompressed* tar; a compressed blob has a different [`Digest`]. A [`ChainId`] names a
-//! stack of layers (`sha256(parent + " " + diff_id)`), and images with equal ChainId prefixes
-//! share the merged tree of that prefix. An [`ImageId`] is the SHA-256 of the config bytes
+//! stack of layers (`sha256(parent + " " + diff_id)`); images built on one another
+//! ([`ImageBuilder::base`]) or held in one [`Store`] share the merged tree of every common
+//! ChainId prefix. An [`ImageId`] is the SHA-256 of the config bytes
 //! exactly as stored, which is why configs and imported tars keep their original bytes. See
 //! the OCI [config specification](https://github.com/opencontainers/image-spec/blob/main/config.md#layer-chainid).
 //!

@@ -31,6 +31,16 @@ pub struct ImagePath(Bytes);
 
 impl ImagePath {
     /// The root directory (the empty path).
+    ///
+    /// ```
+    /// use layercake::ImagePath;
+    ///
+    /// assert_eq!(ImagePath::new("/")?, ImagePath::ROOT);
+    /// assert_eq!(ImagePath::new("usr")?.parent(), Some(ImagePath::ROOT));
+    /// // Build paths from names, one checked component at a time.
+    /// assert_eq!(ImagePath::ROOT.join("etc")?, ImagePath::new("etc")?);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub const ROOT: ImagePath = ImagePath(Bytes::from_static(b""));
 
     /// Normalises and checks a path.
@@ -38,6 +48,16 @@ impl ImagePath {
     /// # Errors
     ///
     /// [`Error::InvalidPath`] for a NUL byte or a `..` component.
+    ///
+    /// ```
+    /// use layercake::{Error, ImagePath};
+    ///
+    /// // A name from a tar and one a user typed compare equal once normalised.
+    /// assert_eq!(ImagePath::new("./usr/bin/")?, ImagePath::new("/usr/bin")?);
+    /// assert!(matches!(ImagePath::new("usr/../../etc"), Err(Error::InvalidPath { .. })));
+    /// assert!(matches!(ImagePath::new("a\0b"), Err(Error::InvalidPath { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new(path: impl AsRef<[u8]>) -> Result<ImagePath> {
         let raw = path.as_ref();
         let invalid = |reason| Error::InvalidPath {
@@ -105,11 +125,31 @@ impl ImagePath {
     }
 
     /// The last component, or `None` for the root.
+    ///
+    /// ```
+    /// use layercake::ImagePath;
+    ///
+    /// assert_eq!(ImagePath::new("etc/ssl/cert.pem")?.file_name(), Some(&b"cert.pem"[..]));
+    /// assert_eq!(ImagePath::ROOT.file_name(), None);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn file_name(&self) -> Option<&[u8]> {
         self.components().next_back()
     }
 
     /// The containing directory, or `None` for the root.
+    ///
+    /// ```
+    /// use layercake::ImagePath;
+    ///
+    /// assert_eq!(
+    ///     ImagePath::new("usr/local/bin")?.parent(),
+    ///     Some(ImagePath::new("usr/local")?)
+    /// );
+    /// assert_eq!(ImagePath::new("usr")?.parent(), Some(ImagePath::ROOT));
+    /// assert_eq!(ImagePath::ROOT.parent(), None);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn parent(&self) -> Option<ImagePath> {
         if self.is_root() {
             return None;
@@ -191,8 +231,17 @@ impl ImagePath {
 }
 
 impl Ord for ImagePath {
+    /// Component by component, which for normalised paths is byte order with `/` below
+    /// every other byte (NUL cannot occur).
     fn cmp(&self, other: &Self) -> Ordering {
-        self.components().cmp(other.components())
+        let (a, b) = (&self.0[..], &other.0[..]);
+        match a.iter().zip(b).position(|(x, y)| x != y) {
+            None => a.len().cmp(&b.len()),
+            Some(i) => {
+                let rank = |c: u8| if c == b'/' { 0 } else { c };
+                rank(a[i]).cmp(&rank(b[i]))
+            }
+        }
     }
 }
 

@@ -10,6 +10,20 @@ use crate::image::{ChainLink, Image, Inspect};
 use crate::layer::Layer;
 
 /// Whether a layer was new to the store when an image was added.
+///
+/// ```
+/// use layercake::{Image, Layer, LayerStatus, Store};
+///
+/// let base = Image::builder()
+///     .layer(Layer::builder().file("etc/os-release", "ID=demo\n").build()?)
+///     .build()?;
+/// let mut store = Store::new();
+/// assert_eq!(store.add(&base).layers[0].1, LayerStatus::New);
+/// // Another image on the same layer: the store keeps the layer once.
+/// let app = Image::builder().base(&base).cmd(["/bin/sh"]).build()?;
+/// assert_eq!(store.add(&app).layers[0].1, LayerStatus::AlreadyExists);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerStatus {
     /// The store did not have it.
@@ -19,6 +33,23 @@ pub enum LayerStatus {
 }
 
 /// What [`Store::add`] did.
+///
+/// ```
+/// use layercake::{DiffId, Image, Layer, LayerStatus, Store};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let mut store = Store::new();
+/// let report = store.add(&image);
+/// let new: Vec<DiffId> = report
+///     .layers
+///     .iter()
+///     .filter(|(_, status)| *status == LayerStatus::New)
+///     .map(|(diff_id, _)| *diff_id)
+///     .collect();
+/// assert_eq!(new, image.diff_ids());
+/// assert_eq!(report.image, image);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AddReport {
@@ -29,6 +60,20 @@ pub struct AddReport {
 }
 
 /// What [`Store::remove`] and [`Store::prune`] did.
+///
+/// ```
+/// use layercake::{Image, Layer, Store};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let mut store = Store::new();
+/// store.add(&image);
+/// store.tag(&image.id().to_string(), "app:1")?;
+/// let removal = store.remove("app:1")?;
+/// assert_eq!(removal.untagged, ["app:1"]);
+/// assert_eq!(removal.images, [image.id()]);
+/// assert_eq!(removal.layers, image.diff_ids());
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Removal {
@@ -41,6 +86,19 @@ pub struct Removal {
 }
 
 /// How much the store holds, and how much its images would take without sharing.
+///
+/// ```
+/// use layercake::{Image, Layer, Store};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let mut store = Store::new();
+/// store.add(&image);
+/// let usage = store.usage();
+/// assert_eq!((usage.images, usage.layers), (1, 1));
+/// assert_eq!(usage.stored_bytes, usage.unshared_bytes, "one image shares nothing");
+/// assert!(usage.to_string().starts_with("1 images, 1 layers, "));
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Usage {
@@ -72,7 +130,9 @@ impl std::fmt::Display for Usage {
 /// ```
 /// use layercake::{Image, Layer, LayerStatus, Store};
 ///
-/// let base = Image::builder().layer(Layer::builder().file("etc/os-release", "ID=demo\n").build()?).build()?;
+/// let base = Image::builder()
+///     .layer(Layer::builder().file("etc/os-release", "ID=demo\n").build()?)
+///     .build()?;
 /// let app = Image::builder()
 ///     .base(&base)
 ///     .layer(Layer::builder().file("app/run", "#!/bin/sh\n").build()?)
@@ -102,12 +162,39 @@ pub struct Store {
 
 impl Store {
     /// An empty store.
+    ///
+    /// ```
+    /// use layercake::{Error, Store};
+    ///
+    /// let store = Store::new();
+    /// assert_eq!(store.images().count(), 0);
+    /// assert!(matches!(store.image("busybox"), Err(Error::ImageNotFound { .. })));
+    /// ```
     pub fn new() -> Store {
         Store::default()
     }
 
     /// Adds an image, reusing every layer and merged tree the store already has, and
     /// returns the stored image with a report of which layers were new.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer, LayerStatus, Store};
+    ///
+    /// let base = Image::builder()
+    ///     .layer(Layer::builder().file("etc/os-release", "ID=demo\n").build()?)
+    ///     .build()?;
+    /// let app = Image::builder()
+    ///     .base(&base)
+    ///     .layer(Layer::builder().file("app", "").build()?)
+    ///     .build()?;
+    /// let mut store = Store::new();
+    /// store.add(&base);
+    /// let statuses: Vec<LayerStatus> =
+    ///     store.add(&app).layers.iter().map(|(_, s)| *s).collect();
+    /// assert_eq!(statuses, [LayerStatus::AlreadyExists, LayerStatus::New]);
+    /// assert_eq!(store.layers().count(), 2);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn add(&mut self, image: &Image) -> AddReport {
         let mut chain: Vec<Arc<ChainLink>> = Vec::with_capacity(image.chain().len());
         let mut report = Vec::new();
@@ -154,6 +241,20 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::ImageNotFound`], [`Error::AmbiguousReference`].
+    ///
+    /// ```
+    /// use layercake::{Error, Image, Layer, Store};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let mut store = Store::new();
+    /// store.add(&image);
+    /// store.tag(&image.id().to_string(), "app:1")?;
+    /// assert_eq!(store.image("app:1")?, image);
+    /// let short = image.id().to_hex().to_string()[..12].to_owned();
+    /// assert_eq!(store.image(&short)?, image);
+    /// assert!(matches!(store.image("app:2"), Err(Error::ImageNotFound { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn image(&self, reference: &str) -> Result<Image> {
         self.resolve(reference).map(|id| self.images[&id].clone())
     }
@@ -190,6 +291,21 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::InvalidReference`] for a malformed tag, and those of [`Store::image`].
+    ///
+    /// ```
+    /// use layercake::{Error, Image, Store};
+    ///
+    /// let v1 = Image::builder().cmd(["v1"]).build()?;
+    /// let v2 = Image::builder().cmd(["v2"]).build()?;
+    /// let mut store = Store::new();
+    /// store.add(&v1);
+    /// store.add(&v2);
+    /// store.tag(&v1.id().to_string(), "app")?;
+    /// store.tag(&v2.id().to_string(), "app:latest")?; // moves the tag
+    /// assert_eq!(store.image("app")?, v2);
+    /// assert!(matches!(store.tag("app", "App"), Err(Error::InvalidReference { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn tag(&mut self, reference: &str, tag: &str) -> Result<()> {
         let id = self.resolve(reference)?;
         self.tags.insert(normalize_tag(tag)?, id);
@@ -200,7 +316,21 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::ImageNotFound`] if no such tag exists.
+    /// [`Error::InvalidReference`] for a malformed tag; [`Error::ImageNotFound`] if no such
+    /// tag exists.
+    ///
+    /// ```
+    /// use layercake::{Image, Store};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let mut store = Store::new();
+    /// store.add(&image);
+    /// store.tag(&image.id().to_string(), "app:1")?;
+    /// assert_eq!(store.untag("app:1")?, image.id());
+    /// assert!(store.tags_of(image.id()).is_empty());
+    /// assert_eq!(store.images().count(), 1, "the image stays");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn untag(&mut self, tag: &str) -> Result<ImageId> {
         let key = normalize_tag(tag)?;
         self.tags.remove(&key).ok_or_else(|| Error::ImageNotFound {
@@ -209,6 +339,18 @@ impl Store {
     }
 
     /// The tags pointing at an image, sorted.
+    ///
+    /// ```
+    /// use layercake::{Image, Store};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let mut store = Store::new();
+    /// store.add(&image);
+    /// store.tag(&image.id().to_string(), "app")?;
+    /// store.tag(&image.id().to_string(), "app:1")?;
+    /// assert_eq!(store.tags_of(image.id()), ["app:1", "app:latest"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn tags_of(&self, id: ImageId) -> Vec<String> {
         self.tags
             .iter()
@@ -218,11 +360,41 @@ impl Store {
     }
 
     /// Every image, by id.
+    ///
+    /// ```
+    /// use layercake::{Image, Store};
+    ///
+    /// let mut store = Store::new();
+    /// store.add(&Image::builder().cmd(["a"]).build()?);
+    /// store.add(&Image::builder().cmd(["b"]).build()?);
+    /// // What `docker images` lists: every image, with its tags (none here).
+    /// let rows: Vec<(String, Vec<String>)> =
+    ///     store.images().map(|i| (i.id().to_string(), store.tags_of(i.id()))).collect();
+    /// assert_eq!(rows.len(), 2);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn images(&self) -> impl Iterator<Item = &Image> + '_ {
         self.images.values()
     }
 
     /// Every layer, by DiffId.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer, Store};
+    ///
+    /// let base = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let app = Image::builder()
+    ///     .base(&base)
+    ///     .layer(Layer::builder().file("b", "2").build()?)
+    ///     .build()?;
+    /// let mut store = Store::new();
+    /// store.add(&base);
+    /// store.add(&app);
+    /// // Three layers across the images, two stored.
+    /// assert_eq!(store.images().map(|i| i.layers().count()).sum::<usize>(), 3);
+    /// assert_eq!(store.layers().count(), 2);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn layers(&self) -> impl Iterator<Item = &Layer> + '_ {
         self.layers.values()
     }
@@ -233,7 +405,25 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::ImageNotFound`]; [`Error::ImageInUse`] for an id with several tags.
+    /// [`Error::ImageNotFound`], [`Error::AmbiguousReference`] for a short id that matches
+    /// several images; [`Error::ImageInUse`] for an id with several tags.
+    ///
+    /// ```
+    /// use layercake::{Error, Image, Layer, Store};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let mut store = Store::new();
+    /// store.add(&image);
+    /// store.tag(&image.id().to_string(), "app:1")?;
+    /// store.tag(&image.id().to_string(), "app:2")?;
+    /// let by_id = store.remove(&image.id().to_string());
+    /// assert!(matches!(by_id, Err(Error::ImageInUse { .. })));
+    /// store.remove("app:1")?; // only the tag goes
+    /// let removal = store.remove("app:2")?; // the last tag: the image and its layer go
+    /// assert_eq!(removal.images, [image.id()]);
+    /// assert_eq!(store.layers().count(), 0);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn remove(&mut self, reference: &str) -> Result<Removal> {
         let id = self.resolve(reference)?;
         let mut removal = Removal::default();
@@ -269,6 +459,20 @@ impl Store {
 
     /// Deletes images no tag points at (`docker image prune`), then every layer and tree
     /// that no remaining image uses.
+    ///
+    /// ```
+    /// use layercake::{Image, Store};
+    ///
+    /// let old = Image::builder().cmd(["v1"]).build()?;
+    /// let new = Image::builder().cmd(["v2"]).build()?;
+    /// let mut store = Store::new();
+    /// store.add(&old);
+    /// store.add(&new);
+    /// store.tag(&new.id().to_string(), "app")?;
+    /// assert_eq!(store.prune().images, [old.id()]);
+    /// assert_eq!(store.images().count(), 1);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn prune(&mut self) -> Removal {
         let tagged: BTreeSet<ImageId> = self.tags.values().copied().collect();
         let dangling: Vec<ImageId> = self
@@ -310,6 +514,19 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::image`].
+    ///
+    /// ```
+    /// use layercake::{Image, Store};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let mut store = Store::new();
+    /// store.add(&image);
+    /// store.tag(&image.id().to_string(), "app:1")?;
+    /// let inspect = store.inspect("app:1")?;
+    /// assert_eq!(inspect.repo_tags, ["app:1"]);
+    /// assert_eq!(inspect.id, image.id().to_string());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn inspect(&self, reference: &str) -> Result<Inspect> {
         let image = self.image(reference)?;
         let mut inspect = image.inspect();
@@ -318,6 +535,27 @@ impl Store {
     }
 
     /// Bytes held versus bytes the images would take without sharing.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer, Store};
+    ///
+    /// let base = Image::builder()
+    ///     .layer(Layer::builder().file("lib", vec![0u8; 4096]).build()?)
+    ///     .build()?;
+    /// let a = Image::builder().base(&base).cmd(["a"]).build()?;
+    /// let b = Image::builder().base(&base).cmd(["b"]).build()?;
+    /// let mut store = Store::new();
+    /// store.add(&a);
+    /// store.add(&b);
+    /// let usage = store.usage();
+    /// let base_layer = base.layers().next().unwrap().size();
+    /// assert_eq!(
+    ///     usage.unshared_bytes - usage.stored_bytes,
+    ///     base_layer,
+    ///     "kept once, not twice"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn usage(&self) -> Usage {
         let configs: u64 = self
             .images

@@ -143,29 +143,131 @@ pub struct UnpackOptions {
 
 impl UnpackOptions {
     /// The defaults: [`Owners::Auto`], [`Devices::Skip`], [`Setuid::Strip`], [`Xattrs::Auto`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// use layercake::unpack::SkipReason;
+    /// use layercake::{unpack, Entry, Layer, Tree, UnpackOptions};
+    ///
+    /// let layer =
+    ///     Layer::builder().entry("usr/bin/su", Entry::file("ELF").mode(0o4755)).build()?;
+    /// let dir = std::env::temp_dir()
+    ///     .join(format!("layercake-options-new-doc-{}", std::process::id()));
+    /// let report = unpack(&Tree::new().apply(&layer)?, &dir, &UnpackOptions::new())?;
+    /// // The safe defaults: the setuid bit does not reach the host, and the report says so.
+    /// assert_eq!(report.skipped[0].reason, SkipReason::SetidBits { mode: 0o4755 });
+    /// let mode = std::fs::metadata(dir.join("usr/bin/su"))?.permissions().mode();
+    /// assert_eq!(mode & 0o7777, 0o755);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> UnpackOptions {
         UnpackOptions::default()
     }
 
     /// Sets whose files the entries are.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::os::unix::fs::MetadataExt;
+    ///
+    /// use layercake::unpack::Owners;
+    /// use layercake::{unpack, Entry, Layer, Tree, UnpackOptions};
+    ///
+    /// let layer =
+    ///     Layer::builder().entry("srv/data", Entry::file("").owner(1000, 1000)).build()?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-owners-doc-{}", std::process::id()));
+    /// unpack(&Tree::new().apply(&layer)?, &dir, &UnpackOptions::new().owners(Owners::Drop))?;
+    /// // Whoever runs this, the file is theirs, not uid 1000's.
+    /// let me = std::fs::metadata(&dir)?.uid();
+    /// assert_eq!(std::fs::metadata(dir.join("srv/data"))?.uid(), me);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn owners(mut self, owners: Owners) -> UnpackOptions {
         self.owners = owners;
         self
     }
 
     /// Sets whether device nodes are created.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use layercake::unpack::Devices;
+    /// use layercake::{unpack, Layer, Tree, UnpackOptions};
+    ///
+    /// let layer = Layer::builder()
+    ///     .char_device("dev/null", 1, 3)
+    ///     .file("etc/motd", "hi\n")
+    ///     .build()?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-devices-doc-{}", std::process::id()));
+    /// // `Devices::Create` needs root; without it, leave devices out and see which they were.
+    /// let options = UnpackOptions::new().devices(Devices::Skip);
+    /// let report = unpack(&Tree::new().apply(&layer)?, &dir, &options)?;
+    /// assert!(!dir.join("dev/null").exists());
+    /// assert_eq!(report.skipped[0].to_string(), "dev/null: device node not created");
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn devices(mut self, devices: Devices) -> UnpackOptions {
         self.devices = devices;
         self
     }
 
     /// Sets whether setuid and setgid bits and file capabilities are kept.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// use layercake::unpack::Setuid;
+    /// use layercake::{unpack, Entry, Layer, Tree, UnpackOptions};
+    ///
+    /// let layer =
+    ///     Layer::builder().entry("usr/bin/su", Entry::file("ELF").mode(0o4755)).build()?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-setuid-doc-{}", std::process::id()));
+    /// // A root filesystem for a container runtime: keep `su` as the image has it.
+    /// let options = UnpackOptions::new().setuid(Setuid::Keep);
+    /// let report = unpack(&Tree::new().apply(&layer)?, &dir, &options)?;
+    /// assert!(report.skipped.is_empty());
+    /// let mode = std::fs::metadata(dir.join("usr/bin/su"))?.permissions().mode();
+    /// assert_eq!(mode & 0o7777, 0o4755);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn setuid(mut self, setuid: Setuid) -> UnpackOptions {
         self.setuid = setuid;
         self
     }
 
     /// Sets which extended attributes are written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use layercake::unpack::Xattrs;
+    /// use layercake::{unpack, Entry, Layer, Tree, UnpackOptions};
+    ///
+    /// let app = Entry::file("ELF").xattr("user.origin", "build");
+    /// let layer = Layer::builder().entry("app", app).build()?;
+    /// let dir = std::env::temp_dir().join(format!("layercake-xattrs-doc-{}", std::process::id()));
+    /// // For a target with no use for them, or a filesystem without them: no attempt, no noise.
+    /// let options = UnpackOptions::new().xattrs(Xattrs::Skip);
+    /// let report = unpack(&Tree::new().apply(&layer)?, &dir, &options)?;
+    /// assert!(report.skipped.is_empty());
+    /// assert_eq!(report.files, 1);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn xattrs(mut self, xattrs: Xattrs) -> UnpackOptions {
         self.xattrs = xattrs;
         self
@@ -180,7 +282,10 @@ impl UnpackOptions {
 /// use layercake::{unpack, Layer, Tree, UnpackOptions};
 ///
 /// let tree = Tree::new().apply(
-///     &Layer::builder().file("etc/motd", "hi\n").char_device("dev/null", 1, 3).build()?,
+///     &Layer::builder()
+///         .file("etc/motd", "hi\n")
+///         .char_device("dev/null", 1, 3)
+///         .build()?,
 /// )?;
 /// let dir = std::env::temp_dir().join(format!("layercake-report-{}", std::process::id()));
 /// let report = unpack(&tree, &dir, &UnpackOptions::new())?;
@@ -217,12 +322,56 @@ pub struct UnpackReport {
 impl UnpackReport {
     /// How many entries were written: directories, files, symlinks, hardlinks, pipes and
     /// devices.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use layercake::{unpack, Layer, Tree, UnpackOptions};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("etc/motd", "hi\n")
+    ///     .symlink("motd", "etc/motd")
+    ///     .fifo("run/pipe")
+    ///     .build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-entries-doc-{}", std::process::id()));
+    /// let report = unpack(&tree, &dir, &UnpackOptions::new())?;
+    /// // Every entry of the tree made it (nothing here is left out by default).
+    /// assert_eq!(report.entries(), tree.len() as u64);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn entries(&self) -> u64 {
         self.directories + self.files + self.symlinks + self.hardlinks + self.fifos + self.devices
     }
 }
 
 /// One thing [`unpack()`] left out, and why.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use layercake::{unpack, Entry, Layer, Tree, UnpackOptions};
+///
+/// let layer = Layer::builder()
+///     .char_device("dev/null", 1, 3)
+///     .entry("usr/bin/su", Entry::file("ELF").mode(0o4755))
+///     .build()?;
+/// let dir =
+///     std::env::temp_dir().join(format!("layercake-skipped-doc-{}", std::process::id()));
+/// let report = unpack(&Tree::new().apply(&layer)?, &dir, &UnpackOptions::new())?;
+/// let lines: Vec<String> = report.skipped.iter().map(|s| s.to_string()).collect();
+/// assert_eq!(
+///     lines,
+///     [
+///         "dev/null: device node not created",
+///         "usr/bin/su: setuid/setgid bits cleared from 4755"
+///     ]
+/// );
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     /// The entry, as a path inside the tree.
@@ -238,6 +387,31 @@ impl fmt::Display for Skipped {
 }
 
 /// Why something was left out of an unpack.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use layercake::unpack::SkipReason;
+/// use layercake::{unpack, Layer, Tree, UnpackOptions};
+///
+/// let layer = Layer::builder()
+///     .char_device("dev/null", 1, 3)
+///     .char_device("dev/zero", 1, 5)
+///     .build()?;
+/// let dir = std::env::temp_dir()
+///     .join(format!("layercake-skip-reason-doc-{}", std::process::id()));
+/// let report = unpack(&Tree::new().apply(&layer)?, &dir, &UnpackOptions::new())?;
+/// // Which paths need `Devices::Create` (and root) to be complete?
+/// let devices: Vec<String> = report
+///     .skipped
+///     .iter()
+///     .filter(|s| s.reason == SkipReason::Device)
+///     .map(|s| s.path.to_string())
+///     .collect();
+/// assert_eq!(devices, ["dev/null", "dev/zero"]);
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
@@ -331,8 +505,9 @@ impl fmt::Display for SkipReason {
 /// # Errors
 ///
 /// [`Error::Io`] naming the host path for a system call that failed (including `chown` with
-/// [`Owners::Keep`] when not root), [`Error::Unpack`] for a non-empty directory in the way or a
-/// directory changed underneath, [`Error::InvalidPath`] for a name that is not one component.
+/// [`Owners::Keep`] when not root), [`Error::Unpack`] for a non-empty directory in the way, a
+/// directory or entry changed underneath, or (with owners kept) a uid or gid that does not fit
+/// in 32 bits, [`Error::InvalidPath`] for a name that is not one component.
 /// What was written before the error stays.
 ///
 /// # Example
@@ -351,12 +526,16 @@ impl fmt::Display for SkipReason {
 ///     .build()?;
 /// let image = Image::builder().layer(layer).build()?;
 ///
-/// let dir = std::env::temp_dir().join(format!("layercake-unpack-doc-{}", std::process::id()));
+/// let dir =
+///     std::env::temp_dir().join(format!("layercake-unpack-doc-{}", std::process::id()));
 /// let report = unpack(&image.tree()?, &dir, &UnpackOptions::new().owners(Owners::Drop))?;
 /// assert_eq!((report.files, report.symlinks, report.hardlinks), (1, 1, 1));
 /// assert_eq!(std::fs::read_to_string(dir.join("etc/os-release"))?, "ID=cake\n");
 /// // The symlink is written as it is, and nothing follows it.
-/// assert_eq!(std::fs::read_link(dir.join("etc/escape"))?, Path::new("../../../../etc/passwd"));
+/// assert_eq!(
+///     std::fs::read_link(dir.join("etc/escape"))?,
+///     Path::new("../../../../etc/passwd")
+/// );
 /// std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
 /// # }

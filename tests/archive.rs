@@ -513,3 +513,41 @@ fn manifest_names_are_archive_keys_not_host_paths() {
         assert!(matches!(err, Error::InvalidArchive { .. }), "{evil}: {err}");
     }
 }
+
+#[test]
+fn one_name_for_several_platforms_in_index_json_picks_the_platform() {
+    let amd = sample_image("amd");
+    let arm = Image::builder()
+        .base(&sample_image("arm"))
+        .architecture("arm64")
+        .build()
+        .unwrap();
+    let name = ["multi:1".to_string()];
+    let mut tar = Vec::new();
+    archive::write(
+        &[(&amd, &name[..]), (&arm, &name[..])],
+        &WriteOptions::oci_archive(),
+        &mut tar,
+    )
+    .unwrap();
+    for (platform, want) in [("linux/amd64", &amd), ("linux/arm64", &arm)] {
+        let options = LoadOptions::new().platform(Platform::parse(platform).unwrap());
+        let archive = Archive::from_bytes_with(tar.clone(), &options).unwrap();
+        assert_eq!(archive.images().len(), 1, "{platform}");
+        assert_eq!(
+            archive.image(Some("multi:1")).unwrap().image.id(),
+            want.id()
+        );
+    }
+    // A name with one image of another platform is still read.
+    let mut only_arm = Vec::new();
+    archive::write(
+        &[(&arm, &name[..])],
+        &WriteOptions::oci_archive(),
+        &mut only_arm,
+    )
+    .unwrap();
+    let options = LoadOptions::new().platform(Platform::parse("linux/amd64").unwrap());
+    let archive = Archive::from_bytes_with(only_arm, &options).unwrap();
+    assert_eq!(archive.image(Some("multi:1")).unwrap().image.id(), arm.id());
+}

@@ -138,6 +138,27 @@ fn hard_link_shares_one_node() -> Result {
     );
     assert!(a.same_file(&b));
     assert_eq!(imported, *c.tree());
+
+    // A new name of an unchanged lower file is written as a hardlink to the lower path (R7),
+    // so the committed image keeps the two names one file; so are names of a lower symlink.
+    assert_eq!(
+        top.entry("etc/passwd-").unwrap().kind(),
+        &EntryKind::Hardlink(ImagePath::new("etc/passwd")?)
+    );
+    assert_eq!(
+        top.entry("lib64").unwrap().kind(),
+        &EntryKind::Hardlink(ImagePath::new("lib")?)
+    );
+    assert!(
+        top.entry("etc/passwd").is_none(),
+        "the lower file is not copied"
+    );
+    let tree = committed.tree()?;
+    let (a, b) = (
+        tree.lookup("etc/passwd").unwrap(),
+        tree.lookup("etc/passwd-").unwrap(),
+    );
+    assert!(a.same_file(&b));
     Ok(())
 }
 

@@ -11,6 +11,19 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 
 /// How a layer blob is compressed.
+///
+/// ```
+/// use layercake::archive::Compression;
+/// use layercake::Layer;
+///
+/// let layer = Layer::builder().file("big", vec![0u8; 1 << 16]).build()?;
+/// let compression: Compression = "zstd".parse()?; // e.g. from a command-line flag
+/// let packed = layer.compress(compression, compression.default_level())?;
+/// assert_eq!(packed.blob().compression(), Compression::Zstd);
+/// assert!(packed.blob().size() < layer.blob().size());
+/// assert_eq!(packed.diff_id(), layer.diff_id(), "the same layer");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Compression {
@@ -46,7 +59,10 @@ impl Compression {
     ///
     /// ```
     /// use layercake::archive::Compression;
-    /// assert_eq!(Compression::Zstd.oci_layer_media_type(), "application/vnd.oci.image.layer.v1.tar+zstd");
+    /// assert_eq!(
+    ///     Compression::Zstd.oci_layer_media_type(),
+    ///     "application/vnd.oci.image.layer.v1.tar+zstd"
+    /// );
     /// ```
     pub fn oci_layer_media_type(self) -> &'static str {
         match self {
@@ -57,6 +73,17 @@ impl Compression {
     }
 
     /// The default level: 6 for gzip (as `gzip` and Docker), 3 for zstd.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    ///
+    /// let tar = vec![0u8; 10_240];
+    /// for c in [Compression::Gzip, Compression::Zstd] {
+    ///     let packed = c.compress(&tar, c.default_level())?;
+    ///     assert_eq!(Compression::detect(&packed), c);
+    /// }
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn default_level(self) -> u32 {
         match self {
             Compression::None => 0,
@@ -65,11 +92,12 @@ impl Compression {
         }
     }
 
-    /// Compresses `data` at `level` (gzip 0–9, zstd 1–22).
+    /// Compresses `data` at `level` (gzip 0–9, zstd 1–22). A level out of range is clamped:
+    /// gzip above 9 is 9, and zstd bounds its own levels (0 is its default).
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the encoder fails (an out-of-range level, say).
+    /// [`Error::Io`] if the encoder fails (it writes to memory, so in practice it does not).
     ///
     /// ```
     /// use layercake::archive::Compression;

@@ -12,9 +12,15 @@
 //! use layercake::archive::{Archive, WriteOptions};
 //! use layercake::{Image, Layer};
 //!
-//! let image = Image::builder().layer(Layer::builder().file("hello", "world").build()?).build()?;
+//! let image = Image::builder()
+//!     .layer(Layer::builder().file("hello", "world").build()?)
+//!     .build()?;
 //! let mut tar = Vec::new();
-//! layercake::archive::write(&[(&image, &["hello:v1".to_string()][..])], &WriteOptions::docker_archive(), &mut tar)?;
+//! layercake::archive::write(
+//!     &[(&image, &["hello:v1".to_string()][..])],
+//!     &WriteOptions::docker_archive(),
+//!     &mut tar,
+//! )?;
 //!
 //! let archive = Archive::from_bytes(tar)?;
 //! let loaded = archive.image(Some("hello:v1"))?;
@@ -69,6 +75,21 @@ use source::Source;
 
 /// An image read from an archive, with the names the archive gives it (`RepoTags` of a
 /// docker-archive, `org.opencontainers.image.ref.name` of an OCI layout).
+///
+/// ```
+/// use layercake::archive::{write, Archive, WriteOptions};
+/// use layercake::Image;
+///
+/// let (a, b) =
+///     (Image::builder().cmd(["a"]).build()?, Image::builder().cmd(["b"]).build()?);
+/// let names = ["app:1".to_string(), "app:latest".to_string()];
+/// let mut tar = Vec::new();
+/// write(&[(&a, &names[..]), (&b, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
+/// let archive = Archive::from_bytes(tar)?;
+/// assert_eq!(archive.images()[0].names, names);
+/// assert!(archive.images()[1].names.is_empty(), "an untagged image");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Loaded {
@@ -124,6 +145,16 @@ pub(crate) fn check_image_bytes(layers: &[Layer], limits: &Limits) -> Result<()>
 }
 
 /// The kinds of image files.
+///
+/// ```
+/// use layercake::archive::{Format, WriteOptions};
+///
+/// let format: Format = "oci-archive".parse()?; // e.g. from a command-line flag
+/// assert_eq!(WriteOptions::for_format(format).format(), Format::OciArchive);
+/// assert_eq!(format.to_string(), "oci-archive");
+/// assert!("tar.gz".parse::<Format>().is_err());
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
@@ -162,12 +193,32 @@ impl std::fmt::Display for Format {
 }
 
 /// Options for reading image files.
+///
+/// ```
+/// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+/// use layercake::layer::ReadOptions;
+/// use layercake::{Error, Image, Layer, Limits};
+///
+/// let image = Image::builder()
+///     .layer(Layer::builder().file("big", vec![0u8; 4096]).build()?)
+///     .build()?;
+/// let mut tar = Vec::new();
+/// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
+/// // Untrusted input: tighter limits than the defaults.
+/// let mut options = LoadOptions::new();
+/// options.read = ReadOptions::new().limits(Limits::default().layer_bytes(1024));
+/// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
+/// assert!(matches!(err, Error::LimitExceeded { .. }));
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoadOptions {
     /// How layer tars are read.
     pub read: ReadOptions,
-    /// Which platform to take from a multi-platform index (default: the host's).
+    /// Which platform to take from a multi-platform index (default: the host's): an image
+    /// index or Docker manifest list that `index.json` points to. The manifests `index.json`
+    /// lists itself are all read, whatever their platform.
     pub platform: Platform,
 }
 
@@ -182,11 +233,47 @@ impl Default for LoadOptions {
 
 impl LoadOptions {
     /// The defaults: default [`ReadOptions`], the host's platform.
+    ///
+    /// ```
+    /// use layercake::archive::{LoadOptions, Platform};
+    ///
+    /// let options = LoadOptions::new();
+    /// assert_eq!(options.platform, Platform::host());
+    /// ```
     pub fn new() -> LoadOptions {
         LoadOptions::default()
     }
 
-    /// Sets the platform to pick from multi-platform indexes.
+    /// Sets the platform to pick from multi-platform indexes (an index that `index.json`
+    /// points to; see the `platform` field).
+    ///
+    /// ```
+    /// use layercake::archive::oci::{Descriptor, INDEX_V1};
+    /// use layercake::archive::{write, Archive, LoadOptions, Platform, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let amd = Image::builder().architecture("amd64").build()?;
+    /// let arm = Image::builder().architecture("arm64").build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&amd, &[][..]), (&arm, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// // Nest the two manifests in one image index, as `docker buildx` and skopeo do.
+    /// # let files = Layer::from_tar(tar)?;
+    /// # let index = files.entry("index.json").unwrap().contents().unwrap().clone();
+    /// # let nested = Descriptor::of(INDEX_V1, &index);
+    /// # let nested_json = serde_json::to_string(&nested)?;
+    /// # let top = format!(r#"{{"schemaVersion":2,"manifests":[{nested_json}]}}"#);
+    /// # let mut multi = Layer::builder();
+    /// # for (path, entry) in files.entries() {
+    /// #     multi = multi.entry(path, entry.clone());
+    /// # }
+    /// # let multi = multi.file(format!("blobs/sha256/{}", nested.digest.to_hex()), index);
+    /// # let multi = multi.file("index.json", top);
+    /// # let tar = multi.build()?.tar().clone();
+    /// let arm64 = LoadOptions::new().platform(Platform::parse("linux/arm64")?);
+    /// let archive = Archive::from_bytes_with(tar, &arm64)?;
+    /// assert_eq!(archive.image(None)?.image.id(), arm.id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn platform(mut self, platform: Platform) -> LoadOptions {
         self.platform = platform;
         self
@@ -194,6 +281,25 @@ impl LoadOptions {
 }
 
 /// The images of one image file, read and verified.
+///
+/// ```
+/// use layercake::archive::{write, Archive, Format, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder()
+///     .layer(Layer::builder().file("hello", "world").build()?)
+///     .build()?;
+/// let mut tar = Vec::new();
+/// write(
+///     &[(&image, &["hello:1".to_string()][..])],
+///     &WriteOptions::docker_archive(),
+///     &mut tar,
+/// )?;
+/// let archive = Archive::from_bytes(tar)?;
+/// assert_eq!(archive.format(), Format::DockerArchive);
+/// assert_eq!(archive.image(Some("hello:1"))?.image.tree()?.read("hello")?, "world");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Archive {
     format: Format,
@@ -206,8 +312,28 @@ impl Archive {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the path cannot be read, [`Error::InvalidArchive`] if it is not an
-    /// image file, and every verification error of the images in it.
+    /// [`Error::Io`] if the path cannot be read; [`Error::InvalidArchive`] if it is not an
+    /// image file or a document in it is malformed; [`Error::MissingBlob`] for a blob it
+    /// lacks; [`Error::DigestMismatch`] for a blob, config or layer that is not what names it;
+    /// [`Error::InvalidBlob`], [`Error::InvalidTar`] and the other errors of
+    /// [`Layer::from_blob`] for a bad layer; [`Error::InvalidConfig`] for a bad config;
+    /// [`Error::Unsupported`] for an unknown manifest media type or an index without the wanted
+    /// platform; [`Error::LimitExceeded`] past a [`Limits`].
+    ///
+    /// ```
+    /// use layercake::archive::{write_dir, Archive, Format, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-open-doc-{}", std::process::id()));
+    /// write_dir(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci(), &dir)?;
+    /// let archive = Archive::open(&dir)?;
+    /// assert_eq!(archive.format(), Format::OciLayout);
+    /// assert_eq!(archive.image(Some("app:1"))?.image.id(), image.id());
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Archive> {
         Archive::open_with(path, &LoadOptions::default())
     }
@@ -217,6 +343,28 @@ impl Archive {
     /// # Errors
     ///
     /// As [`Archive::open`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, Format, LoadOptions, WriteOptions};
+    /// use layercake::layer::{Duplicates, ReadOptions};
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// let dir = std::env::temp_dir()
+    ///     .join(format!("layercake-open-with-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("image.tar");
+    /// write(
+    ///     &[(&image, &[][..])],
+    ///     &WriteOptions::docker_archive(),
+    ///     std::fs::File::create(&path)?,
+    /// )?;
+    /// let mut strict = LoadOptions::new();
+    /// strict.read = ReadOptions::new().duplicates(Duplicates::Reject);
+    /// assert_eq!(Archive::open_with(&path, &strict)?.format(), Format::DockerArchive);
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Archive> {
         let path = path.as_ref();
         let meta = std::fs::metadata(path)
@@ -238,6 +386,22 @@ impl Archive {
     /// # Errors
     ///
     /// As [`Archive::open`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::{Error, Image};
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// // Either archive format, from bytes in memory (a download, an embedded fixture).
+    /// for options in [WriteOptions::docker_archive(), WriteOptions::oci_archive()] {
+    ///     let mut tar = Vec::new();
+    ///     write(&[(&image, &[][..])], &options, &mut tar)?;
+    ///     assert_eq!(Archive::from_bytes(tar)?.image(None)?.image.id(), image.id());
+    /// }
+    /// let empty_tar = vec![0u8; 1024];
+    /// assert!(matches!(Archive::from_bytes(empty_tar), Err(Error::InvalidArchive { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<Archive> {
         Archive::from_bytes_with(bytes, &LoadOptions::default())
     }
@@ -247,6 +411,30 @@ impl Archive {
     /// # Errors
     ///
     /// As [`Archive::open`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Image, Layer, Limits};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().build()?)
+    ///     .layer(Layer::builder().file("a", "").build()?)
+    ///     .build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// let mut one_layer = LoadOptions::new();
+    /// one_layer.read = ReadOptions::new().limits(Limits::default().layers(1));
+    /// let err = Archive::from_bytes_with(tar, &one_layer).unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::LimitExceeded {
+    ///         limit: "layers in one image",
+    ///         ..
+    ///     }
+    /// ));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_bytes_with(bytes: impl Into<Bytes>, options: &LoadOptions) -> Result<Archive> {
         let source = Source::from_tar(&bytes.into(), &options.read)?;
         if source.contains("manifest.json") {
@@ -268,28 +456,111 @@ impl Archive {
     }
 
     /// The format the file was in.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// // Write the images back in the format they came in: the same bytes.
+    /// let archive = Archive::from_bytes(tar.clone())?;
+    /// let images: Vec<_> =
+    ///     archive.images().iter().map(|l| (&l.image, &l.names[..])).collect();
+    /// let mut again = Vec::new();
+    /// write(&images, &WriteOptions::for_format(archive.format()), &mut again)?;
+    /// assert_eq!(again, tar);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn format(&self) -> Format {
         self.format
     }
 
     /// Every image in the file, in the order the file lists them.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::Image;
+    ///
+    /// let (a, b) =
+    ///     (Image::builder().cmd(["a"]).build()?, Image::builder().cmd(["b"]).build()?);
+    /// let mut tar = Vec::new();
+    /// let (a_names, b_names) = (["a:1".to_string()], ["b:1".to_string()]);
+    /// write(
+    ///     &[(&a, &a_names[..]), (&b, &b_names[..])],
+    ///     &WriteOptions::docker_archive(),
+    ///     &mut tar,
+    /// )?;
+    /// let archive = Archive::from_bytes(tar)?;
+    /// let names: Vec<&str> =
+    ///     archive.images().iter().flat_map(|l| &l.names).map(String::as_str).collect();
+    /// assert_eq!(names, ["a:1", "b:1"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn images(&self) -> &[Loaded] {
         &self.images
     }
 
     /// Consumes the archive, giving its images.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::{Image, Store};
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// let mut tar = Vec::new();
+    /// write(
+    ///     &[(&image, &["app:1".to_string()][..])],
+    ///     &WriteOptions::docker_archive(),
+    ///     &mut tar,
+    /// )?;
+    /// // `docker load`: every image into a store, with its names as tags.
+    /// let mut store = Store::new();
+    /// for loaded in Archive::from_bytes(tar)?.into_images() {
+    ///     let id = store.add(&loaded.image).image.id().to_string();
+    ///     loaded.names.iter().try_for_each(|name| store.tag(&id, name))?;
+    /// }
+    /// assert_eq!(store.image("app:1")?.id(), image.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn into_images(self) -> Vec<Loaded> {
         self.images
     }
 
     /// The image named `name` (a tag or a ref name; `name` alone matches `name:latest`, and
     /// Docker's short names match skopeo's full ones: `busybox` is
-    /// `docker.io/library/busybox:latest`), or, with `None`, the only image.
+    /// `docker.io/library/busybox:latest`; the image's full id matches too), or, with `None`,
+    /// the only image.
     ///
     /// # Errors
     ///
     /// [`Error::ImageNotFound`] naming the images that do exist, if there is no such
     /// name, or several images and no name.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::{Error, Image};
+    ///
+    /// let (app, busybox) =
+    ///     (Image::builder().cmd(["app"]).build()?, Image::builder().cmd(["sh"]).build()?);
+    /// let (app_names, busybox_names) =
+    ///     (["app:1".to_string()], ["busybox:latest".to_string()]);
+    /// let mut tar = Vec::new();
+    /// write(
+    ///     &[(&app, &app_names[..]), (&busybox, &busybox_names[..])],
+    ///     &WriteOptions::docker_archive(),
+    ///     &mut tar,
+    /// )?;
+    /// let archive = Archive::from_bytes(tar)?;
+    /// assert_eq!(archive.image(Some("app:1"))?.image.id(), app.id());
+    /// assert_eq!(archive.image(Some("docker.io/library/busybox"))?.image.id(), busybox.id());
+    /// assert!(
+    ///     matches!(archive.image(None), Err(Error::ImageNotFound { .. })),
+    ///     "two images, no name"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn image(&self, name: Option<&str>) -> Result<&Loaded> {
         let found = match name {
             None if self.images.len() == 1 => self.images.first(),
@@ -360,6 +631,20 @@ fn normalize_reference(reference: &str) -> String {
 }
 
 /// How to write image files.
+///
+/// ```
+/// use layercake::archive::{write, Archive, Compression, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let options = WriteOptions::oci_archive().compression(Compression::Zstd).level(19);
+/// let mut tar = Vec::new();
+/// write(&[(&image, &[][..])], &options, &mut tar)?;
+/// let loaded = Archive::from_bytes(tar)?.into_images().remove(0).image;
+/// assert_eq!(loaded.layers().next().unwrap().blob().compression(), Compression::Zstd);
+/// assert_eq!(loaded.id(), image.id(), "compression does not change the image");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WriteOptions {
@@ -370,6 +655,24 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     /// A docker-archive (uncompressed layers, also an OCI layout, as Docker 25 writes).
+    ///
+    /// ```
+    /// use layercake::archive::{write, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// let mut tar = Vec::new();
+    /// write(
+    ///     &[(&image, &["app:1".to_string()][..])],
+    ///     &WriteOptions::docker_archive(),
+    ///     &mut tar,
+    /// )?;
+    /// // One file for `docker load` (manifest.json) and for OCI tools (index.json).
+    /// let files = Layer::from_tar(tar)?;
+    /// assert!(files.entry("manifest.json").is_some());
+    /// assert!(files.entry("index.json").is_some());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn docker_archive() -> WriteOptions {
         WriteOptions {
             format: Format::DockerArchive,
@@ -379,6 +682,25 @@ impl WriteOptions {
     }
 
     /// An OCI layout directory; layers keep the blobs they have unless a compression is set.
+    ///
+    /// ```
+    /// use layercake::archive::{write_dir, Archive, Compression, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let gz = Layer::builder().file("a", "1").build()?.compress(Compression::Gzip, 6)?;
+    /// let image = Image::builder().layer(gz.clone()).build()?;
+    /// let dir =
+    ///     std::env::temp_dir().join(format!("layercake-oci-doc-{}", std::process::id()));
+    /// write_dir(&[(&image, &[][..])], &WriteOptions::oci(), &dir)?;
+    /// let loaded = Archive::open(&dir)?.into_images().remove(0).image;
+    /// assert_eq!(
+    ///     loaded.layers().next().unwrap().blob().digest(),
+    ///     gz.blob().digest(),
+    ///     "not recompressed"
+    /// );
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn oci() -> WriteOptions {
         WriteOptions {
             format: Format::OciLayout,
@@ -388,6 +710,23 @@ impl WriteOptions {
     }
 
     /// An OCI layout in a tar; layers keep the blobs they have unless a compression is set.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, Compression, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let gz = Layer::builder().file("a", "1").build()?.compress(Compression::Gzip, 6)?;
+    /// let image = Image::builder().layer(gz.clone()).build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// let loaded = Archive::from_bytes(tar)?.into_images().remove(0).image;
+    /// assert_eq!(
+    ///     loaded.layers().next().unwrap().blob().digest(),
+    ///     gz.blob().digest(),
+    ///     "not recompressed"
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn oci_archive() -> WriteOptions {
         WriteOptions {
             format: Format::OciArchive,
@@ -397,6 +736,19 @@ impl WriteOptions {
     }
 
     /// Options for `format`.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, WriteOptions};
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().cmd(["sh"]).build()?;
+    /// for name in ["docker-archive", "oci-archive"] {
+    ///     let mut tar = Vec::new();
+    ///     write(&[(&image, &[][..])], &WriteOptions::for_format(name.parse()?), &mut tar)?;
+    ///     assert_eq!(Archive::from_bytes(tar)?.format().to_string(), name);
+    /// }
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn for_format(format: Format) -> WriteOptions {
         match format {
             Format::DockerArchive => WriteOptions::docker_archive(),
@@ -407,6 +759,29 @@ impl WriteOptions {
 
     /// Recompresses every layer whose blob is not already in this compression (ignored for
     /// docker-archive, whose layers are always plain tars).
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, Compression, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// let top_blob = |options: WriteOptions| -> layercake::Result<Compression> {
+    ///     let mut tar = Vec::new();
+    ///     write(&[(&image, &[][..])], &options, &mut tar)?;
+    ///     let loaded = Archive::from_bytes(tar)?.into_images().remove(0).image;
+    ///     let compression = loaded.layers().next().unwrap().blob().compression();
+    ///     Ok(compression)
+    /// };
+    /// assert_eq!(
+    ///     top_blob(WriteOptions::oci_archive().compression(Compression::Zstd))?,
+    ///     Compression::Zstd
+    /// );
+    /// assert_eq!(
+    ///     top_blob(WriteOptions::docker_archive().compression(Compression::Zstd))?,
+    ///     Compression::None
+    /// );
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn compression(mut self, compression: Compression) -> WriteOptions {
         if self.format != Format::DockerArchive {
             self.compression = Some(compression);
@@ -415,12 +790,45 @@ impl WriteOptions {
     }
 
     /// The compression level (gzip 0–9, zstd 1–22; default 6 and 3).
+    ///
+    /// ```
+    /// use layercake::archive::{write, Compression, WriteOptions};
+    /// use layercake::{Image, Layer};
+    ///
+    /// let text = "the quick brown fox jumps over the lazy dog\n".repeat(1000);
+    /// let image =
+    ///     Image::builder().layer(Layer::builder().file("a", text).build()?).build()?;
+    /// let size = |level| -> layercake::Result<usize> {
+    ///     let mut tar = Vec::new();
+    ///     write(
+    ///         &[(&image, &[][..])],
+    ///         &WriteOptions::oci_archive().compression(Compression::Gzip).level(level),
+    ///         &mut tar,
+    ///     )?;
+    ///     Ok(tar.len())
+    /// };
+    /// assert!(size(9)? < size(0)?, "level 0 stores, level 9 compresses");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn level(mut self, level: u32) -> WriteOptions {
         self.level = Some(level);
         self
     }
 
     /// The format written.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Format, WriteOptions};
+    /// use layercake::{Error, Image};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let options = WriteOptions::oci();
+    /// assert_eq!(options.format(), Format::OciLayout);
+    /// // A layout is a directory: it goes to `write_dir`, not to a stream.
+    /// let err = write(&[(&image, &[][..])], &options, Vec::new()).unwrap_err();
+    /// assert!(matches!(err, Error::Unsupported { .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn format(&self) -> Format {
         self.format
     }
@@ -449,6 +857,20 @@ fn files(
 ///
 /// [`Error::Unsupported`] for [`Format::OciLayout`] (a directory: use [`write_dir`]),
 /// [`Error::Io`] if writing fails.
+///
+/// ```
+/// use layercake::archive::{write, Archive, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let names = ["app:1".to_string()];
+/// let (mut first, mut second) = (Vec::new(), Vec::new());
+/// write(&[(&image, &names[..])], &WriteOptions::docker_archive(), &mut first)?;
+/// write(&[(&image, &names[..])], &WriteOptions::docker_archive(), &mut second)?;
+/// assert_eq!(first, second, "deterministic: the same bytes every time");
+/// assert_eq!(Archive::from_bytes(first)?.image(Some("app:1"))?.image.id(), image.id());
+/// # Ok::<(), layercake::Error>(())
+/// ```
 pub fn write<W: Write>(
     images: &[(&Image, &[String])],
     options: &WriteOptions,
@@ -479,6 +901,25 @@ pub fn write<W: Write>(
 /// # Errors
 ///
 /// [`Error::Io`] naming the file that could not be written.
+///
+/// ```
+/// use layercake::archive::{write_dir, Archive, Compression, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let dir = std::env::temp_dir()
+///     .join(format!("layercake-write-dir-doc-{}", std::process::id()));
+/// write_dir(
+///     &[(&image, &["app:1".to_string()][..])],
+///     &WriteOptions::oci().compression(Compression::Zstd),
+///     &dir,
+/// )?;
+/// assert!(dir.join("oci-layout").is_file() && dir.join("index.json").is_file());
+/// let loaded = Archive::open(&dir)?.into_images().remove(0).image;
+/// assert_eq!(loaded.layers().next().unwrap().blob().compression(), Compression::Zstd);
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_dir(
     images: &[(&Image, &[String])],
     options: &WriteOptions,
@@ -507,7 +948,8 @@ pub fn write_dir(
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if writing fails.
+/// [`Error::Io`] if writing fails; [`Error::InvalidPath`] for a regular file under a
+/// `.wh.*` name, which a tar can only carry as a whiteout.
 ///
 /// ```
 /// use layercake::{Image, Layer, Tree};
@@ -525,10 +967,28 @@ pub fn write_dir(
 /// ```
 pub fn export<W: Write>(tree: &Tree, mut out: W) -> Result<()> {
     let changes = diff_changes(&Tree::new(), tree, &DiffOptions::default());
+    // A regular file under a `.wh.*` name (a hardlink's other path) would read back as a
+    // whiteout: refuse, as a commit does, rather than write a tar that means something else.
+    layer_tar::check_writable(&changes)?;
     layer_tar::write_to(&changes, &mut out).map_err(|e| Error::io("writing the exported tar", e))
 }
 
 /// Options for [`import`], like the flags of `docker import`.
+///
+/// ```
+/// use layercake::archive::{import, ImportOptions, Platform};
+/// use layercake::Layer;
+///
+/// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
+/// let mut options = ImportOptions::default();
+/// options.message = Some("rootfs of build 42".into());
+/// options.created = Some(0);
+/// options.platform = Some(Platform::parse("linux/arm64")?);
+/// let image = import(rootfs.tar().clone(), &options)?;
+/// assert_eq!(image.inspect().architecture, "arm64");
+/// assert_eq!(image.inspect().comment, "rootfs of build 42");
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ImportOptions {

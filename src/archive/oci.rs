@@ -16,19 +16,144 @@ use crate::layer::Layer;
 use crate::limits::Limits;
 
 /// The media type of an OCI image manifest.
+///
+/// ```
+/// use layercake::archive::oci::{Index, MANIFEST_V1};
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// assert_eq!(index.manifests[0].media_type, MANIFEST_V1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The media type of an OCI image index.
+///
+/// ```
+/// use layercake::archive::oci::{Index, INDEX_V1};
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// assert_eq!(index.media_type.as_deref(), Some(INDEX_V1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const INDEX_V1: &str = "application/vnd.oci.image.index.v1+json";
 /// The media type of an OCI image config.
+///
+/// ```
+/// use layercake::archive::oci::{Index, Manifest, CONFIG_V1};
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
+/// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
+/// assert_eq!(manifest.config.media_type, CONFIG_V1);
+/// assert_eq!(manifest.config.digest, image.id().digest());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const CONFIG_V1: &str = "application/vnd.oci.image.config.v1+json";
 /// Docker's schema 2 manifest, which registries and `docker save` (25+) also use.
+///
+/// Read as an OCI manifest: an index that names its manifest this way loads the same image.
+///
+/// ```
+/// use layercake::archive::oci::{DOCKER_MANIFEST_V2, MANIFEST_V1};
+/// use layercake::archive::Archive;
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index = String::from_utf8(read("index.json").to_vec())?;
+/// let index = index.replace(MANIFEST_V1, DOCKER_MANIFEST_V2);
+/// let mut relabelled = Layer::builder();
+/// for (path, entry) in files.entries() {
+///     relabelled = relabelled.entry(path, entry.clone());
+/// }
+/// let tar = relabelled.file("index.json", index).build()?.tar().clone();
+/// assert_eq!(Archive::from_bytes(tar)?.images()[0].image.id(), image.id());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker's manifest list.
+///
+/// Read as an OCI index: the platform is picked from it as from an [`INDEX_V1`].
+///
+/// ```
+/// use layercake::archive::oci::{Descriptor, DOCKER_MANIFEST_LIST, INDEX_V1};
+///
+/// // When walking descriptors, the two spellings of an index are one kind.
+/// let is_index =
+///     |d: &Descriptor| matches!(d.media_type.as_str(), INDEX_V1 | DOCKER_MANIFEST_LIST);
+/// assert!(is_index(&Descriptor::of(DOCKER_MANIFEST_LIST, b"{}")));
+/// ```
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The annotation that names a manifest in `index.json`.
+///
+/// ```
+/// use layercake::archive::oci::{Index, REF_NAME};
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// assert_eq!(index.manifests[0].annotations[REF_NAME], "app:1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// A content descriptor: what a blob is, its digest and its size.
+///
+/// ```
+/// use layercake::archive::oci::{Index, Manifest};
+/// use layercake::archive::{write, Compression, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let mut tar = Vec::new();
+/// write(
+///     &[(&image, &[][..])],
+///     &WriteOptions::oci_archive().compression(Compression::Gzip),
+///     &mut tar,
+/// )?;
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
+/// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
+/// let layer = &manifest.layers[0];
+/// assert_eq!(layer.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+/// assert_ne!(
+///     layer.digest,
+///     image.diff_ids()[0].digest(),
+///     "the blob's digest, not the DiffId"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -52,6 +177,21 @@ pub struct Descriptor {
 
 impl Descriptor {
     /// A descriptor of `bytes` with this media type.
+    ///
+    /// ```
+    /// use layercake::archive::oci::{Descriptor, CONFIG_V1};
+    /// use layercake::Image;
+    ///
+    /// let image = Image::builder().build()?;
+    /// let desc = Descriptor::of(CONFIG_V1, image.config().as_bytes());
+    /// assert_eq!(desc.digest, image.id().digest());
+    /// assert_eq!(desc.size, image.config().as_bytes().len() as u64);
+    /// let json = serde_json::to_string(&desc)?;
+    /// assert!(json.starts_with(
+    ///     r#"{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:"#
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
         Descriptor {
             media_type: media_type.to_owned(),
@@ -65,6 +205,21 @@ impl Descriptor {
 }
 
 /// A platform: operating system, architecture and variant.
+///
+/// ```
+/// use layercake::archive::oci::Index;
+/// use layercake::archive::{write, Platform, WriteOptions};
+/// use layercake::{Image, Layer};
+///
+/// let arm = Image::builder().architecture("arm64").build()?;
+/// let mut tar = Vec::new();
+/// write(&[(&arm, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// let files = Layer::from_tar(tar)?;
+/// let index: Index =
+///     serde_json::from_slice(files.entry("index.json").unwrap().contents().unwrap())?;
+/// assert_eq!(index.manifests[0].platform, Some(Platform::parse("linux/arm64")?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
 pub struct Platform {
@@ -109,7 +264,25 @@ impl Platform {
         }
     }
 
-    /// The platform this program runs on, in Go's names (`linux/amd64`, `linux/arm64`).
+    /// The platform this program runs on: the architecture in Go's names (`amd64`, `arm64`),
+    /// the operating system as Rust names it (`linux`, which Go names the same).
+    ///
+    /// ```
+    /// use layercake::archive::Platform;
+    /// use layercake::Image;
+    ///
+    /// // An image for the machine the program runs on.
+    /// let host = Platform::host();
+    /// let image = Image::builder()
+    ///     .os(host.os.clone())
+    ///     .architecture(host.architecture.clone())
+    ///     .build()?;
+    /// assert_eq!(image.inspect().architecture, host.architecture);
+    /// if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+    ///     assert_eq!((host.os.as_str(), host.architecture.as_str()), ("linux", "amd64"));
+    /// }
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn host() -> Platform {
         let architecture = match std::env::consts::ARCH {
             "x86_64" => "amd64",
@@ -134,6 +307,25 @@ impl Platform {
 }
 
 /// An image manifest: a config and layers.
+///
+/// ```
+/// use layercake::archive::oci::{Index, Manifest};
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
+/// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
+/// assert_eq!(manifest.config.digest, image.id().digest());
+/// assert_eq!(manifest.layers.len(), 1);
+/// assert_eq!(manifest.layers[0].digest, image.diff_ids()[0].digest(), "an uncompressed blob");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -156,6 +348,22 @@ pub struct Manifest {
 }
 
 /// An image index: manifests (or further indexes), perhaps one per platform.
+///
+/// ```
+/// use layercake::archive::oci::Index;
+/// # use layercake::archive::{write, WriteOptions};
+/// # use layercake::{Image, Layer};
+/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// # let mut tar = Vec::new();
+/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
+/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// let files = Layer::from_tar(tar)?;
+/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
+/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// assert_eq!(index.schema_version, 2);
+/// assert_eq!(index.manifests.len(), 1, "one entry per name");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -205,7 +413,7 @@ pub(crate) fn read_layout(source: &Source, platform: &Platform) -> Result<Vec<Lo
     }
     let index: Index = source.json("index.json")?;
     let mut out: Vec<Loaded> = Vec::new();
-    for desc in &index.manifests {
+    for desc in platform_choice(&index.manifests, platform) {
         let name = desc.annotations.get(REF_NAME).cloned();
         let manifest = select_manifest(source, desc, platform)?;
         let image = read_image(source, &manifest)?;
@@ -218,6 +426,28 @@ pub(crate) fn read_layout(source: &Source, platform: &Platform) -> Result<Vec<Lo
         }
     }
     Ok(out)
+}
+
+/// The descriptors of `index.json` to read: where several share one name (or are all
+/// unnamed) and carry platforms, only those for `platform`, if any match; a name with a
+/// single descriptor is read whatever its platform (an arm64 image is still an image).
+fn platform_choice<'a>(manifests: &'a [Descriptor], platform: &Platform) -> Vec<&'a Descriptor> {
+    let name = |d: &Descriptor| d.annotations.get(REF_NAME).cloned();
+    let fits = |d: &Descriptor| d.platform.as_ref().is_none_or(|p| p.matches(platform));
+    // Per name: how many descriptors, and whether one of them is for `platform`.
+    let mut names: BTreeMap<Option<String>, (usize, bool)> = BTreeMap::new();
+    for d in manifests {
+        let seen = names.entry(name(d)).or_default();
+        seen.0 += 1;
+        seen.1 |= d.platform.as_ref().is_some_and(|p| p.matches(platform));
+    }
+    manifests
+        .iter()
+        .filter(|d| {
+            let (count, any_match) = names[&name(d)];
+            count == 1 || !any_match || fits(d)
+        })
+        .collect()
 }
 
 /// Follows a descriptor through nested indexes (at most `index_depth`) to the image
