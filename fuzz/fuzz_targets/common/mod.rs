@@ -121,3 +121,24 @@ pub fn split_layers(data: &[u8]) -> Vec<&[u8]> {
     out.push(rest);
     out
 }
+
+/// Reads `data` as an image archive with tight limits; on success, every image's layers
+/// match its config and every tree invariant holds. The docker_archive and oci_archive
+/// targets both run this; they differ in their seeds.
+pub fn check_archive(data: &[u8]) {
+    let Ok(archive) = archive::Archive::from_bytes_with(data.to_vec(), &load_options()) else {
+        return;
+    };
+    for loaded in archive.images() {
+        let image = &loaded.image;
+        assert_eq!(image.layers().count(), image.diff_ids().len());
+        for (layer, diff_id) in image.layers().zip(image.diff_ids()) {
+            assert_eq!(layer.diff_id(), diff_id);
+        }
+        match image.tree() {
+            Ok(tree) => check_tree(&tree),
+            Err(Error::InvalidHardlink { .. }) => {}
+            Err(e) => panic!("the tree of a loaded image: {e:?}"),
+        }
+    }
+}
