@@ -162,3 +162,55 @@ fn has_member(tar: &[u8], name: &str) -> bool {
         .flatten()
         .any(|e| e.path_bytes().as_ref() == name.as_bytes())
 }
+
+/// The command line on every hostile archive, blob and layer tar of the corpus: it never
+/// panics, and when it refuses an input it exits 1 with exactly one `layercake: ` line on
+/// standard error. (The CLI runs with the default limits, so some inputs a case refuses
+/// under tight limits are accepted here: then it must exit 0.)
+#[cfg(feature = "cli")]
+#[test]
+fn the_cli_fails_cleanly_on_every_hostile_input() {
+    use std::process::Command;
+
+    let dir = std::env::temp_dir().join(format!("layercake-hostile-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = env!("CARGO_BIN_EXE_layercake");
+    let mut ran = 0;
+    let mut refused = 0;
+    let mut problems = Vec::new();
+    for case in cases::all() {
+        let prepared = (case.build)();
+        let (bytes, args): (Vec<u8>, &[&str]) = match prepared.op {
+            Op::Archive { bytes, .. } => (bytes.to_vec(), &["inspect"]),
+            Op::LayerTar { tar, .. } => (tar.to_vec(), &["import"]),
+            Op::Blob { blob, .. } => (blob.to_vec(), &["import"]),
+            _ => continue,
+        };
+        let input = dir.join("input");
+        std::fs::write(&input, &bytes).unwrap();
+        let mut command = Command::new(exe);
+        command.args(args).arg(&input);
+        if args == ["import"] {
+            command.arg("-o").arg(dir.join("out.tar"));
+        }
+        let output = command.output().unwrap();
+        ran += 1;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let name = format!("{}/{}", case.category, case.name);
+        match output.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                refused += 1;
+                let lines: Vec<&str> = stderr.lines().collect();
+                if lines.len() != 1 || !lines[0].starts_with("layercake: ") {
+                    problems.push(format!("{name}: stderr is not one error line: {stderr:?}"));
+                }
+            }
+            other => problems.push(format!("{name}: exit {other:?}, stderr {stderr:?}")),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(ran >= 60, "only {ran} inputs went through the CLI");
+    assert!(refused >= 40, "only {refused} of {ran} inputs were refused");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
