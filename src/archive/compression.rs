@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 
-use crate::digest::{Digest, HashingReader, HashingWriter};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
@@ -181,13 +183,14 @@ pub(crate) fn unpack(blob: &Bytes, limits: &Limits) -> Result<Unpacked> {
             tar_digest: digest,
         });
     }
-    let mut reader = HashingReader::new(&blob[..]);
-    let mut writer = HashingWriter::new(Vec::with_capacity(blob.len().saturating_mul(3)));
     let by_ratio = (blob.len() as u64)
         .saturating_mul(limits.ratio)
         .max(Limits::RATIO_FLOOR);
+    let mut reader = HashingReader::new(&blob[..]);
+    let mut tar = Vec::with_capacity(blob.len().saturating_mul(3));
+    let mut tar_hash = Sha256::new();
     let copied = {
-        let decoder: Box<dyn Read + '_> = match compression {
+        let mut decoder: Box<dyn Read + '_> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut reader)),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::new(&mut reader)
@@ -195,10 +198,8 @@ pub(crate) fn unpack(blob: &Bytes, limits: &Limits) -> Result<Unpacked> {
             ),
             Compression::None => unreachable!("handled above"),
         };
-        io::copy(
-            &mut decoder.take(limits.layer_bytes.min(by_ratio).saturating_add(1)),
-            &mut writer,
-        )
+        let stop = limits.layer_bytes.min(by_ratio).saturating_add(1);
+        decompress_hashed(&mut decoder, &mut tar, &mut tar_hash, stop)
     };
     let copied = copied.map_err(|e| Error::InvalidBlob {
         digest: Digest::sha256(blob).to_string(),
@@ -222,13 +223,49 @@ pub(crate) fn unpack(blob: &Bytes, limits: &Limits) -> Result<Unpacked> {
             ),
         });
     }
-    let tar_digest = writer.digest();
     Ok(Unpacked {
         compression,
         blob_digest: reader.digest(),
-        tar: Bytes::from(writer.into_inner()),
-        tar_digest,
+        tar: Bytes::from(tar),
+        tar_digest: Digest::from_sha256(tar_hash.finalize().into()),
     })
+}
+
+/// Decompresses into `out` in 128 KiB steps, straight into its spare room (no bounce
+/// buffer), hashing each step while it is still in cache; stops after `stop` bytes.
+fn decompress_hashed(
+    decoder: &mut dyn Read,
+    out: &mut Vec<u8>,
+    hash: &mut Sha256,
+    stop: u64,
+) -> io::Result<u64> {
+    const STEP: usize = 128 << 10;
+    loop {
+        let start = out.len();
+        if start as u64 >= stop {
+            return Ok(start as u64);
+        }
+        let want = STEP.min((stop - start as u64) as usize);
+        out.resize(start + want, 0);
+        let n = loop {
+            match decoder.read(&mut out[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        };
+        out.truncate(start + n);
+        if n == 0 {
+            return Ok(start as u64);
+        }
+        hash.update(&out[start..]);
+    }
 }
 
 #[cfg(test)]
