@@ -4,13 +4,32 @@ use std::fmt;
 use std::io;
 
 /// A specialised `Result` whose error is [`Error`].
+///
+/// The error type is a default parameter, so `Result<T, E>` still names any other error.
+///
+/// ```
+/// use layercake::{Layer, Result, Tree};
+///
+/// // Helpers over layercake calls need no error type of their own.
+/// fn motd(text: &str) -> Result<Tree> {
+///     Tree::new().apply(&Layer::builder().file("etc/motd", text.to_owned()).build()?)
+/// }
+/// assert_eq!(motd("hi\n")?.read("etc/motd")?, "hi\n");
+/// let parsed: Result<u32, std::num::ParseIntError> = "42".parse();
+/// assert_eq!(parsed, Ok(42));
+/// # Ok::<(), layercake::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in layercake.
 ///
 /// Variants carry structured context (the path, the digest, the expected and actual values),
-/// and their `Display` is one lowercase line that names it. Errors caused by an underlying
-/// I/O or JSON error keep it as [`std::error::Error::source`] and do not repeat its message.
+/// and their `Display` is one lowercase line that names it. [`Error::Io`] keeps its I/O
+/// error, and [`Error::InvalidConfig`] and [`Error::InvalidArchive`] their JSON error, as
+/// [`std::error::Error::source`], and do not repeat its message. Other underlying errors are
+/// not kept as a source: the message of the tar reader or a decoder that refuses its input
+/// is part of the `reason` of [`Error::InvalidTar`], [`Error::InvalidBlob`] or
+/// [`Error::InvalidArchive`], as is an I/O error reading a file of an OCI layout directory.
 ///
 /// # Example
 ///

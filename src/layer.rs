@@ -149,6 +149,21 @@ pub(crate) fn diff_changes(lower: &Tree, upper: &Tree, options: &DiffOptions) ->
 }
 
 /// What to do when one layer tar holds the same path twice (R4).
+///
+/// ```
+/// use layercake::layer::{Duplicates, ReadOptions};
+/// use layercake::{Error, Layer};
+///
+/// let a = Layer::builder().file("f", "1").build()?;
+/// let b = Layer::builder().file("f", "2").build()?;
+/// // One tar naming `f` twice: `a`'s records without its end blocks, then all of `b`.
+/// let tar = [&a.tar()[..a.tar().len() - 1024], &b.tar()[..]].concat();
+/// assert_eq!(Duplicates::default(), Duplicates::LastWins);
+/// assert_eq!(Layer::from_tar(tar.clone())?.entry("f").unwrap().contents().unwrap(), "2");
+/// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
+/// assert!(matches!(Layer::from_tar_with(tar, &strict), Err(Error::DuplicateEntry { .. })));
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Duplicates {
@@ -184,22 +199,74 @@ impl Default for ReadOptions {
 
 impl ReadOptions {
     /// The defaults: duplicates resolve as last-wins; the default [`Limits`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Layer, Limits};
+    ///
+    /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
+    /// // The options `Layer::from_tar` reads with.
+    /// let read = Layer::from_tar_with(layer.tar().clone(), &ReadOptions::new())?;
+    /// assert_eq!(read, Layer::from_tar(layer.tar().clone())?);
+    /// assert_eq!(ReadOptions::new().limits_in_force(), &Limits::default());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new() -> ReadOptions {
         ReadOptions::default()
     }
 
     /// Sets the limits on what a read accepts.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// let layer = Layer::builder().file("a", "").file("b", "").file("c", "").build()?;
+    /// // Tighter than the defaults, e.g. for uploads from unknown users.
+    /// let options = ReadOptions::new().limits(Limits::default().entries(2));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     Error::LimitExceeded { limit: "entries in one layer", value: 3, max: 2 }
+    /// ));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn limits(mut self, limits: Limits) -> ReadOptions {
         self.limits = limits;
         self
     }
 
     /// The limits in force.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::Limits;
+    ///
+    /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1 << 20));
+    /// // e.g. to refuse an upload by its declared size before reading a byte of it
+    /// let declared_size: u64 = 5 << 20;
+    /// assert!(declared_size > options.limits_in_force().layer_bytes);
+    /// assert_eq!(options.limits_in_force().entries, Limits::default().entries);
+    /// ```
     pub fn limits_in_force(&self) -> &Limits {
         &self.limits
     }
 
     /// Sets the duplicate-path policy.
+    ///
+    /// ```
+    /// use layercake::layer::{Duplicates, ReadOptions};
+    /// use layercake::Layer;
+    ///
+    /// let one = Layer::builder().file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build()?;
+    /// // A smuggling attempt: a second `etc/passwd` that only last-wins readers apply.
+    /// let mut tar = one.tar()[..one.tar().len() - 1024].to_vec();
+    /// tar.extend_from_slice(Layer::builder().file("etc/passwd", "evil").build()?.tar());
+    /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
+    /// let err = Layer::from_tar_with(tar, &strict).unwrap_err();
+    /// assert_eq!(err.to_string(), "duplicate entry `etc/passwd` in one layer");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn duplicates(mut self, duplicates: Duplicates) -> ReadOptions {
         self.duplicates = duplicates;
         self
@@ -207,6 +274,24 @@ impl ReadOptions {
 }
 
 /// How a diff records a directory that was emptied and filled again.
+///
+/// ```
+/// use layercake::layer::{DiffOptions, WhiteoutStyle};
+/// use layercake::{Container, Image, Layer};
+///
+/// let files = Layer::builder().file("www/a", "").file("www/b", "").build()?;
+/// let base = Image::builder().layer(files).build()?;
+/// let mut c = Container::new(&base);
+/// c.remove_dir_all("www")?;
+/// c.create_dir("www")?;
+/// c.write("www/index.html", "")?;
+/// let diff = |style| Layer::diff(&base.tree()?, c.tree(), &DiffOptions::new().whiteouts(style));
+/// assert_eq!(diff(WhiteoutStyle::Explicit)?.whiteouts().count(), 2);
+/// let opaque = diff(WhiteoutStyle::Opaque)?;
+/// assert_eq!(opaque.opaque_dirs().map(|d| d.to_string()).collect::<Vec<_>>(), ["www"]);
+/// assert_eq!(opaque.whiteouts().count(), 0);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WhiteoutStyle {
@@ -214,11 +299,27 @@ pub enum WhiteoutStyle {
     #[default]
     Explicit,
     /// An opaque marker (`.wh..wh..opq`) and the directory's whole new contents, for a
-    /// directory that kept none of its lower children and lost at least one.
+    /// directory other than the root that kept none of its lower children as they were and
+    /// lost at least one.
     Opaque,
 }
 
-/// Options for [`Layer::diff`] and for committing a container.
+/// Options for [`Layer::diff`]. A commit takes the same choice through
+/// [`CommitOptions::whiteouts`](crate::CommitOptions::whiteouts).
+///
+/// ```
+/// use layercake::layer::{DiffOptions, WhiteoutStyle};
+/// use layercake::{Layer, Tree};
+///
+/// let v1 = Tree::new().apply(&Layer::builder().file("app/v", "1").file("app/old", "").build()?)?;
+/// let v2 = Tree::new().apply(&Layer::builder().file("app/v", "2").build()?)?;
+/// // An update to ship on top of v1: one layer, whichever way it records `app`.
+/// for style in [WhiteoutStyle::Explicit, WhiteoutStyle::Opaque] {
+///     let update = Layer::diff(&v1, &v2, &DiffOptions::new().whiteouts(style))?;
+///     assert_eq!(v1.apply(&update)?, v2);
+/// }
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DiffOptions {
@@ -227,11 +328,36 @@ pub struct DiffOptions {
 
 impl DiffOptions {
     /// The defaults: explicit whiteouts.
+    ///
+    /// ```
+    /// use layercake::layer::DiffOptions;
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let lower = Tree::new().apply(&Layer::builder().file("etc/a", "").build()?)?;
+    /// let upper = lower.apply(&Layer::builder().whiteout("etc/a").build()?)?;
+    /// let layer = Layer::diff(&lower, &upper, &DiffOptions::new())?;
+    /// assert_eq!(layer.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/a"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new() -> DiffOptions {
         DiffOptions::default()
     }
 
     /// Sets how recreated directories are recorded.
+    ///
+    /// ```
+    /// use layercake::layer::{DiffOptions, WhiteoutStyle};
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let lower = Tree::new().apply(&Layer::builder().file("d/a", "").file("d/b", "").build()?)?;
+    /// let upper = lower.apply(&Layer::builder().opaque("d").file("d/c", "").build()?)?;
+    /// // One marker instead of a whiteout per old child: smaller when `d` held many.
+    /// let options = DiffOptions::new().whiteouts(WhiteoutStyle::Opaque);
+    /// let layer = Layer::diff(&lower, &upper, &options)?;
+    /// assert_eq!((layer.opaque_dirs().count(), layer.whiteouts().count()), (1, 0));
+    /// assert_eq!(lower.apply(&layer)?, upper);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> DiffOptions {
         self.whiteouts = style;
         self
@@ -271,26 +397,84 @@ pub struct Blob {
 
 impl Blob {
     /// The digest of the blob bytes (what a manifest's layer descriptor names).
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::{Digest, Layer};
+    ///
+    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
+    /// // The manifest names the compressed bytes; the config's `diff_ids` the tar.
+    /// assert_eq!(gz.blob().digest(), Digest::sha256(gz.blob().bytes()));
+    /// assert_ne!(gz.blob().digest(), gz.diff_id().digest());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn digest(&self) -> Digest {
         self.digest
     }
 
     /// The compression, detected from the bytes.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let zst = Layer::builder().file("a", "hi").build()?.compress(Compression::Zstd, 3)?;
+    /// // Whatever media type the blob came with, its magic bytes decide.
+    /// let read = Layer::from_blob(zst.blob().bytes().clone())?;
+    /// assert_eq!(read.blob().compression(), Compression::Zstd);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn compression(&self) -> Compression {
         self.compression
     }
 
     /// The blob bytes.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
+    /// // Pushing or saving the layer again sends these bytes as they are: no recompression.
+    /// let read = Layer::from_blob(gz.blob().bytes().clone())?;
+    /// assert_eq!(read.blob().bytes(), gz.blob().bytes());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
     }
 
-    /// The blob size in bytes.
+    /// The blob size in bytes (the `size` of a layer descriptor).
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("log", "line\n".repeat(1000)).build()?;
+    /// let gz = layer.compress(Compression::Gzip, 6)?;
+    /// // What a pull transfers, against what it unpacks.
+    /// assert!(gz.blob().size() * 10 < layer.size());
+    /// assert_eq!(layer.blob().size(), layer.size(), "a plain blob is the tar");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
 
     /// The OCI media type for this blob.
+    ///
+    /// ```
+    /// use layercake::archive::oci::Descriptor;
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
+    /// assert_eq!(gz.blob().media_type(), "application/vnd.oci.image.layer.v1.tar+gzip");
+    /// // Everything a manifest's layer descriptor needs.
+    /// let descriptor = Descriptor::of(gz.blob().media_type(), gz.blob().bytes());
+    /// assert_eq!((descriptor.digest, descriptor.size), (gz.blob().digest(), gz.blob().size()));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn media_type(&self) -> &'static str {
         self.compression.oci_layer_media_type()
     }
@@ -337,6 +521,15 @@ pub struct Layer {
 
 impl Layer {
     /// Starts building a layer in code.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// // A test fixture in three lines, no tar tool involved.
+    /// let layer = Layer::builder().file("etc/motd", "hi\n").whiteout("etc/issue").build()?;
+    /// assert_eq!(Tree::new().apply(&layer)?.read("etc/motd")?, "hi\n");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn builder() -> LayerBuilder {
         LayerBuilder::default()
     }
@@ -350,12 +543,31 @@ impl Layer {
     ///
     /// [`Error::InvalidTar`] for a malformed tar, [`Error::InvalidPath`] for a name with a
     /// `..` component or a NUL, [`Error::ParentNotDirectory`] and
-    /// [`Error::RootDirectory`] for entries that contradict each other.
+    /// [`Error::RootDirectory`] for entries that contradict each other, and
+    /// [`Error::LimitExceeded`] past one of the default [`Limits`] (size, entries, path and
+    /// name lengths, depth, PAX records, trailing zero bytes).
+    ///
+    /// ```
+    /// use layercake::{Digest, Error, Layer};
+    ///
+    /// // A tar from anywhere: here one the builder wrote.
+    /// let tar = Layer::builder().file("etc/motd", "hi\n").build()?.tar().clone();
+    /// let layer = Layer::from_tar(tar.clone())?;
+    /// // The DiffId is the hash of exactly these bytes, whoever wrote them.
+    /// assert_eq!(layer.diff_id().digest(), Digest::sha256(&tar));
+    /// assert!(matches!(Layer::from_tar(&b"not a tar"[..]), Err(Error::InvalidTar { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_tar(tar: impl Into<Bytes>) -> Result<Layer> {
         Layer::from_tar_with(tar, &ReadOptions::default())
     }
 
     /// Reads an uncompressed layer tar with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::from_tar`], with the limits of `options`, and
+    /// [`Error::DuplicateEntry`] for a path named twice under [`Duplicates::Reject`].
     ///
     /// ```
     /// use layercake::layer::{Duplicates, ReadOptions};
@@ -369,8 +581,8 @@ impl Layer {
     ///
     /// let last_wins = Layer::from_tar(twice.clone())?;
     /// assert_eq!(last_wins.entry("f").unwrap().contents().unwrap(), "2");
-    /// let strict = Layer::from_tar_with(twice, &ReadOptions::new().duplicates(Duplicates::Reject));
-    /// assert!(matches!(strict, Err(Error::DuplicateEntry { .. })));
+    /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
+    /// assert!(matches!(Layer::from_tar_with(twice, &strict), Err(Error::DuplicateEntry { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn from_tar_with(tar: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
@@ -396,8 +608,22 @@ impl Layer {
     /// # Errors
     ///
     /// [`Error::InvalidBlob`] for a corrupt, truncated or garbage-trailed stream,
-    /// [`Error::LimitExceeded`] past a [`Limits`] (size, ratio), then as
-    /// [`Layer::from_tar`].
+    /// [`Error::LimitExceeded`] past a [`Limits`] (blob size, layer size, ratio),
+    /// [`Error::Io`] if the zstd decoder cannot start, then as [`Layer::from_tar`].
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::{Error, Layer};
+    ///
+    /// let layer = Layer::builder().file("etc/motd", "hi\n").build()?;
+    /// let gz = layer.compress(Compression::Gzip, 6)?;
+    /// // A blob as a registry serves it: one pass gives both digests.
+    /// let read = Layer::from_blob(gz.blob().bytes().clone())?;
+    /// assert_eq!((read.diff_id(), read.blob().digest()), (layer.diff_id(), gz.blob().digest()));
+    /// let cut = gz.blob().bytes().slice(..20);
+    /// assert!(matches!(Layer::from_blob(cut), Err(Error::InvalidBlob { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_blob(blob: impl Into<Bytes>) -> Result<Layer> {
         Layer::from_blob_with(blob, &ReadOptions::default())
     }
@@ -406,7 +632,22 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// As [`Layer::from_blob`].
+    /// As [`Layer::from_blob`], with the limits of `options`, and [`Error::DuplicateEntry`]
+    /// for a path named twice under [`Duplicates::Reject`].
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// let zeros = Layer::builder().file("zeros", vec![0u8; 1 << 20]).build()?;
+    /// let blob = zeros.compress(Compression::Zstd, 3)?.blob().bytes().clone();
+    /// assert!(blob.len() < 1024, "a tiny blob that unpacks to 1 MiB");
+    /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(64 << 10));
+    /// let err = Layer::from_blob_with(blob, &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "uncompressed layer bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn from_blob_with(blob: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
         let bytes = blob.into();
         let unpacked = compression::unpack(&bytes, &options.limits)?;
@@ -437,6 +678,18 @@ impl Layer {
     }
 
     /// The blob this layer was read from, or its plain tar if it was built or read as one.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("a", "hi").build()?;
+    /// assert_eq!(layer.blob().compression(), Compression::None);
+    /// assert_eq!(layer.blob().bytes(), layer.tar());
+    /// let gz = layer.compress(Compression::Gzip, 6)?;
+    /// assert_eq!(gz.blob().compression(), Compression::Gzip);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn blob(&self) -> &Blob {
         &self.blob
     }
@@ -448,6 +701,19 @@ impl Layer {
     /// # Errors
     ///
     /// As [`Compression::compress`].
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("a", "hi").build()?;
+    /// let gz = layer.compress(Compression::Gzip, 6)?;
+    /// assert_eq!(gz, layer, "the same layer: equal DiffIds");
+    /// // Already gzip: kept as it is, even at another level, so its digest stays.
+    /// assert_eq!(gz.compress(Compression::Gzip, 9)?.blob().digest(), gz.blob().digest());
+    /// assert_eq!(gz.compress(Compression::None, 0)?.blob().bytes(), layer.tar());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn compress(&self, compression: Compression, level: u32) -> Result<Layer> {
         if self.blob.compression == compression {
             return Ok(self.clone());
@@ -472,6 +738,16 @@ impl Layer {
     /// # Errors
     ///
     /// [`Error::Io`] if reading fails, otherwise as [`Layer::from_tar`].
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("a", "hi").build()?;
+    /// // Any reader: a file, a socket, a decompressor of your own, or a byte slice.
+    /// let read = Layer::read(&layer.tar()[..])?;
+    /// assert_eq!(read.diff_id(), layer.diff_id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn read<R: Read>(mut reader: R) -> Result<Layer> {
         let mut buf = Vec::new();
         reader
@@ -486,7 +762,11 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// Only if the written tar cannot be read back, which would be a bug.
+    /// As [`LayerBuilder::build`], for changes a layer tar cannot carry, which a
+    /// [`Container`](crate::Container) can make: [`Error::InvalidPath`] for a regular file
+    /// named `.wh.*`, an AUFS meta name (`.wh..wh.*`) at the root, or a deleted `.wh.*`
+    /// path, and [`Error::LimitExceeded`] past the default [`Limits`] (e.g. a name over 255
+    /// bytes).
     ///
     /// ```
     /// use layercake::layer::DiffOptions;
@@ -528,22 +808,69 @@ impl Layer {
     }
 
     /// The DiffId: SHA-256 of the uncompressed tar.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::{Digest, Layer};
+    ///
+    /// let layer = Layer::builder().file("a", "hi").build()?;
+    /// assert_eq!(layer.diff_id().digest(), Digest::sha256(layer.tar()));
+    /// // What an image config lists: the same whatever the blob's compression.
+    /// assert_eq!(layer.compress(Compression::Zstd, 3)?.diff_id(), layer.diff_id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn diff_id(&self) -> DiffId {
         self.inner.diff_id
     }
 
     /// The uncompressed tar bytes, exactly as read or as canonically written.
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let canonical = Layer::builder().file("a", "x").build()?;
+    /// // Another writer pads to a larger record: the same entries, other bytes.
+    /// let mut padded = canonical.tar().to_vec();
+    /// padded.resize(padded.len() + 8192, 0);
+    /// let read = Layer::from_tar(padded.clone())?;
+    /// assert_eq!(read.tar(), &padded, "kept byte for byte");
+    /// assert_ne!(read.diff_id(), canonical.diff_id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn tar(&self) -> &Bytes {
         &self.inner.tar
     }
 
-    /// The size of the uncompressed tar in bytes.
+    /// The size of the uncompressed tar in bytes: headers, padding and end blocks included.
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("a", vec![0u8; 100]).build()?;
+    /// // One header block, one data block, two end blocks.
+    /// assert_eq!(layer.size(), 4 * 512);
+    /// assert_eq!(layer.content_size(), 100);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn size(&self) -> u64 {
         self.inner.tar.len() as u64
     }
 
     /// The sum of the sizes of the regular files this layer adds (what Docker reports as a
     /// layer's size).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("app/main.py", "print('hi')\n")
+    ///     .symlink("app/run", "main.py")
+    ///     .whiteout("tmp/cache")
+    ///     .build()?;
+    /// // What `docker history` shows for the layer: 12 bytes of file data.
+    /// assert_eq!(layer.content_size(), 12);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn content_size(&self) -> u64 {
         self.entries()
             .filter_map(|(_, e)| e.contents())
@@ -552,22 +879,71 @@ impl Layer {
     }
 
     /// The entries added or replaced, in path order (hardlinks as [`EntryKind::Hardlink`]).
+    /// Whiteouts and opaque markers are not entries.
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("bin/busybox", "ELF")
+    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .whiteout("bin/bash")
+    ///     .build()?;
+    /// let listing: Vec<String> = layer
+    ///     .entries()
+    ///     .map(|(path, e)| format!("{} {path}", e.file_type().as_char()))
+    ///     .collect();
+    /// assert_eq!(listing, ["- bin/busybox", "h bin/sh"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn entries(&self) -> impl Iterator<Item = (&ImagePath, &Entry)> + '_ {
         self.inner.changes.entries.iter().map(|(p, e)| (p, &**e))
     }
 
-    /// The entry at exactly `path`, if this layer has one.
+    /// The entry at exactly `path`, if this layer has one. `None` for an invalid path.
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
+    /// assert_eq!(layer.entry("/etc/motd").unwrap().contents().unwrap(), "hi");
+    /// // Did this layer write `etc` itself? No: readers imply it (R6).
+    /// assert!(layer.entry("etc").is_none());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn entry(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
         let path = ImagePath::new(path).ok()?;
         self.inner.changes.entries.get(&path).map(|e| &**e)
     }
 
     /// The paths this layer deletes from the layers below (R2).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().whiteout("etc/motd").build()?;
+    /// // Typed paths, not the `.wh.` names the tar spells them with.
+    /// assert!(layer.tar().windows(12).any(|w| w == b"etc/.wh.motd"));
+    /// let deleted: Vec<String> = layer.whiteouts().map(|p| p.to_string()).collect();
+    /// assert_eq!(deleted, ["etc/motd"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn whiteouts(&self) -> impl Iterator<Item = &ImagePath> + '_ {
         self.inner.changes.whiteouts.iter()
     }
 
     /// The directories whose lower contents this layer hides (R3).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().opaque("var/cache").file("var/cache/new", "").build()?;
+    /// // The directory, not the `.wh..wh..opq` marker file inside it.
+    /// assert!(layer.tar().windows(22).any(|w| w == b"var/cache/.wh..wh..opq"));
+    /// let opaque: Vec<String> = layer.opaque_dirs().map(|p| p.to_string()).collect();
+    /// assert_eq!(opaque, ["var/cache"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn opaque_dirs(&self) -> impl Iterator<Item = &ImagePath> + '_ {
         self.inner.changes.opaques.iter()
     }
@@ -643,6 +1019,16 @@ impl LayerBuilder {
     }
 
     /// Adds (or replaces) an entry with explicit kind and metadata.
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    ///
+    /// // `/tmp` needs its sticky bit: the 0755 of `dir` would not do.
+    /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn entry(mut self, path: impl AsRef<[u8]>, entry: Entry) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.entries.insert(p, Arc::new(entry));
@@ -651,16 +1037,49 @@ impl LayerBuilder {
     }
 
     /// Adds a regular file (0644, root, mtime 0).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let a = Layer::builder().file("etc/motd", "hi\n").build()?;
+    /// let m = a.entry("etc/motd").unwrap().metadata();
+    /// assert_eq!((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0));
+    /// // No clock and no user involved: the same calls give the same layer anywhere.
+    /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Bytes>) -> LayerBuilder {
         self.entry(path, Entry::file(contents))
     }
 
     /// Adds a directory (0755, root, mtime 0).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let implied = Layer::builder().file("app/run", "").build()?;
+    /// assert!(implied.entry("app").is_none(), "not written: readers imply it");
+    /// // A base layer meant for Docker writes its directories (see above).
+    /// let written = Layer::builder().dir("app").file("app/run", "").build()?;
+    /// assert_eq!(written.entry("app").unwrap().metadata().mode, 0o755);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn dir(self, path: impl AsRef<[u8]>) -> LayerBuilder {
         self.entry(path, Entry::dir())
     }
 
     /// Adds a symlink; `target` is stored verbatim.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// // The usrmerge layout: an absolute target, resolved inside the image.
+    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("bin", "/usr/bin").build()?;
+    /// assert_eq!(layer.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
+    /// let tree = Tree::new().apply(&layer)?;
+    /// assert_eq!(tree.read("bin/env")?, "ELF");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn symlink(self, path: impl AsRef<[u8]>, target: impl Into<Bytes>) -> LayerBuilder {
         self.entry(path, Entry::symlink(target))
     }
@@ -668,6 +1087,20 @@ impl LayerBuilder {
     /// Adds a hardlink to `target`, a path of this layer or a lower one (R7). When `target`
     /// is in this layer, the record is written with its metadata, as tar writers do (Docker
     /// applies a link record's owner, mode and mtime to the shared file).
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    ///
+    /// let layer = Layer::builder()
+    ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
+    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .build()?;
+    /// assert_eq!(layer.entry("bin/sh").unwrap().metadata().mode, 0o755);
+    /// // One file, two names: the bytes are stored once in the tar.
+    /// let tree = Tree::new().apply(&layer)?;
+    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn hardlink(mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> LayerBuilder {
         match self.path(target) {
             Some(t) => self.entry(path, Entry::hardlink(t)),
@@ -675,22 +1108,65 @@ impl LayerBuilder {
         }
     }
 
-    /// Adds a character device.
+    /// Adds a character device (0666, root, mtime 0).
+    ///
+    /// ```
+    /// use layercake::{FileType, Layer};
+    ///
+    /// // The device nodes a minimal root filesystem ships.
+    /// let layer =
+    ///     Layer::builder().char_device("dev/null", 1, 3).char_device("dev/zero", 1, 5).build()?;
+    /// let null = layer.entry("dev/null").unwrap();
+    /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn char_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::char_device(major, minor))
     }
 
-    /// Adds a block device.
+    /// Adds a block device (0660, root, mtime 0).
+    ///
+    /// ```
+    /// use layercake::{EntryKind, Layer};
+    ///
+    /// let layer = Layer::builder().block_device("dev/sda", 8, 0).build()?;
+    /// let sda = layer.entry("dev/sda").unwrap();
+    /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn block_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::block_device(major, minor))
     }
 
-    /// Adds a named pipe.
+    /// Adds a named pipe (0644, root, mtime 0).
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let tree = Tree::new().apply(&Layer::builder().fifo("run/initctl").build()?)?;
+    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-r--r--");
+    /// // A pipe has no contents to read.
+    /// assert!(tree.read("run/initctl").is_err());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn fifo(self, path: impl AsRef<[u8]>) -> LayerBuilder {
         self.entry(path, Entry::fifo())
     }
 
-    /// Deletes `path` (and everything below it) from the layers below (R2).
+    /// Deletes `path` (and everything below it) from the layers below (R2). Whiting out the
+    /// root is an error, reported by [`build`](Self::build).
+    ///
+    /// ```
+    /// use layercake::{Error, Layer, Tree};
+    ///
+    /// let base = Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?;
+    /// let lower = Tree::new().apply(&base)?;
+    /// let upper = lower.apply(&Layer::builder().whiteout("etc/motd").build()?)?;
+    /// assert!(upper.lookup("etc/motd").is_none());
+    /// assert!(upper.lookup("etc/hosts").is_some());
+    /// assert!(matches!(Layer::builder().whiteout("/").build(), Err(Error::RootDirectory { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn whiteout(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
         match self.path(path) {
             Some(p) if p.is_root() => {
@@ -708,6 +1184,17 @@ impl LayerBuilder {
 
     /// Hides every lower child of directory `path` (R3); this layer's own entries below it
     /// stay.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let lower = Tree::new().apply(&Layer::builder().file("www/old.html", "").build()?)?;
+    /// // Replace a directory's contents without naming each old file.
+    /// let layer = Layer::builder().opaque("www").file("www/index.html", "").build()?;
+    /// let names: Vec<String> = lower.apply(&layer)?.read_dir("www")?.map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["index.html"]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn opaque(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.opaques.insert(p);
@@ -719,9 +1206,25 @@ impl LayerBuilder {
     ///
     /// # Errors
     ///
-    /// The first invalid path given to the builder, [`Error::InvalidPath`] for a name a
-    /// layer tar cannot carry (a regular file named `.wh.*`, which would read back as a
-    /// whiteout), or the errors of [`Layer::from_tar`] for entries that contradict each other.
+    /// The first error of the builder's calls ([`Error::InvalidPath`] for a path with a `..`
+    /// component or a NUL byte, [`Error::RootDirectory`] for a whiteout of the root), then
+    /// [`Error::RootDirectory`] for a root entry that is not a directory,
+    /// [`Error::ParentNotDirectory`] for an entry below a non-directory entry,
+    /// [`Error::InvalidPath`] for a name a layer tar cannot carry (a regular file named
+    /// `.wh.*`, which would read back as a whiteout; a whiteout of a `.wh.*` name; an AUFS
+    /// meta name `.wh..wh.*` at the root), and [`Error::LimitExceeded`] if the tar passes
+    /// the default [`Limits`] (e.g. a name over 255 bytes) when read back.
+    ///
+    /// ```
+    /// use layercake::{Error, Layer};
+    ///
+    /// let bad = |b: layercake::LayerBuilder| b.build().unwrap_err();
+    /// assert!(matches!(bad(Layer::builder().file("a/../b", "")), Error::InvalidPath { .. }));
+    /// assert!(matches!(bad(Layer::builder().file("etc/.wh.x", "")), Error::InvalidPath { .. }));
+    /// let under_file = Layer::builder().file("a", "").file("a/b", "");
+    /// assert!(matches!(bad(under_file), Error::ParentNotDirectory { .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn build(mut self) -> Result<Layer> {
         if let Some(e) = self.error {
             return Err(e);

@@ -10,7 +10,7 @@
 /// | `layer_bytes` | 16 GiB | uncompressed bytes of one layer |
 /// | `image_bytes` | 64 GiB | uncompressed bytes of all layers of one image |
 /// | `blob_bytes` | 16 GiB | bytes of one compressed blob |
-/// | `ratio` | 1024 | uncompressed/compressed, checked past 64 MiB of output (gzip cannot exceed ~1032) |
+/// | `ratio` | 1024 | uncompressed/compressed, checked past 64 MiB of output |
 /// | `entries` | 500 000 | records in one layer tar (large real layers hold ~100 000) |
 /// | `path_bytes` | 4096 | Linux `PATH_MAX` (paths, hardlink and symlink targets) |
 /// | `name_bytes` | 255 | Linux `NAME_MAX` |
@@ -19,7 +19,11 @@
 /// | `json_bytes` | 20 MiB | one manifest, index or config (containerd's cap) |
 /// | `layers` | 127 | layers of one image (Docker and overlayfs stop at about 128) |
 /// | `index_depth` | 8 | nested indexes in an OCI layout |
-/// | `trailing_bytes` | 1 MiB | zero bytes after a tar's end blocks (record padding); anything non-zero there is an error whatever this says |
+/// | `trailing_bytes` | 1 MiB | zero bytes after a tar's end blocks (record padding) |
+///
+/// gzip cannot exceed a ratio of about 1032, so the default `ratio` refuses no real gzip
+/// layer. Anything non-zero after a tar's end blocks is an error whatever `trailing_bytes`
+/// says.
 ///
 /// JSON nesting is bounded by `serde_json`'s recursion limit (128 levels), and symlink
 /// resolution by [`MAX_SYMLINK_HOPS`](crate::tree::MAX_SYMLINK_HOPS) (40, as Linux).
@@ -99,35 +103,228 @@ macro_rules! setters {
 
 setters! {
     /// Sets [`Limits::layer_bytes`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // 4 KiB of data: more than this reader will hold for one layer.
+    /// let layer = Layer::builder().file("big", vec![0u8; 4096]).build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1024));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "uncompressed layer bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     layer_bytes: u64,
     /// Sets [`Limits::image_bytes`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Image, Layer, Limits};
+    ///
+    /// let big = || Layer::builder().file("f", vec![1u8; 4096]).build();
+    /// let image = Image::builder().layer(big()?).layer(big()?).build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
+    /// let mut options = LoadOptions::new();
+    /// // Each layer fits the layer limit; together they do not.
+    /// options.read = ReadOptions::new().limits(Limits::default().image_bytes(8 << 10));
+    /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
+    /// let limit = "uncompressed bytes of one image";
+    /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     image_bytes: u64,
     /// Sets [`Limits::blob_bytes`].
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
+    /// // Checked before a byte is decompressed.
+    /// let options = ReadOptions::new().limits(Limits::default().blob_bytes(16));
+    /// let err = Layer::from_blob_with(gz.blob().bytes().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "blob bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     blob_bytes: u64,
-    /// Sets [`Limits::ratio`].
+    /// Sets [`Limits::ratio`]. It only counts once a blob's output passes
+    /// [`Limits::RATIO_FLOOR`] (see there for a small layer it lets through).
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::Limits;
+    ///
+    /// // No legitimate layer compresses 100:1; a bomb of zeros does, about 1000:1.
+    /// let options = ReadOptions::new().limits(Limits::default().ratio(100));
+    /// assert_eq!(options.limits_in_force().ratio, 100);
+    /// ```
     ratio: u64,
-    /// Sets [`Limits::entries`].
+    /// Sets [`Limits::entries`]. Every record counts, whiteouts and opaque markers included.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // Three whiteouts are three records of the tar.
+    /// let layer = Layer::builder().whiteout("a").whiteout("b").whiteout("c").build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().entries(2));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "entries in one layer", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     entries: u64,
-    /// Sets [`Limits::path_bytes`].
+    /// Sets [`Limits::path_bytes`]; it bounds symlink targets too.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // 100 nested directories make a 201-byte path.
+    /// let layer = Layer::builder().file(format!("{}f", "d/".repeat(100)), "").build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().path_bytes(128));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "path bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     path_bytes: usize,
     /// Sets [`Limits::name_bytes`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // Stricter than Linux's 255, for a target filesystem with shorter names.
+    /// let layer = Layer::builder().file("x".repeat(200), "").build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().name_bytes(143));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "path component bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     name_bytes: usize,
     /// Sets [`Limits::depth`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // Four components: a, b, c, d.
+    /// let layer = Layer::builder().file("a/b/c/d", "").build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().depth(3));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "path depth", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     depth: usize,
     /// Sets [`Limits::pax_bytes`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// // A 4 KiB xattr travels in a PAX record of over 4 KiB.
+    /// let entry = layercake::Entry::file("").xattr("user.x", vec![b'x'; 4096]);
+    /// let layer = Layer::builder().entry("f", entry).build()?;
+    /// let options = ReadOptions::new().limits(Limits::default().pax_bytes(1024));
+    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "PAX or long-name record bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pax_bytes: u64,
     /// Sets [`Limits::json_bytes`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Image, Layer, Limits};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
+    /// let mut options = LoadOptions::new();
+    /// // `manifest.json` and the config are far over 64 bytes.
+    /// options.read = ReadOptions::new().limits(Limits::default().json_bytes(64));
+    /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "JSON or blob bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     json_bytes: u64,
     /// Sets [`Limits::layers`].
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Image, Layer, Limits};
+    ///
+    /// let big = || Layer::builder().file("f", vec![1u8; 4096]).build();
+    /// let image = Image::builder().layer(big()?).layer(big()?).build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
+    /// let mut options = LoadOptions::new();
+    /// // Checked from the manifest, before any layer is read.
+    /// options.read = ReadOptions::new().limits(Limits::default().layers(1));
+    /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "layers in one image", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     layers: usize,
-    /// Sets [`Limits::index_depth`].
+    /// Sets [`Limits::index_depth`]: how many image indexes may lie between `index.json`
+    /// and a manifest.
+    ///
+    /// ```
+    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Image, Limits};
+    ///
+    /// let image = Image::builder().build()?;
+    /// let mut tar = Vec::new();
+    /// write(&[(&image, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// // `index.json` naming manifests directly needs no nesting at all.
+    /// let mut options = LoadOptions::new();
+    /// options.read = ReadOptions::new().limits(Limits::default().index_depth(0));
+    /// assert_eq!(Archive::from_bytes_with(tar, &options)?.images()[0].image.id(), image.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     index_depth: usize,
     /// Sets [`Limits::trailing_bytes`].
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// let mut tar = Layer::builder().file("a", "x").build()?.tar().to_vec();
+    /// tar.resize(tar.len() + (64 << 10), 0); // 64 KiB of zeros after the end blocks
+    /// let options = ReadOptions::new().limits(Limits::default().trailing_bytes(10_240));
+    /// let err = Layer::from_tar_with(tar, &options).unwrap_err();
+    /// let limit = "zero bytes after the end of the archive";
+    /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     trailing_bytes: u64,
 }
 
 impl Limits {
     /// Output below this many bytes is never a decompression bomb, whatever the ratio.
+    ///
+    /// Small layers of zeros or text compress far beyond any sane ratio; the ratio limit
+    /// only starts to count once a blob unpacks to more than this.
+    ///
+    /// ```
+    /// use layercake::archive::Compression;
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Layer, Limits};
+    ///
+    /// let zeros = Layer::builder().file("zeros", vec![0u8; 1 << 20]).build()?;
+    /// let blob = zeros.compress(Compression::Gzip, 9)?.blob().bytes().clone();
+    /// assert!(zeros.size() > 100 * blob.len() as u64 && zeros.size() < Limits::RATIO_FLOOR);
+    /// // Even a 1:1 ratio limit lets this small layer through.
+    /// let options = ReadOptions::new().limits(Limits::default().ratio(1));
+    /// assert_eq!(Layer::from_blob_with(blob, &options)?, zeros);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub const RATIO_FLOOR: u64 = 64 << 20;
 
     /// Checks one value against one limit.

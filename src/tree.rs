@@ -17,6 +17,25 @@ use crate::error::{Error, Result};
 use crate::path::ImagePath;
 
 /// How many symlinks one resolution may follow before [`Error::SymlinkLoop`] (as Linux).
+///
+/// A chain of this many links still resolves; one more is treated as a loop, so a hostile
+/// image cannot make a lookup run forever.
+///
+/// ```
+/// use layercake::tree::MAX_SYMLINK_HOPS;
+/// use layercake::{Error, Layer, Tree};
+///
+/// // l1 -> l0, l2 -> l1, ...: a chain of MAX_SYMLINK_HOPS + 1 links ending at a file.
+/// let mut b = Layer::builder().file("l0", "end");
+/// for i in 1..=MAX_SYMLINK_HOPS + 1 {
+///     b = b.symlink(format!("l{i}"), format!("l{}", i - 1));
+/// }
+/// let tree = Tree::new().apply(&b.build()?)?;
+/// assert_eq!(tree.read(format!("l{MAX_SYMLINK_HOPS}"))?, "end");
+/// let err = tree.resolve(format!("l{}", MAX_SYMLINK_HOPS + 1)).unwrap_err();
+/// assert!(matches!(err, Error::SymlinkLoop { .. }));
+/// # Ok::<(), layercake::Error>(())
+/// ```
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Marks a node that no layer supplied (the root of an empty tree).
@@ -126,11 +145,37 @@ impl Node {
     /// The index (0 = bottom) of the layer that supplied this entry, or `None` for the root
     /// of an empty tree. In a container, changed entries carry the index the committed layer
     /// will have.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer, Tree};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "old").file("etc/hosts", "").build()?)
+    ///     .layer(Layer::builder().file("etc/motd", "new").build()?)
+    ///     .build()?;
+    /// // Which layer does the file you see come from (and which would you rebuild)?
+    /// let tree = image.tree()?;
+    /// assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
+    /// assert_eq!(tree.lookup("etc/hosts").unwrap().layer(), Some(0));
+    /// assert_eq!(Tree::new().root().layer(), None);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn layer(&self) -> Option<usize> {
         (self.layer != NO_LAYER).then_some(self.layer as usize)
     }
 
-    /// The metadata.
+    /// The metadata: mode, owner, mtime and xattrs.
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    ///
+    /// let shadow = Entry::file("root:*:").mode(0o640).owner(0, 42);
+    /// let tree = Tree::new().apply(&Layer::builder().entry("etc/shadow", shadow).build()?)?;
+    /// // An image audit: is the password file kept from other users?
+    /// let m = tree.lookup("etc/shadow").unwrap().metadata().clone();
+    /// assert_eq!((m.mode & 0o007, m.uid, m.gid), (0, 0, 42));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn metadata(&self) -> &Metadata {
         match &self.kind {
             NodeKind::Dir(d) => &d.metadata,
@@ -138,7 +183,20 @@ impl Node {
         }
     }
 
-    /// The type.
+    /// The file type, as `lstat` sees it. A tree holds no hardlink records: a hardlinked
+    /// path has the type of the file it shares.
+    ///
+    /// ```
+    /// use layercake::{FileType, Layer, Tree};
+    ///
+    /// let layer =
+    ///     Layer::builder().file("bin/busybox", "ELF").symlink("bin/sh", "busybox").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// // `lookup` is `lstat`: it sees the link; `resolve` is `stat`: it sees the file.
+    /// assert_eq!(tree.lookup("bin/sh").unwrap().file_type(), FileType::Symlink);
+    /// assert_eq!(tree.resolve("bin/sh")?.1.file_type(), FileType::File);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn file_type(&self) -> FileType {
         match &self.kind {
             NodeKind::Dir(_) => FileType::Directory,
@@ -147,6 +205,17 @@ impl Node {
     }
 
     /// Whether this is a directory.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder().file("app/bin/run", "").file("app/README", "").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// // The walk includes the implied directories `app` and `app/bin`; count the rest.
+    /// let files = tree.walk().filter(|(_, node)| !node.is_dir()).count();
+    /// assert_eq!((tree.len(), files), (4, 2));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, NodeKind::Dir(_))
     }
@@ -155,7 +224,8 @@ impl Node {
     ///
     /// ```
     /// use layercake::{Entry, Layer, Tree};
-    /// let tree = Tree::new().apply(&Layer::builder().entry("su", Entry::file("").mode(0o4755)).build()?)?;
+    /// let layer = Layer::builder().entry("su", Entry::file("").mode(0o4755)).build()?;
+    /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.lookup("su").unwrap().mode_string(), "-rwsr-xr-x");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -163,17 +233,53 @@ impl Node {
         mode_string(self.file_type(), self.metadata().mode)
     }
 
-    /// A regular file's bytes (a cheap clone of the layer's buffer away).
+    /// A regular file's bytes (a cheap clone of the layer's buffer away); `None` for
+    /// anything else, a symlink included (use [`Tree::read`] to follow one).
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("link", "data").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// let bytes = tree.lookup("data").unwrap().contents().unwrap().clone();
+    /// // A slice of the layer's tar, not a copy of it.
+    /// assert!(layer.tar().as_ptr_range().contains(&bytes.as_ptr()));
+    /// assert!(tree.lookup("link").unwrap().contents().is_none());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn contents(&self) -> Option<&Bytes> {
         self.as_leaf().and_then(|e| e.contents())
     }
 
-    /// A symlink's target, verbatim.
+    /// A symlink's target, verbatim; `None` for anything else.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer =
+    ///     Layer::builder().file("usr/lib/libc.so", "").symlink("lib", "/usr/lib").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// // What `readlink` shows: the absolute target as stored, not resolved.
+    /// assert_eq!(tree.lookup("lib").unwrap().link_target().unwrap(), "/usr/lib");
+    /// assert_eq!(tree.resolve("lib/libc.so")?.0.to_string(), "usr/lib/libc.so");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn link_target(&self) -> Option<&Bytes> {
         self.as_leaf().and_then(|e| e.link_target())
     }
 
-    /// A device's major and minor numbers.
+    /// A character or block device's major and minor numbers; `None` for anything else.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder().char_device("dev/null", 1, 3).file("dev/fake", "").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// // Is `/dev/null` really the null device, or a file in its place?
+    /// assert_eq!(tree.lookup("dev/null").unwrap().device(), Some((1, 3)));
+    /// assert_eq!(tree.lookup("dev/fake").unwrap().device(), None);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn device(&self) -> Option<(u32, u32)> {
         match self.as_leaf().map(|e| &e.kind) {
             Some(
@@ -184,11 +290,36 @@ impl Node {
     }
 
     /// The size `ls -l` shows: a file's length, a symlink target's length, else 0.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// let sizes: Vec<u64> = tree.walk().map(|(_, node)| node.size()).collect();
+    /// assert_eq!(sizes, [5, 1, 0]);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn size(&self) -> u64 {
         self.as_leaf().map_or(0, |e| e.size())
     }
 
     /// Whether two nodes are the same file (hardlinks of each other), like comparing inodes.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("bin/busybox", "ELF")
+    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .file("bin/copy", "ELF")
+    ///     .build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// let node = |path: &str| tree.lookup(path).unwrap();
+    /// assert!(node("bin/sh").same_file(&node("bin/busybox")));
+    /// assert!(!node("bin/copy").same_file(&node("bin/busybox")), "equal bytes, another file");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn same_file(&self, other: &Node) -> bool {
         match (&self.kind, &other.kind) {
             (NodeKind::Dir(a), NodeKind::Dir(b)) => Arc::ptr_eq(a, b),
@@ -198,6 +329,19 @@ impl Node {
     }
 
     /// The entry this node holds, as a layer would write it (directories without children).
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    ///
+    /// let tool = Entry::file("ELF").mode(0o755).owner(0, 0);
+    /// let build = Tree::new().apply(&Layer::builder().entry("out/tool", tool).build()?)?;
+    /// // Copy a file from one tree into a new layer, metadata and all (`COPY --from`).
+    /// let node = build.lookup("out/tool").unwrap();
+    /// let layer = Layer::builder().entry("usr/bin/tool", node.to_entry()).build()?;
+    /// assert_eq!(layer.entry("usr/bin/tool").unwrap(), &node.to_entry());
+    /// assert!(build.lookup("out").unwrap().to_entry().is_dir());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn to_entry(&self) -> Entry {
         match &self.kind {
             NodeKind::Dir(d) => Entry::new(EntryKind::Directory, d.metadata.clone()),
@@ -247,6 +391,18 @@ impl Default for Tree {
 
 impl Tree {
     /// An empty filesystem: a root directory (0755, root, mtime 0) and nothing else.
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let empty = Tree::new();
+    /// assert!(empty.is_empty());
+    /// assert_eq!(empty.root().mode_string(), "drwxr-xr-x");
+    /// // The bottom of every stack: apply layers to it without building an image.
+    /// let tree = empty.apply(&Layer::builder().file("etc/motd", "hi\n").build()?)?;
+    /// assert_eq!(tree.read("etc/motd")?, "hi\n");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn new() -> Tree {
         Tree {
             root: Node::dir(NO_LAYER, Dir::implied()),
@@ -268,6 +424,17 @@ impl Tree {
     }
 
     /// The root directory's node.
+    ///
+    /// ```
+    /// use layercake::{Entry, Layer, Tree};
+    ///
+    /// // A layer may carry the root itself (`./` in the tar) to set its metadata.
+    /// let layer = Layer::builder().entry("/", Entry::dir().mode(0o700)).build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// assert_eq!(tree.root().metadata().mode, 0o700);
+    /// assert_eq!(tree.root().layer(), Some(0));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn root(&self) -> &Node {
         &self.root
     }
@@ -303,8 +470,27 @@ impl Tree {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidPath`] if `path` itself has a `..` component or a NUL byte,
     /// [`Error::NotFound`], [`Error::NotADirectory`] for a file used as a directory, and
     /// [`Error::SymlinkLoop`] after [`MAX_SYMLINK_HOPS`] symlinks.
+    ///
+    /// ```
+    /// use layercake::{Error, Layer, Tree};
+    ///
+    /// let layer = Layer::builder()
+    ///     .file("usr/lib/libc.so", "ELF")
+    ///     .file("etc/hostname", "box")
+    ///     .symlink("lib", "/usr/lib")
+    ///     .symlink("usr/lib/up", "../../../etc")
+    ///     .build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// // An absolute target starts at the image root, never at the host's.
+    /// assert_eq!(tree.resolve("/lib/libc.so")?.0.to_string(), "usr/lib/libc.so");
+    /// // `..` stops at the image root, as in a chroot.
+    /// assert_eq!(tree.resolve("lib/up/hostname")?.0.to_string(), "etc/hostname");
+    /// assert!(matches!(tree.resolve("lib/nothing"), Err(Error::NotFound { .. })));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn resolve(&self, path: impl AsRef<[u8]>) -> Result<(ImagePath, Node)> {
         let path = ImagePath::new(path)?;
         match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
@@ -428,7 +614,8 @@ impl Tree {
     ///
     /// ```
     /// use layercake::{Layer, Tree};
-    /// let tree = Tree::new().apply(&Layer::builder().file("etc/a", "").file("etc/b", "").build()?)?;
+    /// let layer = Layer::builder().file("etc/a", "").file("etc/b", "").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
     /// let names: Vec<_> = tree.read_dir("etc")?.map(|(name, _)| name).collect();
     /// assert_eq!(names, ["a", "b"]);
     /// # Ok::<(), layercake::Error>(())
@@ -482,19 +669,39 @@ impl Tree {
         Walk { stack }
     }
 
-    /// The number of entries below the root.
+    /// The number of entries below the root, implied directories included. It walks the
+    /// whole tree: O(entries).
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let tree = Tree::new().apply(&Layer::builder().file("etc/motd", "").build()?)?;
+    /// assert_eq!(tree.len(), 2, "etc and etc/motd");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.walk().count()
     }
 
-    /// Whether the root has no children.
+    /// Whether the root has no children (cheaper than `len() == 0`).
+    ///
+    /// ```
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let tree = Tree::new().apply(&Layer::builder().file("etc/motd", "").build()?)?;
+    /// // A layer that deletes everything its lower layers made.
+    /// let wiped = tree.apply(&Layer::builder().whiteout("etc").build()?)?;
+    /// assert!(!tree.is_empty());
+    /// assert!(wiped.is_empty());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.root_dir().children.is_empty()
     }
 
     /// A text listing of the whole tree, one line an entry, in path order: mode, owner, size,
-    /// mtime, path, and a link target or device numbers. It is the test oracle for comparing
-    /// trees and what `layercake ls -lR` prints.
+    /// mtime, path (with a `/` after a directory), then a link target or device numbers and
+    /// any xattrs. It is the test oracle for comparing trees.
     ///
     /// ```
     /// use layercake::{Entry, Layer, Tree};
@@ -622,6 +829,22 @@ impl fmt::Debug for Tree {
 }
 
 /// Iterator over a directory's children, from [`Tree::read_dir`]: `(name, node)` pairs.
+///
+/// It holds the directory itself (an `Arc`), not a borrow of the tree, so it can outlive
+/// the tree it came from. Names that are not UTF-8 are shown escaped.
+///
+/// ```
+/// use layercake::{Layer, Tree};
+///
+/// let layer = Layer::builder().file("bin/busybox", "").symlink("bin/sh", "busybox").build()?;
+/// let dir = Tree::new().apply(&layer)?.read_dir("bin")?; // the tree is dropped here
+/// let links: Vec<String> = dir
+///     .filter(|(_, node)| node.link_target().is_some())
+///     .map(|(name, _)| name)
+///     .collect();
+/// assert_eq!(links, ["sh"]);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReadDir {
     dir: Arc<Dir>,
@@ -646,6 +869,24 @@ impl Iterator for ReadDir {
 }
 
 /// Iterator over every entry of a tree, from [`Tree::walk`]: `(path, node)` in path order.
+///
+/// ```
+/// use layercake::{Entry, Layer, Tree};
+///
+/// let layer = Layer::builder()
+///     .entry("usr/bin/passwd", Entry::file("ELF").mode(0o4755))
+///     .entry("usr/bin/ls", Entry::file("ELF").mode(0o755))
+///     .build()?;
+/// let tree = Tree::new().apply(&layer)?;
+/// // A security scan: every setuid file of the image.
+/// let setuid: Vec<String> = tree
+///     .walk()
+///     .filter(|(_, node)| node.metadata().mode & 0o4000 != 0)
+///     .map(|(path, _)| path.to_string())
+///     .collect();
+/// assert_eq!(setuid, ["usr/bin/passwd"]);
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Walk<'a> {
     stack: Vec<(ImagePath, btree_map::Iter<'a, Bytes, Node>)>,
@@ -673,7 +914,20 @@ impl<'a> Iterator for Walk<'a> {
     }
 }
 
-/// A text listing of a tree, from [`Tree::dump`].
+/// A text listing of a tree, from [`Tree::dump`]; it implements [`Display`](fmt::Display),
+/// so it writes straight into `format!` or a writer without building a `String` first.
+///
+/// ```
+/// use layercake::{Layer, Tree};
+///
+/// let layer = Layer::builder().symlink("sh", "busybox").char_device("null", 1, 3).build()?;
+/// let tree = Tree::new().apply(&layer)?;
+/// assert_eq!(
+///     format!("{}", tree.dump()),
+///     "crw-rw-rw- 0:0 0 0 null 1,3\nlrwxrwxrwx 0:0 7 0 sh -> busybox\n"
+/// );
+/// # Ok::<(), layercake::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Dump<'a>(&'a Tree);
 
