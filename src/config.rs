@@ -311,6 +311,8 @@ mod set_as_object {
 pub struct ImageConfig {
     bytes: Bytes,
     file: ConfigFile,
+    /// The SHA-256 of `bytes`, computed once: ids are compared and looked up often.
+    id: ImageId,
 }
 
 impl ImageConfig {
@@ -343,7 +345,12 @@ impl ImageConfig {
             reason: "not an image config JSON object".into(),
             source: Some(e),
         })?;
-        Ok(ImageConfig { bytes, file })
+        Ok(ImageConfig::new(bytes, file))
+    }
+
+    fn new(bytes: Bytes, file: ConfigFile) -> ImageConfig {
+        let id = ImageId::from_digest(Digest::sha256(&bytes));
+        ImageConfig { bytes, file, id }
     }
 
     /// Serialises a typed config this crate (or its user) created.
@@ -372,10 +379,7 @@ impl ImageConfig {
             reason: "cannot serialise the config".into(),
             source: Some(e),
         })?;
-        Ok(ImageConfig {
-            bytes: Bytes::from(bytes),
-            file,
-        })
+        Ok(ImageConfig::new(Bytes::from(bytes), file))
     }
 
     /// The exact bytes.
@@ -437,7 +441,7 @@ impl ImageConfig {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn id(&self) -> ImageId {
-        ImageId::from_digest(Digest::sha256(&self.bytes))
+        self.id
     }
 }
 

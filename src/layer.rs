@@ -1250,7 +1250,6 @@ impl LayerBuilder {
                 Arc::make_mut(entry).metadata = metadata;
             }
         }
-        layer_tar::check_writable(&self.changes)?;
-        Layer::from_tar(layer_tar::write(&self.changes))
+        Layer::from_tar(layer_tar::write(&self.changes)?)
     }
 }

@@ -397,7 +397,7 @@ fn parse_pax_time(value: &[u8]) -> Option<i64> {
 /// - a whiteout of a `.wh.*` name is written as `.wh..wh.*`, an AUFS meta name, ignored;
 /// - anything whose first component is an AUFS meta name (`.wh..wh.*`, other than
 ///   `.wh..wh..opq`) is ignored when read.
-pub(crate) fn check_writable(changes: &Changes) -> Result<()> {
+fn check_writable(changes: &Changes) -> Result<()> {
     let refuse = |path: &ImagePath, reason| {
         Err(Error::InvalidPath {
             path: path.to_string(),
@@ -459,7 +459,9 @@ enum Record<'a> {
 /// - whiteouts and opaque markers as empty regular files with mode 0, owner 0:0, mtime 0;
 /// - mtimes of entries as the entries carry them (no clamping: choose them when building);
 /// - two zero blocks at the end.
-pub(crate) fn write(changes: &Changes) -> Vec<u8> {
+///
+/// Names that would read back as something else are refused first (see [`check_writable`]).
+pub(crate) fn write(changes: &Changes) -> Result<Vec<u8>> {
     let capacity: usize = changes
         .entries
         .values()
@@ -468,12 +470,18 @@ pub(crate) fn write(changes: &Changes) -> Vec<u8> {
         + 512 * (changes.whiteouts.len() + changes.opaques.len())
         + 1024;
     let mut out = Vec::with_capacity(capacity);
-    write_to(changes, &mut out).expect("writing to a Vec does not fail");
-    out
+    write_to(changes, &mut out, "a layer tar")?;
+    Ok(out)
 }
 
-/// Writes `changes` as the canonical tar (see [`write`]) to any writer, streaming.
-pub(crate) fn write_to<W: Write>(changes: &Changes, out: &mut W) -> io::Result<()> {
+/// Writes `changes` as the canonical tar (see [`write`]) to any writer, streaming; `what`
+/// names the output in an I/O error.
+pub(crate) fn write_to<W: Write>(changes: &Changes, out: &mut W, what: &str) -> Result<()> {
+    check_writable(changes)?;
+    write_records(changes, out).map_err(|e| Error::io(format_args!("writing {what}"), e))
+}
+
+fn write_records<W: Write>(changes: &Changes, out: &mut W) -> io::Result<()> {
     let mut records: Vec<(ImagePath, Record<'_>)> = Vec::new();
     for (path, entry) in &changes.entries {
         records.push((path.clone(), Record::Entry(path, entry)));

@@ -892,7 +892,7 @@ pub fn write<W: Write>(
     for dir in dirs {
         changes.entries.insert(dir, Arc::new(Entry::dir()));
     }
-    layer_tar::write_to(&changes, &mut out).map_err(|e| Error::io("writing an image archive", e))
+    layer_tar::write_to(&changes, &mut out, "an image archive")
 }
 
 /// Writes images as an OCI layout directory at `dir` (created if missing; existing blobs
@@ -967,10 +967,9 @@ pub fn write_dir(
 /// ```
 pub fn export<W: Write>(tree: &Tree, mut out: W) -> Result<()> {
     let changes = diff_changes(&Tree::new(), tree, &DiffOptions::default());
-    // A regular file under a `.wh.*` name (a hardlink's other path) would read back as a
-    // whiteout: refuse, as a commit does, rather than write a tar that means something else.
-    layer_tar::check_writable(&changes)?;
-    layer_tar::write_to(&changes, &mut out).map_err(|e| Error::io("writing the exported tar", e))
+    // The writer refuses a name that would read back as something else (a regular file
+    // under a `.wh.*` name, say), as a commit does.
+    layer_tar::write_to(&changes, &mut out, "the exported tar")
 }
 
 /// Options for [`import`], like the flags of `docker import`.

@@ -193,10 +193,15 @@ impl Descriptor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor::known(media_type, Digest::sha256(bytes), bytes.len() as u64)
+    }
+
+    /// A descriptor of a blob whose digest is already known (no hashing).
+    fn known(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         Descriptor {
             media_type: media_type.to_owned(),
-            digest: Digest::sha256(bytes),
-            size: bytes.len() as u64,
+            digest,
+            size,
             annotations: BTreeMap::new(),
             platform: None,
             extra: BTreeMap::new(),
@@ -561,7 +566,7 @@ pub(crate) fn write_manifest(
     files: &mut BTreeMap<String, Bytes>,
 ) -> Result<Descriptor> {
     let config = image.config().as_bytes().clone();
-    let config_desc = Descriptor::of(CONFIG_V1, &config);
+    let config_desc = Descriptor::known(CONFIG_V1, image.id().digest(), config.len() as u64);
     files.insert(blob_path(&config_desc.digest), config);
     let mut layers = Vec::new();
     for layer in image.layers() {
@@ -570,9 +575,7 @@ pub(crate) fn write_manifest(
             None => layer.clone(),
         };
         let blob = layer.blob();
-        let mut desc = Descriptor::of(blob.media_type(), &[]);
-        desc.digest = blob.digest();
-        desc.size = blob.size();
+        let desc = Descriptor::known(blob.media_type(), blob.digest(), blob.size());
         files.insert(blob_path(&desc.digest), blob.bytes().clone());
         layers.push(desc);
     }
