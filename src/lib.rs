@@ -120,6 +120,7 @@ mod image;
 pub mod layer;
 mod limits;
 mod path;
+mod reference;
 mod store;
 pub mod tree;
 #[cfg(target_os = "linux")]
@@ -140,6 +141,7 @@ pub use crate::image::{HistoryRow, Image, ImageBuilder, Inspect, InspectRootFs};
 pub use crate::layer::{Layer, LayerBuilder};
 pub use crate::limits::Limits;
 pub use crate::path::ImagePath;
+pub use crate::reference::{Familiar, Reference};
 pub use crate::store::{AddReport, LayerStatus, Removal, Store, Usage};
 pub use crate::tree::{Node, Tree};
 #[cfg(target_os = "linux")]
