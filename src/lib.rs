@@ -110,6 +110,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod archive;
+mod codec;
 pub mod config;
 mod container;
 mod diff;
@@ -125,6 +126,13 @@ mod store;
 pub mod tree;
 #[cfg(target_os = "linux")]
 pub mod unpack;
+
+/// Not public API: the crate-private items the benches in `benches/` measure, reachable
+/// only so that they can call them. Exists for the benches only; do not use.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::codec::gzip::{compress, default_threads};
+}
 
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -1,0 +1,3 @@
+//! Layer codecs.
+
+pub(crate) mod gzip;
