@@ -96,10 +96,11 @@ pub fn default_threads() -> usize {
 /// still being filled: cutting a block there would make the bytes depend on when flushes
 /// happen.
 pub(crate) struct GzipWriter<W: Write> {
-    /// The block being filled: `dict_len` bytes of dictionary, then up to `block_size`
-    /// bytes of the block's input.
+    /// The block being filled: `dict_len` bytes of dictionary, then the block's input up to
+    /// `end`. Always `WINDOW + block_size` long (zeroed once, when allocated).
     block: Vec<u8>,
     dict_len: usize,
+    end: usize,
     block_size: usize,
     level: u32,
     /// Blocks handed to the engine so far.
@@ -136,11 +137,12 @@ struct Pool {
 /// A block to compress.
 struct Job {
     index: u64,
-    /// The dictionary (`dict_len` bytes), then the block.
+    /// The dictionary (`dict_len` bytes), then the block, up to `end`.
     input: Vec<u8>,
     dict_len: usize,
+    end: usize,
     last: bool,
-    /// An empty buffer to compress into (recycled, so it has capacity).
+    /// A buffer to compress into (recycled: its contents are garbage).
     output: Vec<u8>,
     #[cfg(test)]
     panic: bool,
@@ -150,7 +152,10 @@ struct Job {
 struct Done {
     index: u64,
     input: Vec<u8>,
+    /// The compressed block is `output[..output_len]` (the buffer is kept at its length, so
+    /// that reusing it need not zero it again).
     output: Vec<u8>,
+    output_len: usize,
     /// The CRC-32 of the block's input (not of the dictionary).
     crc: Crc,
     result: io::Result<()>,
@@ -200,8 +205,9 @@ impl<W: Write> GzipWriter<W> {
             _ => 0,
         };
         GzipWriter {
-            block: Vec::with_capacity(WINDOW + block_size),
+            block: vec![0; WINDOW + block_size],
             dict_len: 0,
+            end: 0,
             block_size,
             level,
             sent: 0,
@@ -266,7 +272,7 @@ impl<W: Write> GzipWriter<W> {
         self.usable()?;
         let start = self.read;
         loop {
-            if self.block.len() - self.dict_len == self.block_size {
+            if self.end - self.dict_len == self.block_size {
                 // Hand the full block over only once there is input after it, so that the
                 // last block is always the one left in hand at the end.
                 let mut probe = [0; 1];
@@ -275,12 +281,12 @@ impl<W: Write> GzipWriter<W> {
                 }
                 let result = self.dispatch(false);
                 self.note(result)?;
-                self.block.push(probe[0]);
+                self.block[self.end] = probe[0];
+                self.end += 1;
                 self.read += 1;
             }
-            let filled = self.block.len();
+            let filled = self.end;
             let end = self.dict_len + self.block_size;
-            self.block.resize(end, 0);
             let mut at = filled;
             let mut eof = false;
             let mut failure = None;
@@ -297,7 +303,7 @@ impl<W: Write> GzipWriter<W> {
                     }
                 }
             }
-            self.block.truncate(at);
+            self.end = at;
             self.read += (at - filled) as u64;
             if let Some(e) = failure {
                 return Err(e);
@@ -311,19 +317,25 @@ impl<W: Write> GzipWriter<W> {
     /// Hands the block in hand over for compression and starts the next one, primed with
     /// the last [`WINDOW`] bytes of input.
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        let mut next = self.sink.spare_inputs.pop().unwrap_or_default();
-        next.clear();
+        // After the last block the writer is done: no next block.
+        let mut next = Vec::new();
         let mut next_dict = 0;
         if !last {
-            next.reserve(WINDOW + self.block_size);
-            let tail = &self.block[self.block.len().saturating_sub(WINDOW)..];
-            next.extend_from_slice(tail);
+            let size = WINDOW + self.block_size;
+            next = self
+                .sink
+                .spare_inputs
+                .pop()
+                .unwrap_or_else(|| vec![0; size]);
+            let tail = self.end.saturating_sub(WINDOW)..self.end;
             next_dict = tail.len();
+            next[..next_dict].copy_from_slice(&self.block[tail]);
         }
         let job = Job {
             index: self.sent,
             input: std::mem::replace(&mut self.block, next),
             dict_len: std::mem::replace(&mut self.dict_len, next_dict),
+            end: std::mem::replace(&mut self.end, next_dict),
             last,
             output: self.sink.spare_outputs.pop().unwrap_or_default(),
             #[cfg(test)]
@@ -395,13 +407,14 @@ impl<W: Write> Write for GzipWriter<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.block.len() - self.dict_len == self.block_size {
+        if self.end - self.dict_len == self.block_size {
             let result = self.dispatch(false);
             self.note(result)?;
         }
-        let room = self.block_size - (self.block.len() - self.dict_len);
+        let room = self.block_size - (self.end - self.dict_len);
         let n = room.min(buf.len());
-        self.block.extend_from_slice(&buf[..n]);
+        self.block[self.end..self.end + n].copy_from_slice(&buf[..n]);
+        self.end += n;
         self.read += n as u64;
         Ok(n)
     }
@@ -436,8 +449,8 @@ impl<W: Write> Sink<W> {
                 self.output.write_all(&header)?;
                 self.bytes_out += header.len() as u64;
             }
-            self.output.write_all(&done.output)?;
-            self.bytes_out += done.output.len() as u64;
+            self.output.write_all(&done.output[..done.output_len])?;
+            self.bytes_out += done.output_len as u64;
             self.crc.combine(&done.crc);
             self.written += 1;
             self.spare_inputs.push(done.input);
@@ -547,6 +560,7 @@ fn work(level: u32, queue: &Mutex<mpsc::Receiver<Job>>, done: &mpsc::Sender<Done
                     index,
                     input: Vec::new(),
                     output: Vec::new(),
+                    output_len: 0,
                     crc: Crc::new(),
                     result: Err(io::Error::other(format!(
                         "gzip worker thread panicked on block {index}: {what}"
@@ -579,26 +593,31 @@ fn run(level: u32, job: Job) -> Done {
         index,
         input,
         dict_len,
+        end,
         last,
         mut output,
         ..
     } = job;
-    let (dictionary, data) = input.split_at(dict_len);
+    let (dictionary, data) = input[..end].split_at(dict_len);
     let mut crc = Crc::new();
     crc.update(data);
-    output.clear();
-    let result = deflate_block(level, dictionary, data, last, &mut output);
+    let (result, output_len) = match deflate_block(level, dictionary, data, last, &mut output) {
+        Ok(len) => (Ok(()), len),
+        Err(e) => (Err(e), 0),
+    };
     Done {
         index,
         input,
         output,
+        output_len,
         crc,
         result,
     }
 }
 
-/// Puts `data` in `output` as raw deflate at `level`, with `dictionary` as the input
-/// before it.
+/// Compresses `data` as raw deflate at `level`, with `dictionary` as the input before it,
+/// into the start of `output` (whose contents are ignored, and which is grown as needed).
+/// Returns the compressed length.
 ///
 /// The result must be a function of the arguments alone, so two things that could carry
 /// history are made fresh for every block:
@@ -606,16 +625,15 @@ fn run(level: u32, job: Job) -> Done {
 /// - The compressor. `Compress::reset` keeps the window's old bytes, and deflate's match
 ///   finder reads past the end of the input into them: a compressor reused for a block
 ///   that was not the one before gives different (valid) bytes.
-/// - The output space offered, a function of the block's length. Deflate cuts stored
-///   blocks (level 0) to fit the space it is given, so a recycled buffer's capacity would
-///   otherwise reach the output.
+/// - The output space offered, a function of the block's length, not of the recycled
+///   buffer's. Deflate cuts stored blocks (level 0) to fit the space it is given.
 fn deflate_block(
     level: u32,
     dictionary: &[u8],
     data: &[u8],
     last: bool,
     output: &mut Vec<u8>,
-) -> io::Result<()> {
+) -> io::Result<usize> {
     let mut deflate = Compress::new(Compression::new(level), false);
     if !dictionary.is_empty() {
         deflate.set_dictionary(dictionary)?;
@@ -626,25 +644,26 @@ fn deflate_block(
         FlushCompress::Sync
     };
     // zlib's conservative bound (an eighth more, for static Huffman codes on random data),
-    // with room for the stored and flush markers; grown below if ever short.
-    output.clear();
-    output.resize(data.len() + (data.len() >> 3) + (data.len() >> 6) + 64, 0);
+    // with room for the stored and flush markers; doubled below if ever short.
+    let mut space = data.len() + (data.len() >> 3) + (data.len() >> 6) + 64;
     let (mut taken, mut made) = (0, 0);
     loop {
+        if output.len() < space {
+            output.resize(space, 0);
+        }
         let (before_in, before_out) = (deflate.total_in(), deflate.total_out());
-        let status = deflate.compress(&data[taken..], &mut output[made..], flush)?;
+        let status = deflate.compress(&data[taken..], &mut output[made..space], flush)?;
         taken += (deflate.total_in() - before_in) as usize;
         made += (deflate.total_out() - before_out) as usize;
         let complete = match status {
             Status::StreamEnd => true,
             // A sync flush is complete once all input is in and the output was not filled.
-            Status::Ok | Status::BufError => !last && taken == data.len() && made < output.len(),
+            Status::Ok | Status::BufError => !last && taken == data.len() && made < space,
         };
         if complete {
-            output.truncate(made);
-            return Ok(());
+            return Ok(made);
         }
-        output.resize(2 * output.len(), 0);
+        space *= 2;
     }
 }
 
@@ -768,9 +787,9 @@ mod tests {
         for (i, block) in blocks.iter().enumerate() {
             let dictionary = &data[start.saturating_sub(WINDOW)..start];
             let mut buf = Vec::new();
-            deflate_block(level, dictionary, block, i + 1 == blocks.len(), &mut buf)
+            let len = deflate_block(level, dictionary, block, i + 1 == blocks.len(), &mut buf)
                 .expect("deflate");
-            out.extend_from_slice(&buf);
+            out.extend_from_slice(&buf[..len]);
             start += block.len();
         }
         out.extend_from_slice(&crc.sum().to_le_bytes());
