@@ -1,0 +1,115 @@
+//! Gzip throughput at level 6 on 64 MiB of real files: flate2's single-stream `GzEncoder`,
+//! against layercake's block-parallel encoder on one thread and on every core. Also prints
+//! the compressed sizes, so the ratio cost of cutting blocks shows next to the speed.
+//!
+//! Run: `cargo bench --bench gzip`
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use layercake::__bench::{compress, default_threads};
+
+/// How much input to compress.
+const SIZE: usize = 64 << 20;
+/// The level `docker push` and most registries' tools use.
+const LEVEL: u32 = 6;
+
+/// Up to `limit` bytes of the files under /usr/lib, concatenated in path order (binaries,
+/// libraries, scripts: what image layers hold); generated text if there are too few.
+fn input(limit: usize) -> Vec<u8> {
+    fn walk(dir: &Path, out: &mut Vec<u8>, limit: usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            if out.len() >= limit {
+                return;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk(&path, out, limit);
+            } else if meta.is_file() {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    out.extend_from_slice(&bytes);
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(limit);
+    walk(Path::new("/usr/lib"), &mut out, limit);
+    let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
+    while out.len() < limit {
+        n ^= n << 13;
+        n ^= n >> 7;
+        n ^= n << 17;
+        let line = format!("layer {} sha256:{:016x} size {}\n", n % 97, n, n % 4096);
+        out.extend_from_slice(line.as_bytes());
+    }
+    out.truncate(limit);
+    out
+}
+
+fn flate2_gzip(data: &[u8]) -> io::Result<u64> {
+    let mut out = Counter(0);
+    let mut gz = flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(LEVEL));
+    gz.write_all(data)?;
+    gz.finish()?;
+    Ok(out.0)
+}
+
+/// A sink that counts what it is given.
+struct Counter(u64);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn gzip(c: &mut Criterion) {
+    let data = input(SIZE);
+    let all = default_threads();
+
+    let one_stream = flate2_gzip(&data).expect("flate2");
+    let (_, blocks) = compress(&data[..], io::sink(), LEVEL, all).expect("compress");
+    eprintln!(
+        "gzip -{LEVEL} of {} bytes: flate2 GzEncoder {one_stream} bytes ({:.2}%), \
+         block-parallel {blocks} bytes ({:.2}%, {:+.3}% against flate2)",
+        data.len(),
+        100.0 * one_stream as f64 / data.len() as f64,
+        100.0 * blocks as f64 / data.len() as f64,
+        100.0 * (blocks as f64 / one_stream as f64 - 1.0),
+    );
+
+    let mut group = c.benchmark_group("gzip");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_with_input(
+        BenchmarkId::new("flate2_gz_encoder", LEVEL),
+        &data,
+        |b, data| b.iter(|| flate2_gzip(data).expect("flate2")),
+    );
+    for threads in [1, all] {
+        group.bench_with_input(
+            BenchmarkId::new(format!("parallel_threads_{threads}"), LEVEL),
+            &data,
+            |b, data| b.iter(|| compress(&data[..], io::sink(), LEVEL, threads).expect("gzip")),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gzip);
+criterion_main!(benches);
