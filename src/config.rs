@@ -335,12 +335,35 @@ impl ImageConfig {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Result<ImageConfig> {
-        let bytes = bytes.into();
-        crate::limits::Limits::check(
-            "JSON document bytes",
-            bytes.len() as u64,
-            crate::limits::Limits::default().json_bytes,
-        )?;
+        ImageConfig::from_bytes_with(bytes, &crate::limits::Limits::default())
+    }
+
+    /// Parses config bytes from an untrusted source under explicit limits
+    /// ([`Limits::json_bytes`](crate::Limits::json_bytes)).
+    ///
+    /// # Errors
+    ///
+    /// As [`ImageConfig::from_bytes`], with the limit of `limits`.
+    ///
+    /// ```
+    /// use layercake::{Error, ImageConfig, Limits};
+    ///
+    /// let bytes = br#"{"os":"linux", "architecture":"arm64", "rootfs":{"type":"layers"}}"#;
+    /// let tight = Limits::default().json_bytes(32);
+    /// let err = ImageConfig::from_bytes_with(&bytes[..], &tight).unwrap_err();
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "JSON document bytes", .. }));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn from_bytes_with(
+        bytes: impl Into<Bytes>,
+        limits: &crate::limits::Limits,
+    ) -> Result<ImageConfig> {
+        ImageConfig::parse(bytes.into(), limits.json_bytes)
+    }
+
+    /// Parses config bytes of at most `max` bytes.
+    pub(crate) fn parse(bytes: Bytes, max: u64) -> Result<ImageConfig> {
+        crate::limits::Limits::check("JSON document bytes", bytes.len() as u64, max)?;
         let file = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig {
             reason: "not an image config JSON object".into(),
             source: Some(e),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::config::{now, ContainerConfig, History};
+use crate::contents::Contents;
 use crate::diff::Change;
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
@@ -51,7 +52,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// c.remove_file("tmp/x")?;
 /// c.set_permissions("etc/hosts", 0o600)?;
 ///
-/// let changes: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
+/// let changes: Vec<String> = c.diff()?.iter().map(|ch| ch.to_string()).collect();
 /// assert_eq!(
 ///     changes,
 ///     ["C /etc", "A /etc/hostname", "C /etc/hosts", "C /tmp", "D /tmp/x"]
@@ -86,7 +87,7 @@ impl Container {
     ///     .build()?;
     /// let c = Container::new(&image);
     /// assert_eq!(c.read("etc/motd")?, "hi\n");
-    /// assert!(c.diff().is_empty(), "nothing has changed yet");
+    /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(image: &Image) -> Container {
@@ -231,7 +232,7 @@ impl Container {
     /// assert!(matches!(c.write("var/log/x", "x"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn write(&mut self, path: impl AsRef<[u8]>, contents: impl Into<Bytes>) -> Result<()> {
+    pub fn write(&mut self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> Result<()> {
         let (path, node) = self.resolve(path, Follow::All)?;
         let metadata = match node {
             None if path.is_root() => unreachable!("the root always exists"),
@@ -363,7 +364,7 @@ impl Container {
     /// c.remove_file("tmp/cache")?;
     /// assert!(!c.exists("tmp/cache"));
     /// // A deleted lower file is a `D`, and a whiteout once committed.
-    /// let changes: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
+    /// let changes: Vec<String> = c.diff()?.iter().map(|ch| ch.to_string()).collect();
     /// assert_eq!(changes, ["C /tmp", "D /tmp/cache"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -824,6 +825,11 @@ impl Container {
 
     /// The changes since the image, as `docker diff` lists them.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if telling two files apart means reading bytes on disk that cannot be
+    /// read (see [`Tree::diff`]).
+    ///
     /// ```
     /// use layercake::{ChangeKind, Container, Image, Layer};
     ///
@@ -834,7 +840,7 @@ impl Container {
     /// c.remove_file("etc/motd")?;
     /// c.write("etc/issue", "cake")?;
     /// let deleted: Vec<String> = c
-    ///     .diff()
+    ///     .diff()?
     ///     .iter()
     ///     .filter(|ch| ch.kind == ChangeKind::Deleted)
     ///     .map(|ch| ch.path.to_string())
@@ -842,11 +848,8 @@ impl Container {
     /// assert_eq!(deleted, ["etc/motd"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn diff(&self) -> Vec<Change> {
-        self.image
-            .tree()
-            .map(|t| t.diff(&self.tree))
-            .expect("the image tree was built when the container was made")
+    pub fn diff(&self) -> Result<Vec<Change>> {
+        self.image.tree()?.diff(&self.tree)
     }
 
     /// Commits the changes as one new layer on top of the image, like `docker commit`, and
@@ -867,7 +870,7 @@ impl Container {
     /// let image = c.commit(&CommitOptions::new().message("no motd"))?;
     /// // The new layer holds only the change: a whiteout on top of the base's layer.
     /// let top = image.layers().last().unwrap();
-    /// assert_eq!(top.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/motd"]);
+    /// assert_eq!(top.changeset()?.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/motd"]);
     /// assert_eq!(image.chain_ids()[0], base.chain_ids()[0]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -918,8 +921,8 @@ impl fmt::Debug for Container {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Container")
             .field("image", &self.image.id())
-            .field("changes", &self.diff().len())
-            .finish()
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1063,7 +1066,7 @@ impl CommitOptions {
     /// c.write("www/index.html", "")?;
     /// let image = c.commit(&CommitOptions::new().whiteouts(WhiteoutStyle::Opaque))?;
     /// let top = image.layers().last().unwrap();
-    /// assert_eq!((top.opaque_dirs().count(), top.whiteouts().count()), (1, 0));
+    /// assert_eq!((top.changeset()?.opaque_dirs().count(), top.changeset()?.whiteouts().count()), (1, 0));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> CommitOptions {

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::error::Result;
 use crate::path::ImagePath;
 use crate::tree::{Dir, Node, Tree};
 
@@ -24,7 +25,8 @@ use crate::tree::{Dir, Node, Tree};
 /// c.write("etc/hosts", "127.0.0.1 box\n")?;
 /// c.write("etc/issue", "")?;
 /// // A summary of `docker diff`: `/etc` and `/etc/hosts` are changed.
-/// let count = |kind| c.diff().iter().filter(|ch| ch.kind == kind).count();
+/// let changes = c.diff()?;
+/// let count = |kind| changes.iter().filter(|ch| ch.kind == kind).count();
 /// assert_eq!(
 ///     [count(ChangeKind::Added), count(ChangeKind::Changed), count(ChangeKind::Deleted)],
 ///     [1, 2, 1]
@@ -66,7 +68,7 @@ impl ChangeKind {
 ///     .build()?;
 /// let mut c = Container::new(&image);
 /// c.write("etc/motd", "hi")?;
-/// let lines: Vec<String> = c.diff().iter().map(|ch| ch.to_string()).collect();
+/// let lines: Vec<String> = c.diff()?.iter().map(|ch| ch.to_string()).collect();
 /// assert_eq!(lines, ["C /etc", "A /etc/motd"]);
 /// # Ok::<(), layercake::Error>(())
 /// ```
@@ -94,7 +96,7 @@ pub(crate) struct Comparison {
 }
 
 /// Compares `lower` and `upper`.
-pub(crate) fn compare(lower: &Tree, upper: &Tree) -> Comparison {
+pub(crate) fn compare(lower: &Tree, upper: &Tree) -> Result<Comparison> {
     let mut changes = Vec::new();
     let mut recreated = Vec::new();
     let mut stack: Vec<(ImagePath, Arc<Dir>, Arc<Dir>)> = Vec::new();
@@ -148,7 +150,7 @@ pub(crate) fn compare(lower: &Tree, upper: &Tree) -> Comparison {
                             }
                             stack.push((path, ld.clone(), ud.clone()));
                         }
-                        _ if l.same_content(u) => {}
+                        _ if l.same_content(u)? => {}
                         (_, Some(_)) => {
                             // A non-directory became a directory: everything below is new.
                             changes.push((changed(path.clone()), Some(u.clone())));
@@ -170,7 +172,7 @@ pub(crate) fn compare(lower: &Tree, upper: &Tree) -> Comparison {
     mark_parents(&mut changes, upper);
     changes.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     recreated.sort();
-    Comparison { changes, recreated }
+    Ok(Comparison { changes, recreated })
 }
 
 fn changed(path: ImagePath) -> Change {
@@ -231,16 +233,22 @@ impl Tree {
     /// let a =
     ///     Tree::new().apply(&Layer::builder().file("x/1", "").file("x/2", "").build()?)?;
     /// let b = a.apply(&Layer::builder().whiteout("x/1").file("y", "").build()?)?;
-    /// let lines: Vec<String> = a.diff(&b).iter().map(|c| c.to_string()).collect();
+    /// let lines: Vec<String> = a.diff(&b)?.iter().map(|c| c.to_string()).collect();
     /// assert_eq!(lines, ["C /x", "D /x/1", "A /y"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn diff(&self, upper: &Tree) -> Vec<Change> {
-        compare(self, upper)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if two files of the same length whose bytes are on
+    /// disk in different places must be read to tell whether they differ, and cannot be.
+    /// Subtrees the two trees share are never looked at, so a diff costs what changed.
+    pub fn diff(&self, upper: &Tree) -> Result<Vec<Change>> {
+        Ok(compare(self, upper)?
             .changes
             .into_iter()
             .filter(|(c, _)| !c.path.is_root())
             .map(|(c, _)| c)
-            .collect()
+            .collect())
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::contents::Contents;
 use crate::path::ImagePath;
 
 /// The metadata of an entry (R9): permissions, owner, modification time and extended attributes.
@@ -52,7 +53,7 @@ impl Metadata {
     ///     .entry("home/app", Entry::dir().with_metadata(private.clone()))
     ///     .entry("home/app/.ssh", Entry::dir().with_metadata(private.clone()))
     ///     .build()?;
-    /// assert_eq!(layer.entry("home/app/.ssh").unwrap().metadata(), &private);
+    /// assert_eq!(layer.changeset()?.entry("home/app/.ssh").unwrap().metadata(), &private);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(mode: u32) -> Metadata {
@@ -72,7 +73,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("home/nobody", Entry::dir().with_metadata(nobody))
     ///     .build()?;
-    /// let read_back = layer.entry("home/nobody").unwrap().metadata();
+    /// let read_back = layer.changeset()?.entry("home/nobody").unwrap().metadata();
     /// assert_eq!((read_back.uid, read_back.gid), (65534, 65534));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -91,7 +92,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").with_metadata(m))
     ///     .build()?;
-    /// assert_eq!(layer.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Metadata {
@@ -111,7 +112,7 @@ impl Metadata {
     ///     .entry("bin/ping", Entry::file("ELF").with_metadata(m))
     ///     .build()?;
     /// // Written as a `SCHILY.xattr.` PAX record, and read back.
-    /// assert_eq!(layer.entry("bin/ping").unwrap().metadata().xattrs.len(), 1);
+    /// assert_eq!(layer.changeset()?.entry("bin/ping").unwrap().metadata().xattrs.len(), 1);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn xattr(mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> Metadata {
@@ -180,19 +181,20 @@ impl FileType {
 ///     .char_device("dev/null", 1, 3)
 ///     .build()?;
 /// let devices = layer
+///     .changeset()?
 ///     .entries()
 ///     .filter(|(_, e)| {
 ///         matches!(e.kind(), EntryKind::CharDevice { .. } | EntryKind::BlockDevice { .. })
 ///     })
 ///     .count();
 /// assert_eq!(devices, 1);
-/// assert_eq!(layer.entry("b").unwrap().kind(), &EntryKind::Symlink("a".into()));
+/// assert_eq!(layer.changeset()?.entry("b").unwrap().kind(), &EntryKind::Symlink("a".into()));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// A regular file and its bytes.
-    File(Bytes),
+    /// A regular file and its contents (in memory, or a range of a layer's tar on disk).
+    File(Contents),
     /// A directory (its children are entries of their own).
     Directory,
     /// A symbolic link and its target, verbatim (R8).
@@ -247,7 +249,7 @@ impl Entry {
     ///     Metadata::new(0o666).owner(0, 5),
     /// );
     /// let layer = Layer::builder().entry("dev/tty", tty.clone()).build()?;
-    /// assert_eq!(layer.entry("dev/tty"), Some(&tty), "the layer tar keeps it all");
+    /// assert_eq!(layer.changeset()?.entry("dev/tty"), Some(&tty), "the layer tar keeps it all");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(kind: EntryKind, metadata: Metadata) -> Entry {
@@ -263,12 +265,12 @@ impl Entry {
     /// assert_eq!(script.metadata().mode, 0o644);
     /// let layer = Layer::builder().entry("usr/bin/hi", script.mode(0o755)).build()?;
     /// assert_eq!(
-    ///     layer.entry("usr/bin/hi").unwrap().contents().unwrap(),
+    ///     layer.changeset()?.entry("usr/bin/hi").unwrap().contents().unwrap(),
     ///     "#!/bin/sh\necho hi\n"
     /// );
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn file(contents: impl Into<Bytes>) -> Entry {
+    pub fn file(contents: impl Into<Contents>) -> Entry {
         Entry::new(EntryKind::File(contents.into()), Metadata::new(0o644))
     }
 
@@ -398,7 +400,7 @@ impl Entry {
     ///
     /// let layer =
     ///     Layer::builder().entry("srv/data", Entry::dir().owner(1000, 1000)).build()?;
-    /// let m = layer.entry("srv/data").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("srv/data").unwrap().metadata();
     /// assert_eq!((m.uid, m.gid), (1000, 1000));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -416,7 +418,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").mtime(1_700_000_000))
     ///     .build()?;
-    /// assert_eq!(layer.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Entry {
@@ -432,7 +434,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("app", Entry::file("ELF").xattr("user.checksum", "abc"))
     ///     .build()?;
-    /// let xattrs = &layer.entry("app").unwrap().metadata().xattrs;
+    /// let xattrs = &layer.changeset()?.entry("app").unwrap().metadata().xattrs;
     /// assert_eq!(xattrs.get(&b"user.checksum"[..]).unwrap(), "abc");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -465,7 +467,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/shadow", Entry::file("").mode(0o640).owner(0, 42))
     ///     .build()?;
-    /// let m = layer.entry("etc/shadow").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("etc/shadow").unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid), (0o640, 0, 42));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -482,7 +484,7 @@ impl Entry {
     ///     .file("bin/busybox", "ELF")
     ///     .hardlink("bin/sh", "bin/busybox")
     ///     .build()?;
-    /// let sh = layer.entry("bin/sh").unwrap();
+    /// let sh = layer.changeset()?.entry("bin/sh").unwrap();
     /// assert_eq!(sh.kind(), &EntryKind::Hardlink(ImagePath::new("bin/busybox")?));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -496,7 +498,7 @@ impl Entry {
     /// use layercake::Layer;
     ///
     /// let layer = Layer::builder().file("a", "").symlink("b", "a").fifo("c").build()?;
-    /// let letters: String = layer.entries().map(|(_, e)| e.file_type().as_char()).collect();
+    /// let letters: String = layer.changeset()?.entries().map(|(_, e)| e.file_type().as_char()).collect();
     /// assert_eq!(letters, "-lp");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -519,6 +521,7 @@ impl Entry {
     ///
     /// let layer = Layer::builder().dir("etc").file("etc/hosts", "").build()?;
     /// let dirs: Vec<String> = layer
+    ///     .changeset()?
     ///     .entries()
     ///     .filter(|(_, e)| e.is_dir())
     ///     .map(|(p, _)| p.to_string())
@@ -530,7 +533,7 @@ impl Entry {
         matches!(self.kind, EntryKind::Directory)
     }
 
-    /// A regular file's bytes.
+    /// A regular file's contents.
     ///
     /// ```
     /// use layercake::Layer;
@@ -539,14 +542,15 @@ impl Entry {
     ///     .file("etc/hostname", "box\n")
     ///     .symlink("hostname", "etc/hostname")
     ///     .build()?;
-    /// assert_eq!(layer.entry("etc/hostname").unwrap().contents().unwrap(), "box\n");
+    /// let changes = layer.changeset()?;
+    /// assert_eq!(changes.entry("etc/hostname").unwrap().contents().unwrap(), "box\n");
     /// assert!(
-    ///     layer.entry("hostname").unwrap().contents().is_none(),
+    ///     changes.entry("hostname").unwrap().contents().is_none(),
     ///     "a symlink has no contents"
     /// );
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn contents(&self) -> Option<&Bytes> {
+    pub fn contents(&self) -> Option<&Contents> {
         match &self.kind {
             EntryKind::File(b) => Some(b),
             _ => None,
@@ -559,7 +563,7 @@ impl Entry {
     /// use layercake::Layer;
     ///
     /// let layer = Layer::builder().symlink("usr/lib/libz.so", "libz.so.1").build()?;
-    /// assert_eq!(layer.entry("usr/lib/libz.so").unwrap().link_target().unwrap(), "libz.so.1");
+    /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so").unwrap().link_target().unwrap(), "libz.so.1");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn link_target(&self) -> Option<&Bytes> {
@@ -575,13 +579,13 @@ impl Entry {
     /// use layercake::Layer;
     ///
     /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
-    /// let sizes: Vec<u64> = layer.entries().map(|(_, e)| e.size()).collect();
+    /// let sizes: Vec<u64> = layer.changeset()?.entries().map(|(_, e)| e.size()).collect();
     /// assert_eq!(sizes, [5, 1, 0]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn size(&self) -> u64 {
         match &self.kind {
-            EntryKind::File(b) => b.len() as u64,
+            EntryKind::File(c) => c.len(),
             EntryKind::Symlink(t) => t.len() as u64,
             _ => 0,
         }

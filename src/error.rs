@@ -190,11 +190,14 @@ pub enum Error {
         reference: String,
     },
 
-    /// A reference could mean more than one image.
-    #[error("ambiguous image reference `{reference}`")]
+    /// A reference could mean more than one image, or none was given where several images
+    /// could be meant.
+    #[error("{}", ambiguous(.reference, .candidates))]
     AmbiguousReference {
-        /// The short id that matches several images.
+        /// What was asked for (a short id, a name); empty when nothing was.
         reference: String,
+        /// The images it could mean: their names, or ids for unnamed ones.
+        candidates: Vec<String>,
     },
 
     /// An image cannot be removed while tags point at it and `force` was not given.
@@ -273,6 +276,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+fn ambiguous(reference: &str, candidates: &[String]) -> String {
+    let list = candidates.join(", ");
+    if reference.is_empty() {
+        format!("several images and no name to pick one: {list}")
+    } else {
+        format!("ambiguous image reference `{reference}`: it could be {list}")
+    }
 }
 
 fn at_path(path: &Option<String>) -> String {

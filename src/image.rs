@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use crate::changes::Changeset;
 use crate::config::{rfc3339, ConfigFile, ContainerConfig, History, ImageConfig, RootFs};
 use crate::diff::Change;
 use crate::digest::{ChainId, DiffId, ImageId};
@@ -65,12 +66,53 @@ pub(crate) fn chain_tree(chain: &[Arc<ChainLink>]) -> Result<Tree> {
     }
     let start = chain.iter().rposition(|l| l.tree.get().is_some());
     let mut tree = start.map_or_else(Tree::new, |i| chain[i].tree.get().expect("cached").clone());
-    for link in &chain[start.map_or(0, |i| i + 1)..] {
+    let todo = &chain[start.map_or(0, |i| i + 1)..];
+    // Layers not read yet are read side by side first, then applied in order.
+    read_unread(todo.iter().map(|l| &l.layer))?;
+    for link in todo {
         tree = tree.apply(&link.layer)?;
         // Another thread may have built the same tree meanwhile; either copy will do.
         let _ = link.tree.set(tree.clone());
     }
     Ok(tree)
+}
+
+/// Reads the layers not read yet, several at once (each one decompresses on a thread of its
+/// own as it is parsed).
+fn read_unread<'a>(layers: impl Iterator<Item = &'a Layer>) -> Result<()> {
+    let unread: Vec<&Layer> = layers.filter(|l| !l.is_read()).collect();
+    parallel_map(&unread, |layer| layer.changeset().map(drop)).map(drop)
+}
+
+/// Maps `f` over `items` on up to as many threads as the machine has cores, keeping order;
+/// the first error (in item order) wins.
+pub(crate) fn parallel_map<T: Sync, U: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<U> + Sync,
+) -> Result<Vec<U>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<U>>> = (0..items.len()).map(|_| None).collect();
+    let done = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = f(item);
+                done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every item was mapped"))
+        .collect()
 }
 
 struct ImageInner {
@@ -149,7 +191,11 @@ impl Image {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn from_parts(config: impl Into<bytes::Bytes>, layers: Vec<Layer>) -> Result<Image> {
-        let config = ImageConfig::from_bytes(config)?;
+        Image::from_config(ImageConfig::from_bytes(config)?, layers)
+    }
+
+    /// An image from a parsed config and its layers, checked against each other.
+    pub(crate) fn from_config(config: ImageConfig, layers: Vec<Layer>) -> Result<Image> {
         verify_layers(&config, &layers)?;
         Ok(Image::from_chain(config, extend_chain(&[], layers)))
     }
@@ -202,9 +248,13 @@ impl Image {
     ///     .layer(Layer::builder().file("a", "12345").build()?)
     ///     .layer(Layer::builder().file("b", "123").build()?)
     ///     .build()?;
-    /// let sizes: Vec<u64> = image.layers().map(Layer::content_size).collect();
+    /// let sizes: Vec<u64> = image
+    ///     .layers()
+    ///     .map(|l| Ok(l.changeset()?.content_size()))
+    ///     .collect::<layercake::Result<_>>()?;
     /// assert_eq!(sizes, [5, 3]);
-    /// assert_eq!(image.layers().last().unwrap().content_size(), 3, "the top layer is last");
+    /// let top = image.layers().last().unwrap();
+    /// assert_eq!(top.changeset()?.content_size(), 3, "the top layer is last");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn layers(&self) -> impl ExactSizeIterator<Item = &Layer> + DoubleEndedIterator + '_ {
@@ -248,6 +298,27 @@ impl Image {
     /// ```
     pub fn chain_ids(&self) -> Vec<ChainId> {
         self.0.chain.iter().map(|l| l.chain_id).collect()
+    }
+
+    /// Reads every layer not read yet, several at once (each decompressing on a thread of
+    /// its own while it is parsed): what [`Image::tree`] does first, for a program that
+    /// wants every layer's changeset without the merged tree.
+    ///
+    /// # Errors
+    ///
+    /// The first error of [`Layer::changeset`], in layer order.
+    ///
+    /// ```
+    /// use layercake::{Image, Layer};
+    ///
+    /// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+    /// image.read_layers()?;
+    /// assert!(image.layers().all(Layer::is_read));
+    /// assert_eq!(image.inspect().size, Some(1), "known once every layer is read");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn read_layers(&self) -> Result<()> {
+        read_unread(self.layers())
     }
 
     /// The merged filesystem of all layers.
@@ -295,7 +366,7 @@ impl Image {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn diff(&self, other: &Image) -> Result<Vec<Change>> {
-        Ok(self.tree()?.diff(&other.tree()?))
+        self.tree()?.diff(&other.tree()?)
     }
 
     /// A new image whose layers `from..` are squashed into one; the filesystem is
@@ -361,7 +432,8 @@ impl Image {
     }
 
     /// What `docker image inspect` shows (with no tags: the [`Store`](crate::Store) adds
-    /// those).
+    /// those). Nothing is read: `size` is known only once every layer has been read (its
+    /// tree built, say), and is `None` before.
     ///
     /// ```
     /// use layercake::{Image, Layer};
@@ -376,7 +448,7 @@ impl Image {
     ///     (inspect.author.as_str(), inspect.comment.as_str()),
     ///     ("Jane", "first build")
     /// );
-    /// assert_eq!(inspect.size, 5);
+    /// assert_eq!(inspect.size, Some(5), "a layer built in code is read from the start");
     /// assert!(inspect.repo_tags.is_empty());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -407,7 +479,7 @@ impl Image {
             architecture: file.architecture.clone(),
             variant: file.variant.clone(),
             os: file.os.clone(),
-            size: self.layers().map(Layer::content_size).sum(),
+            size: self.layers().map(content_size_if_read).sum(),
             root_fs: InspectRootFs {
                 kind: "layers".into(),
                 layers: self.diff_ids(),
@@ -416,7 +488,7 @@ impl Image {
     }
 
     /// What `docker history` shows: one row per history entry, newest first, each non-empty
-    /// step with the size of its layer.
+    /// step with the size of its layer if the layer has been read (nothing is read here).
     ///
     /// ```
     /// use layercake::config::History;
@@ -429,7 +501,7 @@ impl Image {
     /// let rows = image.history();
     /// assert_eq!(rows[0].created_by, "CMD [\"sh\"]", "newest first");
     /// assert_eq!(rows[0].id, Some(image.id()));
-    /// assert_eq!((rows[1].created_by.as_str(), rows[1].size), ("COPY a /", 3));
+    /// assert_eq!((rows[1].created_by.as_str(), rows[1].size), ("COPY a /", Some(3)));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn history(&self) -> Vec<HistoryRow> {
@@ -445,9 +517,9 @@ impl Image {
                 created_by: h.created_by.clone().unwrap_or_default(),
                 comment: h.comment.clone().unwrap_or_default(),
                 size: if h.empty_layer {
-                    0
+                    Some(0)
                 } else {
-                    layers.next().map_or(0, Layer::content_size)
+                    layers.next().and_then(content_size_if_read)
                 },
                 empty_layer: h.empty_layer,
             })
@@ -458,6 +530,14 @@ impl Image {
         }
         rows
     }
+}
+
+/// A layer's content size if it has been read (no I/O).
+fn content_size_if_read(layer: &Layer) -> Option<u64> {
+    layer
+        .is_read()
+        .then(|| layer.changeset().ok().map(Changeset::content_size))
+        .flatten()
 }
 
 fn verify_layers(config: &ImageConfig, layers: &[Layer]) -> Result<()> {
@@ -540,8 +620,10 @@ pub struct Inspect {
     pub variant: Option<String>,
     /// Operating system.
     pub os: String,
-    /// Bytes of file contents across the layers.
-    pub size: u64,
+    /// Bytes of file contents across the layers, when every layer has been read; left out
+    /// of the JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// The layer DiffIds.
     #[serde(rename = "RootFS")]
     pub root_fs: InspectRootFs,
@@ -601,8 +683,9 @@ pub struct HistoryRow {
     pub created_by: String,
     /// The step's comment.
     pub comment: String,
-    /// The size of the step's layer (file contents), 0 for an empty step.
-    pub size: u64,
+    /// The size of the step's layer (file contents), 0 for an empty step; `None` for a layer
+    /// not read yet.
+    pub size: Option<u64>,
     /// Whether the step made no layer.
     pub empty_layer: bool,
 }

@@ -1,152 +1,27 @@
-//! [`Layer`]: one changeset of an image, its [`LayerBuilder`], and [`Layer::diff`], which
-//! turns the difference between two trees into a layer (commit, squash, image diff).
+//! [`Layer`]: one changeset of an image, backed by its uncompressed tar, with its
+//! [`Blob`] (the form it is stored in) and its [`LayerBuilder`].
 //!
-//! Every layer is backed by its uncompressed tar. A layer read from a tar keeps those exact
-//! bytes (so its DiffId never changes); a layer built in code or from a diff is written as a
-//! canonical tar first and then read back, so both kinds go through one reader and their file
-//! contents are slices of the tar buffer, stored once.
+//! A layer read from a tar keeps those exact bytes, where they are (so its DiffId never
+//! changes); a layer built in code or from a diff is written once as the canonical tar and
+//! its file contents point into it. A layer of an image file is read when first needed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::io::Read;
-use std::sync::Arc;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::archive::{compression, layer_tar, Compression};
-use crate::diff::{compare, ChangeKind};
-use crate::digest::{DiffId, Digest};
+use crate::changes::{self, Changeset};
+use crate::codec::compression::Encoder;
+use crate::codec::{self, tar_write, BlobInput, Budget, Compression, Decoded, Expected};
+use crate::contents::{temporary_file, Contents, HostFile};
+use crate::digest::{DiffId, Digest, HashingWriter};
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::path::ImagePath;
-use crate::tree::{NodeKind, Tree};
-
-/// The changes of one layer in typed form: entries, whiteouts (R2) and opaque
-/// directories (R3). The `.wh.` spelling exists only in the tar code.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Changes {
-    pub(crate) entries: BTreeMap<ImagePath, Arc<Entry>>,
-    pub(crate) whiteouts: BTreeSet<ImagePath>,
-    pub(crate) opaques: BTreeSet<ImagePath>,
-}
-
-impl Changes {
-    /// Checks the rules that one layer must satisfy on its own and drops the markers that
-    /// R5 makes no-ops.
-    ///
-    /// - R10: the root entry, if any, is a directory.
-    /// - An entry below a non-directory entry of the same layer is an error.
-    /// - A whiteout or opaque marker below (or, for opaque, at) a non-directory entry of
-    ///   the same layer does nothing: that entry already replaced everything below.
-    pub(crate) fn validate(&mut self) -> Result<()> {
-        if let Some(root) = self.entries.get(&ImagePath::ROOT) {
-            if !root.is_dir() {
-                return Err(Error::RootDirectory {
-                    reason: "a layer entry makes the root a non-directory",
-                });
-            }
-        }
-        // Sorted by component, a path's descendants follow it directly.
-        let mut leaf: Option<&ImagePath> = None;
-        for (path, entry) in &self.entries {
-            if let Some(parent) = leaf.filter(|l| path.starts_with(l)) {
-                return Err(Error::ParentNotDirectory {
-                    path: path.to_string(),
-                    parent: parent.to_string(),
-                });
-            }
-            if !entry.is_dir() {
-                leaf = Some(path);
-            }
-        }
-        let entries = &self.entries;
-        let under_leaf = |p: &ImagePath| {
-            p.ancestors()
-                .any(|a| entries.get(&a).is_some_and(|e| !e.is_dir()))
-        };
-        self.whiteouts.retain(|w| !under_leaf(w));
-        self.opaques
-            .retain(|d| !under_leaf(d) && entries.get(d).is_none_or(|e| e.is_dir()));
-        Ok(())
-    }
-}
-
-/// The changes that turn `lower` into `upper` (see [`Layer::diff`]).
-pub(crate) fn diff_changes(lower: &Tree, upper: &Tree, options: &DiffOptions) -> Changes {
-    let comparison = compare(lower, upper);
-    let mut changes = Changes::default();
-    let mut nodes = BTreeMap::new();
-    for (change, node) in comparison.changes {
-        match (change.kind, node) {
-            (ChangeKind::Deleted, _) => {
-                changes.whiteouts.insert(change.path);
-            }
-            (_, Some(node)) => {
-                nodes.insert(change.path, node);
-            }
-            (_, None) => unreachable!("added and changed paths carry their node"),
-        }
-    }
-    if options.whiteouts == WhiteoutStyle::Opaque {
-        for dir in comparison.recreated {
-            changes.whiteouts.retain(|w| !w.starts_with(&dir));
-            if let Some(node) = upper.lookup_path(&dir) {
-                nodes.insert(dir.clone(), node.clone());
-            }
-            for (path, node) in upper.walk_under(dir.as_bytes()) {
-                nodes.insert(path, node.clone());
-            }
-            changes.opaques.insert(dir);
-        }
-    }
-    // The first path of a shared file carries it; later paths link to the first.
-    let mut first_path: HashMap<*const Entry, ImagePath> = HashMap::new();
-    // A file written here may also sit, unchanged, at a lower path (`hard_link` to a lower
-    // file): link to that path instead of copying it (R7 resolves it against the lower
-    // layers), so the two names stay one file. Finding that path takes a walk of the lower
-    // tree, so it is done only when some written file has more owners than this diff and the
-    // upper tree account for (each written path holds it once there and once in `nodes`).
-    let mut written: HashMap<*const Entry, (usize, &Arc<Entry>)> = HashMap::new();
-    for node in nodes.values() {
-        if let NodeKind::Leaf(leaf) = &node.kind {
-            written.entry(Arc::as_ptr(leaf)).or_insert((0, leaf)).0 += 1;
-        }
-    }
-    let held_elsewhere: HashSet<*const Entry> = written
-        .iter()
-        .filter(|(_, (paths, leaf))| Arc::strong_count(leaf) > 2 * paths)
-        .map(|(ptr, _)| *ptr)
-        .collect();
-    if !held_elsewhere.is_empty() {
-        for (path, node) in lower.walk() {
-            let Some(leaf) = node.as_leaf() else { continue };
-            let ptr = Arc::as_ptr(leaf);
-            let unchanged = || upper.lookup_path(&path).is_some_and(|u| u.same_file(node));
-            if held_elsewhere.contains(&ptr) && !nodes.contains_key(&path) && unchanged() {
-                first_path.entry(ptr).or_insert(path);
-            }
-        }
-    }
-    drop(written);
-    for (path, node) in nodes {
-        let entry = match &node.kind {
-            NodeKind::Leaf(leaf) => match first_path.get(&Arc::as_ptr(leaf)) {
-                Some(first) => Arc::new(Entry::new(
-                    EntryKind::Hardlink(first.clone()),
-                    leaf.metadata.clone(),
-                )),
-                None => {
-                    first_path.insert(Arc::as_ptr(leaf), path.clone());
-                    leaf.clone()
-                }
-            },
-            NodeKind::Dir(_) => Arc::new(node.to_entry()),
-        };
-        changes.entries.insert(path, entry);
-    }
-    changes
-}
+use crate::tree::Tree;
 
 /// What to do when one layer tar holds the same path twice (R4).
 ///
@@ -154,12 +29,13 @@ pub(crate) fn diff_changes(lower: &Tree, upper: &Tree, options: &DiffOptions) ->
 /// use layercake::layer::{Duplicates, ReadOptions};
 /// use layercake::{Error, Layer};
 ///
-/// let a = Layer::builder().file("f", "1").build()?;
-/// let b = Layer::builder().file("f", "2").build()?;
+/// let a = Layer::builder().file("f", "1").build()?.tar()?.to_bytes()?;
+/// let b = Layer::builder().file("f", "2").build()?.tar()?.to_bytes()?;
 /// // One tar naming `f` twice: `a`'s records without its end blocks, then all of `b`.
-/// let tar = [&a.tar()[..a.tar().len() - 1024], &b.tar()[..]].concat();
+/// let tar = [&a[..a.len() - 1024], &b[..]].concat();
 /// assert_eq!(Duplicates::default(), Duplicates::LastWins);
-/// assert_eq!(Layer::from_tar(tar.clone())?.entry("f").unwrap().contents().unwrap(), "2");
+/// let read = Layer::from_tar(tar.clone())?;
+/// assert_eq!(read.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
 /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
 /// assert!(matches!(Layer::from_tar_with(tar, &strict), Err(Error::DuplicateEntry { .. })));
 /// # Ok::<(), layercake::Error>(())
@@ -174,7 +50,8 @@ pub enum Duplicates {
     Reject,
 }
 
-/// Options for reading a layer tar.
+/// Options for reading a layer: the limits on what it may hold, what to do with a path named
+/// twice, and where to keep layers decompressed from compressed blobs.
 ///
 /// ```
 /// use layercake::layer::{Duplicates, ReadOptions};
@@ -186,6 +63,7 @@ pub enum Duplicates {
 pub struct ReadOptions {
     pub(crate) duplicates: Duplicates,
     pub(crate) limits: Limits,
+    temp_dir: Option<PathBuf>,
 }
 
 impl Default for ReadOptions {
@@ -193,6 +71,7 @@ impl Default for ReadOptions {
         ReadOptions {
             duplicates: Duplicates::LastWins,
             limits: Limits::default(),
+            temp_dir: None,
         }
     }
 }
@@ -206,8 +85,8 @@ impl ReadOptions {
     ///
     /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
     /// // The options `Layer::from_tar` reads with.
-    /// let read = Layer::from_tar_with(layer.tar().clone(), &ReadOptions::new())?;
-    /// assert_eq!(read, Layer::from_tar(layer.tar().clone())?);
+    /// let read = Layer::from_tar_with(layer.tar()?.clone(), &ReadOptions::new())?;
+    /// assert_eq!(read, Layer::from_tar(layer.tar()?.clone())?);
     /// assert_eq!(ReadOptions::new().limits_in_force(), &Limits::default());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -224,7 +103,7 @@ impl ReadOptions {
     /// let layer = Layer::builder().file("a", "").file("b", "").file("c", "").build()?;
     /// // Tighter than the defaults, e.g. for uploads from unknown users.
     /// let options = ReadOptions::new().limits(Limits::default().entries(2));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(
     ///     err,
     ///     Error::LimitExceeded { limit: "entries in one layer", value: 3, max: 2 }
@@ -252,6 +131,30 @@ impl ReadOptions {
         &self.limits
     }
 
+    /// Sets the directory where a layer decompressed from a gzip or zstd blob is kept while
+    /// it is in use (default: [`std::env::temp_dir`]). The file there has no name and is
+    /// freed when the last value using the layer is dropped, so a crash leaves nothing.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Compression, Layer};
+    ///
+    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
+    /// let options = ReadOptions::new().temp_dir(std::env::temp_dir());
+    /// let layer = Layer::from_blob_with(gz.blob().contents().clone(), &options)?;
+    /// assert_eq!(layer.changeset()?.entry("a").unwrap().contents().unwrap(), "hi");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> ReadOptions {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+
+    /// Where decompressed layers go.
+    pub(crate) fn spill_dir(&self) -> PathBuf {
+        self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
     /// Sets the duplicate-path policy.
     ///
     /// ```
@@ -260,8 +163,9 @@ impl ReadOptions {
     ///
     /// let one = Layer::builder().file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build()?;
     /// // A smuggling attempt: a second `etc/passwd` that only last-wins readers apply.
-    /// let mut tar = one.tar()[..one.tar().len() - 1024].to_vec();
-    /// tar.extend_from_slice(Layer::builder().file("etc/passwd", "evil").build()?.tar());
+    /// let one = one.tar()?.to_bytes()?;
+    /// let mut tar = one[..one.len() - 1024].to_vec();
+    /// tar.extend_from_slice(&Layer::builder().file("etc/passwd", "evil").build()?.tar()?.to_bytes()?);
     /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
     /// let err = Layer::from_tar_with(tar, &strict).unwrap_err();
     /// assert_eq!(err.to_string(), "duplicate entry `etc/passwd` in one layer");
@@ -286,10 +190,10 @@ impl ReadOptions {
 /// c.create_dir("www")?;
 /// c.write("www/index.html", "")?;
 /// let diff = |style| Layer::diff(&base.tree()?, c.tree(), &DiffOptions::new().whiteouts(style));
-/// assert_eq!(diff(WhiteoutStyle::Explicit)?.whiteouts().count(), 2);
+/// assert_eq!(diff(WhiteoutStyle::Explicit)?.changeset()?.whiteouts().count(), 2);
 /// let opaque = diff(WhiteoutStyle::Opaque)?;
-/// assert_eq!(opaque.opaque_dirs().map(|d| d.to_string()).collect::<Vec<_>>(), ["www"]);
-/// assert_eq!(opaque.whiteouts().count(), 0);
+/// assert_eq!(opaque.changeset()?.opaque_dirs().map(|d| d.to_string()).collect::<Vec<_>>(), ["www"]);
+/// assert_eq!(opaque.changeset()?.whiteouts().count(), 0);
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -336,7 +240,7 @@ impl DiffOptions {
     /// let lower = Tree::new().apply(&Layer::builder().file("etc/a", "").build()?)?;
     /// let upper = lower.apply(&Layer::builder().whiteout("etc/a").build()?)?;
     /// let layer = Layer::diff(&lower, &upper, &DiffOptions::new())?;
-    /// assert_eq!(layer.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/a"]);
+    /// assert_eq!(layer.changeset()?.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/a"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new() -> DiffOptions {
@@ -354,7 +258,7 @@ impl DiffOptions {
     /// // One marker instead of a whiteout per old child: smaller when `d` held many.
     /// let options = DiffOptions::new().whiteouts(WhiteoutStyle::Opaque);
     /// let layer = Layer::diff(&lower, &upper, &options)?;
-    /// assert_eq!((layer.opaque_dirs().count(), layer.whiteouts().count()), (1, 0));
+    /// assert_eq!((layer.changeset()?.opaque_dirs().count(), layer.changeset()?.whiteouts().count()), (1, 0));
     /// assert_eq!(lower.apply(&layer)?, upper);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -364,18 +268,11 @@ impl DiffOptions {
     }
 }
 
-struct LayerInner {
-    diff_id: DiffId,
-    tar: Bytes,
-    changes: Changes,
-}
-
-/// A layer as it is stored or sent: the blob bytes (a plain, gzip or zstd tar), their
-/// digest and their compression. The blob digest is not the DiffId unless the blob is plain.
+/// The form of a layer that is stored or sent: a plain, gzip or zstd tar, its digest and
+/// its compression. The blob digest is not the DiffId unless the blob is plain.
 ///
 /// ```
-/// use layercake::archive::Compression;
-/// use layercake::Layer;
+/// use layercake::{Compression, Layer};
 ///
 /// let layer = Layer::builder().file("a", "hello").build()?;
 /// assert_eq!(layer.blob().compression(), Compression::None);
@@ -383,7 +280,7 @@ struct LayerInner {
 ///
 /// let gz = layer.compress(Compression::Gzip, 6)?;
 /// assert_ne!(gz.blob().digest(), gz.diff_id().digest());
-/// let back = Layer::from_blob(gz.blob().bytes().clone())?;
+/// let back = Layer::from_blob(gz.blob().contents().clone())?;
 /// assert_eq!(back.diff_id(), layer.diff_id());
 /// assert_eq!(back.blob().digest(), gz.blob().digest());
 /// # Ok::<(), layercake::Error>(())
@@ -392,19 +289,19 @@ struct LayerInner {
 pub struct Blob {
     digest: Digest,
     compression: Compression,
-    bytes: Bytes,
+    contents: Contents,
 }
 
 impl Blob {
-    /// The digest of the blob bytes (what a manifest's layer descriptor names).
+    /// The digest of the blob bytes (what a manifest's layer descriptor names). For a layer
+    /// of an image file not read yet, the digest its manifest gives, checked when it is read.
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::{Digest, Layer};
+    /// use layercake::{Compression, Digest, Layer};
     ///
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// // The manifest names the compressed bytes; the config's `diff_ids` the tar.
-    /// assert_eq!(gz.blob().digest(), Digest::sha256(gz.blob().bytes()));
+    /// assert_eq!(gz.blob().digest(), Digest::sha256(gz.blob().contents().to_bytes()?));
     /// assert_ne!(gz.blob().digest(), gz.diff_id().digest());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -415,12 +312,11 @@ impl Blob {
     /// The compression, detected from the bytes.
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let zst = Layer::builder().file("a", "hi").build()?.compress(Compression::Zstd, 3)?;
     /// // Whatever media type the blob came with, its magic bytes decide.
-    /// let read = Layer::from_blob(zst.blob().bytes().clone())?;
+    /// let read = Layer::from_blob(zst.blob().contents().clone())?;
     /// assert_eq!(read.blob().compression(), Compression::Zstd);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -428,51 +324,45 @@ impl Blob {
         self.compression
     }
 
-    /// The blob bytes.
+    /// The blob bytes: in memory, or a range of a file on disk (an image file, or a
+    /// temporary file a compressed copy was written to).
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// // Pushing or saving the layer again sends these bytes as they are: no recompression.
-    /// let read = Layer::from_blob(gz.blob().bytes().clone())?;
-    /// assert_eq!(read.blob().bytes(), gz.blob().bytes());
+    /// let read = Layer::from_blob(gz.blob().contents().clone())?;
+    /// assert_eq!(read.blob().contents(), gz.blob().contents());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+    pub fn contents(&self) -> &Contents {
+        &self.contents
     }
 
     /// The blob size in bytes (the `size` of a layer descriptor).
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let layer = Layer::builder().file("log", "line\n".repeat(1000)).build()?;
     /// let gz = layer.compress(Compression::Gzip, 6)?;
     /// // What a pull transfers, against what it unpacks.
-    /// assert!(gz.blob().size() * 10 < layer.size());
-    /// assert_eq!(layer.blob().size(), layer.size(), "a plain blob is the tar");
+    /// assert!(gz.blob().size() * 10 < layer.size()?);
+    /// assert_eq!(layer.blob().size(), layer.size()?, "a plain blob is the tar");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn size(&self) -> u64 {
-        self.bytes.len() as u64
+        self.contents.len()
     }
 
     /// The OCI media type for this blob.
     ///
     /// ```
-    /// use layercake::archive::oci::Descriptor;
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// assert_eq!(gz.blob().media_type(), "application/vnd.oci.image.layer.v1.tar+gzip");
-    /// // Everything a manifest's layer descriptor needs.
-    /// let descriptor = Descriptor::of(gz.blob().media_type(), gz.blob().bytes());
-    /// assert_eq!((descriptor.digest, descriptor.size), (gz.blob().digest(), gz.blob().size()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn media_type(&self) -> &'static str {
@@ -485,15 +375,49 @@ impl fmt::Debug for Blob {
         f.debug_struct("Blob")
             .field("digest", &self.digest)
             .field("compression", &self.compression)
-            .field("size", &self.bytes.len())
+            .field("size", &self.size())
             .finish()
     }
+}
+
+/// A layer that has been read: its uncompressed tar and what it changes.
+#[derive(Debug)]
+struct Read {
+    tar: Contents,
+    changes: Changeset,
+}
+
+/// Where a layer not read yet will be read from, and how.
+#[derive(Debug)]
+struct Pending {
+    blob: Contents,
+    expected_blob: Option<Digest>,
+    options: ReadOptions,
+    budget: Option<Arc<Budget>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    diff_id: DiffId,
+    read: OnceLock<Read>,
+    /// For a layer of an image file: where to read it from, the first time it is needed.
+    pending: Option<Pending>,
+    /// One reader at a time.
+    reading: Mutex<()>,
 }
 
 /// One layer: a changeset over the layers below it, backed by its uncompressed tar.
 ///
 /// Immutable, `Send + Sync`, and cheap to clone (an `Arc` inside). Two layers are equal when
 /// their DiffIds are.
+///
+/// A layer built in code or read from a tar in memory holds everything from the start. A
+/// layer of an image file ([`Archive`](crate::archive::Archive)) is read the first time its
+/// tar, its changeset or a tree built on it is asked for, once however many images share it:
+/// its blob is hashed, decompressed (into a temporary file) and parsed in one pass, and
+/// checked against the digests its manifest and config promise. Until then only
+/// [`diff_id`](Self::diff_id) and [`blob`](Self::blob) are known, which is why the methods
+/// that need the tar return a [`Result`].
 ///
 /// # Example
 ///
@@ -505,17 +429,17 @@ impl fmt::Debug for Blob {
 ///     .file("app/main.py", "print('hi')\n")
 ///     .whiteout("tmp/cache")
 ///     .build()?;
-/// assert_eq!(layer.entries().count(), 2);
-/// assert_eq!(layer.whiteouts().count(), 1);
+/// assert_eq!(layer.changeset()?.entries().count(), 2);
+/// assert_eq!(layer.changeset()?.whiteouts().count(), 1);
 ///
 /// // The same bytes read back give the same layer.
-/// let again = Layer::from_tar(layer.tar().clone())?;
+/// let again = Layer::from_tar(layer.tar()?.clone())?;
 /// assert_eq!(again.diff_id(), layer.diff_id());
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Layer {
-    inner: Arc<LayerInner>,
+    inner: Arc<Inner>,
     blob: Blob,
 }
 
@@ -534,31 +458,97 @@ impl Layer {
         LayerBuilder::default()
     }
 
-    /// Reads an uncompressed layer tar held in memory, with default [`ReadOptions`].
+    /// A layer read at once from what [`codec::decode`] gave.
+    fn decoded(decoded: Decoded, blob: Option<Contents>) -> Result<Layer> {
+        let mut changes = decoded.changes;
+        changes.validate()?;
+        let blob = Blob {
+            digest: decoded.blob_digest,
+            compression: decoded.compression,
+            contents: blob.unwrap_or_else(|| decoded.tar.clone()),
+        };
+        Ok(Layer::new(
+            decoded.diff_id,
+            blob,
+            Read {
+                tar: decoded.tar,
+                changes,
+            },
+        ))
+    }
+
+    fn new(diff_id: DiffId, blob: Blob, read: Read) -> Layer {
+        Layer {
+            inner: Arc::new(Inner {
+                diff_id,
+                read: OnceLock::from(read),
+                pending: None,
+                reading: Mutex::new(()),
+            }),
+            blob,
+        }
+    }
+
+    /// A layer of an image file, read the first time it is needed: `blob` must hash to
+    /// `blob_digest` (when the manifest names one) and its tar to `diff_id`. Only the blob's
+    /// first bytes are read now, to tell its compression.
+    pub(crate) fn lazy(
+        blob: Contents,
+        blob_digest: Option<Digest>,
+        diff_id: DiffId,
+        options: &ReadOptions,
+        budget: Option<Arc<Budget>>,
+    ) -> Result<Layer> {
+        let mut magic = [0u8; 4];
+        let n = blob.read_at(0, &mut magic)?;
+        let compression = Compression::detect(&magic[..n]);
+        Ok(Layer {
+            inner: Arc::new(Inner {
+                diff_id,
+                read: OnceLock::new(),
+                pending: Some(Pending {
+                    blob: blob.clone(),
+                    expected_blob: blob_digest,
+                    options: options.clone(),
+                    budget,
+                }),
+                reading: Mutex::new(()),
+            }),
+            blob: Blob {
+                digest: blob_digest.unwrap_or(diff_id.digest()),
+                compression,
+                contents: blob,
+            },
+        })
+    }
+
+    /// Reads an uncompressed layer tar, with default [`ReadOptions`]. The tar is read where
+    /// it is: file contents are slices of the bytes in memory, or ranges of the file on disk.
     ///
-    /// File contents are slices of `tar`: nothing is copied. The DiffId is the SHA-256 of
-    /// `tar` exactly as given, and [`Layer::tar`] gives those bytes back.
+    /// The DiffId is the SHA-256 of `tar` exactly as given, and [`Layer::tar`] gives those
+    /// bytes back.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidTar`] for a malformed tar, [`Error::InvalidPath`] for a name with a
     /// `..` component or a NUL, [`Error::ParentNotDirectory`] and
-    /// [`Error::RootDirectory`] for entries that contradict each other, and
+    /// [`Error::RootDirectory`] for entries that contradict each other,
     /// [`Error::LimitExceeded`] past one of the default [`Limits`] (size, entries, path and
-    /// name lengths, depth, PAX records, trailing zero bytes).
+    /// name lengths, depth, PAX records, trailing zero bytes), and [`Error::Io`] if `tar` is
+    /// on disk and cannot be read.
     ///
     /// ```
     /// use layercake::{Digest, Error, Layer};
     ///
     /// // A tar from anywhere: here one the builder wrote.
-    /// let tar = Layer::builder().file("etc/motd", "hi\n").build()?.tar().clone();
+    /// let tar = Layer::builder().file("etc/motd", "hi\n").build()?.tar()?.to_bytes()?;
     /// let layer = Layer::from_tar(tar.clone())?;
     /// // The DiffId is the hash of exactly these bytes, whoever wrote them.
     /// assert_eq!(layer.diff_id().digest(), Digest::sha256(&tar));
     /// assert!(matches!(Layer::from_tar(&b"not a tar"[..]), Err(Error::InvalidTar { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn from_tar(tar: impl Into<Bytes>) -> Result<Layer> {
+    pub fn from_tar(tar: impl Into<Contents>) -> Result<Layer> {
         Layer::from_tar_with(tar, &ReadOptions::default())
     }
 
@@ -573,58 +563,47 @@ impl Layer {
     /// use layercake::layer::{Duplicates, ReadOptions};
     /// use layercake::{Error, Layer};
     ///
-    /// let a = Layer::builder().file("f", "1").build()?;
-    /// let b = Layer::builder().file("f", "2").build()?;
+    /// let a = Layer::builder().file("f", "1").build()?.tar()?.to_bytes()?;
+    /// let b = Layer::builder().file("f", "2").build()?.tar()?.to_bytes()?;
     /// // Two tars glued together (the first one's end blocks removed) name `f` twice.
-    /// let mut twice = a.tar()[..a.tar().len() - 1024].to_vec();
-    /// twice.extend_from_slice(b.tar());
+    /// let twice = [&a[..a.len() - 1024], &b[..]].concat();
     ///
     /// let last_wins = Layer::from_tar(twice.clone())?;
-    /// assert_eq!(last_wins.entry("f").unwrap().contents().unwrap(), "2");
+    /// assert_eq!(last_wins.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
     /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
     /// assert!(matches!(Layer::from_tar_with(twice, &strict), Err(Error::DuplicateEntry { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn from_tar_with(tar: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
+    pub fn from_tar_with(tar: impl Into<Contents>, options: &ReadOptions) -> Result<Layer> {
         let tar = tar.into();
-        Limits::check(
-            "uncompressed layer bytes",
-            tar.len() as u64,
-            options.limits.layer_bytes,
-        )?;
-        let digest = Digest::sha256(&tar);
-        let blob = Blob {
-            digest,
-            compression: Compression::None,
-            bytes: tar.clone(),
-        };
-        Layer::from_parts(tar, digest, blob, options)
+        Layer::decoded(codec::decode_tar(&tar, options)?, None)
     }
 
     /// Reads a layer blob: a plain, gzip or zstd tar, told apart by its magic bytes, whatever
-    /// a media type claims. One pass over the blob hashes it, decompresses it and hashes the
-    /// tar; the layer keeps the blob, so writing it again needs no recompression.
+    /// a media type claims. One pass over the blob hashes it, decompresses it (into a
+    /// temporary file, see [`ReadOptions::temp_dir`]), hashes the tar and parses it; a plain
+    /// blob is read where it is. The layer keeps the blob, so writing it again needs no
+    /// recompression.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidBlob`] for a corrupt, truncated or garbage-trailed stream,
     /// [`Error::LimitExceeded`] past a [`Limits`] (blob size, layer size, ratio),
-    /// [`Error::Io`] if the zstd decoder cannot start, then as [`Layer::from_tar`].
+    /// [`Error::Io`] if the temporary file cannot be written, then as [`Layer::from_tar`].
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::{Error, Layer};
+    /// use layercake::{Compression, Error, Layer};
     ///
     /// let layer = Layer::builder().file("etc/motd", "hi\n").build()?;
     /// let gz = layer.compress(Compression::Gzip, 6)?;
     /// // A blob as a registry serves it: one pass gives both digests.
-    /// let read = Layer::from_blob(gz.blob().bytes().clone())?;
+    /// let read = Layer::from_blob(gz.blob().contents().clone())?;
     /// assert_eq!((read.diff_id(), read.blob().digest()), (layer.diff_id(), gz.blob().digest()));
-    /// let cut = gz.blob().bytes().slice(..20);
+    /// let cut = gz.blob().contents().slice(..20);
     /// assert!(matches!(Layer::from_blob(cut), Err(Error::InvalidBlob { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn from_blob(blob: impl Into<Bytes>) -> Result<Layer> {
+    pub fn from_blob(blob: impl Into<Contents>) -> Result<Layer> {
         Layer::from_blob_with(blob, &ReadOptions::default())
     }
 
@@ -636,56 +615,229 @@ impl Layer {
     /// for a path named twice under [`Duplicates::Reject`].
     ///
     /// ```
-    /// use layercake::archive::Compression;
     /// use layercake::layer::ReadOptions;
-    /// use layercake::{Error, Layer, Limits};
+    /// use layercake::{Compression, Error, Layer, Limits};
     ///
     /// let zeros = Layer::builder().file("zeros", vec![0u8; 1 << 20]).build()?;
-    /// let blob = zeros.compress(Compression::Zstd, 3)?.blob().bytes().clone();
+    /// let blob = zeros.compress(Compression::Zstd, 3)?.blob().contents().clone();
     /// assert!(blob.len() < 1024, "a tiny blob that unpacks to 1 MiB");
     /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(64 << 10));
     /// let err = Layer::from_blob_with(blob, &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "uncompressed layer bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn from_blob_with(blob: impl Into<Bytes>, options: &ReadOptions) -> Result<Layer> {
-        let bytes = blob.into();
-        let unpacked = compression::unpack(&bytes, &options.limits)?;
-        let blob = Blob {
-            digest: unpacked.blob_digest,
-            compression: unpacked.compression,
-            bytes,
-        };
-        Layer::from_parts(unpacked.tar, unpacked.tar_digest, blob, options)
+    pub fn from_blob_with(blob: impl Into<Contents>, options: &ReadOptions) -> Result<Layer> {
+        let blob = blob.into();
+        let decoded = codec::decode(
+            BlobInput::Contents(&blob),
+            &Expected::default(),
+            options,
+            None,
+        )?;
+        Layer::decoded(decoded, Some(blob))
     }
 
-    fn from_parts(
-        tar: Bytes,
-        tar_digest: Digest,
-        blob: Blob,
-        options: &ReadOptions,
-    ) -> Result<Layer> {
-        let mut changes = layer_tar::read(&tar, options)?;
+    /// Reads a layer blob file on disk (plain, gzip or zstd): a plain tar is read in place,
+    /// a compressed one decompressed once into a temporary file. Nothing is held in memory
+    /// but the entries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be opened, then as [`Layer::from_blob`].
+    ///
+    /// ```
+    /// use layercake::{Compression, Layer};
+    ///
+    /// let gz = Layer::builder().file("etc/motd", "hi\n").build()?.compress(Compression::Gzip, 6)?;
+    /// let path = std::env::temp_dir().join(format!("layercake-open-{}.tar.gz", std::process::id()));
+    /// std::fs::write(&path, gz.blob().contents().to_bytes()?)?;
+    /// let layer = Layer::open(&path)?;
+    /// assert_eq!(layer.diff_id(), gz.diff_id());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Layer> {
+        Layer::open_with(path, &ReadOptions::default())
+    }
+
+    /// Reads a layer blob file on disk with explicit options (see [`Layer::open`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::open`], with the limits of `options`.
+    ///
+    /// ```
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Error, Layer, Limits};
+    ///
+    /// let layer = Layer::builder().file("a", "").file("b", "").build()?;
+    /// let path = std::env::temp_dir().join(format!("layercake-open-with-{}.tar", std::process::id()));
+    /// std::fs::write(&path, layer.tar()?.to_bytes()?)?;
+    /// let options = ReadOptions::new().limits(Limits::default().entries(1));
+    /// assert!(matches!(Layer::open_with(&path, &options), Err(Error::LimitExceeded { .. })));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Layer> {
+        let file = HostFile::open(path.as_ref())?;
+        let len = file.len()?;
+        Layer::from_blob_with(Contents::on_disk(file, 0, len), options)
+    }
+
+    /// Reads a layer blob (plain, gzip or zstd) from a stream, once: the tar is written to a
+    /// temporary file as it is hashed and parsed, so memory stays small whatever its size.
+    /// The layer's blob is then its plain tar (a compressed stream is not kept).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if reading fails, otherwise as [`Layer::from_blob`].
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("a", "hi").build()?;
+    /// // Any reader: a file, a socket, a decompressor of your own, or a byte slice.
+    /// let read = Layer::read(&layer.tar()?.to_bytes()?[..])?;
+    /// assert_eq!(read.diff_id(), layer.diff_id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn read<R: io::Read + Send>(mut reader: R) -> Result<Layer> {
+        let decoded = codec::decode(
+            BlobInput::Reader(&mut reader),
+            &Expected::default(),
+            &ReadOptions::default(),
+            None,
+        )?;
+        let tar = decoded.tar.clone();
+        let mut layer = Layer::decoded(decoded, Some(tar))?;
+        layer.blob.compression = Compression::None;
+        layer.blob.digest = layer.diff_id().digest();
+        Ok(layer)
+    }
+
+    /// A layer from a changeset made by trusted code (a builder, a diff): written as the
+    /// canonical tar while it is hashed, in memory when every file is, else to a temporary
+    /// file; file contents then point into that tar. Nothing is parsed back.
+    fn from_changeset(mut changes: Changeset) -> Result<Layer> {
         changes.validate()?;
-        Ok(Layer {
-            inner: Arc::new(LayerInner {
-                diff_id: DiffId::from_digest(tar_digest),
-                tar,
-                changes,
-            }),
-            blob,
-        })
+        codec::check_names(&changes, &Limits::default())?;
+        let in_memory = changes
+            .entries
+            .values()
+            .all(|e| e.contents().is_none_or(|c| c.as_bytes().is_some()));
+        let (tar, written, digest) = if in_memory {
+            let mut hashed = HashingWriter::new(Vec::new());
+            let written = tar_write::write(&changes, &mut hashed, "a layer tar")?;
+            let digest = hashed.digest();
+            (Contents::from(hashed.into_inner()), written, digest)
+        } else {
+            let file = temporary_file(&std::env::temp_dir(), "a layer written from a tree")?;
+            let mut hashed =
+                HashingWriter::new(io::BufWriter::with_capacity(256 << 10, file.file()));
+            let written = tar_write::write(&changes, &mut hashed, "a layer tar")?;
+            let digest = hashed.digest();
+            hashed
+                .into_inner()
+                .into_inner()
+                .map_err(|e| Error::io("writing a layer to a temporary file", e.into_error()))?;
+            (Contents::on_disk(file, 0, written.len), written, digest)
+        };
+        for (path, offset) in written.data {
+            if let Some(entry) = changes.entries.get_mut(&path) {
+                let len = entry.contents().map_or(0, Contents::len);
+                let moved = Entry::new(
+                    EntryKind::File(tar.slice(offset..offset + len)),
+                    entry.metadata.clone(),
+                );
+                *entry = Arc::new(moved);
+            }
+        }
+        let diff_id = DiffId::from_digest(digest);
+        let blob = Blob {
+            digest,
+            compression: Compression::None,
+            contents: tar.clone(),
+        };
+        Ok(Layer::new(diff_id, blob, Read { tar, changes }))
+    }
+
+    /// What the layer holds once read: reads it the first time.
+    fn read_once(&self) -> Result<&Read> {
+        if let Some(read) = self.inner.read.get() {
+            return Ok(read);
+        }
+        let _one_reader = self
+            .inner
+            .reading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(read) = self.inner.read.get() {
+            return Ok(read);
+        }
+        let pending = self
+            .inner
+            .pending
+            .as_ref()
+            .expect("a layer that is not read has a source");
+        let expected = Expected {
+            blob: pending.expected_blob,
+            diff_id: Some(self.inner.diff_id),
+        };
+        let decoded = codec::decode(
+            BlobInput::Contents(&pending.blob),
+            &expected,
+            &pending.options,
+            pending.budget.as_deref(),
+        )?;
+        let mut changes = decoded.changes;
+        changes.validate()?;
+        Ok(self.inner.read.get_or_init(|| Read {
+            tar: decoded.tar,
+            changes,
+        }))
+    }
+
+    /// Whether the layer has been read (its changeset is known without I/O).
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// assert!(Layer::builder().file("a", "").build()?.is_read());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn is_read(&self) -> bool {
+        self.inner.read.get().is_some()
+    }
+
+    /// What this layer changes: its entries, whiteouts and opaque directories. Reads the
+    /// layer the first time it is asked, if it comes from an image file.
+    ///
+    /// # Errors
+    ///
+    /// For a layer of an image file read now: [`Error::DigestMismatch`] if its blob or tar
+    /// is not what the manifest and config say, and the errors of [`Layer::from_blob`].
+    ///
+    /// ```
+    /// use layercake::Layer;
+    ///
+    /// let layer = Layer::builder().file("etc/motd", "hi").whiteout("etc/issue").build()?;
+    /// let changes = layer.changeset()?;
+    /// assert_eq!(changes.entry("etc/motd").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(changes.whiteouts().count(), 1);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn changeset(&self) -> Result<&Changeset> {
+        Ok(&self.read_once()?.changes)
     }
 
     /// The blob this layer was read from, or its plain tar if it was built or read as one.
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let layer = Layer::builder().file("a", "hi").build()?;
     /// assert_eq!(layer.blob().compression(), Compression::None);
-    /// assert_eq!(layer.blob().bytes(), layer.tar());
+    /// assert_eq!(layer.blob().contents(), layer.tar()?);
     /// let gz = layer.compress(Compression::Gzip, 6)?;
     /// assert_eq!(gz.blob().compression(), Compression::Gzip);
     /// # Ok::<(), layercake::Error>(())
@@ -696,69 +848,71 @@ impl Layer {
 
     /// This layer with its blob compressed as asked (the same layer, the same DiffId). A
     /// layer whose blob already has this compression is returned as it is: nothing is
-    /// recompressed unless the compression changes.
+    /// recompressed unless the compression changes. The compressed blob is kept where the
+    /// tar is: in memory for a tar in memory, else in a temporary file.
     ///
     /// # Errors
     ///
-    /// As [`Compression::compress`].
+    /// The errors of reading the layer ([`Layer::changeset`]), and [`Error::Io`] if the
+    /// compressor or the temporary file fails.
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::Layer;
+    /// use layercake::{Compression, Layer};
     ///
     /// let layer = Layer::builder().file("a", "hi").build()?;
     /// let gz = layer.compress(Compression::Gzip, 6)?;
     /// assert_eq!(gz, layer, "the same layer: equal DiffIds");
     /// // Already gzip: kept as it is, even at another level, so its digest stays.
     /// assert_eq!(gz.compress(Compression::Gzip, 9)?.blob().digest(), gz.blob().digest());
-    /// assert_eq!(gz.compress(Compression::None, 0)?.blob().bytes(), layer.tar());
+    /// assert_eq!(gz.compress(Compression::None, 0)?.blob().contents(), layer.tar()?);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn compress(&self, compression: Compression, level: u32) -> Result<Layer> {
         if self.blob.compression == compression {
             return Ok(self.clone());
         }
-        let bytes = match compression {
-            Compression::None => self.inner.tar.clone(),
-            _ => compression.compress(&self.inner.tar, level)?,
+        let tar = self.tar()?;
+        let (contents, digest) = if compression == Compression::None {
+            (tar.clone(), self.diff_id().digest())
+        } else if tar.as_bytes().is_some() {
+            let mut encoder = Encoder::new(compression, level, HashingWriter::new(Vec::new()))?;
+            tar.copy_to(&mut encoder, "a compressor")?;
+            let hashed = encoder.finish()?;
+            let digest = hashed.digest();
+            (Contents::from(hashed.into_inner()), digest)
+        } else {
+            let file = temporary_file(
+                &std::env::temp_dir(),
+                format!("a {compression} blob of layer {}", self.diff_id()),
+            )?;
+            let out = io::BufWriter::with_capacity(256 << 10, file.file());
+            let mut encoder = Encoder::new(compression, level, HashingWriter::new(out))?;
+            tar.copy_to(&mut encoder, "a compressor")?;
+            let hashed = encoder.finish()?;
+            let digest = hashed.digest();
+            let len = hashed.len();
+            hashed
+                .into_inner()
+                .into_inner()
+                .map_err(|e| Error::io("writing a compressed blob", e.into_error()))?;
+            (Contents::on_disk(file, 0, len), digest)
         };
         Ok(Layer {
             inner: self.inner.clone(),
             blob: Blob {
-                digest: Digest::sha256(&bytes),
+                digest,
                 compression,
-                bytes,
+                contents,
             },
         })
-    }
-
-    /// Reads an uncompressed layer tar from a reader (into memory, then as
-    /// [`Layer::from_tar`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if reading fails, otherwise as [`Layer::from_tar`].
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder().file("a", "hi").build()?;
-    /// // Any reader: a file, a socket, a decompressor of your own, or a byte slice.
-    /// let read = Layer::read(&layer.tar()[..])?;
-    /// assert_eq!(read.diff_id(), layer.diff_id());
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn read<R: Read>(mut reader: R) -> Result<Layer> {
-        let mut buf = Vec::new();
-        reader
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("reading a layer tar", e))?;
-        Layer::from_tar(buf)
     }
 
     /// The layer that turns `lower` into `upper`: every added or changed entry, with the
     /// directories above them, a whiteout for each deleted path, and hardlinks kept as
     /// hardlinks. This is commit, image-to-image diff and (from an empty tree) squash.
+    ///
+    /// The layer is written once as the canonical tar: in memory if every changed file is,
+    /// else to a temporary file (file contents on disk are streamed, never held whole).
     ///
     /// # Errors
     ///
@@ -766,7 +920,7 @@ impl Layer {
     /// [`Container`](crate::Container) can make: [`Error::InvalidPath`] for a regular file
     /// named `.wh.*`, an AUFS meta name (`.wh..wh.*`) at the root, or a deleted `.wh.*`
     /// path, and [`Error::LimitExceeded`] past the default [`Limits`] (e.g. a name over 255
-    /// bytes).
+    /// bytes); [`Error::Io`] if files on disk cannot be read.
     ///
     /// ```
     /// use layercake::layer::DiffOptions;
@@ -779,11 +933,7 @@ impl Layer {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn diff(lower: &Tree, upper: &Tree, options: &DiffOptions) -> Result<Layer> {
-        LayerBuilder {
-            changes: diff_changes(lower, upper, options),
-            error: None,
-        }
-        .build()
+        Layer::from_changeset(changes::diff(lower, upper, options)?)
     }
 
     /// One layer holding a whole tree: what squashing an image gives.
@@ -799,7 +949,7 @@ impl Layer {
     /// let b = Layer::builder().whiteout("a").build()?;
     /// let image = Image::builder().layer(a).layer(b).build()?;
     /// let squashed = Layer::squash(&image.tree()?)?;
-    /// assert_eq!(squashed.whiteouts().count(), 0);
+    /// assert_eq!(squashed.changeset()?.whiteouts().count(), 0);
     /// assert_eq!(Tree::new().apply(&squashed)?, image.tree()?);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -807,14 +957,14 @@ impl Layer {
         Layer::diff(&Tree::new(), tree, &DiffOptions::default())
     }
 
-    /// The DiffId: SHA-256 of the uncompressed tar.
+    /// The DiffId: SHA-256 of the uncompressed tar. For a layer of an image file not read
+    /// yet, the DiffId its config lists, checked when it is read.
     ///
     /// ```
-    /// use layercake::archive::Compression;
-    /// use layercake::{Digest, Layer};
+    /// use layercake::{Compression, Digest, Layer};
     ///
     /// let layer = Layer::builder().file("a", "hi").build()?;
-    /// assert_eq!(layer.diff_id().digest(), Digest::sha256(layer.tar()));
+    /// assert_eq!(layer.diff_id().digest(), Digest::sha256(layer.tar()?.to_bytes()?));
     /// // What an image config lists: the same whatever the blob's compression.
     /// assert_eq!(layer.compress(Compression::Zstd, 3)?.diff_id(), layer.diff_id());
     /// # Ok::<(), layercake::Error>(())
@@ -823,133 +973,46 @@ impl Layer {
         self.inner.diff_id
     }
 
-    /// The uncompressed tar bytes, exactly as read or as canonically written.
+    /// The uncompressed tar, exactly as read or as canonically written: in memory, or on
+    /// disk (in the image file, or in the temporary file a compressed blob went to).
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::changeset`]: the layer is read first if it was not.
     ///
     /// ```
     /// use layercake::Layer;
     ///
     /// let canonical = Layer::builder().file("a", "x").build()?;
     /// // Another writer pads to a larger record: the same entries, other bytes.
-    /// let mut padded = canonical.tar().to_vec();
+    /// let mut padded = canonical.tar()?.to_bytes()?.to_vec();
     /// padded.resize(padded.len() + 8192, 0);
     /// let read = Layer::from_tar(padded.clone())?;
-    /// assert_eq!(read.tar(), &padded, "kept byte for byte");
+    /// assert_eq!(read.tar()?, &padded, "kept byte for byte");
     /// assert_ne!(read.diff_id(), canonical.diff_id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn tar(&self) -> &Bytes {
-        &self.inner.tar
+    pub fn tar(&self) -> Result<&Contents> {
+        Ok(&self.read_once()?.tar)
     }
 
     /// The size of the uncompressed tar in bytes: headers, padding and end blocks included.
+    ///
+    /// # Errors
+    ///
+    /// As [`Layer::tar`].
     ///
     /// ```
     /// use layercake::Layer;
     ///
     /// let layer = Layer::builder().file("a", vec![0u8; 100]).build()?;
     /// // One header block, one data block, two end blocks.
-    /// assert_eq!(layer.size(), 4 * 512);
-    /// assert_eq!(layer.content_size(), 100);
+    /// assert_eq!(layer.size()?, 4 * 512);
+    /// assert_eq!(layer.changeset()?.content_size(), 100);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn size(&self) -> u64 {
-        self.inner.tar.len() as u64
-    }
-
-    /// The sum of the sizes of the regular files this layer adds (what Docker reports as a
-    /// layer's size).
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder()
-    ///     .file("app/main.py", "print('hi')\n")
-    ///     .symlink("app/run", "main.py")
-    ///     .whiteout("tmp/cache")
-    ///     .build()?;
-    /// // What `docker history` shows for the layer: 12 bytes of file data.
-    /// assert_eq!(layer.content_size(), 12);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn content_size(&self) -> u64 {
-        self.entries()
-            .filter_map(|(_, e)| e.contents())
-            .map(|c| c.len() as u64)
-            .sum()
-    }
-
-    /// The entries added or replaced, in path order (hardlinks as [`EntryKind::Hardlink`]).
-    /// Whiteouts and opaque markers are not entries.
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder()
-    ///     .file("bin/busybox", "ELF")
-    ///     .hardlink("bin/sh", "bin/busybox")
-    ///     .whiteout("bin/bash")
-    ///     .build()?;
-    /// let listing: Vec<String> = layer
-    ///     .entries()
-    ///     .map(|(path, e)| format!("{} {path}", e.file_type().as_char()))
-    ///     .collect();
-    /// assert_eq!(listing, ["- bin/busybox", "h bin/sh"]);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn entries(&self) -> impl Iterator<Item = (&ImagePath, &Entry)> + '_ {
-        self.inner.changes.entries.iter().map(|(p, e)| (p, &**e))
-    }
-
-    /// The entry at exactly `path`, if this layer has one. `None` for an invalid path.
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
-    /// assert_eq!(layer.entry("/etc/motd").unwrap().contents().unwrap(), "hi");
-    /// // Did this layer write `etc` itself? No: readers imply it (R6).
-    /// assert!(layer.entry("etc").is_none());
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn entry(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
-        let path = ImagePath::new(path).ok()?;
-        self.inner.changes.entries.get(&path).map(|e| &**e)
-    }
-
-    /// The paths this layer deletes from the layers below (R2).
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder().whiteout("etc/motd").build()?;
-    /// // Typed paths, not the `.wh.` names the tar spells them with.
-    /// assert!(layer.tar().windows(12).any(|w| w == b"etc/.wh.motd"));
-    /// let deleted: Vec<String> = layer.whiteouts().map(|p| p.to_string()).collect();
-    /// assert_eq!(deleted, ["etc/motd"]);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn whiteouts(&self) -> impl Iterator<Item = &ImagePath> + '_ {
-        self.inner.changes.whiteouts.iter()
-    }
-
-    /// The directories whose lower contents this layer hides (R3).
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let layer = Layer::builder().opaque("var/cache").file("var/cache/new", "").build()?;
-    /// // The directory, not the `.wh..wh..opq` marker file inside it.
-    /// assert!(layer.tar().windows(22).any(|w| w == b"var/cache/.wh..wh..opq"));
-    /// let opaque: Vec<String> = layer.opaque_dirs().map(|p| p.to_string()).collect();
-    /// assert_eq!(opaque, ["var/cache"]);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn opaque_dirs(&self) -> impl Iterator<Item = &ImagePath> + '_ {
-        self.inner.changes.opaques.iter()
-    }
-
-    pub(crate) fn changes(&self) -> &Changes {
-        &self.inner.changes
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.tar()?.len())
     }
 }
 
@@ -963,13 +1026,18 @@ impl Eq for Layer {}
 
 impl fmt::Debug for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Layer")
-            .field("diff_id", &self.inner.diff_id)
-            .field("size", &self.inner.tar.len())
-            .field("entries", &self.inner.changes.entries.len())
-            .field("whiteouts", &self.inner.changes.whiteouts.len())
-            .field("opaques", &self.inner.changes.opaques.len())
-            .finish()
+        let mut s = f.debug_struct("Layer");
+        s.field("diff_id", &self.inner.diff_id)
+            .field("blob", &self.blob);
+        match self.inner.read.get() {
+            Some(read) => s
+                .field("size", &read.tar.len())
+                .field("entries", &read.changes.entries.len())
+                .field("whiteouts", &read.changes.whiteouts.len())
+                .field("opaques", &read.changes.opaques.len()),
+            None => s.field("read", &false),
+        }
+        .finish()
     }
 }
 
@@ -998,12 +1066,12 @@ impl fmt::Debug for Layer {
 ///     .opaque("var/cache")
 ///     .whiteout("etc/motd")
 ///     .build()?;
-/// assert_eq!(layer.opaque_dirs().next().unwrap().to_string(), "var/cache");
+/// assert_eq!(layer.changeset()?.opaque_dirs().next().unwrap().to_string(), "var/cache");
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct LayerBuilder {
-    changes: Changes,
+    changes: Changeset,
     error: Option<Error>,
 }
 
@@ -1042,13 +1110,13 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let a = Layer::builder().file("etc/motd", "hi\n").build()?;
-    /// let m = a.entry("etc/motd").unwrap().metadata();
+    /// let m = a.changeset()?.entry("etc/motd").unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0));
     /// // No clock and no user involved: the same calls give the same layer anywhere.
     /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Bytes>) -> LayerBuilder {
+    pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> LayerBuilder {
         self.entry(path, Entry::file(contents))
     }
 
@@ -1058,10 +1126,10 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let implied = Layer::builder().file("app/run", "").build()?;
-    /// assert!(implied.entry("app").is_none(), "not written: readers imply it");
+    /// assert!(implied.changeset()?.entry("app").is_none(), "not written: readers imply it");
     /// // A base layer meant for Docker writes its directories (see above).
     /// let written = Layer::builder().dir("app").file("app/run", "").build()?;
-    /// assert_eq!(written.entry("app").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(written.changeset()?.entry("app").unwrap().metadata().mode, 0o755);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn dir(self, path: impl AsRef<[u8]>) -> LayerBuilder {
@@ -1075,7 +1143,7 @@ impl LayerBuilder {
     ///
     /// // The usrmerge layout: an absolute target, resolved inside the image.
     /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("bin", "/usr/bin").build()?;
-    /// assert_eq!(layer.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
+    /// assert_eq!(layer.changeset()?.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("bin/env")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
@@ -1095,7 +1163,7 @@ impl LayerBuilder {
     ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
     ///     .hardlink("bin/sh", "bin/busybox")
     ///     .build()?;
-    /// assert_eq!(layer.entry("bin/sh").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
     /// // One file, two names: the bytes are stored once in the tar.
     /// let tree = Tree::new().apply(&layer)?;
     /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
@@ -1116,7 +1184,7 @@ impl LayerBuilder {
     /// // The device nodes a minimal root filesystem ships.
     /// let layer =
     ///     Layer::builder().char_device("dev/null", 1, 3).char_device("dev/zero", 1, 5).build()?;
-    /// let null = layer.entry("dev/null").unwrap();
+    /// let null = layer.changeset()?.entry("dev/null").unwrap();
     /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -1130,7 +1198,7 @@ impl LayerBuilder {
     /// use layercake::{EntryKind, Layer};
     ///
     /// let layer = Layer::builder().block_device("dev/sda", 8, 0).build()?;
-    /// let sda = layer.entry("dev/sda").unwrap();
+    /// let sda = layer.changeset()?.entry("dev/sda").unwrap();
     /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -1229,7 +1297,6 @@ impl LayerBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        self.changes.validate()?;
         // A hardlink record carries the metadata of the file it names, as tar writers write
         // it: Docker applies a link header's owner, mode and mtime to the shared inode.
         let entries = &self.changes.entries;
@@ -1250,6 +1317,6 @@ impl LayerBuilder {
                 Arc::make_mut(entry).metadata = metadata;
             }
         }
-        Layer::from_tar(layer_tar::write(&self.changes)?)
+        Layer::from_changeset(self.changes)
     }
 }

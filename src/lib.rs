@@ -43,7 +43,7 @@
 //! container.remove_file("etc/issue")?;
 //! container.create_dir_all("srv/www")?;
 //! container.write("srv/www/index.html", "<h1>cake</h1>\n")?;
-//! let changes: Vec<String> = container.diff().iter().map(|c| c.to_string()).collect();
+//! let changes: Vec<String> = container.diff()?.iter().map(|c| c.to_string()).collect();
 //! assert_eq!(changes, ["C /etc", "D /etc/issue", "A /etc/motd", "A /srv", "A /srv/www", "A /srv/www/index.html"]);
 //!
 //! let committed = container.commit(&CommitOptions::new().message("serve cake").created(0))?;
@@ -52,7 +52,7 @@
 //!
 //! // Export the new layer as a tar and import it again: same bytes, same DiffId.
 //! let top = committed.layers().last().unwrap();
-//! let tar: Vec<u8> = top.tar().to_vec();
+//! let tar = top.tar()?.to_bytes()?;
 //! let imported = Layer::from_tar(tar)?;
 //! assert_eq!(imported.diff_id(), top.diff_id());
 //!
@@ -89,6 +89,39 @@
 //! **The store shares.** A [`Store`] keeps layers by DiffId, trees by ChainId and images by
 //! id, with tags; adding an image whose base it has costs only the new layers.
 //!
+//! **Bytes stay where they are.** A file's [`Contents`] are bytes in memory (built, written
+//! in a container) or a range of an uncompressed tar on disk, read when asked: the
+//! docker-archive itself for its plain layers, a temporary file for a compressed layer,
+//! decompressed once. Opening an image file ([`archive::Archive`]) reads its index only; a
+//! layer is read when its tree or changeset is first needed. So the memory an image takes is
+//! its entries, not its bytes, and reading a file's contents is fallible ([`Result`]).
+//!
+//! ```
+//! use layercake::archive::{self, Format, Writer};
+//! use layercake::{Compression, Image, Layer};
+//!
+//! let image = Image::builder()
+//!     .layer(Layer::builder().file("srv/data.bin", vec![7u8; 1 << 20]).build()?)
+//!     .build()?;
+//! let path = std::env::temp_dir().join(format!("layercake-tour-{}.tar", std::process::id()));
+//! Writer::new(Format::OciArchive)
+//!     .compression(Compression::Zstd)
+//!     .image(&image, ["data:1"])
+//!     .write(std::fs::File::create(&path)?)?;
+//!
+//! let loaded = archive::load(&path, "data:1")?; // the index only
+//! assert!(!loaded.layers().next().unwrap().is_read());
+//! let tree = loaded.tree()?; // the layer is read now: verified, decompressed to disk, parsed
+//! let data = tree.lookup("srv/data.bin").unwrap().contents().unwrap().clone();
+//! assert!(data.as_bytes().is_none(), "on disk, not in memory");
+//! assert_eq!(data.len(), 1 << 20);
+//! let mut first = [0u8; 4];
+//! data.read_at(0, &mut first)?;
+//! assert_eq!(first, [7; 4]);
+//! std::fs::remove_file(&path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Crate features
 //!
 //! | feature | default | what it adds |
@@ -101,8 +134,9 @@
 //! no NUL, the root stays a directory) and malformed input gives a typed [`Error`], never a
 //! panic. Every size, count and depth an input could inflate is bounded by [`Limits`], with
 //! defaults taken from Linux, Docker, containerd and Go (see its table); exceeding one is
-//! [`Error::LimitExceeded`] naming it. Reads verify every digest before anything is
-//! returned, so a failed load changes nothing. [`unpack()`](fn@unpack) writes a tree to a
+//! [`Error::LimitExceeded`] naming it; counts and declared sizes are checked before a byte is
+//! decompressed. A layer is verified against every digest that names it before any of its
+//! entries is returned, so a failed read changes nothing. [`unpack()`](fn@unpack) writes a tree to a
 //! host directory through directory descriptors: nothing outside it, no symlink followed
 //! (Linux).
 #![forbid(unsafe_code)]
@@ -110,9 +144,11 @@
 #![warn(missing_debug_implementations)]
 
 pub mod archive;
+mod changes;
 mod codec;
 pub mod config;
 mod container;
+mod contents;
 mod diff;
 pub mod digest;
 mod entry;
@@ -127,20 +163,16 @@ pub mod tree;
 #[cfg(target_os = "linux")]
 pub mod unpack;
 
-/// Not public API: the crate-private items the benches in `benches/` measure, reachable
-/// only so that they can call them. Exists for the benches only; do not use.
-#[doc(hidden)]
-pub mod __bench {
-    pub use crate::codec::gzip::{compress, default_threads};
-}
-
 /// The README's example, compiled and run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use crate::changes::Changeset;
+pub use crate::codec::Compression;
 pub use crate::config::ImageConfig;
 pub use crate::container::{CommitOptions, Container};
+pub use crate::contents::{Contents, ContentsReader};
 pub use crate::diff::{Change, ChangeKind};
 pub use crate::digest::{ChainId, DiffId, Digest, ImageId};
 pub use crate::entry::{Entry, EntryKind, FileType, Metadata};

@@ -8,7 +8,8 @@
 /// | limit | default | anchor |
 /// |---|---|---|
 /// | `layer_bytes` | 16 GiB | uncompressed bytes of one layer |
-/// | `image_bytes` | 64 GiB | uncompressed bytes of all layers of one image |
+/// | `image_bytes` | 64 GiB | bytes of all layers of one image, as declared when the file is opened |
+/// | `archive_bytes` | 64 GiB | bytes declared by, and uncompressed bytes read from, one image file |
 /// | `blob_bytes` | 16 GiB | bytes of one compressed blob |
 /// | `ratio` | 1024 | uncompressed/compressed, checked past 64 MiB of output |
 /// | `entries` | 500 000 | records in one layer tar (large real layers hold ~100 000) |
@@ -41,8 +42,12 @@
 pub struct Limits {
     /// Uncompressed bytes of one layer.
     pub layer_bytes: u64,
-    /// Uncompressed bytes of all the layers of one image.
+    /// Bytes of all the layers of one image, as declared when its file is opened (blob and
+    /// member sizes, before anything is read).
     pub image_bytes: u64,
+    /// Bytes of the layers of one image file: declared (checked when it is opened) and
+    /// uncompressed (counted as layers are read, shared by all the file's images).
+    pub archive_bytes: u64,
     /// Bytes of one compressed blob.
     pub blob_bytes: u64,
     /// Largest decompression ratio, checked once output passes [`Limits::RATIO_FLOOR`].
@@ -72,6 +77,7 @@ impl Default for Limits {
         Limits {
             layer_bytes: 16 << 30,
             image_bytes: 64 << 30,
+            archive_bytes: 64 << 30,
             blob_bytes: 16 << 30,
             ratio: 1024,
             entries: 500_000,
@@ -111,7 +117,7 @@ setters! {
     /// // 4 KiB of data: more than this reader will hold for one layer.
     /// let layer = Layer::builder().file("big", vec![0u8; 4096]).build()?;
     /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1024));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "uncompressed layer bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -119,34 +125,65 @@ setters! {
     /// Sets [`Limits::image_bytes`].
     ///
     /// ```
-    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Error, Image, Layer, Limits};
     ///
     /// let big = || Layer::builder().file("f", vec![1u8; 4096]).build();
     /// let image = Image::builder().layer(big()?).layer(big()?).build()?;
     /// let mut tar = Vec::new();
-    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
-    /// let mut options = LoadOptions::new();
-    /// // Each layer fits the layer limit; together they do not.
-    /// options.read = ReadOptions::new().limits(Limits::default().image_bytes(8 << 10));
+    /// Writer::new(Format::DockerArchive).image(&image, ["two"]).write(&mut tar)?;
+    /// // Each layer fits the layer limit; together they do not. Checked from the sizes the
+    /// // file declares, when it is opened.
+    /// let limits = Limits::default().image_bytes(8 << 10);
+    /// let options = LoadOptions::new().read(ReadOptions::new().limits(limits));
     /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
     /// let limit = "uncompressed bytes of one image";
     /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     image_bytes: u64,
+    /// Sets [`Limits::archive_bytes`]: what all the layers of one image file may declare and
+    /// unpack to, however many images share them. Declared sizes are checked when the file is
+    /// opened; uncompressed bytes are counted as layers are read, so a file of many layers,
+    /// each within its limits, cannot add up past it either.
+    ///
+    /// ```
+    /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::{Compression, Error, Image, Layer, Limits};
+    ///
+    /// let zeros = |name| Layer::builder().file(name, vec![0u8; 64 << 10]).build();
+    /// let a = Image::builder().layer(zeros("a")?).build()?;
+    /// let b = Image::builder().layer(zeros("b")?).build()?;
+    /// let mut tar = Vec::new();
+    /// Writer::new(Format::OciArchive)
+    ///     .compression(Compression::Gzip)
+    ///     .image(&a, ["a"])
+    ///     .image(&b, ["b"])
+    ///     .write(&mut tar)?;
+    /// // Each layer unpacks to about 66 KiB; the file may unpack to 100 KiB in all.
+    /// let limits = Limits::default().archive_bytes(100 << 10);
+    /// let archive =
+    ///     Archive::from_bytes_with(tar, &LoadOptions::new().read(ReadOptions::new().limits(limits)))?;
+    /// archive.image("a")?.tree()?;
+    /// let err = archive.image("b")?.tree().unwrap_err();
+    /// let limit = "uncompressed bytes read from one image file";
+    /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    archive_bytes: u64,
     /// Sets [`Limits::blob_bytes`].
     ///
     /// ```
-    /// use layercake::archive::Compression;
+    /// use layercake::Compression;
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Error, Layer, Limits};
     ///
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// // Checked before a byte is decompressed.
     /// let options = ReadOptions::new().limits(Limits::default().blob_bytes(16));
-    /// let err = Layer::from_blob_with(gz.blob().bytes().clone(), &options).unwrap_err();
+    /// let err = Layer::from_blob_with(gz.blob().contents().clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "blob bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -172,7 +209,7 @@ setters! {
     /// // Three whiteouts are three records of the tar.
     /// let layer = Layer::builder().whiteout("a").whiteout("b").whiteout("c").build()?;
     /// let options = ReadOptions::new().limits(Limits::default().entries(2));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "entries in one layer", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -186,7 +223,7 @@ setters! {
     /// // 100 nested directories make a 201-byte path.
     /// let layer = Layer::builder().file(format!("{}f", "d/".repeat(100)), "").build()?;
     /// let options = ReadOptions::new().limits(Limits::default().path_bytes(128));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -200,7 +237,7 @@ setters! {
     /// // Stricter than Linux's 255, for a target filesystem with shorter names.
     /// let layer = Layer::builder().file("x".repeat(200), "").build()?;
     /// let options = ReadOptions::new().limits(Limits::default().name_bytes(143));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path component bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -214,7 +251,7 @@ setters! {
     /// // Four components: a, b, c, d.
     /// let layer = Layer::builder().file("a/b/c/d", "").build()?;
     /// let options = ReadOptions::new().limits(Limits::default().depth(3));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path depth", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -229,7 +266,7 @@ setters! {
     /// let entry = layercake::Entry::file("").xattr("user.x", vec![b'x'; 4096]);
     /// let layer = Layer::builder().entry("f", entry).build()?;
     /// let options = ReadOptions::new().limits(Limits::default().pax_bytes(1024));
-    /// let err = Layer::from_tar_with(layer.tar().clone(), &options).unwrap_err();
+    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "PAX or long-name record bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -237,35 +274,35 @@ setters! {
     /// Sets [`Limits::json_bytes`].
     ///
     /// ```
-    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
     /// use layercake::layer::ReadOptions;
-    /// use layercake::{Error, Image, Layer, Limits};
+    /// use layercake::{Error, Image, Limits};
     ///
     /// let image = Image::builder().build()?;
     /// let mut tar = Vec::new();
-    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
-    /// let mut options = LoadOptions::new();
-    /// // `manifest.json` and the config are far over 64 bytes.
-    /// options.read = ReadOptions::new().limits(Limits::default().json_bytes(64));
+    /// Writer::new(Format::DockerArchive).image(&image, ["app"]).write(&mut tar)?;
+    /// // `manifest.json` and the config are far over 64 bytes: refused before being read.
+    /// let options =
+    ///     LoadOptions::new().read(ReadOptions::new().limits(Limits::default().json_bytes(64)));
     /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
-    /// assert!(matches!(err, Error::LimitExceeded { limit: "JSON or blob bytes", .. }));
+    /// assert!(matches!(err, Error::LimitExceeded { limit: "JSON document bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     json_bytes: u64,
     /// Sets [`Limits::layers`].
     ///
     /// ```
-    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Error, Image, Layer, Limits};
     ///
     /// let big = || Layer::builder().file("f", vec![1u8; 4096]).build();
     /// let image = Image::builder().layer(big()?).layer(big()?).build()?;
     /// let mut tar = Vec::new();
-    /// write(&[(&image, &[][..])], &WriteOptions::docker_archive(), &mut tar)?;
-    /// let mut options = LoadOptions::new();
+    /// Writer::new(Format::DockerArchive).image(&image, ["two"]).write(&mut tar)?;
     /// // Checked from the manifest, before any layer is read.
-    /// options.read = ReadOptions::new().limits(Limits::default().layers(1));
+    /// let options =
+    ///     LoadOptions::new().read(ReadOptions::new().limits(Limits::default().layers(1)));
     /// let err = Archive::from_bytes_with(tar, &options).unwrap_err();
     /// assert!(matches!(err, Error::LimitExceeded { limit: "layers in one image", .. }));
     /// # Ok::<(), layercake::Error>(())
@@ -275,17 +312,17 @@ setters! {
     /// and a manifest.
     ///
     /// ```
-    /// use layercake::archive::{write, Archive, LoadOptions, WriteOptions};
+    /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Image, Limits};
     ///
     /// let image = Image::builder().build()?;
     /// let mut tar = Vec::new();
-    /// write(&[(&image, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
+    /// Writer::new(Format::OciArchive).image(&image, ["app"]).write(&mut tar)?;
     /// // `index.json` naming manifests directly needs no nesting at all.
-    /// let mut options = LoadOptions::new();
-    /// options.read = ReadOptions::new().limits(Limits::default().index_depth(0));
-    /// assert_eq!(Archive::from_bytes_with(tar, &options)?.images()[0].image.id(), image.id());
+    /// let options =
+    ///     LoadOptions::new().read(ReadOptions::new().limits(Limits::default().index_depth(0)));
+    /// assert_eq!(Archive::from_bytes_with(tar, &options)?.only_image()?.id(), image.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     index_depth: usize,
@@ -295,7 +332,7 @@ setters! {
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Error, Layer, Limits};
     ///
-    /// let mut tar = Layer::builder().file("a", "x").build()?.tar().to_vec();
+    /// let mut tar = Layer::builder().file("a", "x").build()?.tar()?.to_bytes()?.to_vec();
     /// tar.resize(tar.len() + (64 << 10), 0); // 64 KiB of zeros after the end blocks
     /// let options = ReadOptions::new().limits(Limits::default().trailing_bytes(10_240));
     /// let err = Layer::from_tar_with(tar, &options).unwrap_err();
@@ -313,13 +350,13 @@ impl Limits {
     /// only starts to count once a blob unpacks to more than this.
     ///
     /// ```
-    /// use layercake::archive::Compression;
+    /// use layercake::Compression;
     /// use layercake::layer::ReadOptions;
     /// use layercake::{Layer, Limits};
     ///
     /// let zeros = Layer::builder().file("zeros", vec![0u8; 1 << 20]).build()?;
-    /// let blob = zeros.compress(Compression::Gzip, 9)?.blob().bytes().clone();
-    /// assert!(zeros.size() > 100 * blob.len() as u64 && zeros.size() < Limits::RATIO_FLOOR);
+    /// let blob = zeros.compress(Compression::Gzip, 9)?.blob().contents().clone();
+    /// assert!(zeros.size()? > 100 * blob.len() && zeros.size()? < Limits::RATIO_FLOOR);
     /// // Even a 1:1 ratio limit lets this small layer through.
     /// let options = ReadOptions::new().limits(Limits::default().ratio(1));
     /// assert_eq!(Layer::from_blob_with(blob, &options)?, zeros);

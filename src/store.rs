@@ -8,6 +8,7 @@ use crate::digest::{ChainId, DiffId, ImageId};
 use crate::error::{Error, Result};
 use crate::image::{ChainLink, Image, Inspect};
 use crate::layer::Layer;
+use crate::reference::Reference;
 
 /// Whether a layer was new to the store when an image was added.
 ///
@@ -157,7 +158,7 @@ pub struct Store {
     layers: BTreeMap<DiffId, Layer>,
     chains: BTreeMap<ChainId, Arc<ChainLink>>,
     images: BTreeMap<ImageId, Image>,
-    tags: BTreeMap<String, ImageId>,
+    tags: BTreeMap<Reference, ImageId>,
 }
 
 impl Store {
@@ -260,7 +261,7 @@ impl Store {
     }
 
     fn resolve(&self, reference: &str) -> Result<ImageId> {
-        if let Ok(tag) = normalize_tag(reference) {
+        if let Ok(tag) = tag_key(reference) {
             if let Some(id) = self.tags.get(&tag) {
                 return Ok(*id);
             }
@@ -272,9 +273,14 @@ impl Store {
                 .keys()
                 .filter(|id| id.to_hex().to_string().starts_with(hex));
             if let Some(id) = found.next() {
-                if found.next().is_some() {
+                let others: Vec<&ImageId> = found.collect();
+                if !others.is_empty() {
                     return Err(Error::AmbiguousReference {
                         reference: reference.to_owned(),
+                        candidates: std::iter::once(id)
+                            .chain(others)
+                            .map(|id| id.to_string())
+                            .collect(),
                     });
                 }
                 return Ok(*id);
@@ -308,7 +314,7 @@ impl Store {
     /// ```
     pub fn tag(&mut self, reference: &str, tag: &str) -> Result<()> {
         let id = self.resolve(reference)?;
-        self.tags.insert(normalize_tag(tag)?, id);
+        self.tags.insert(tag_key(tag)?, id);
         Ok(())
     }
 
@@ -332,7 +338,7 @@ impl Store {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn untag(&mut self, tag: &str) -> Result<ImageId> {
-        let key = normalize_tag(tag)?;
+        let key = tag_key(tag)?;
         self.tags.remove(&key).ok_or_else(|| Error::ImageNotFound {
             reference: tag.to_owned(),
         })
@@ -352,6 +358,13 @@ impl Store {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn tags_of(&self, id: ImageId) -> Vec<String> {
+        self.tag_keys(id)
+            .iter()
+            .map(|k| k.familiar().to_string())
+            .collect()
+    }
+
+    fn tag_keys(&self, id: ImageId) -> Vec<Reference> {
         self.tags
             .iter()
             .filter(|(_, v)| **v == id)
@@ -427,25 +440,25 @@ impl Store {
     pub fn remove(&mut self, reference: &str) -> Result<Removal> {
         let id = self.resolve(reference)?;
         let mut removal = Removal::default();
-        let by_tag = normalize_tag(reference)
+        let by_tag = tag_key(reference)
             .ok()
             .filter(|t| self.tags.get(t) == Some(&id));
-        let tags = self.tags_of(id);
+        let tags = self.tag_keys(id);
         match by_tag {
             Some(tag) => {
                 self.tags.remove(&tag);
-                removal.untagged.push(tag);
+                removal.untagged.push(tag.familiar().to_string());
             }
             None if tags.len() > 1 => {
                 return Err(Error::ImageInUse {
                     id: id.to_string(),
-                    tags: tags.join(", "),
+                    tags: self.tags_of(id).join(", "),
                 })
             }
             None => {
                 for t in tags {
                     self.tags.remove(&t);
-                    removal.untagged.push(t);
+                    removal.untagged.push(t.familiar().to_string());
                 }
             }
         }
@@ -548,7 +561,7 @@ impl Store {
     /// store.add(&a);
     /// store.add(&b);
     /// let usage = store.usage();
-    /// let base_layer = base.layers().next().unwrap().size();
+    /// let base_layer = base.layers().next().unwrap().blob().size();
     /// assert_eq!(
     ///     usage.unshared_bytes - usage.stored_bytes,
     ///     base_layer,
@@ -565,68 +578,34 @@ impl Store {
         Usage {
             images: self.images.len(),
             layers: self.layers.len(),
-            stored_bytes: configs + self.layers.values().map(Layer::size).sum::<u64>(),
+            stored_bytes: configs + self.layers.values().map(blob_size).sum::<u64>(),
             unshared_bytes: configs
                 + self
                     .images
                     .values()
                     .flat_map(|i| i.layers())
-                    .map(Layer::size)
+                    .map(blob_size)
                     .sum::<u64>(),
         }
     }
 }
 
-/// Normalises `name[:tag]` to `name:tag` (`latest` when no tag), checking the characters
-/// Docker allows.
-fn normalize_tag(reference: &str) -> Result<String> {
-    let invalid = |reason| Error::InvalidReference {
-        reference: reference.to_owned(),
-        reason,
-    };
-    if reference.contains('@') {
-        return Err(invalid("a digest reference cannot be a tag"));
+/// The bytes a layer takes as stored: its blob.
+fn blob_size(layer: &Layer) -> u64 {
+    layer.blob().size()
+}
+
+/// The key of a tag: a Docker reference with a tag (`latest` when none is given), never a
+/// digest.
+fn tag_key(text: &str) -> Result<Reference> {
+    let reference = Reference::parse(text)?;
+    if reference.digest().is_some() {
+        return Err(Error::InvalidReference {
+            reference: text.chars().take(256).collect(),
+            reason: "a digest reference cannot be a tag",
+        });
     }
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match reference[last_slash..].rfind(':') {
-        Some(i) => reference.split_at(last_slash + i),
-        None => (reference, ":latest"),
-    };
-    let tag = &tag[1..];
-    if name.is_empty() {
-        return Err(invalid("empty name"));
-    }
-    // The first component may be a registry host (`Registry.example:5000`).
-    let host = name
-        .split_once('/')
-        .map(|(first, _)| first)
-        .filter(|first| first.contains(['.', ':']) || *first == "localhost");
-    let name_ok = name.split('/').enumerate().all(|(i, part)| {
-        !part.is_empty()
-            && part.bytes().all(|b| {
-                b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || b"._-".contains(&b)
-                    || (i == 0 && host.is_some() && (b == b':' || b.is_ascii_uppercase()))
-            })
-    });
-    if !name_ok {
-        return Err(invalid(
-            "name must be lowercase letters, digits, `.`, `_`, `-` and `/`",
-        ));
-    }
-    if tag.is_empty()
-        || tag.len() > 128
-        || !tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        || tag.starts_with(['.', '-'])
-    {
-        return Err(invalid(
-            "tag must be 1 to 128 of letters, digits, `.`, `_`, `-`",
-        ));
-    }
-    Ok(format!("{name}:{tag}"))
+    Ok(reference)
 }
 
 #[cfg(test)]
@@ -634,19 +613,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_normalise() {
-        assert_eq!(normalize_tag("busybox").unwrap(), "busybox:latest");
-        assert_eq!(normalize_tag("busybox:1.35").unwrap(), "busybox:1.35");
+    fn tags_normalise_as_docker_does() {
+        let key = |t: &str| tag_key(t).map(|r| r.familiar().to_string());
+        assert_eq!(key("busybox").unwrap(), "busybox:latest");
         assert_eq!(
-            normalize_tag("localhost:5000/a/b").unwrap(),
+            key("docker.io/library/busybox:1.35").unwrap(),
+            "busybox:1.35"
+        );
+        assert_eq!(
+            key("localhost:5000/a/b").unwrap(),
             "localhost:5000/a/b:latest"
         );
-        assert_eq!(
-            normalize_tag("localhost:5000/a/b:v1").unwrap(),
-            "localhost:5000/a/b:v1"
-        );
         for bad in ["", "Busybox", "a:", "a:-x", "a@sha256:00", "a//b", ":x"] {
-            assert!(normalize_tag(bad).is_err(), "{bad}");
+            assert!(tag_key(bad).is_err(), "{bad}");
         }
+        let digest = format!("a@sha256:{}", "0".repeat(64));
+        assert!(matches!(
+            tag_key(&digest),
+            Err(Error::InvalidReference {
+                reason: "a digest reference cannot be a tag",
+                ..
+            })
+        ));
     }
 }

@@ -6,12 +6,13 @@
 //! the tree it came from. Two paths that hold the same `Arc<Entry>` are hardlinks.
 
 use std::collections::btree_map;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::contents::{Contents, ContentsReader};
 use crate::entry::{mode_string, Entry, EntryKind, Escaped, FileType, Metadata};
 use crate::error::{Error, Result};
 use crate::path::ImagePath;
@@ -135,6 +136,18 @@ impl Node {
         }
     }
 
+    /// A mutable handle on a directory node's own directory (copied if shared).
+    ///
+    /// # Panics
+    ///
+    /// On a non-directory: callers check first.
+    pub(crate) fn dir_mut(&mut self) -> &mut Dir {
+        match &mut self.kind {
+            NodeKind::Dir(d) => Arc::make_mut(d),
+            NodeKind::Leaf(_) => unreachable!("dir_mut on a non-directory"),
+        }
+    }
+
     pub(crate) fn as_leaf(&self) -> Option<&Arc<Entry>> {
         match &self.kind {
             NodeKind::Leaf(e) => Some(e),
@@ -233,21 +246,24 @@ impl Node {
         mode_string(self.file_type(), self.metadata().mode)
     }
 
-    /// A regular file's bytes (a cheap clone of the layer's buffer away); `None` for
-    /// anything else, a symlink included (use [`Tree::read`] to follow one).
+    /// A regular file's contents (in memory, or a range of a layer's tar on disk, read when
+    /// asked); `None` for anything else, a symlink included (use [`Tree::read`] or
+    /// [`Tree::open`] to follow one).
     ///
     /// ```
     /// use layercake::{Layer, Tree};
     ///
     /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("link", "data").build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// let bytes = tree.lookup("data").unwrap().contents().unwrap().clone();
+    /// let contents = tree.lookup("data").unwrap().contents().unwrap().clone();
+    /// assert_eq!(contents.len(), 4096);
     /// // A slice of the layer's tar, not a copy of it.
-    /// assert!(layer.tar().as_ptr_range().contains(&bytes.as_ptr()));
+    /// let tar = layer.tar()?.as_bytes().unwrap();
+    /// assert!(tar.as_ptr_range().contains(&contents.as_bytes().unwrap().as_ptr()));
     /// assert!(tree.lookup("link").unwrap().contents().is_none());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn contents(&self) -> Option<&Bytes> {
+    pub fn contents(&self) -> Option<&Contents> {
         self.as_leaf().and_then(|e| e.contents())
     }
 
@@ -338,7 +354,7 @@ impl Node {
     /// // Copy a file from one tree into a new layer, metadata and all (`COPY --from`).
     /// let node = build.lookup("out/tool").unwrap();
     /// let layer = Layer::builder().entry("usr/bin/tool", node.to_entry()).build()?;
-    /// assert_eq!(layer.entry("usr/bin/tool").unwrap(), &node.to_entry());
+    /// assert_eq!(layer.changeset()?.entry("usr/bin/tool").unwrap(), &node.to_entry());
     /// assert!(build.lookup("out").unwrap().to_entry().is_dir());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -350,11 +366,18 @@ impl Node {
     }
 
     /// Whether two nodes hold the same contents and metadata (ignoring children and layer).
-    pub(crate) fn same_content(&self, other: &Node) -> bool {
+    /// Two files of the same length on disk in different places are read to tell.
+    pub(crate) fn same_content(&self, other: &Node) -> Result<bool> {
         match (&self.kind, &other.kind) {
-            (NodeKind::Dir(a), NodeKind::Dir(b)) => a.metadata == b.metadata,
-            (NodeKind::Leaf(a), NodeKind::Leaf(b)) => Arc::ptr_eq(a, b) || a == b,
-            _ => false,
+            (NodeKind::Dir(a), NodeKind::Dir(b)) => Ok(a.metadata == b.metadata),
+            (NodeKind::Leaf(a), NodeKind::Leaf(b)) if Arc::ptr_eq(a, b) => Ok(true),
+            (NodeKind::Leaf(a), NodeKind::Leaf(b)) => match (&a.kind, &b.kind) {
+                (EntryKind::File(x), EntryKind::File(y)) => {
+                    Ok(a.metadata == b.metadata && x.same_bytes(y)?)
+                }
+                _ => Ok(a == b),
+            },
+            _ => Ok(false),
         }
     }
 }
@@ -421,6 +444,10 @@ impl Tree {
 
     pub(crate) fn root_dir(&self) -> &Arc<Dir> {
         self.root.as_dir().expect("the root is a directory (R10)")
+    }
+
+    pub(crate) fn root_dir_mut(&mut self) -> &mut Dir {
+        self.root.dir_mut()
     }
 
     /// The root directory's node.
@@ -579,12 +606,13 @@ impl Tree {
         Ok((join_names(&stack), Some(node)))
     }
 
-    /// Reads a regular file, following symlinks (R8). The bytes are shared, not copied.
+    /// Reads a whole regular file into memory, following symlinks (R8). Bytes already in
+    /// memory are shared, not copied; for large files on disk prefer [`Tree::open`].
     ///
     /// # Errors
     ///
-    /// As [`Tree::resolve`], plus [`Error::IsADirectory`], and [`Error::InvalidPath`] for a
-    /// device or pipe.
+    /// As [`Tree::resolve`], plus [`Error::IsADirectory`], [`Error::InvalidPath`] for a
+    /// device or pipe, and [`Error::Io`] if the file's bytes are on disk and cannot be read.
     ///
     /// ```
     /// use layercake::{Layer, Tree};
@@ -593,12 +621,43 @@ impl Tree {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
+        self.file(path)?.to_bytes()
+    }
+
+    /// Opens a regular file for reading, following symlinks (R8): a reader that streams the
+    /// file from wherever its bytes are, without reading it whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::read`], except that reading is done later, through the reader.
+    ///
+    /// ```
+    /// use std::io::BufRead;
+    ///
+    /// use layercake::{Layer, Tree};
+    ///
+    /// let layer = Layer::builder().file("etc/passwd", "root:x:0:0\nbin:x:1:1\n").build()?;
+    /// let tree = Tree::new().apply(&layer)?;
+    /// let users: Vec<String> = tree
+    ///     .open("/etc/passwd")?
+    ///     .lines()
+    ///     .map(|line| Ok(line?.split(':').next().unwrap_or("").to_owned()))
+    ///     .collect::<std::io::Result<_>>()?;
+    /// assert_eq!(users, ["root", "bin"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(&self, path: impl AsRef<[u8]>) -> Result<ContentsReader> {
+        Ok(self.file(path)?.reader())
+    }
+
+    /// The contents of the regular file `path` resolves to.
+    fn file(&self, path: impl AsRef<[u8]>) -> Result<Contents> {
         let (resolved, node) = self.resolve(path)?;
         match (&node.kind, node.contents()) {
             (NodeKind::Dir(_), _) => Err(Error::IsADirectory {
                 path: resolved.to_string(),
             }),
-            (_, Some(bytes)) => Ok(bytes.clone()),
+            (_, Some(contents)) => Ok(contents.clone()),
             (_, None) => Err(Error::InvalidPath {
                 path: resolved.to_string(),
                 reason: "not a regular file",
@@ -723,7 +782,7 @@ impl Tree {
     /// way as R6 implies parents: a missing directory becomes a new one, a non-directory is
     /// replaced. New directories carry `layer`.
     pub(crate) fn make_dir_mut(&mut self, path: &ImagePath, layer: u32) -> &mut Dir {
-        let mut dir = make_mut_dir(&mut self.root);
+        let mut dir = self.root.dir_mut();
         for name in path.components() {
             let child = dir
                 .children
@@ -732,7 +791,7 @@ impl Tree {
             if !child.is_dir() {
                 *child = Node::dir(layer, Dir::implied());
             }
-            dir = make_mut_dir(child);
+            dir = child.dir_mut();
         }
         dir
     }
@@ -741,9 +800,9 @@ impl Tree {
     /// a non-directory. Nothing is created.
     pub(crate) fn existing_dir_mut(&mut self, path: &ImagePath) -> Option<&mut Dir> {
         self.lookup_path(path)?.as_dir()?;
-        let mut dir = make_mut_dir(&mut self.root);
+        let mut dir = self.root.dir_mut();
         for name in path.components() {
-            dir = make_mut_dir(dir.children.get_mut(name)?);
+            dir = dir.children.get_mut(name)?.dir_mut();
         }
         Some(dir)
     }
@@ -789,13 +848,6 @@ pub(crate) enum Follow {
     Parents,
 }
 
-fn make_mut_dir(node: &mut Node) -> &mut Dir {
-    match &mut node.kind {
-        NodeKind::Dir(d) => Arc::make_mut(d),
-        NodeKind::Leaf(_) => unreachable!("make_mut_dir on a non-directory"),
-    }
-}
-
 /// Splits a non-root path into its parent and last name.
 pub(crate) fn split(path: &ImagePath) -> (ImagePath, &[u8]) {
     let parent = path.parent().expect("not the root");
@@ -812,8 +864,10 @@ fn join_names(stack: &[(Bytes, Node)]) -> ImagePath {
 impl PartialEq for Tree {
     /// Trees are equal when they hold the same paths with the same types, metadata and
     /// contents; which layer supplied an entry and which paths are hardlinked do not count.
+    /// Files on disk may have to be read to tell; a read that fails compares unequal (use
+    /// [`Tree::diff`] to see the error).
     fn eq(&self, other: &Tree) -> bool {
-        crate::diff::compare(self, other).changes.is_empty()
+        crate::diff::compare(self, other).is_ok_and(|c| c.changes.is_empty())
     }
 }
 
@@ -963,101 +1017,6 @@ impl fmt::Display for Dump<'_> {
     }
 }
 
-/// Applies a layer's changes to a tree (R1–R7), in the fixed order R4 gives: opaque markers,
-/// then whiteouts, then entries in path order, then hardlinks.
-pub(crate) fn apply(tree: &Tree, changes: &crate::layer::Changes) -> Result<Tree> {
-    let mut out = tree.clone();
-    let index = tree.depth;
-    out.depth = tree.depth + 1;
-    for dir in &changes.opaques {
-        if let Some(dir) = out.existing_dir_mut(dir) {
-            dir.children.clear();
-        }
-    }
-    for path in &changes.whiteouts {
-        out.remove(path);
-    }
-    let mut hardlinks = Vec::new();
-    for (path, entry) in &changes.entries {
-        match &entry.kind {
-            EntryKind::Hardlink(target) => hardlinks.push((path, target)),
-            EntryKind::Directory if path.is_root() => {
-                make_mut_dir(&mut out.root).metadata = entry.metadata.clone();
-                out.root.layer = index;
-            }
-            EntryKind::Directory => {
-                let (parent, name) = split(path);
-                let parent = out.make_dir_mut(&parent, index);
-                match parent.children.get_mut(name) {
-                    Some(existing) if existing.is_dir() => {
-                        make_mut_dir(existing).metadata = entry.metadata.clone();
-                        existing.layer = index;
-                    }
-                    _ => {
-                        parent.children.insert(
-                            Bytes::copy_from_slice(name),
-                            Node::dir(index, Dir::new(entry.metadata.clone())),
-                        );
-                    }
-                }
-            }
-            _ => out.insert(path, Node::leaf(index, entry.clone()), index),
-        }
-    }
-    // A hardlink may name another hardlink of the same layer, in any tar order (R4): each
-    // link follows the chain of this layer's links to a path that is not one, and every link
-    // on the way takes that node, so a chain of n links costs n lookups, not n². The link
-    // paths are cleared first (parents implied, as inserting them would), so no lookup sees
-    // a lower entry that this layer replaces with a link, whatever the order.
-    let links: HashMap<&ImagePath, &ImagePath> = hardlinks.iter().copied().collect();
-    for (path, _) in &hardlinks {
-        let (parent, name) = split(path);
-        out.make_dir_mut(&parent, index).children.remove(name);
-    }
-    let mut linked: HashMap<&ImagePath, NodeKind> = HashMap::new();
-    for (path, target) in hardlinks {
-        if linked.contains_key(path) {
-            continue;
-        }
-        let mut chain = vec![path];
-        let mut on_chain = HashSet::from([path]);
-        let mut at = (path, target);
-        let kind = loop {
-            let (link, target) = at;
-            if let Some(kind) = linked.get(target) {
-                break kind.clone();
-            }
-            let invalid = |reason| Error::InvalidHardlink {
-                path: link.to_string(),
-                target: target.to_string(),
-                reason,
-            };
-            if let Some(next) = links.get(target) {
-                if !on_chain.insert(target) {
-                    return Err(invalid("target does not exist"));
-                }
-                chain.push(target);
-                at = (target, next);
-                continue;
-            }
-            match out.lookup_path(target) {
-                Some(node) if node.is_dir() => return Err(invalid("target is a directory")),
-                Some(node) => break node.kind.clone(),
-                None => return Err(invalid("target does not exist")),
-            }
-        };
-        for link in chain {
-            let node = Node {
-                layer: index,
-                kind: kind.clone(),
-            };
-            out.insert(link, node, index);
-            linked.insert(link, kind.clone());
-        }
-    }
-    Ok(out)
-}
-
 impl Tree {
     /// Applies a layer on top of this tree and returns the result; `self` is unchanged and
     /// shares every untouched node with the result.
@@ -1066,7 +1025,8 @@ impl Tree {
     ///
     /// [`Error::InvalidHardlink`] for a hardlink whose target is missing or a directory
     /// (R7): that depends on the lower layers, so it is found here, not when the layer is
-    /// read.
+    /// read; and the errors of [`Layer::changeset`](crate::Layer::changeset) if the layer
+    /// has not been read yet and cannot be.
     ///
     /// ```
     /// use layercake::{Layer, Tree};
@@ -1080,6 +1040,6 @@ impl Tree {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn apply(&self, layer: &crate::Layer) -> Result<Tree> {
-        apply(self, layer.changes())
+        crate::changes::apply(self, layer.changeset()?)
     }
 }

@@ -10,7 +10,7 @@ use std::collections::btree_map;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -856,11 +856,10 @@ impl Unpacker<'_> {
                 let fd = self.create(Doing::Creating, parent, name, path, || {
                     fs::openat(parent, name, flags, Mode::RUSR | Mode::WUSR)
                 })?;
-                let mut file = File::from(fd);
-                file.write_all(contents)
-                    .map_err(|e| Error::io(format_args!("writing `{}`", self.host(path)), e))?;
+                let file = File::from(fd);
+                contents.copy_to_file(&file, &format!("`{}`", self.host(path)))?;
                 self.report.files += 1;
-                self.report.bytes += contents.len() as u64;
+                self.report.bytes += contents.len();
                 self.set_metadata(file.as_fd(), meta, path, false)?;
                 file_id(&fs::fstat(&file).map_err(|e| self.io(Doing::Stat, path, e))?)
             }

@@ -1,6 +1,7 @@
 //! Containers: copy-on-write, hardlinks, renames, errors, symlinks inside the root,
 //! `docker diff` and `docker commit`.
 
+use layercake::archive::{Archive, Format, Writer};
 use layercake::config::{rfc3339, ContainerConfig};
 use layercake::layer::WhiteoutStyle;
 use layercake::{
@@ -31,16 +32,25 @@ fn base() -> Result<Image> {
 }
 
 fn lines(c: &Container) -> Vec<String> {
-    c.diff().iter().map(ToString::to_string).collect()
+    c.diff().unwrap().iter().map(ToString::to_string).collect()
+}
+
+/// Where in-memory contents start, to tell a shared buffer from a copy.
+fn ptr(contents: Option<&layercake::Contents>) -> *const u8 {
+    contents
+        .expect("a regular file")
+        .as_bytes()
+        .expect("contents in memory")
+        .as_ptr()
 }
 
 #[test]
 fn metadata_changes_share_the_lower_bytes() -> Result {
     let image = base()?;
-    let layer_bytes = image.layers().next().unwrap().entry("bin/tool").unwrap();
-    let lower_ptr = layer_bytes.contents().unwrap().as_ptr();
+    let layer = image.layers().next().unwrap();
+    let lower_ptr = ptr(layer.changeset()?.entry("bin/tool").unwrap().contents());
     let lower = image.tree()?.lookup("bin/tool").unwrap();
-    assert_eq!(lower.contents().unwrap().as_ptr(), lower_ptr);
+    assert_eq!(ptr(lower.contents()), lower_ptr);
 
     let mut c = Container::new(&image);
     c.set_permissions("bin/tool", 0o700)?;
@@ -86,10 +96,7 @@ fn changing_one_name_of_a_lower_hardlink_gives_it_its_own_file() -> Result {
     assert_eq!(tool.metadata().mode, 0o755);
     assert_eq!(alias.metadata().mode, 0o700);
     // Still no copy of the bytes.
-    assert_eq!(
-        tool.contents().unwrap().as_ptr(),
-        alias.contents().unwrap().as_ptr()
-    );
+    assert_eq!(ptr(tool.contents()), ptr(alias.contents()));
     Ok(())
 }
 
@@ -125,13 +132,13 @@ fn hard_link_shares_one_node() -> Result {
     let committed = c.commit(&CommitOptions::new().created(0))?;
     let top = committed.layers().last().unwrap();
     assert_eq!(
-        top.entry("srv/data.bak").unwrap().kind(),
+        top.changeset()?.entry("srv/data.bak").unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("srv/data")?)
     );
     let imported = c
         .image()
         .tree()?
-        .apply(&Layer::from_tar(top.tar().clone())?)?;
+        .apply(&Layer::from_tar(top.tar()?.clone())?)?;
     let (a, b) = (
         imported.lookup("srv/data").unwrap(),
         imported.lookup("srv/data.bak").unwrap(),
@@ -142,15 +149,15 @@ fn hard_link_shares_one_node() -> Result {
     // A new name of an unchanged lower file is written as a hardlink to the lower path (R7),
     // so the committed image keeps the two names one file; so are names of a lower symlink.
     assert_eq!(
-        top.entry("etc/passwd-").unwrap().kind(),
+        top.changeset()?.entry("etc/passwd-").unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("etc/passwd")?)
     );
     assert_eq!(
-        top.entry("lib64").unwrap().kind(),
+        top.changeset()?.entry("lib64").unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("lib")?)
     );
     assert!(
-        top.entry("etc/passwd").is_none(),
+        top.changeset()?.entry("etc/passwd").is_none(),
         "the lower file is not copied"
     );
     let tree = committed.tree()?;
@@ -168,7 +175,7 @@ fn renaming_two_names_of_one_file_does_nothing() -> Result {
     c.rename("bin/tool", "bin/tool-alias")?;
     assert!(c.exists("bin/tool"), "rename(2) leaves hardlinks alone");
     assert!(c.exists("bin/tool-alias"));
-    assert!(c.diff().is_empty());
+    assert!(c.diff()?.is_empty());
     Ok(())
 }
 
@@ -422,7 +429,7 @@ fn errors_by_variant() -> Result {
 
     // Failures change nothing.
     assert_eq!(lines(&c), ["A /loop"]);
-    assert!(fifo.diff().is_empty());
+    assert!(fifo.diff()?.is_empty());
 
     // They convert to io::Error with the matching kind.
     let err = std::io::Error::from(c.read("nope").unwrap_err());
@@ -503,7 +510,7 @@ fn docker_diff_lines() -> Result {
         )
         .build()?;
     let mut c = Container::new(&image);
-    assert!(c.diff().is_empty());
+    assert!(c.diff()?.is_empty());
     c.write("x", "new")?;
     c.set_permissions("etc/hosts", 0o600)?;
     c.remove_file("tmp/x")?;
@@ -604,7 +611,7 @@ fn commit_records_author_message_time_and_config() -> Result {
     assert_eq!(history[0].comment, "add the app");
     assert_eq!(history[0].created_by, "/bin/sh -c install app");
     assert_eq!(history[0].created, "2023-11-14T22:13:20Z");
-    assert_eq!(history[0].size, 10);
+    assert_eq!(history[0].size, Some(10));
     assert_eq!(history[1].id, None);
     assert_eq!(history[1].created, rfc3339(1_000));
     let steps = &committed.config().file().history;
@@ -645,11 +652,15 @@ fn recreated_directory_whiteouts() -> Result {
 
     let explicit = c.commit(&CommitOptions::new().created(0))?;
     let layer = explicit.layers().last().unwrap();
-    let whiteouts: Vec<String> = layer.whiteouts().map(ToString::to_string).collect();
+    let whiteouts: Vec<String> = layer
+        .changeset()?
+        .whiteouts()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(whiteouts, ["etc/a", "etc/b", "keep/x"]);
-    assert_eq!(layer.opaque_dirs().count(), 0);
-    assert!(contains(layer.tar(), b"etc/.wh.a"));
-    assert!(!contains(layer.tar(), b".wh..wh..opq"));
+    assert_eq!(layer.changeset()?.opaque_dirs().count(), 0);
+    assert!(contains(&layer.tar()?.to_bytes()?, b"etc/.wh.a"));
+    assert!(!contains(&layer.tar()?.to_bytes()?, b".wh..wh..opq"));
 
     let opaque = c.commit(
         &CommitOptions::new()
@@ -657,17 +668,21 @@ fn recreated_directory_whiteouts() -> Result {
             .whiteouts(WhiteoutStyle::Opaque),
     )?;
     let layer = opaque.layers().last().unwrap();
-    let dirs: Vec<String> = layer.opaque_dirs().map(ToString::to_string).collect();
+    let dirs: Vec<String> = layer
+        .changeset()?
+        .opaque_dirs()
+        .map(ToString::to_string)
+        .collect();
     // `keep` lost x and kept nothing of its lower contents either: both are recreated.
     assert_eq!(dirs, ["etc", "keep"]);
-    assert_eq!(layer.whiteouts().count(), 0);
-    assert!(contains(layer.tar(), b"etc/.wh..wh..opq"));
-    assert!(!contains(layer.tar(), b".wh.a"));
+    assert_eq!(layer.changeset()?.whiteouts().count(), 0);
+    assert!(contains(&layer.tar()?.to_bytes()?, b"etc/.wh..wh..opq"));
+    assert!(!contains(&layer.tar()?.to_bytes()?, b".wh.a"));
 
     // Both say the same thing.
     let lower = image.tree()?;
     for image in [&explicit, &opaque] {
-        let layer = Layer::from_tar(image.layers().last().unwrap().tar().clone())?;
+        let layer = Layer::from_tar(image.layers().last().unwrap().tar()?.clone())?;
         assert_eq!(lower.apply(&layer)?, *c.tree());
     }
     assert_ne!(explicit.id(), opaque.id());
@@ -677,8 +692,12 @@ fn recreated_directory_whiteouts() -> Result {
     c.remove_file("etc/a")?;
     let partial = c.commit(&CommitOptions::new().whiteouts(WhiteoutStyle::Opaque))?;
     let layer = partial.layers().last().unwrap();
-    assert_eq!(layer.opaque_dirs().count(), 0);
-    let whiteouts: Vec<String> = layer.whiteouts().map(ToString::to_string).collect();
+    assert_eq!(layer.changeset()?.opaque_dirs().count(), 0);
+    let whiteouts: Vec<String> = layer
+        .changeset()?
+        .whiteouts()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(whiteouts, ["etc/a"]);
     Ok(())
 }
@@ -705,8 +724,8 @@ fn commit_is_deterministic() -> Result {
     assert_eq!(a.diff_ids(), b.diff_ids());
     assert_eq!(a.config().as_bytes(), b.config().as_bytes());
     assert_eq!(
-        a.layers().last().unwrap().tar(),
-        b.layers().last().unwrap().tar()
+        a.layers().last().unwrap().tar()?,
+        b.layers().last().unwrap().tar()?
     );
 
     // The same container committed at two times: same layer, different image.
@@ -730,7 +749,7 @@ fn container_new_on_an_image_reads_as_the_image() -> Result {
     let image = base()?;
     let c = Container::new(&image);
     assert_eq!(*c.tree(), image.tree()?);
-    assert!(c.diff().is_empty());
+    assert!(c.diff()?.is_empty());
     let names: Vec<String> = c.read_dir("/")?.map(|(name, _)| name).collect();
     assert_eq!(
         names,
@@ -741,11 +760,217 @@ fn container_new_on_an_image_reads_as_the_image() -> Result {
     // An empty commit is a layer with no changes.
     let committed = c.commit(&CommitOptions::new().created(0))?;
     let top = committed.layers().last().unwrap();
-    assert_eq!(top.entries().count(), 0);
-    assert_eq!(top.whiteouts().count(), 0);
+    assert_eq!(top.changeset()?.entries().count(), 0);
+    assert_eq!(top.changeset()?.whiteouts().count(), 0);
     assert_eq!(
         committed.tree()?,
         Tree::new().apply(image.layers().next().unwrap())?
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// A container on an image read from an image file: contents stay on disk until written
+
+/// A file under `std::env::temp_dir()` with a unique name, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(label: &str) -> TempFile {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        TempFile(std::env::temp_dir().join(format!(
+            "layercake-container-{label}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `image` written as a docker-archive to a temporary file and read back from it: its
+/// layers are read in place from the file.
+fn through_image_file(image: &Image, file: &TempFile) -> Result<Image> {
+    Writer::new(Format::DockerArchive)
+        .image(image, ["app:1"])
+        .write(std::fs::File::create(&file.0).unwrap())?;
+    let read = Archive::open(&file.0)?.image("app:1")?;
+    assert_eq!(read.id(), image.id());
+    Ok(read)
+}
+
+/// Whether a regular file's contents are in memory (`true`) or on disk (`false`).
+fn in_memory(node: &layercake::Node) -> bool {
+    node.contents()
+        .expect("a regular file")
+        .as_bytes()
+        .is_some()
+}
+
+#[test]
+fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result {
+    let file = TempFile::new("base.tar");
+    let image = through_image_file(&base()?, &file)?;
+    let lower = image.tree()?;
+    assert!(!in_memory(&lower.lookup("bin/tool").unwrap()));
+    assert!(!in_memory(&lower.lookup("usr/lib/libc.so").unwrap()));
+
+    let mut c = Container::new(&image);
+    c.set_clock(1_000);
+    // Copy-up of metadata: the bytes are not read, the new node points at the same range.
+    c.set_permissions("bin/tool", 0o700)?;
+    c.set_xattr("bin/tool", "user.k", "v")?;
+    let tool = c.symlink_metadata("bin/tool")?;
+    assert_eq!(tool.metadata().mode, 0o700);
+    assert!(
+        !in_memory(&tool),
+        "copy-up of metadata keeps the contents on disk"
+    );
+    assert!(!tool.same_file(&lower.lookup("bin/tool").unwrap()));
+    assert_eq!(c.read("bin/tool")?, vec![0x7f; 4096]);
+    // The other name of the lower file keeps the lower node.
+    assert!(c
+        .symlink_metadata("bin/tool-alias")?
+        .same_file(&lower.lookup("bin/tool-alias").unwrap()));
+
+    // A write replaces the contents with bytes in memory.
+    c.write("etc/hosts", "10.0.0.1 db\n")?;
+    let hosts = c.symlink_metadata("etc/hosts")?;
+    assert!(in_memory(&hosts));
+    assert_eq!(hosts.contents().unwrap(), "10.0.0.1 db\n");
+    assert_eq!(hosts.metadata().mtime, 1_000);
+
+    // A rename moves the node: its contents stay on disk.
+    c.rename("usr/lib/libc.so", "usr/lib/libc.so.6")?;
+    let libc = c.symlink_metadata("usr/lib/libc.so.6")?;
+    assert!(!in_memory(&libc), "rename keeps the contents on disk");
+    assert_eq!(c.read("lib/libc.so.6")?, "ELF");
+    assert!(!c.exists("usr/lib/libc.so"));
+
+    assert_eq!(
+        lines(&c),
+        [
+            "C /bin",
+            "C /bin/tool",
+            "C /etc",
+            "C /etc/hosts",
+            "C /usr",
+            "C /usr/lib",
+            "D /usr/lib/libc.so",
+            "A /usr/lib/libc.so.6",
+        ]
+    );
+
+    // The commit writes the bytes of the files on disk into the new layer's tar.
+    let committed = c.commit(&CommitOptions::new().created(2_000))?;
+    let top = committed.layers().last().unwrap();
+    let changes = top.changeset()?;
+    assert_eq!(
+        changes.entry("bin/tool").unwrap().contents().unwrap(),
+        &vec![0x7f; 4096]
+    );
+    assert_eq!(
+        changes
+            .entry("usr/lib/libc.so.6")
+            .unwrap()
+            .contents()
+            .unwrap(),
+        "ELF"
+    );
+    let whiteouts: Vec<String> = changes.whiteouts().map(ToString::to_string).collect();
+    assert_eq!(whiteouts, ["usr/lib/libc.so"]);
+    let tar = top.tar()?.to_bytes()?;
+    assert!(
+        contains(&tar, &[0x7f; 4096]),
+        "bin/tool's bytes are in the tar"
+    );
+    assert!(contains(&tar, b"10.0.0.1 db\n"));
+    // Read back as a tar, the layer is the same.
+    let again = Layer::from_tar(tar)?;
+    assert_eq!(again.diff_id(), top.diff_id());
+    assert_eq!(lower.apply(&again)?, *c.tree());
+    assert_eq!(committed.tree()?, *c.tree());
+
+    // The committed image through an image file of its own: the same tree, now all on disk.
+    let out = TempFile::new("committed.tar");
+    let reread = through_image_file(&committed, &out)?;
+    assert_eq!(reread.diff_ids(), committed.diff_ids());
+    let tree = reread.tree()?;
+    assert_eq!(tree, *c.tree());
+    assert_eq!(tree.dump().to_string(), c.tree().dump().to_string());
+    for path in ["bin/tool", "etc/hosts", "usr/lib/libc.so.6"] {
+        let node = tree.lookup(path).unwrap();
+        assert!(!in_memory(&node), "{path}");
+        assert_eq!(tree.read(path)?, c.read(path)?, "{path}");
+    }
+    Ok(())
+}
+
+#[test]
+fn container_write_takes_contents_from_another_tree() -> Result {
+    let file = TempFile::new("other.tar");
+    let other = Image::builder()
+        .layer(
+            Layer::builder()
+                .file("opt/big", vec![0x5a; 300_000])
+                .file("opt/small", "s")
+                .build()?,
+        )
+        .build()?;
+    let other = through_image_file(&other, &file)?;
+    let other_tree = other.tree()?;
+    let big = other_tree
+        .lookup("opt/big")
+        .unwrap()
+        .contents()
+        .unwrap()
+        .clone();
+    assert!(
+        big.as_bytes().is_none(),
+        "the other image's file is on disk"
+    );
+
+    let mut c = Container::new(&base()?);
+    c.set_clock(3);
+    c.write("srv/big", big.clone()).unwrap_err();
+    c.create_dir("srv")?;
+    c.write("srv/big", big.clone())?;
+    let node = c.symlink_metadata("srv/big")?;
+    assert!(!in_memory(&node), "written as it is: no copy into memory");
+    assert_eq!(node.contents().unwrap(), &big);
+    assert_eq!(node.metadata().mtime, 3);
+    assert_eq!(c.read("srv/big")?, vec![0x5a; 300_000]);
+    // Replacing a lower file with contents from elsewhere.
+    let small = other_tree
+        .lookup("opt/small")
+        .unwrap()
+        .contents()
+        .unwrap()
+        .clone();
+    c.write("etc/passwd", small)?;
+    assert_eq!(c.read("etc/passwd")?, "s");
+    assert_eq!(
+        lines(&c),
+        ["C /etc", "C /etc/passwd", "A /srv", "A /srv/big"]
+    );
+
+    let committed = c.commit(&CommitOptions::new().created(0))?;
+    let top = committed.layers().last().unwrap();
+    assert_eq!(
+        top.changeset()?
+            .entry("srv/big")
+            .unwrap()
+            .contents()
+            .unwrap(),
+        &vec![0x5a; 300_000]
+    );
+    assert_eq!(committed.tree()?, *c.tree());
+    let reread = Layer::from_tar(top.tar()?.to_bytes()?)?;
+    assert_eq!(reread.diff_id(), top.diff_id());
+    assert_eq!(base()?.tree()?.apply(&reread)?, *c.tree());
     Ok(())
 }

@@ -2,6 +2,11 @@
 //! outcome its row names, without a panic, and an unpack must change nothing outside its
 //! directory. Prints nothing unless a case fails.
 //!
+//! The full-size resource cases (8 GiB bombs, a million entries, 10 000 layers:
+//! `cases::large`) run in the bench, `cargo bench --bench hostile`; the corpus holds each of
+//! them scaled down. To check them here too:
+//! `HOSTILE_LARGE=1 cargo test --release --test hostile`.
+//!
 //! `cargo test --test hostile -- --ignored write_fuzz_seeds` writes the corpus's inputs as
 //! seeds for the fuzz targets in `fuzz/`.
 
@@ -10,13 +15,16 @@ mod cases;
 
 use std::collections::BTreeMap;
 
-use cases::{Expect, Op};
+use cases::{Expect, Op, Source};
 
 #[test]
 fn every_hostile_case_has_its_exact_outcome() {
-    let all = cases::all();
+    let mut all = cases::all();
+    if std::env::var_os("HOSTILE_LARGE").is_some() {
+        all.extend(cases::large());
+    }
     // `HOSTILE_CASE=name` runs only the cases whose name contains it, and shows their outcomes
-    // (with `--nocapture`).
+    // and times, input built (with `--nocapture`).
     let only = std::env::var("HOSTILE_CASE").ok();
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -27,10 +35,14 @@ fn every_hostile_case_has_its_exact_outcome() {
             }
         }
         ran += 1;
+        let started = std::time::Instant::now();
         match case.run() {
-            Ok(outcome) if only.is_some() => {
-                eprintln!("{}/{}: {outcome}", case.category, case.name)
-            }
+            Ok(outcome) if only.is_some() => eprintln!(
+                "{}/{} ({:.0} ms): {outcome}",
+                case.category,
+                case.name,
+                started.elapsed().as_secs_f64() * 1e3
+            ),
             Ok(_) => {}
             Err(why) => failures.push(format!("{}/{}: {why}", case.category, case.name)),
         }
@@ -70,10 +82,16 @@ fn the_corpus_is_large_and_covers_every_category() {
             "category {category}: {by_category:?}"
         );
     }
-    let mut names: Vec<&str> = all.iter().map(|c| c.name).collect();
+    let large = cases::large();
+    assert!(large.len() >= 6, "only {} large cases", large.len());
+    let mut names: Vec<&str> = all.iter().chain(&large).map(|c| c.name).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), all.len(), "case names are unique");
+    assert_eq!(
+        names.len(),
+        all.len() + large.len(),
+        "case names are unique"
+    );
 }
 
 /// Writes the corpus's inputs as seeds for the fuzz targets in `fuzz/`:
@@ -97,7 +115,16 @@ fn write_fuzz_seeds() {
         match prepared.op {
             Op::LayerTar { tar, .. } => add("layer_tar", tar.to_vec()),
             Op::Blob { blob, .. } => add("blob", blob.to_vec()),
-            Op::Archive { bytes, .. } => {
+            // Inputs on disk are large by design; they would not fit the seed budget.
+            Op::LayerFile { .. }
+            | Op::Archive {
+                archive: Source::File(_),
+                ..
+            } => {}
+            Op::Archive {
+                archive: Source::Bytes(bytes),
+                ..
+            } => {
                 let target = if has_member(&bytes, "manifest.json") {
                     "docker_archive"
                 } else {
@@ -170,6 +197,7 @@ fn has_member(tar: &[u8], name: &str) -> bool {
 #[cfg(feature = "cli")]
 #[test]
 fn the_cli_fails_cleanly_on_every_hostile_input() {
+    use std::path::PathBuf;
     use std::process::Command;
 
     let dir = std::env::temp_dir().join(format!("layercake-hostile-cli-{}", std::process::id()));
@@ -180,14 +208,25 @@ fn the_cli_fails_cleanly_on_every_hostile_input() {
     let mut problems = Vec::new();
     for case in cases::all() {
         let prepared = (case.build)();
-        let (bytes, args): (Vec<u8>, &[&str]) = match prepared.op {
-            Op::Archive { bytes, .. } => (bytes.to_vec(), &["inspect"]),
-            Op::LayerTar { tar, .. } => (tar.to_vec(), &["import"]),
-            Op::Blob { blob, .. } => (blob.to_vec(), &["import"]),
+        let input = dir.join("input");
+        let write = |bytes: &[u8]| {
+            std::fs::write(&input, bytes).unwrap();
+            input.clone()
+        };
+        let (input, args): (PathBuf, &[&str]) = match prepared.op {
+            Op::Archive {
+                archive: Source::Bytes(bytes),
+                ..
+            } => (write(&bytes), &["inspect"]),
+            Op::Archive {
+                archive: Source::File(path),
+                ..
+            } => (path, &["inspect"]),
+            Op::LayerTar { tar, .. } => (write(&tar), &["import"]),
+            Op::Blob { blob, .. } => (write(&blob), &["import"]),
+            Op::LayerFile { path, .. } => (path, &["import"]),
             _ => continue,
         };
-        let input = dir.join("input");
-        std::fs::write(&input, &bytes).unwrap();
         let mut command = Command::new(exe);
         command.args(args).arg(&input);
         if args == ["import"] {

@@ -1,9 +1,12 @@
 //! Interop with skopeo 1.9.3 (and oci-image-tool): images skopeo writes in every form it
 //! has (docker-archive, OCI layouts with gzip, zstd and uncompressed layers, oci-archive,
 //! and a plain blob mislabelled `+gzip`) load in layercake with skopeo's ImageId and
-//! DiffIds and flatten like `umoci unpack`; what layercake writes, skopeo reads, copies
-//! (verifying every digest) and converts back, and oci-image-tool validates; the CLI's
-//! `convert`, `layers` and `inspect` agree with skopeo.
+//! DiffIds (no layer read until the tree is asked for; a docker-archive's layers read in
+//! place) and flatten like `umoci unpack`; what layercake writes, skopeo reads, copies
+//! (verifying every digest) and converts back, and oci-image-tool validates, with layouts
+//! named both ways: Docker 25's (`ref.name` the tag, `oci:DIR:TAG`) and skopeo's (a ref
+//! name as is, `Writer::image_ref`); the CLI's `convert`, `layers` and `inspect` agree with
+//! skopeo.
 //!
 //! Every fixture is made at test time by the real tools; a missing tool fails the test.
 
@@ -17,8 +20,8 @@ use common::{
     sha256, tree_listing, umoci_unpack, Listing, TempDir,
 };
 use layercake::archive::oci::Manifest;
-use layercake::archive::{self, Archive, Compression, WriteOptions};
-use layercake::{CommitOptions, Container, Entry, Image, Layer};
+use layercake::archive::{Archive, Format, Writer};
+use layercake::{CommitOptions, Compression, Container, Entry, Image, Layer};
 
 /// What skopeo says about an image: its ImageId (the SHA-256 of the config bytes it
 /// returns), the config's DiffIds, and the manifest's layer digests and media types.
@@ -105,13 +108,22 @@ fn umoci_source(tmp: &TempDir) -> (std::path::PathBuf, Listing) {
     (layout, listing)
 }
 
-/// Loads `file` (an image file or layout) in layercake, picks `name`, and checks it against
-/// what skopeo says of `reference` and against the expected tree.
+/// Loads `file` (an image file or layout) in layercake, picks `name` (or the only image),
+/// and checks it against what skopeo says of `reference` and against the expected tree.
+/// Opening reads no layer; a docker-archive's plain layers are then read in place.
 fn check(file: &Path, name: Option<&str>, reference: &str, expected: &Listing) -> Image {
     let seen = skopeo_inspect(reference);
     let archive =
         Archive::open(file).unwrap_or_else(|e| panic!("layercake reads {reference}: {e}"));
-    let image = archive.image(name).expect("the image").image.clone();
+    let image = match name {
+        Some(name) => archive.image(name),
+        None => archive.only_image(),
+    }
+    .unwrap_or_else(|e| panic!("{reference}: the image: {e}"));
+    assert!(
+        image.layers().all(|l| !l.is_read()),
+        "{reference}: opening read a layer"
+    );
     assert_ids(&image, &seen.image_id, &seen.diff_ids, reference);
     assert_eq!(
         image.config().as_bytes(),
@@ -123,8 +135,22 @@ fn check(file: &Path, name: Option<&str>, reference: &str, expected: &Listing) -
         .map(|l| l.blob().digest().to_string())
         .collect();
     assert_eq!(blobs, seen.blobs, "{reference}: blob digests");
+    let tree = image
+        .tree()
+        .unwrap_or_else(|e| panic!("{reference}: layercake reads the layers: {e}"));
+    assert!(image.layers().all(Layer::is_read), "{reference}");
+    if archive.format() == Format::DockerArchive {
+        for (path, node) in tree.walk() {
+            if let Some(contents) = node.contents() {
+                assert!(
+                    contents.as_bytes().is_none(),
+                    "{reference}: /{path} was copied into memory, not read in place"
+                );
+            }
+        }
+    }
     assert_same_listing(
-        &tree_listing(&image.tree().unwrap()),
+        &tree_listing(&tree),
         expected,
         &format!("{reference} vs umoci unpack of the source"),
     );
@@ -165,9 +191,10 @@ fn skopeo_images_in_every_form_load_with_skopeo_ids_and_flatten_like_umoci() {
     let (umoci, expected) = umoci_source(&tmp);
     let src = format!("oci:{}:src", umoci.display());
 
-    // umoci's own layout (gzip, written by Go's gzip).
+    // umoci's own layout (gzip, written by Go's gzip), named with a ref name only.
     let image = check(&umoci, Some("src"), &src, &expected);
     assert_eq!(compressions(&image), [Compression::Gzip; 2]);
+    assert_eq!(Archive::open(&umoci).unwrap().images()[0].names(), ["src"]);
     let diff_ids = image.diff_ids();
 
     // docker-archive: plain `<diff_id>.tar` files with `<v1id>/layer.tar` symlinks.
@@ -297,20 +324,22 @@ fn ours() -> (Image, Image) {
 fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
     let tmp = TempDir::new("skopeo-write");
     let (base, app) = ours();
-    let base_tags = ["lc/base:1".to_string()];
-    let app_tags = ["lc/app:1".to_string(), "lc/app:latest".to_string()];
-    let images = [(&base, &base_tags[..]), (&app, &app_tags[..])];
+    // Tags unique across the file: Docker 25's ref name is the tag alone (`oci:DIR:2`).
+    let base_tags = ["lc/base:1"];
+    let app_tags = ["lc/app:2", "lc/app:latest"];
+    let named = |writer: Writer| writer.image(&base, base_tags).image(&app, app_tags);
     let app_tree = tree_listing(&app.tree().unwrap());
     let app_ids: Vec<String> = app.diff_ids().iter().map(|d| d.to_string()).collect();
 
     // A multi-image docker-archive: skopeo picks each image by tag and sees our config.
     let da = tmp.join("ours.tar");
-    let mut file = std::fs::File::create(&da).unwrap();
-    archive::write(&images, &WriteOptions::docker_archive(), &mut file).unwrap();
-    drop(file);
+    let file = std::fs::File::create(&da).unwrap();
+    named(Writer::new(Format::DockerArchive))
+        .write(file)
+        .unwrap();
     for (image, tag) in [
         (&base, "lc/base:1"),
-        (&app, "lc/app:1"),
+        (&app, "lc/app:2"),
         (&app, "lc/app:latest"),
     ] {
         let reference = format!("docker-archive:{}:{tag}", da.display());
@@ -327,7 +356,7 @@ fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
         assert_eq!(inspect["Layers"], serde_json::json!(ids), "{reference}");
     }
     // Our docker-archive is an OCI layout too (as Docker 25 writes): extracted, it
-    // validates and skopeo reads it by tag.
+    // validates and skopeo reads it by tag, the ref name Docker 25 writes.
     let extracted = tmp.join("ours-extracted");
     std::fs::create_dir(&extracted).unwrap();
     cmd("tar")
@@ -340,42 +369,74 @@ fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
         .args(["validate", "--type", "image"])
         .arg(&extracted)
         .run();
-    let seen = skopeo_inspect(&format!("oci:{}:lc/app:1", extracted.display()));
-    assert_eq!(seen.image_id, app.id().to_string());
+    for (image, tag) in [(&base, "1"), (&app, "2"), (&app, "latest")] {
+        let seen = skopeo_inspect(&format!("oci:{}:{tag}", extracted.display()));
+        assert_eq!(seen.image_id, image.id().to_string(), "oci:…:{tag}");
+    }
 
     // skopeo copies it to an OCI layout (checking every digest), and back.
     let copy = tmp.join("copy");
     let copy_ref = format!("oci:{}:app", copy.display());
     skopeo_copy(&[
-        &format!("docker-archive:{}:lc/app:1", da.display()),
+        &format!("docker-archive:{}:lc/app:2", da.display()),
         &copy_ref,
     ]);
     let seen = skopeo_inspect(&copy_ref);
     assert_eq!(seen.diff_ids, app_ids);
     let copied = check(&copy, Some("app"), &copy_ref, &app_tree);
     assert_eq!(copied.diff_ids(), app.diff_ids());
+    // skopeo names it with a ref name only; that is its name in layercake.
+    assert_eq!(Archive::open(&copy).unwrap().images()[0].names(), ["app"]);
     let back = tmp.join("back.tar");
     let back_ref = format!("docker-archive:{}", back.display());
     skopeo_copy(&[&copy_ref, &format!("{back_ref}:lc/back:1")]);
     let again = check(&back, Some("lc/back:1"), &back_ref, &app_tree);
     assert_eq!(again.diff_ids(), app.diff_ids());
     // skopeo writes the full reference; `lc/back:1` found it above all the same.
-    let names = Archive::open(&back).unwrap().images()[0].names.clone();
+    let names = Archive::open(&back).unwrap().images()[0].names().to_vec();
     assert_eq!(names, ["docker.io/lc/back:1"]);
 
-    // OCI layouts in each compression, and an oci-archive.
-    for compression in [Compression::Gzip, Compression::None, Compression::Zstd] {
-        let dir = tmp.join(format!("oci-{compression}"));
-        let options = WriteOptions::oci().compression(compression);
-        archive::write_dir(&images, &options, &dir).unwrap();
-        let reference = format!("oci:{}:lc/app:1", dir.display());
+    // OCI layouts in each compression, named both ways: Docker 25's references (skopeo
+    // finds the app by its tag) and skopeo's own ref names written as they are.
+    for (compression, docker25) in [
+        (Compression::Gzip, true),
+        (Compression::None, false),
+        (Compression::Zstd, true),
+        (Compression::Zstd, false),
+    ] {
+        let convention = if docker25 { "docker25" } else { "ref-name" };
+        let dir = tmp.join(format!("oci-{compression}-{convention}"));
+        let writer = Writer::new(Format::OciLayout).compression(compression);
+        let (writer, app_ref) = if docker25 {
+            (named(writer), "2")
+        } else {
+            let writer = writer
+                .image_ref(&base, "lc/base:1")
+                .image_ref(&app, "lc/app:2");
+            (writer, "lc/app:2")
+        };
+        writer.write_dir(&dir).unwrap();
+        let reference = format!("oci:{}:{app_ref}", dir.display());
         let seen = skopeo_inspect(&reference);
         assert_eq!(seen.image_id, app.id().to_string(), "{reference}");
-        let ours = layout_image(&dir, "lc/app:1");
+        let ours = layout_image(&dir, app_ref);
+        assert_eq!(ours.image_id(), app.id().to_string(), "{reference}");
         assert_eq!(seen.blobs, ours.blob_digests(), "{reference}");
         assert_eq!(
             seen.media_types,
             vec![compression.oci_layer_media_type(); app.layers().count()],
+            "{reference}"
+        );
+        // layercake finds it by the same name, and (Docker 25) by the reference too.
+        let archive = Archive::open(&dir).unwrap();
+        assert_eq!(
+            archive.image(app_ref).unwrap().id(),
+            app.id(),
+            "{reference}"
+        );
+        assert_eq!(
+            archive.image("lc/app:2").unwrap().id(),
+            app.id(),
             "{reference}"
         );
         if compression != Compression::Zstd {
@@ -387,7 +448,7 @@ fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
         }
         // skopeo reads every blob (decompressing ours, recompressing as gzip) and writes a
         // layout whose layers must still match our DiffIds: layercake verifies them.
-        let recompressed = tmp.join(format!("recompressed-{compression}"));
+        let recompressed = tmp.join(format!("recompressed-{compression}-{convention}"));
         let recompressed_ref = format!("oci:{}:app", recompressed.display());
         skopeo_copy(&[
             "--dest-compress-format",
@@ -399,7 +460,7 @@ fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
         assert_eq!(image.diff_ids(), app.diff_ids(), "{reference}");
         // And to a docker-archive (plain tars) through skopeo's decompressor.
         if compression != Compression::Zstd {
-            let da = tmp.join(format!("to-docker-{compression}.tar"));
+            let da = tmp.join(format!("to-docker-{compression}-{convention}.tar"));
             skopeo_copy(&[
                 &reference,
                 &format!("docker-archive:{}:lc/x:1", da.display()),
@@ -413,12 +474,13 @@ fn what_layercake_writes_loads_in_skopeo_and_comes_back_the_same() {
             assert_eq!(loaded.diff_ids(), app.diff_ids());
         }
     }
+    // An oci-archive, zstd, Docker 25's names: skopeo finds the base by its tag.
     let oa = tmp.join("ours-oci-archive.tar");
-    let mut file = std::fs::File::create(&oa).unwrap();
-    let options = WriteOptions::oci_archive().compression(Compression::Zstd);
-    archive::write(&images, &options, &mut file).unwrap();
-    drop(file);
-    let oa_ref = format!("oci-archive:{}:lc/base:1", oa.display());
+    let file = std::fs::File::create(&oa).unwrap();
+    named(Writer::new(Format::OciArchive).compression(Compression::Zstd))
+        .write(file)
+        .unwrap();
+    let oa_ref = format!("oci-archive:{}:1", oa.display());
     let seen = skopeo_inspect(&oa_ref);
     assert_eq!(seen.image_id, base.id().to_string());
     let copy = tmp.join("from-oci-archive");
@@ -547,17 +609,16 @@ mod cli {
 
         // `diff` from the first layer's image to the whole: what the second layer did.
         let first = tmp.join("first");
-        let source_image = Archive::open(&src).unwrap().images()[0].image.clone();
+        let source_image = Archive::open(&src).unwrap().only_image().unwrap();
         let lower = Image::builder()
             .layer(source_image.layers().next().unwrap().clone())
             .build()
             .unwrap();
-        archive::write_dir(
-            &[(&lower, &["first".to_string()][..])],
-            &WriteOptions::oci(),
-            &first,
-        )
-        .unwrap();
+        // (Written with the layer unread: the writer checks its blob as it copies it.)
+        Writer::new(Format::OciLayout)
+            .image_ref(&lower, "first")
+            .write_dir(&first)
+            .unwrap();
         let diff = String::from_utf8(layercake(&[
             "diff",
             &format!("oci:{}:first", first.display()),

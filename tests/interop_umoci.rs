@@ -1,7 +1,8 @@
 //! Interop with umoci 0.4.7: images umoci builds (`repack`, `insert`, `insert --opaque`,
 //! `insert --whiteout`, `raw add-layer` of a GNU tar) load in layercake with umoci's ids,
-//! and flatten to the same tree as `umoci unpack`; layouts layercake writes unpack with
-//! umoci to layercake's tree; the CLI's `export`, `ls`, `cat` and `squash` agree with umoci.
+//! and flatten to the same tree as `umoci unpack`; layouts layercake writes (named by a ref
+//! name as is, or by a reference as Docker 25 names it) unpack with umoci to layercake's
+//! tree; the CLI's `export`, `ls`, `cat` and `squash` agree with umoci.
 //!
 //! Every fixture is made at test time by the real tool; a missing tool fails the test.
 
@@ -15,9 +16,9 @@ use std::path::Path;
 use common::{
     assert_ids, assert_same_listing, cmd, layout_image, sha256, tree_listing, umoci_unpack, TempDir,
 };
-use layercake::archive::{self, Archive, Compression, WriteOptions};
+use layercake::archive::{Archive, Format, Writer};
 use layercake::layer::WhiteoutStyle;
-use layercake::{CommitOptions, Container, Entry, Image, Layer};
+use layercake::{Changeset, CommitOptions, Compression, Container, Entry, Image, Layer};
 
 /// A 160-byte file name: too long for USTAR's 100-byte name field, and one component
 /// cannot be split into its prefix field, so writers need PAX or GNU long-name records.
@@ -116,23 +117,32 @@ fn change_base(root: &Path) {
 }
 
 /// umoci's image `layout:reference` loads in layercake with umoci's ImageId, DiffIds and
-/// blob digests, and flattens to what `umoci unpack` makes of it. Returns the image.
+/// blob digests (no layer read to know them), and flattens to what `umoci unpack` makes of
+/// it. Returns the image.
 fn check_against_umoci(layout: &Path, reference: &str, tmp: &TempDir) -> Image {
     let archive = Archive::open(layout).expect("layercake reads umoci's layout");
-    let loaded = archive.image(Some(reference)).expect("the reference");
+    let loaded = archive.image(reference).expect("the reference");
     let theirs = layout_image(layout, reference);
     let what = format!("umoci {reference}");
-    assert_ids(&loaded.image, &theirs.image_id(), &theirs.diff_ids, &what);
+    assert_ids(&loaded, &theirs.image_id(), &theirs.diff_ids, &what);
     let blobs: Vec<String> = loaded
-        .image
         .layers()
         .map(|l| l.blob().digest().to_string())
         .collect();
     assert_eq!(blobs, theirs.blob_digests(), "{what}: blob digests");
+    assert!(
+        loaded.layers().all(|l| !l.is_read()),
+        "{what}: opening read a layer"
+    );
     let unpacked = umoci_unpack(layout, reference, tmp, &format!("unpack-{reference}"));
-    let ours = tree_listing(&loaded.image.tree().expect("tree"));
+    let ours = tree_listing(&loaded.tree().expect("tree"));
     assert_same_listing(&ours, &unpacked, &format!("{what} vs umoci unpack"));
-    loaded.image.clone()
+    loaded
+}
+
+/// What a layer changes, read.
+fn changes(layer: &Layer) -> &Changeset {
+    layer.changeset().expect("the layer reads")
 }
 
 /// Starts an empty umoci layout with one tag and a bundle of it at `tmp/bundle`.
@@ -189,7 +199,7 @@ fn umoci_repack_images_load_with_umoci_ids_and_flatten_like_umoci_unpack() {
         .same_file(&tree.lookup("usr/bin/tool-alias").unwrap()));
     assert_eq!(tree.lookup("dev/zero").unwrap().device(), Some((1, 5)));
     let top = v2.layers().last().unwrap();
-    let whiteouts: Vec<String> = top.whiteouts().map(|w| w.to_string()).collect();
+    let whiteouts: Vec<String> = changes(top).whiteouts().map(|w| w.to_string()).collect();
     for gone in ["etc/issue", "var/old", "var/cache/app/a", "var/cache/app/b"] {
         assert!(
             whiteouts.iter().any(|w| w == gone),
@@ -199,7 +209,12 @@ fn umoci_repack_images_load_with_umoci_ids_and_flatten_like_umoci_unpack() {
     // umoci's dir->file change: the file `swap` and a whiteout `swap/.wh.child` below it
     // (a no-op, R5), as PEERS.md describes.
     assert!(
-        top.tar().windows(14).any(|w| w == b"swap/.wh.child"),
+        top.tar()
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .windows(14)
+            .any(|w| w == b"swap/.wh.child"),
         "umoci wrote no whiteout below the new file: the fixture is not what it claims"
     );
     let tree = v2.tree().unwrap();
@@ -288,7 +303,7 @@ fn umoci_insert_layers_truncated_opaque_and_whiteout_flatten_like_umoci_unpack()
     // bytes into its block). The DiffIds (checked above) cover those bytes as they are.
     let mut unpadded = 0;
     for (i, layer) in image.layers().enumerate().skip(1) {
-        let tar = layer.tar();
+        let tar = layer.tar().unwrap().to_bytes().unwrap();
         if tar.len() % 512 != 0 {
             unpadded += 1;
         }
@@ -296,17 +311,23 @@ fn umoci_insert_layers_truncated_opaque_and_whiteout_flatten_like_umoci_unpack()
             !tar.ends_with(&[0; 1024]),
             "insert layer {i} has end-of-archive blocks after all: the fixture is not what it claims"
         );
-        assert_eq!(layer.diff_id().to_string(), sha256(tar));
+        assert_eq!(layer.diff_id().to_string(), sha256(&tar));
     }
     assert!(
         unpadded > 0,
         "no insert layer ends mid-block: the fixture is not what it claims"
     );
     let opaque = image.layers().nth(3).unwrap();
-    let dirs: Vec<String> = opaque.opaque_dirs().map(|d| d.to_string()).collect();
+    let dirs: Vec<String> = changes(opaque)
+        .opaque_dirs()
+        .map(|d| d.to_string())
+        .collect();
     assert_eq!(dirs, ["var/cache"]);
     let whiteout = image.layers().nth(4).unwrap();
-    let gone: Vec<String> = whiteout.whiteouts().map(|d| d.to_string()).collect();
+    let gone: Vec<String> = changes(whiteout)
+        .whiteouts()
+        .map(|d| d.to_string())
+        .collect();
     assert_eq!(gone, ["etc/motd"]);
     let tree = image.tree().unwrap();
     assert!(tree.lookup("var/cache/old-1").is_none());
@@ -369,8 +390,8 @@ fn gnu_tar_layer_added_with_umoci_raw_add_layer_flattens_like_umoci_unpack() {
         sha256(&tar),
         "the DiffId is GNU tar's bytes"
     );
-    assert_eq!(top.opaque_dirs().count(), 1);
-    assert_eq!(top.whiteouts().count(), 1);
+    assert_eq!(changes(top).opaque_dirs().count(), 1);
+    assert_eq!(changes(top).whiteouts().count(), 1);
     let tree = image.tree().unwrap();
     assert!(tree.lookup("etc/motd").is_none());
     assert!(tree.lookup("var/cache/old").is_none());
@@ -465,26 +486,41 @@ fn oci_layouts_written_by_layercake_unpack_with_umoci_to_our_tree() {
     let image = built_in_memory();
     let ours = tree_listing(&image.tree().unwrap());
     assert!(
-        image.layers().last().unwrap().opaque_dirs().count() > 0,
+        changes(image.layers().last().unwrap())
+            .opaque_dirs()
+            .count()
+            > 0,
         "the commit should record srv as an opaque directory"
     );
+    // Named both ways: a ref name as is (what umoci itself writes), and a Docker reference,
+    // whose tag is the ref name (Docker 25's convention).
     for compression in [Compression::Gzip, Compression::None] {
-        let layout = tmp.join(format!("layout-{compression}"));
-        let options = WriteOptions::oci().compression(compression);
-        archive::write_dir(&[(&image, &["ours".to_string()][..])], &options, &layout).unwrap();
-        let theirs = umoci_unpack(&layout, "ours", &tmp, &format!("unpack-{compression}"));
-        assert_same_listing(
-            &ours,
-            &theirs,
-            &format!("umoci unpack of our {compression} layout"),
-        );
-        // umoci lists the tag we wrote.
-        let tags = cmd("umoci")
-            .arg("ls")
-            .arg("--layout")
-            .arg(&layout)
-            .run_text();
-        assert_eq!(tags.trim(), "ours");
+        for (convention, tag) in [("ref-name", "ours"), ("docker25", "v1")] {
+            let layout = tmp.join(format!("layout-{compression}-{convention}"));
+            let writer = Writer::new(Format::OciLayout).compression(compression);
+            let writer = match convention {
+                "ref-name" => writer.image_ref(&image, tag),
+                _ => writer.image(&image, ["lc/ours:v1"]),
+            };
+            writer.write_dir(&layout).unwrap();
+            let what = format!("our {compression} layout named by {convention}");
+            let theirs = umoci_unpack(
+                &layout,
+                tag,
+                &tmp,
+                &format!("unpack-{compression}-{convention}"),
+            );
+            assert_same_listing(&ours, &theirs, &format!("umoci unpack of {what}"));
+            // umoci lists the tag we wrote, and sees our ids.
+            let tags = cmd("umoci")
+                .arg("ls")
+                .arg("--layout")
+                .arg(&layout)
+                .run_text();
+            assert_eq!(tags.trim(), tag, "{what}");
+            let written = layout_image(&layout, tag);
+            assert_ids(&image, &written.image_id(), &written.diff_ids, &what);
+        }
     }
 }
 

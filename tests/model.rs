@@ -1,6 +1,7 @@
 //! Model test: random `std::fs`-style operations on a [`Container`] against a plain
 //! reference model (a `BTreeMap` from path to entry), then commit, export, import and
-//! compare.
+//! compare: the new layer through its tar bytes, and (in some cases) the whole committed
+//! image through an image file on disk.
 //!
 //! The model shares no code with layercake. It applies the base layers by the rules of
 //! DESIGN.md §3 (R1–R7), and it follows a symlink only in the last component of a path: an
@@ -860,12 +861,15 @@ fn dump_tree(tree: &Tree, provenance: bool) -> String {
                 .map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .collect(),
         };
-        let data = node.contents().or(node.link_target()).map(|b| &b[..]);
+        let data = match node.contents() {
+            Some(c) => Some(c.to_bytes().expect("contents readable")),
+            None => node.link_target().cloned(),
+        };
         lines.push(line(
             &path,
             node.file_type().as_char(),
             &meta,
-            data,
+            data.as_deref(),
             provenance.then(|| node.layer()),
         ));
     }
@@ -1148,7 +1152,7 @@ fn run_op(c: &mut Container, op: &Op) -> Result<Option<Vec<u8>>, Failure> {
 
 /// Commits with `style`, reads the new layer back from its tar bytes, applies it to the
 /// base tree and compares with the model; checks the layer's entries and markers against
-/// the model's diff.
+/// the model's diff. Returns the committed image.
 fn check_commit(
     c: &Container,
     base_tree: &Tree,
@@ -1156,14 +1160,17 @@ fn check_commit(
     model: &Model,
     diff: &BTreeMap<Path, char>,
     style: WhiteoutStyle,
-) -> Result<(), TestCaseError> {
+) -> Result<Image, TestCaseError> {
     let what = format!("commit with {style:?}");
     let committed = c
         .commit(&CommitOptions::new().created(0).whiteouts(style))
         .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
     prop_assert_eq!(committed.layers().len(), c.image().layers().len() + 1);
     let layer = committed.layers().last().unwrap();
-    let imported = Layer::from_tar(layer.tar().clone())
+    let tar = layer
+        .tar()
+        .map_err(|e| TestCaseError::fail(format!("{what}: the new layer's tar: {e}")))?;
+    let imported = Layer::from_tar(tar.clone())
         .map_err(|e| TestCaseError::fail(format!("{what}: reading the tar back: {e}")))?;
     prop_assert_eq!(imported.diff_id(), layer.diff_id());
     let applied = base_tree
@@ -1179,7 +1186,10 @@ fn check_commit(
     prop_assert_eq!(&committed.tree().unwrap(), &applied);
 
     // Hardlinks written into the layer are hardlinks in the container and after import.
-    for (path, entry) in imported.entries() {
+    let changes = imported
+        .changeset()
+        .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
+    for (path, entry) in changes.entries() {
         if let layercake::EntryKind::Hardlink(target) = entry.kind() {
             for tree in [c.tree(), &applied] {
                 let (a, b) = (tree.lookup(path).unwrap(), tree.lookup(target).unwrap());
@@ -1202,15 +1212,12 @@ fn check_commit(
         .filter(|(_, &k)| k == 'D')
         .map(|(p, _)| p.clone())
         .collect();
-    let entries: BTreeSet<Path> = imported
+    let entries: BTreeSet<Path> = changes
         .entries()
         .map(|(p, _)| p.as_bytes().to_vec())
         .collect();
-    let whiteouts: BTreeSet<Path> = imported
-        .whiteouts()
-        .map(|p| p.as_bytes().to_vec())
-        .collect();
-    let opaques: Vec<Path> = imported
+    let whiteouts: BTreeSet<Path> = changes.whiteouts().map(|p| p.as_bytes().to_vec()).collect();
+    let opaques: Vec<Path> = changes
         .opaque_dirs()
         .map(|p| p.as_bytes().to_vec())
         .collect();
@@ -1254,6 +1261,101 @@ fn check_commit(
                     show(d)
                 );
             }
+        }
+    }
+    Ok(committed)
+}
+
+/// The image files a committed image is exported to and imported from.
+#[derive(Debug, Clone, Copy)]
+enum ImageFile {
+    /// A docker-archive of plain tars: layers are read in place from the file.
+    DockerArchive,
+    /// An oci-archive of gzip blobs: layers are decompressed into temporary files.
+    OciArchiveGzip,
+    /// An OCI layout directory of zstd blobs.
+    OciLayoutZstd,
+}
+
+/// A path under `std::env::temp_dir()` with a unique name, removed (file or directory)
+/// when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        Scratch(std::env::temp_dir().join(format!(
+            "layercake-model-{label}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Exports the committed image to an image file on disk, imports it again, and compares
+/// the imported image with the committed one and its tree with the model: same ids, same
+/// entries with the same provenance, every file read from disk.
+fn check_image_file(
+    committed: &Image,
+    c: &Container,
+    model: &Model,
+    format: ImageFile,
+) -> Result<(), TestCaseError> {
+    use layercake::archive::{Archive, Format, Writer};
+    use layercake::Compression;
+
+    let what = format!("committed image through {format:?}");
+    let fail = |step: &str, e: Error| TestCaseError::fail(format!("{what}: {step}: {e}"));
+    let scratch = Scratch::new("image");
+    let written = match format {
+        ImageFile::DockerArchive => Writer::new(Format::DockerArchive)
+            .image(committed, ["model:1"])
+            .write(std::fs::File::create(&scratch.0).unwrap()),
+        ImageFile::OciArchiveGzip => Writer::new(Format::OciArchive)
+            .compression(Compression::Gzip)
+            .image(committed, ["model:1"])
+            .write(std::fs::File::create(&scratch.0).unwrap()),
+        ImageFile::OciLayoutZstd => Writer::new(Format::OciLayout)
+            .compression(Compression::Zstd)
+            .image(committed, ["model:1"])
+            .write_dir(&scratch.0),
+    };
+    written.map_err(|e| fail("writing", e))?;
+    let imported = Archive::open(&scratch.0)
+        .and_then(|archive| archive.image("model:1"))
+        .map_err(|e| fail("reading", e))?;
+    prop_assert_eq!(imported.id(), committed.id(), "{}", what);
+    prop_assert_eq!(imported.diff_ids(), committed.diff_ids(), "{}", what);
+    let tree = imported.tree().map_err(|e| fail("merging", e))?;
+    prop_assert_eq!(
+        dump_tree(&tree, false),
+        dump_model(model, false),
+        "{}",
+        what
+    );
+    let committed_tree = committed.tree().map_err(|e| fail("committed tree", e))?;
+    prop_assert_eq!(
+        dump_tree(&tree, true),
+        dump_tree(&committed_tree, true),
+        "{}: provenance",
+        what
+    );
+    prop_assert_eq!(&tree, c.tree(), "{}", what);
+    for (path, node) in tree.walk() {
+        if let Some(contents) = node.contents() {
+            prop_assert!(
+                contents.as_bytes().is_none(),
+                "{}: /{} in memory",
+                what,
+                path
+            );
         }
     }
     Ok(())
@@ -1312,7 +1414,9 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     }
 
     let diff = model_diff(&base, &model);
-    let changes = c.diff();
+    let changes = c
+        .diff()
+        .map_err(|e| TestCaseError::fail(format!("docker diff: {e}")))?;
     prop_assert!(changes.windows(2).all(|w| w[0].path < w[1].path));
     let got: BTreeMap<Path, char> = changes
         .iter()
@@ -1328,8 +1432,22 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
         prop_assert_eq!(ch.to_string(), format!("{letter} /{}", ch.path));
     }
 
-    for style in [WhiteoutStyle::Explicit, WhiteoutStyle::Opaque] {
-        check_commit(&c, &base_tree, &base, &model, &diff, style)?;
+    let formats = [
+        ImageFile::DockerArchive,
+        ImageFile::OciArchiveGzip,
+        ImageFile::OciLayoutZstd,
+    ];
+    for (i, style) in [WhiteoutStyle::Explicit, WhiteoutStyle::Opaque]
+        .into_iter()
+        .enumerate()
+    {
+        let committed = check_commit(&c, &base_tree, &base, &model, &diff, style)?;
+        // Export and import through an image file on disk: about one case in four (an
+        // image file costs more than the rest of a case), each kind of file in turn.
+        if (case.ops.len() + 4 * i) % 8 == 0 {
+            let format = formats[(case.ops.len() / 8 + case.layers.len()) % formats.len()];
+            check_image_file(&committed, &c, &model, format)?;
+        }
     }
     Ok(())
 }

@@ -108,7 +108,13 @@ macro_rules! dump_cases {
             #[test]
             fn $name() {
                 let layers: Vec<Layer> = vec![$($layer),*];
-                assert_eq!(dump_of(&layers), lines(&[$($line),*]));
+                let want = lines(&[$($line),*]);
+                assert_eq!(dump_of(&layers), want);
+                // The same rules whether the tars are read from memory or from disk.
+                for how in [Source::Memory, Source::Disk] {
+                    let again: Vec<Layer> = layers.iter().map(|l| reread(l, how)).collect();
+                    assert_eq!(dump_of(&again), want, "layers read from {how:?}");
+                }
             }
         )*
     };
@@ -134,6 +140,52 @@ macro_rules! error_cases {
 
 fn layer(builder: LayerBuilder) -> Layer {
     builder.build().expect("builder layer")
+}
+
+/// Where a layer tar is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `Layer::from_tar` of the bytes: file contents are slices of them.
+    Memory,
+    /// `Layer::open` of a file holding the bytes: file contents are read from it in place.
+    Disk,
+}
+
+/// Reads a layer tar from memory or from a temporary file on disk (removed once open: the
+/// layer keeps it open), checking that file contents are where they should be.
+fn read_tar(tar: &[u8], from: Source) -> Result<Layer> {
+    let layer = match from {
+        Source::Memory => Layer::from_tar(tar.to_vec()),
+        Source::Disk => {
+            static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "layercake-rules-{}-{}.tar",
+                std::process::id(),
+                COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            std::fs::write(&path, tar).unwrap();
+            let layer = Layer::open(&path);
+            std::fs::remove_file(&path).unwrap();
+            layer
+        }
+    }?;
+    for (path, entry) in layer.changeset()?.entries() {
+        if let Some(contents) = entry.contents() {
+            assert_eq!(
+                contents.as_bytes().is_some(),
+                from == Source::Memory,
+                "{path} {from:?}"
+            );
+        }
+    }
+    Ok(layer)
+}
+
+/// A layer read again from its own tar, from memory or from disk: the same DiffId.
+fn reread(layer: &Layer, from: Source) -> Layer {
+    let again = read_tar(&layer.tar().unwrap().to_bytes().unwrap(), from).unwrap();
+    assert_eq!(again.diff_id(), layer.diff_id());
+    again
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,11 +375,26 @@ fn r2_marker_never_appears_in_layer_or_tree() {
         .marker("d/.wh..wh..opq")
         .file("d/kept", "k")
         .layer();
-    let entries: Vec<String> = l.entries().map(|(p, _)| p.to_string()).collect();
+    let entries: Vec<String> = l
+        .changeset()
+        .unwrap()
+        .entries()
+        .map(|(p, _)| p.to_string())
+        .collect();
     assert_eq!(entries, ["d/kept"]);
-    let whiteouts: Vec<String> = l.whiteouts().map(|p| p.to_string()).collect();
+    let whiteouts: Vec<String> = l
+        .changeset()
+        .unwrap()
+        .whiteouts()
+        .map(|p| p.to_string())
+        .collect();
     assert_eq!(whiteouts, ["d/sub", "gone"]);
-    let opaques: Vec<String> = l.opaque_dirs().map(|p| p.to_string()).collect();
+    let opaques: Vec<String> = l
+        .changeset()
+        .unwrap()
+        .opaque_dirs()
+        .map(|p| p.to_string())
+        .collect();
     assert_eq!(opaques, ["d"]);
 
     let lower = layer(b().file("gone", "g").file("d/sub/x", "x"));
@@ -501,8 +568,12 @@ fn r4_tar_order_does_not_change_the_result() {
     assert_eq!(perms.len(), 5040);
     for order in perms {
         let l = Layer::from_tar(tar_of(&order)).unwrap();
-        let entries: Vec<_> = l.entries().collect();
-        assert_eq!(entries, first.entries().collect::<Vec<_>>(), "{order:?}");
+        let entries: Vec<_> = l.changeset().unwrap().entries().collect();
+        assert_eq!(
+            entries,
+            first.changeset().unwrap().entries().collect::<Vec<_>>(),
+            "{order:?}"
+        );
         let tree = base.apply(&l).unwrap();
         assert_eq!(tree.dump().to_string(), want, "{order:?}");
         let (link, new) = (
@@ -538,7 +609,15 @@ fn r4_duplicate_last_wins_by_default() {
         .dir_mode("f/", 0o700)
         .bytes();
     let l = Layer::from_tar(bytes.clone()).unwrap();
-    assert_eq!(l.entry("a").unwrap().contents().unwrap(), "second!");
+    assert_eq!(
+        l.changeset()
+            .unwrap()
+            .entry("a")
+            .unwrap()
+            .contents()
+            .unwrap(),
+        "second!"
+    );
     assert_eq!(
         dump_of(&[l]),
         lines(&[
@@ -550,7 +629,16 @@ fn r4_duplicate_last_wins_by_default() {
     // The same with the options spelled out.
     let explicit =
         Layer::from_tar_with(bytes, &ReadOptions::new().duplicates(Duplicates::LastWins)).unwrap();
-    assert_eq!(explicit.entry("a").unwrap().contents().unwrap(), "second!");
+    assert_eq!(
+        explicit
+            .changeset()
+            .unwrap()
+            .entry("a")
+            .unwrap()
+            .contents()
+            .unwrap(),
+        "second!"
+    );
 }
 
 #[test]
@@ -588,8 +676,8 @@ fn r4_duplicate_reject_accepts_distinct_paths_and_markers() {
         .file("b", "2")
         .bytes();
     let l = Layer::from_tar_with(bytes, &strict).unwrap();
-    assert_eq!(l.entries().count(), 2);
-    assert_eq!(l.whiteouts().count(), 1);
+    assert_eq!(l.changeset().unwrap().entries().count(), 2);
+    assert_eq!(l.changeset().unwrap().whiteouts().count(), 1);
 }
 
 #[test]
@@ -704,8 +792,12 @@ dump_cases! {
 #[test]
 fn r5_umoci_dir_to_file_layer_keeps_no_marker() {
     let l = Tar::new().file("f", "x").marker("f/.wh.c").layer();
-    assert_eq!(l.whiteouts().count(), 0, "the marker below `f` is dropped");
-    assert_eq!(l.entries().count(), 1);
+    assert_eq!(
+        l.changeset().unwrap().whiteouts().count(),
+        0,
+        "the marker below `f` is dropped"
+    );
+    assert_eq!(l.changeset().unwrap().entries().count(), 1);
 }
 
 error_cases! {
@@ -753,10 +845,19 @@ fn r5_builder_writes_non_marker_types_with_marker_names() {
             .fifo(".wh.p")
             .dir("x/.wh..wh..opq"),
     );
-    let again = Layer::from_tar(l.tar().clone()).unwrap();
-    let names: Vec<String> = again.entries().map(|(p, _)| p.to_string()).collect();
+    let again = Layer::from_tar(l.tar().unwrap().clone()).unwrap();
+    let names: Vec<String> = again
+        .changeset()
+        .unwrap()
+        .entries()
+        .map(|(p, _)| p.to_string())
+        .collect();
     assert_eq!(names, [".wh.d", ".wh.p", "d/.wh.s", "x/.wh..wh..opq"]);
-    assert_eq!(again.whiteouts().count() + again.opaque_dirs().count(), 0);
+    assert_eq!(
+        again.changeset().unwrap().whiteouts().count()
+            + again.changeset().unwrap().opaque_dirs().count(),
+        0
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -984,7 +1085,7 @@ fn r7_hardlink_to_symlink_shares_the_symlink() {
 #[test]
 fn r7_hardlink_stays_a_record_in_the_layer() {
     let l = Tar::new().file("a", "x").hardlink("b", "./a").layer();
-    match l.entry("b").unwrap().kind() {
+    match l.changeset().unwrap().entry("b").unwrap().kind() {
         EntryKind::Hardlink(target) => assert_eq!(target, &ImagePath::new("a").unwrap()),
         other => panic!("expected a hardlink record, got {other:?}"),
     }
@@ -1205,10 +1306,13 @@ fn metadata_layer() -> Layer {
 #[test]
 fn r9_metadata_survives_build_tar_read() {
     let built = metadata_layer();
-    let read = Layer::from_tar(built.tar().clone()).unwrap();
+    let read = Layer::from_tar(built.tar().unwrap().clone()).unwrap();
     assert_eq!(read.diff_id(), built.diff_id());
-    let built_entries: Vec<_> = built.entries().collect();
-    assert_eq!(read.entries().collect::<Vec<_>>(), built_entries);
+    let built_entries: Vec<_> = built.changeset().unwrap().entries().collect();
+    assert_eq!(
+        read.changeset().unwrap().entries().collect::<Vec<_>>(),
+        built_entries
+    );
 
     let tree = Tree::new().apply(&read).unwrap();
     let root = tree.root().metadata();
@@ -1307,7 +1411,7 @@ fn r9_tree_survives_squash_through_tar() {
     let tree = Tree::new().apply(&metadata_layer()).unwrap();
     let squashed = Layer::squash(&tree).unwrap();
     let again = Tree::new()
-        .apply(&Layer::from_tar(squashed.tar().clone()).unwrap())
+        .apply(&Layer::from_tar(squashed.tar().unwrap().clone()).unwrap())
         .unwrap();
     assert_eq!(again, tree);
     assert_eq!(again.dump().to_string(), tree.dump().to_string());
@@ -1481,5 +1585,138 @@ fn path_builder_reports_the_first_bad_path() {
     match b().file("x/../one", "").file("two\0", "").build() {
         Err(Error::InvalidPath { path, .. }) => assert_eq!(path, "x/../one"),
         other => panic!("expected InvalidPath, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The same refusals from memory and from disk
+
+#[test]
+fn refusals_are_the_same_for_tars_read_from_memory_and_from_disk() {
+    // Each case: a stack of layer tars that fails to read or to apply, and the error kind.
+    let lower = || {
+        layer(b().file("a", "1").dir("d"))
+            .tar()
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .to_vec()
+    };
+    let cases: Vec<(&str, Vec<Vec<u8>>, &str)> = vec![
+        (
+            "R5 .wh.",
+            vec![Tar::new().marker("d/.wh.").bytes()],
+            "InvalidTar",
+        ),
+        (
+            "R5 .wh..",
+            vec![Tar::new().marker("d/.wh..").bytes()],
+            "InvalidTar",
+        ),
+        (
+            "R5 .wh...",
+            vec![Tar::new().marker(".wh...").bytes()],
+            "InvalidTar",
+        ),
+        (
+            "R6 below own file",
+            vec![Tar::new().file("f", "x").file("f/g", "y").bytes()],
+            "ParentNotDirectory",
+        ),
+        (
+            "R7 missing",
+            vec![lower(), Tar::new().hardlink("h", "nope").bytes()],
+            "InvalidHardlink",
+        ),
+        (
+            "R7 directory",
+            vec![lower(), Tar::new().hardlink("h", "d").bytes()],
+            "InvalidHardlink",
+        ),
+        (
+            "R7 cycle",
+            vec![Tar::new().hardlink("a", "b").hardlink("b", "a").bytes()],
+            "InvalidHardlink",
+        ),
+        (
+            "R7 whited out",
+            vec![
+                lower(),
+                Tar::new().hardlink("h", "a").marker(".wh.a").bytes(),
+            ],
+            "InvalidHardlink",
+        ),
+        (
+            "R10 root file",
+            vec![Tar::new().file(".", "x").bytes()],
+            "RootDirectory",
+        ),
+        (
+            "R10 root symlink",
+            vec![Tar::new().symlink("./", "/x").bytes()],
+            "RootDirectory",
+        ),
+        (
+            "path ..",
+            vec![Tar::new().file("a/../b", "1").bytes()],
+            "InvalidPath",
+        ),
+        (
+            "path ../ dir",
+            vec![Tar::new().dir("../").bytes()],
+            "InvalidPath",
+        ),
+    ];
+    for (what, tars, kind) in cases {
+        let outcome = |from| -> String {
+            let result = tars
+                .iter()
+                .map(|tar| read_tar(tar, from))
+                .collect::<Result<Vec<Layer>>>()
+                .and_then(|layers| stack(&layers));
+            match result {
+                Ok(tree) => panic!(
+                    "{what} from {from:?}: expected {kind}, got\n{}",
+                    tree.dump()
+                ),
+                Err(e) => format!("{e:?}"),
+            }
+        };
+        let memory = outcome(Source::Memory);
+        assert!(
+            memory.starts_with(kind),
+            "{what}: expected {kind}, got {memory}"
+        );
+        assert_eq!(outcome(Source::Disk), memory, "{what}");
+    }
+    // R4 strict mode: the duplicate is named whether the tar is in memory or on disk.
+    let twice = Tar::new().file("a", "1").file("./a", "2").bytes();
+    let strict = ReadOptions::new().duplicates(Duplicates::Reject);
+    let file = std::env::temp_dir().join(format!("layercake-rules-dup-{}.tar", std::process::id()));
+    std::fs::write(&file, &twice).unwrap();
+    let disk = Layer::open_with(&file, &strict);
+    std::fs::remove_file(&file).unwrap();
+    for (from, result) in [
+        ("memory", Layer::from_tar_with(twice.clone(), &strict)),
+        ("disk", disk),
+    ] {
+        match result {
+            Err(Error::DuplicateEntry { path }) => assert_eq!(path, "a", "{from}"),
+            other => panic!("{from}: expected DuplicateEntry, got {other:?}"),
+        }
+    }
+    // And last wins by default, from both.
+    for from in [Source::Memory, Source::Disk] {
+        let l = read_tar(&twice, from).unwrap();
+        assert_eq!(
+            l.changeset()
+                .unwrap()
+                .entry("a")
+                .unwrap()
+                .contents()
+                .unwrap(),
+            "2",
+            "{from:?}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use layercake::config::History;
-use layercake::{DiffId, Error, Image, ImageId, Layer, LayerStatus, Store, Tree};
+use layercake::{Compression, DiffId, Error, Image, ImageId, Layer, LayerStatus, Store, Tree};
 
 type Result<T = ()> = layercake::Result<T>;
 
@@ -64,16 +64,21 @@ fn add_reuses_layers_it_has() -> Result {
 
     // The same base built again is the same layer (same DiffId): the store keeps its own
     // copy of the bytes and hands that to the new image.
+    // (Layers built in code hold their tars in memory.)
+    let tar_ptr = |image: &Image| -> Result<*const u8> {
+        let tar = image.layers().next().unwrap().tar()?;
+        Ok(tar
+            .as_bytes()
+            .expect("a built layer's tar is in memory")
+            .as_ptr())
+    };
     let stored = store.image(&base.id().to_string())?;
-    let stored_tar = stored.layers().next().unwrap().tar().as_ptr();
+    let stored_tar = tar_ptr(&stored)?;
     let rebuilt = Image::builder().layer(base_layer()?).cmd(["sh"]).build()?;
-    assert_ne!(rebuilt.layers().next().unwrap().tar().as_ptr(), stored_tar);
+    assert_ne!(tar_ptr(&rebuilt)?, stored_tar);
     let report = store.add(&rebuilt);
     assert_eq!(statuses(&report), [LayerStatus::AlreadyExists]);
-    assert_eq!(
-        report.image.layers().next().unwrap().tar().as_ptr(),
-        stored_tar
-    );
+    assert_eq!(tar_ptr(&report.image)?, stored_tar);
     assert_eq!(report.image.id(), rebuilt.id());
     assert_eq!(store.layers().count(), 2);
     Ok(())
@@ -91,8 +96,14 @@ fn ten_images_on_one_base_store_the_base_once() -> Result {
     assert_eq!(usage.images, 10);
     assert_eq!(usage.layers, 11);
 
-    let base_size = base.layers().next().unwrap().size();
-    let tops: u64 = apps.iter().map(|i| i.layers().last().unwrap().size()).sum();
+    // The store counts blob sizes: for layers built in code, the blob is the plain tar.
+    let base_layer = base.layers().next().unwrap();
+    let base_size = base_layer.blob().size();
+    assert_eq!(base_size, base_layer.size()?);
+    let tops: u64 = apps
+        .iter()
+        .map(|i| i.layers().last().unwrap().blob().size())
+        .sum();
     let configs: u64 = apps
         .iter()
         .map(|i| i.config().as_bytes().len() as u64)
@@ -184,10 +195,25 @@ fn lookup_by_tag_id_and_prefix() -> Result {
         ["demo/app:latest", "registry.example:5000/demo/app:v1"]
     );
 
-    assert!(matches!(
-        store.image(&prefix),
-        Err(Error::AmbiguousReference { .. })
-    ));
+    // An ambiguous prefix names every image it could mean.
+    match store.image(&prefix) {
+        Err(Error::AmbiguousReference {
+            reference,
+            mut candidates,
+        }) => {
+            assert_eq!(reference, prefix);
+            let mut want: Vec<String> = ids
+                .iter()
+                .filter(|id| id.to_hex().to_string().starts_with(&prefix))
+                .map(ToString::to_string)
+                .collect();
+            candidates.sort();
+            want.sort();
+            assert!(want.len() > 1);
+            assert_eq!(candidates, want);
+        }
+        other => panic!("expected AmbiguousReference, got {other:?}"),
+    }
     let absent = (0..=255u8)
         .map(|b| format!("{b:02x}"))
         .find(|p| ids.iter().all(|id| !id.to_hex().to_string().starts_with(p)))
@@ -230,6 +256,75 @@ fn lookup_by_tag_id_and_prefix() -> Result {
         Err(Error::ImageNotFound { .. })
     ));
     assert_eq!(store.images().count(), 17);
+    Ok(())
+}
+
+#[test]
+fn tags_are_docker_references_shown_in_familiar_form() -> Result {
+    let base = base()?;
+    let (one, two) = (app(&base, 1)?, app(&base, 2)?);
+    let mut store = Store::new();
+    store.add(&one);
+    store.add(&two);
+    let id = one.id().to_string();
+
+    // One tag, however it is spelled; shown as Docker shows it.
+    store.tag(&id, "busybox")?;
+    store.tag(&id, "docker.io/library/busybox:latest")?;
+    store.tag(&id, "library/busybox")?;
+    assert_eq!(store.tags_of(one.id()), ["busybox:latest"]);
+    for spelling in [
+        "busybox",
+        "busybox:latest",
+        "library/busybox",
+        "docker.io/library/busybox",
+        "docker.io/library/busybox:latest",
+    ] {
+        assert_eq!(store.image(spelling)?.id(), one.id(), "{spelling}");
+    }
+    assert!(matches!(
+        store.image("busybox:1"),
+        Err(Error::ImageNotFound { .. })
+    ));
+
+    // Given again in another spelling, the tag moves.
+    store.tag(&two.id().to_string(), "docker.io/library/busybox")?;
+    assert_eq!(store.image("busybox")?.id(), two.id());
+    assert!(store.tags_of(one.id()).is_empty());
+
+    // Sorted by the full form (`docker.io/library/zed:1` before `example.com/a:1`), shown in
+    // the familiar one.
+    store.tag(&id, "example.com/a:1")?;
+    store.tag(&id, "zed:1")?;
+    assert_eq!(store.tags_of(one.id()), ["zed:1", "example.com/a:1"]);
+    assert_eq!(store.inspect(&id)?.repo_tags, ["zed:1", "example.com/a:1"]);
+
+    // Removing by a full spelling reports the familiar one.
+    let removal = store.remove("docker.io/library/zed:1")?;
+    assert_eq!(removal.untagged, ["zed:1"]);
+    assert!(removal.images.is_empty());
+    assert_eq!(store.tags_of(one.id()), ["example.com/a:1"]);
+    assert_eq!(store.untag("docker.io/library/busybox:latest")?, two.id());
+    assert!(store.tags_of(two.id()).is_empty());
+    Ok(())
+}
+
+#[test]
+fn usage_counts_layers_as_their_stored_blobs() -> Result {
+    // A compressed layer takes its blob's bytes, not its tar's.
+    let plain = base_layer()?;
+    let gzip = plain.compress(Compression::Gzip, 6)?;
+    let image = Image::builder().layer(gzip.clone()).build()?;
+    let mut store = Store::new();
+    store.add(&image);
+    let usage = store.usage();
+    let config = image.config().as_bytes().len() as u64;
+    assert_eq!(usage.stored_bytes, config + gzip.blob().size());
+    assert_eq!(usage.unshared_bytes, usage.stored_bytes);
+    assert!(
+        gzip.blob().size() * 10 < plain.size()?,
+        "256 KiB of one byte compresses well: the blob size is not the tar size"
+    );
     Ok(())
 }
 
@@ -354,7 +449,7 @@ fn inspect_lists_repo_tags() -> Result {
     assert_eq!(inspect.config.cmd, Some(vec!["/app/1".to_string()]));
     assert_eq!(inspect.os, "linux");
     assert_eq!(inspect.architecture, "amd64");
-    assert_eq!(inspect.size, 256 * 1024 + 8 + 13);
+    assert_eq!(inspect.size, Some(256 * 1024 + 8 + 13));
     // Outside a store an image has no tags.
     assert!(image.inspect().repo_tags.is_empty());
 
@@ -436,8 +531,8 @@ fn squash_keeps_the_tree() -> Result {
     assert_eq!(all.layers().count(), 1);
     assert_eq!(all.tree()?, tree);
     let layer = all.layers().next().unwrap();
-    assert_eq!(layer.whiteouts().count(), 0);
-    assert_eq!(layer.opaque_dirs().count(), 0);
+    assert_eq!(layer.changeset()?.whiteouts().count(), 0);
+    assert_eq!(layer.changeset()?.opaque_dirs().count(), 0);
     assert_eq!(all.history().len(), 1);
     assert_eq!(all.history()[0].created_by, "squash of layers 0..3");
 
@@ -451,13 +546,19 @@ fn squash_keeps_the_tree() -> Result {
     assert_ne!(top.id(), image.id());
     // The squashed layer still deletes what the kept layer below had.
     let layer = top.layers().last().unwrap();
-    let whiteouts: Vec<String> = layer.whiteouts().map(ToString::to_string).collect();
+    let whiteouts: Vec<String> = layer
+        .changeset()?
+        .whiteouts()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(whiteouts, ["etc/a"]);
 
     // Squashing nothing above the last layer gives an empty layer and the same tree.
     let none = image.squash(3)?;
     assert_eq!(none.layers().count(), 4);
-    assert_eq!(none.layers().last().unwrap().entries().count(), 0);
+    let empty = none.layers().last().unwrap().changeset()?;
+    assert_eq!(empty.entries().count(), 0);
+    assert!(empty.is_empty());
     assert_eq!(none.tree()?, tree);
     Ok(())
 }
@@ -477,16 +578,16 @@ fn history_rows_are_newest_first() -> Result {
         .created(1_700_000_000)
         .build()?;
     let rows = image.history();
-    let steps: Vec<(&str, u64, bool)> = rows
+    let steps: Vec<(&str, Option<u64>, bool)> = rows
         .iter()
         .map(|r| (r.created_by.as_str(), r.size, r.empty_layer))
         .collect();
     assert_eq!(
         steps,
         [
-            ("COPY b /", 3, false),
-            ("ENV X=1", 0, true),
-            ("ADD a /", 5, false)
+            ("COPY b /", Some(3), false),
+            ("ENV X=1", Some(0), true),
+            ("ADD a /", Some(5), false)
         ]
     );
     assert_eq!(rows[0].id, Some(image.id()));

@@ -163,7 +163,8 @@ fn assert_unpacked(tree: &Tree, dir: &Path, owners: Owners) {
             FileType::Directory => assert!(ft.is_dir(), "{path:?}"),
             FileType::File => {
                 assert!(ft.is_file(), "{path:?}");
-                assert_eq!(&fs::read(&at).unwrap()[..], &node.contents().unwrap()[..]);
+                let contents = node.contents().unwrap().to_bytes().unwrap();
+                assert_eq!(fs::read(&at).unwrap(), contents, "{path:?}");
             }
             FileType::Symlink => {
                 assert!(ft.is_symlink(), "{path:?}");
@@ -283,7 +284,7 @@ fn a_normal_image_unpacks_as_its_tree() {
     let bytes: u64 = tree
         .walk()
         .filter_map(|(_, n)| n.contents())
-        .map(|c| c.len() as u64)
+        .map(|c| c.len())
         .sum();
     let linked: u64 = ["bin/ls", "bin/cat", "ro/link-to-passwd"]
         .iter()
@@ -828,6 +829,107 @@ fn a_container_unpacks_its_working_tree() {
             Owners::Drop
         },
     );
+}
+
+/// The layers of `sample()` plus a file larger than one read chunk, written to files in
+/// `scratch` (the second one gzip-compressed) and opened from there: a tree whose file
+/// contents are all read from disk.
+fn sample_on_disk(scratch: &Scratch) -> (Tree, PathBuf) {
+    let big = Layer::builder()
+        .entry(
+            "srv/big",
+            Entry::file(big_contents()).mode(0o600).mtime(3_000),
+        )
+        .hardlink("srv/big-link", "srv/big")
+        .build()
+        .unwrap();
+    let plain = scratch.root.join("layer.tar");
+    fs::write(
+        &plain,
+        Layer::squash(&sample())
+            .unwrap()
+            .tar()
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+    )
+    .unwrap();
+    let gzip = scratch.root.join("layer.tar.gz");
+    let compressed = big.compress(layercake::Compression::Gzip, 1).unwrap();
+    fs::write(&gzip, compressed.blob().contents().to_bytes().unwrap()).unwrap();
+    let tree = tree([Layer::open(&plain).unwrap(), Layer::open(&gzip).unwrap()]);
+    for (path, node) in tree.walk() {
+        if let Some(contents) = node.contents() {
+            assert!(contents.as_bytes().is_none(), "{path:?} is read from disk");
+        }
+    }
+    (tree, plain)
+}
+
+fn big_contents() -> Vec<u8> {
+    (0..700_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_tree_read_from_disk_unpacks_as_its_tree() {
+    let scratch = Scratch::new("from-disk");
+    let (tree, _) = sample_on_disk(&scratch);
+    let report = unpack(&tree, scratch.dir(), &UnpackOptions::new()).unwrap();
+    let owners = if root_user() {
+        Owners::Keep
+    } else {
+        Owners::Drop
+    };
+    assert_unpacked(&tree, &scratch.dir(), owners);
+    assert_eq!(
+        fs::read(scratch.dir().join("srv/big")).unwrap(),
+        big_contents()
+    );
+    // The same tree in memory unpacks to the same report.
+    let memory = Scratch::new("from-memory");
+    let squashed = Layer::squash(&tree)
+        .unwrap()
+        .tar()
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let in_memory = Tree::new()
+        .apply(&Layer::from_tar(squashed).unwrap())
+        .unwrap();
+    let big = in_memory.lookup("srv/big").unwrap();
+    assert!(big.contents().unwrap().as_bytes().is_some());
+    assert_eq!(in_memory, tree);
+    let want = unpack(&in_memory, memory.dir(), &UnpackOptions::new()).unwrap();
+    assert_eq!(report, want);
+    assert_eq!(
+        report.bytes,
+        700_000
+            + Layer::squash(&sample())
+                .unwrap()
+                .changeset()
+                .unwrap()
+                .content_size()
+    );
+}
+
+#[test]
+fn a_tree_whose_file_on_disk_was_truncated_is_an_io_error_naming_it() {
+    let scratch = Scratch::new("truncated");
+    let (tree, plain) = sample_on_disk(&scratch);
+    // The plain layer file loses its second half while the tree is in use.
+    let len = fs::metadata(&plain).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&plain)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    match unpack(&tree, scratch.dir(), &UnpackOptions::new()) {
+        Err(Error::Io { context, .. }) => {
+            assert!(context.contains(&plain.display().to_string()), "{context}")
+        }
+        other => panic!("expected Io naming {}, got {other:?}", plain.display()),
+    }
 }
 
 #[test]

@@ -4,17 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::archive::oci::{self, blob_path, to_json};
-use crate::archive::source::{verify, Source};
-use crate::archive::{check_image_bytes, check_layer_count, parallel_map, Loaded, WriteOptions};
+use crate::archive::files::verify;
+use crate::archive::oci::{blob_path, to_json};
+use crate::archive::{ArchiveImage, Loader, Name};
+use crate::contents::Contents;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::Layer;
+use crate::reference::Reference;
 
 /// One entry of `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,59 +34,60 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Reads every image of a docker-archive. Layers shared between images (or listed twice)
-/// are read once.
-pub(crate) fn read(source: &Source) -> Result<Vec<Loaded>> {
-    let limits = &source.options.limits;
-    let entries: Vec<Entry> = source.json("manifest.json")?;
+/// Reads the index of a docker-archive: every image's config, and its layers as members of
+/// the archive, read later. A layer member shared between images (or listed twice) is one
+/// layer.
+pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
+    let files = loader.files;
+    let entries: Vec<Entry> = files.json("manifest.json")?;
     if entries.is_empty() {
         return Err(Error::archive(
             Some("manifest.json".into()),
             "lists no images",
         ));
     }
-    // Every layer once, however many images list it, in parallel.
-    let names: Vec<&String> = entries
-        .iter()
-        .flat_map(|e| &e.layers)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let read_layer = |name: &&String| {
-        Layer::from_blob_with(source.read(name, limits.blob_bytes)?, &source.options).map_err(|e| {
-            match e {
-                Error::InvalidTar { path, reason } => Error::InvalidTar {
-                    path,
-                    reason: format!("{reason} (in layer `{name}`)"),
-                },
-                other => other,
-            }
-        })
-    };
-    let layers: BTreeMap<&String, Layer> = names
-        .iter()
-        .copied()
-        .zip(parallel_map(&names, read_layer)?)
-        .collect();
+    let limits = loader.limits().clone();
     let mut out = Vec::with_capacity(entries.len());
     for entry in &entries {
-        check_layer_count(entry.layers.len(), limits)?;
-        let config = source.read(&entry.config, limits.json_bytes)?;
+        crate::limits::Limits::check(
+            "layers in one image",
+            entry.layers.len() as u64,
+            limits.layers as u64,
+        )?;
+        let config = files.small(&entry.config, limits.json_bytes)?;
         if let Some(digest) = digest_in_name(&entry.config) {
-            verify(&config, &digest, &format!("config {}", entry.config))?;
+            verify(
+                &config,
+                &digest.to_string(),
+                &format!("config {}", entry.config),
+            )?;
         }
-        let image_layers: Vec<Layer> = entry.layers.iter().map(|n| layers[n].clone()).collect();
-        check_image_bytes(&image_layers, limits)?;
-        out.push(Loaded {
-            image: Image::from_parts(config, image_layers)?,
+        let blobs: Vec<(String, Contents, Option<Digest>)> = entry
+            .layers
+            .iter()
+            .map(|name| {
+                let (key, contents) = files.resolve(name)?;
+                Ok((key, contents, digest_in_name(name)))
+            })
+            .collect::<Result<_>>()?;
+        let image: Image = loader.image(config, blobs)?;
+        out.push(ArchiveImage {
+            image,
             names: entry.repo_tags.clone(),
+            ref_names: Vec::new(),
+            naming: entry
+                .repo_tags
+                .iter()
+                .filter_map(|t| Reference::parse(t).ok().map(Name::Reference))
+                .collect(),
+            platforms: Vec::new(),
         });
     }
     Ok(out)
 }
 
-/// The digest a member name carries, if it is digest-shaped: `blobs/sha256/HEX`,
-/// `HEX.json` (docker save's config name) or `HEX.tar`.
+/// The digest a member name carries, if it is digest-shaped: `blobs/sha256/HEX` or
+/// `HEX.json` (docker save's config name).
 fn digest_in_name(name: &str) -> Option<Digest> {
     let base = name.rsplit('/').next()?;
     let hex = base.strip_suffix(".json").unwrap_or(base);
@@ -97,20 +98,24 @@ fn digest_in_name(name: &str) -> Option<Digest> {
     format!("{algorithm}:{hex}").parse().ok()
 }
 
-/// The files of a docker-archive that is also an OCI layout (Docker 25's form): configs and
-/// uncompressed layer tars under `blobs/sha256/`, `manifest.json` pointing at them, and
-/// `index.json` naming each tagged image by its tag.
-pub(crate) fn files(images: &[(&Image, &[String])]) -> Result<BTreeMap<String, Bytes>> {
-    let mut files = BTreeMap::new();
-    let uncompressed = WriteOptions::oci().compression(crate::archive::Compression::None);
-    // The OCI half: blobs, manifests, index.json, oci-layout. Every docker-archive layer is
-    // an uncompressed tar, so the OCI manifests point at the very same blobs.
-    oci::layout_files(images, &uncompressed, &mut files)?;
+/// Adds `manifest.json` to the files of an OCI layout (Docker 25's form): each image's config
+/// and its uncompressed layer tars under `blobs/sha256/`, with its references as `RepoTags`
+/// in Docker's familiar form.
+pub(super) fn manifest(
+    images: &[(Image, Vec<Name>)],
+    files: &mut BTreeMap<String, Contents>,
+) -> Result<()> {
     let mut manifest = Vec::with_capacity(images.len());
-    for (image, tags) in images {
+    for (image, names) in images {
         manifest.push(Entry {
             config: blob_path(&image.id().digest()),
-            repo_tags: tags.to_vec(),
+            repo_tags: names
+                .iter()
+                .filter_map(|n| match n {
+                    Name::Reference(r) => Some(r.familiar().to_string()),
+                    Name::RefName(_) => None,
+                })
+                .collect(),
             layers: image
                 .layers()
                 .map(|l| blob_path(&l.diff_id().digest()))
@@ -118,8 +123,8 @@ pub(crate) fn files(images: &[(&Image, &[String])]) -> Result<BTreeMap<String, B
             extra: BTreeMap::new(),
         });
     }
-    files.insert("manifest.json".into(), Bytes::from(to_json(&manifest)?));
-    Ok(files)
+    files.insert("manifest.json".into(), Contents::from(to_json(&manifest)?));
+    Ok(())
 }
 
 #[cfg(test)]

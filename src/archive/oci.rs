@@ -1,103 +1,79 @@
 //! The OCI image layout (`oci-layout`, `index.json`, `blobs/`), as a directory or a tar, and
 //! the JSON documents it holds: descriptors, manifests, indexes, platforms.
+//!
+//! The examples below read the files of an oci-archive as the entries of a layer (an
+//! oci-archive is a tar):
+//!
+//! ```
+//! use layercake::archive::oci::{Index, Manifest};
+//! use layercake::archive::{Format, Writer};
+//! use layercake::{Image, Layer};
+//!
+//! let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+//! let mut tar = Vec::new();
+//! Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
+//! let files = Layer::from_tar(tar)?;
+//! let read = |name: &str| files.changeset()?.entry(name).unwrap().contents().unwrap().to_bytes();
+//! let index: Index = serde_json::from_slice(&read("index.json")?)?;
+//! let manifest: Manifest =
+//!     serde_json::from_slice(&read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()))?)?;
+//! assert_eq!(manifest.config.digest, image.id().digest());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::archive::source::{self, Source};
-use crate::archive::{check_image_bytes, check_layer_count, parallel_map, Loaded, WriteOptions};
+use crate::archive::{ArchiveImage, Blobs, Loader, Name, Unavailable};
+use crate::contents::Contents;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::Layer;
 use crate::limits::Limits;
+use crate::reference::Reference;
 
 /// The media type of an OCI image manifest.
 ///
 /// ```
-/// use layercake::archive::oci::{Index, MANIFEST_V1};
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
-/// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// assert_eq!(index.manifests[0].media_type, MANIFEST_V1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// use layercake::archive::oci::MANIFEST_V1;
+///
+/// assert_eq!(MANIFEST_V1, "application/vnd.oci.image.manifest.v1+json");
 /// ```
 pub const MANIFEST_V1: &str = "application/vnd.oci.image.manifest.v1+json";
+
 /// The media type of an OCI image index.
 ///
 /// ```
-/// use layercake::archive::oci::{Index, INDEX_V1};
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
-/// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// assert_eq!(index.media_type.as_deref(), Some(INDEX_V1));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// use layercake::archive::oci::INDEX_V1;
+///
+/// assert_eq!(INDEX_V1, "application/vnd.oci.image.index.v1+json");
 /// ```
 pub const INDEX_V1: &str = "application/vnd.oci.image.index.v1+json";
+
 /// The media type of an OCI image config.
 ///
 /// ```
-/// use layercake::archive::oci::{Index, Manifest, CONFIG_V1};
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
-/// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
-/// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
-/// assert_eq!(manifest.config.media_type, CONFIG_V1);
-/// assert_eq!(manifest.config.digest, image.id().digest());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// use layercake::archive::oci::CONFIG_V1;
+///
+/// assert_eq!(CONFIG_V1, "application/vnd.oci.image.config.v1+json");
 /// ```
 pub const CONFIG_V1: &str = "application/vnd.oci.image.config.v1+json";
-/// Docker's schema 2 manifest, which registries and `docker save` (25+) also use.
-///
-/// Read as an OCI manifest: an index that names its manifest this way loads the same image.
+
+/// Docker's schema 2 manifest, which registries and `docker save` (25+) also use. Read as an
+/// OCI manifest.
 ///
 /// ```
-/// use layercake::archive::oci::{DOCKER_MANIFEST_V2, MANIFEST_V1};
-/// use layercake::archive::Archive;
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
-/// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index = String::from_utf8(read("index.json").to_vec())?;
-/// let index = index.replace(MANIFEST_V1, DOCKER_MANIFEST_V2);
-/// let mut relabelled = Layer::builder();
-/// for (path, entry) in files.entries() {
-///     relabelled = relabelled.entry(path, entry.clone());
-/// }
-/// let tar = relabelled.file("index.json", index).build()?.tar().clone();
-/// assert_eq!(Archive::from_bytes(tar)?.images()[0].image.id(), image.id());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// use layercake::archive::oci::DOCKER_MANIFEST_V2;
+///
+/// assert!(DOCKER_MANIFEST_V2.starts_with("application/vnd.docker."));
 /// ```
 pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker's manifest list.
-///
-/// Read as an OCI index: the platform is picked from it as from an [`INDEX_V1`].
+
+/// Docker's manifest list. Read as an OCI index: the platform is picked from it as from an
+/// [`INDEX_V1`].
 ///
 /// ```
 /// use layercake::archive::oci::{Descriptor, DOCKER_MANIFEST_LIST, INDEX_V1};
@@ -108,51 +84,53 @@ pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manife
 /// assert!(is_index(&Descriptor::of(DOCKER_MANIFEST_LIST, b"{}")));
 /// ```
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// The annotation that names a manifest in `index.json`.
+
+/// The annotation that names a manifest in `index.json` (what `oci:DIR:REF` names). Docker 25
+/// puts the tag here.
 ///
 /// ```
 /// use layercake::archive::oci::{Index, REF_NAME};
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// use layercake::archive::{Format, Writer};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().build()?;
+/// let mut tar = Vec::new();
+/// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// assert_eq!(index.manifests[0].annotations[REF_NAME], "app:1");
+/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index: Index = serde_json::from_slice(&index)?;
+/// assert_eq!(index.manifests[0].annotations[REF_NAME], "1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
+/// The annotation Docker 25 and containerd give a manifest in `index.json`: the image's full
+/// name (`docker.io/library/busybox:latest`).
+///
+/// ```
+/// use layercake::archive::oci::{Index, IMAGE_NAME};
+/// use layercake::archive::{Format, Writer};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().build()?;
+/// let mut tar = Vec::new();
+/// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
+/// let files = Layer::from_tar(tar)?;
+/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index: Index = serde_json::from_slice(&index)?;
+/// assert_eq!(index.manifests[0].annotations[IMAGE_NAME], "docker.io/library/app:1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const IMAGE_NAME: &str = "io.containerd.image.name";
+
 /// A content descriptor: what a blob is, its digest and its size.
 ///
 /// ```
-/// use layercake::archive::oci::{Index, Manifest};
-/// use layercake::archive::{write, Compression, WriteOptions};
-/// use layercake::{Image, Layer};
+/// use layercake::archive::oci::Descriptor;
 ///
-/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// let mut tar = Vec::new();
-/// write(
-///     &[(&image, &[][..])],
-///     &WriteOptions::oci_archive().compression(Compression::Gzip),
-///     &mut tar,
-/// )?;
-/// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
-/// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
-/// let layer = &manifest.layers[0];
-/// assert_eq!(layer.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
-/// assert_ne!(
-///     layer.digest,
-///     image.diff_ids()[0].digest(),
-///     "the blob's digest, not the DiffId"
-/// );
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// let desc = Descriptor::of("application/vnd.oci.image.layer.v1.tar", b"bytes");
+/// assert_eq!(desc.size, 5);
+/// assert_eq!(desc.digest, layercake::Digest::sha256(b"bytes"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,7 +163,6 @@ impl Descriptor {
     /// let image = Image::builder().build()?;
     /// let desc = Descriptor::of(CONFIG_V1, image.config().as_bytes());
     /// assert_eq!(desc.digest, image.id().digest());
-    /// assert_eq!(desc.size, image.config().as_bytes().len() as u64);
     /// let json = serde_json::to_string(&desc)?;
     /// assert!(json.starts_with(
     ///     r#"{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:"#
@@ -207,23 +184,24 @@ impl Descriptor {
             extra: BTreeMap::new(),
         }
     }
+
+    /// The name `index.json` gives it: Docker 25's full name, else the OCI ref name.
+    fn name(&self) -> Option<&String> {
+        self.annotations
+            .get(IMAGE_NAME)
+            .or_else(|| self.annotations.get(REF_NAME))
+    }
 }
 
-/// A platform: operating system, architecture and variant.
+/// A platform: operating system, architecture and variant. Displays as `os/arch[/variant]`.
 ///
 /// ```
-/// use layercake::archive::oci::Index;
-/// use layercake::archive::{write, Platform, WriteOptions};
-/// use layercake::{Image, Layer};
+/// use layercake::archive::Platform;
 ///
-/// let arm = Image::builder().architecture("arm64").build()?;
-/// let mut tar = Vec::new();
-/// write(&[(&arm, &[][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// let files = Layer::from_tar(tar)?;
-/// let index: Index =
-///     serde_json::from_slice(files.entry("index.json").unwrap().contents().unwrap())?;
-/// assert_eq!(index.manifests[0].platform, Some(Platform::parse("linux/arm64")?));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// let p = Platform::parse("linux/arm64/v8")?;
+/// assert_eq!((p.os.as_str(), p.architecture.as_str()), ("linux", "arm64"));
+/// assert_eq!(p.to_string(), "linux/arm64/v8");
+/// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[non_exhaustive]
@@ -284,7 +262,7 @@ impl Platform {
     ///     .build()?;
     /// assert_eq!(image.inspect().architecture, host.architecture);
     /// if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-    ///     assert_eq!((host.os.as_str(), host.architecture.as_str()), ("linux", "amd64"));
+    ///     assert_eq!(host.to_string(), "linux/amd64");
     /// }
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -304,6 +282,17 @@ impl Platform {
         }
     }
 
+    /// The platform an image's config says it is for.
+    fn of(image: &Image) -> Platform {
+        let file = image.config().file();
+        Platform {
+            architecture: file.architecture.clone(),
+            os: file.os.clone(),
+            variant: file.variant.clone(),
+            extra: BTreeMap::new(),
+        }
+    }
+
     fn matches(&self, wanted: &Platform) -> bool {
         self.os == wanted.os
             && self.architecture == wanted.architecture
@@ -311,22 +300,31 @@ impl Platform {
     }
 }
 
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
 /// An image manifest: a config and layers.
 ///
 /// ```
 /// use layercake::archive::oci::{Index, Manifest};
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// use layercake::archive::{Format, Writer};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+/// let mut tar = Vec::new();
+/// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
-/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()));
+/// let read = |name: &str| files.changeset()?.entry(name).unwrap().contents().unwrap().to_bytes();
+/// let index: Index = serde_json::from_slice(&read("index.json")?)?;
+/// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()))?;
 /// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
-/// assert_eq!(manifest.config.digest, image.id().digest());
 /// assert_eq!(manifest.layers.len(), 1);
 /// assert_eq!(manifest.layers[0].digest, image.diff_ids()[0].digest(), "an uncompressed blob");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -356,17 +354,17 @@ pub struct Manifest {
 ///
 /// ```
 /// use layercake::archive::oci::Index;
-/// # use layercake::archive::{write, WriteOptions};
-/// # use layercake::{Image, Layer};
-/// # let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// # let mut tar = Vec::new();
-/// # write(&[(&image, &["app:1".to_string()][..])], &WriteOptions::oci_archive(), &mut tar)?;
-/// // An oci-archive is a tar: read its files as the entries of a layer.
+/// use layercake::archive::{Format, Writer};
+/// use layercake::{Image, Layer};
+///
+/// let image = Image::builder().build()?;
+/// let mut tar = Vec::new();
+/// Writer::new(Format::OciArchive).image(&image, ["app:1", "app:latest"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.entry(name).unwrap().contents().unwrap().clone();
-/// let index: Index = serde_json::from_slice(&read("index.json"))?;
+/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index: Index = serde_json::from_slice(&index)?;
 /// assert_eq!(index.schema_version, 2);
-/// assert_eq!(index.manifests.len(), 1, "one entry per name");
+/// assert_eq!(index.manifests.len(), 2, "one entry per name");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,24 +386,15 @@ pub struct Index {
     pub extra: BTreeMap<String, Value>,
 }
 
-/// Parses a JSON document of the archive, naming it in errors.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    name: &str,
-    max: u64,
-) -> Result<T> {
-    Limits::check("JSON document bytes", bytes.len() as u64, max)?;
-    serde_json::from_slice(bytes).map_err(|e| Error::InvalidArchive {
-        path: Some(name.to_owned()),
-        reason: "malformed JSON".into(),
-        source: Some(e),
-    })
-}
+/// What reading a layout's `index.json` gives: the images for the platform asked, and the
+/// names with none for it.
+type Read = (Vec<ArchiveImage>, Vec<Unavailable>);
 
-/// Reads every image an OCI layout's `index.json` names: for each reference, the manifest
-/// for `platform` (or the only one).
-pub(crate) fn read_layout(source: &Source, platform: &Platform) -> Result<Vec<Loaded>> {
-    let layout: Value = source.json("oci-layout")?;
+/// Reads the index of an OCI layout: for each name of `index.json`, the manifest for the
+/// platform asked (through nested indexes), its config, and its layers as blobs read later.
+pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
+    let files = loader.files;
+    let layout: Value = files.json("oci-layout")?;
     if layout
         .get("imageLayoutVersion")
         .and_then(Value::as_str)
@@ -416,68 +405,129 @@ pub(crate) fn read_layout(source: &Source, platform: &Platform) -> Result<Vec<Lo
             "no imageLayoutVersion",
         ));
     }
-    let index: Index = source.json("index.json")?;
-    let mut out: Vec<Loaded> = Vec::new();
-    for desc in platform_choice(&index.manifests, platform) {
-        let name = desc.annotations.get(REF_NAME).cloned();
-        let manifest = select_manifest(source, desc, platform)?;
-        let image = read_image(source, &manifest)?;
-        match out.iter_mut().find(|l| l.image.id() == image.id()) {
-            Some(existing) => existing.names.extend(name),
-            None => out.push(Loaded {
-                image,
-                names: name.into_iter().collect(),
-            }),
+    let index: Index = files.json("index.json")?;
+    // Descriptors by name, in order of first appearance: several under one name are one
+    // image per platform.
+    let mut groups: Vec<(Option<&String>, Vec<&Descriptor>)> = Vec::new();
+    for desc in &index.manifests {
+        match groups.iter_mut().find(|(name, _)| *name == desc.name()) {
+            Some((_, group)) => group.push(desc),
+            None => groups.push((desc.name(), vec![desc])),
         }
     }
-    Ok(out)
-}
-
-/// The descriptors of `index.json` to read: where several share one name (or are all
-/// unnamed) and carry platforms, only those for `platform`, if any match; a name with a
-/// single descriptor is read whatever its platform (an arm64 image is still an image).
-fn platform_choice<'a>(manifests: &'a [Descriptor], platform: &Platform) -> Vec<&'a Descriptor> {
-    let name = |d: &Descriptor| d.annotations.get(REF_NAME).cloned();
-    let fits = |d: &Descriptor| d.platform.as_ref().is_none_or(|p| p.matches(platform));
-    // Per name: how many descriptors, and whether one of them is for `platform`.
-    let mut names: BTreeMap<Option<String>, (usize, bool)> = BTreeMap::new();
-    for d in manifests {
-        let seen = names.entry(name(d)).or_default();
-        seen.0 += 1;
-        seen.1 |= d.platform.as_ref().is_some_and(|p| p.matches(platform));
+    let mut images: Vec<ArchiveImage> = Vec::new();
+    let mut unavailable = Vec::new();
+    for (_, group) in groups {
+        let offered: Vec<Platform> = group.iter().filter_map(|d| d.platform.clone()).collect();
+        // A name with several descriptors and platforms: those for the platform asked, if
+        // any match; one descriptor is read whatever its platform (an arm64 image is still
+        // an image).
+        let any_match = group.iter().any(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.matches(loader.platform))
+        });
+        let chosen: Vec<&Descriptor> = group
+            .iter()
+            .copied()
+            .filter(|d| {
+                group.len() == 1
+                    || !any_match
+                    || d.platform
+                        .as_ref()
+                        .is_none_or(|p| p.matches(loader.platform))
+            })
+            .collect();
+        let listed = if group.len() > 1 { offered } else { Vec::new() };
+        for desc in chosen {
+            let names: Vec<String> = desc.name().cloned().into_iter().collect();
+            let ref_names: Vec<String> = desc
+                .annotations
+                .get(REF_NAME)
+                .cloned()
+                .into_iter()
+                .collect();
+            let naming: Vec<Name> = match (desc.annotations.get(IMAGE_NAME), ref_names.first()) {
+                (Some(full), _) => Reference::parse(full)
+                    .ok()
+                    .map(Name::Reference)
+                    .into_iter()
+                    .collect(),
+                (None, Some(r)) => vec![Name::RefName(r.clone())],
+                (None, None) => Vec::new(),
+            };
+            let (image, platforms) = match select(loader, desc)? {
+                Selected::Image(image, platforms) => (image, platforms),
+                Selected::Missing(offered) => {
+                    unavailable.push(Unavailable {
+                        names,
+                        ref_names,
+                        offered,
+                    });
+                    continue;
+                }
+            };
+            let platforms = if platforms.is_empty() {
+                listed.clone()
+            } else {
+                platforms
+            };
+            match images.iter_mut().find(|i| i.image.id() == image.id()) {
+                Some(existing) => {
+                    existing.names.extend(names);
+                    existing.ref_names.extend(ref_names);
+                    existing.naming.extend(naming);
+                }
+                None => images.push(ArchiveImage {
+                    image,
+                    names,
+                    ref_names,
+                    naming,
+                    platforms,
+                }),
+            }
+        }
     }
-    manifests
-        .iter()
-        .filter(|d| {
-            let (count, any_match) = names[&name(d)];
-            count == 1 || !any_match || fits(d)
-        })
-        .collect()
+    Ok((images, unavailable))
 }
 
-/// Follows a descriptor through nested indexes (at most `index_depth`) to the image
-/// manifest for `platform`.
-fn select_manifest(source: &Source, desc: &Descriptor, platform: &Platform) -> Result<Manifest> {
-    let max_depth = source.options.limits.index_depth;
+/// What following a descriptor to the platform asked found.
+enum Selected {
+    /// The image, and the platforms the last index on the way offered.
+    Image(Image, Vec<Platform>),
+    /// An index with no manifest for the platform, and the platforms it offers.
+    Missing(Vec<Platform>),
+}
+
+/// Follows a descriptor through nested indexes (at most `index_depth`) to the manifest for
+/// the platform asked, and reads its image.
+fn select(loader: &mut Loader<'_>, desc: &Descriptor) -> Result<Selected> {
+    let max_depth = loader.limits().index_depth;
     let mut desc = desc.clone();
+    let mut offered = Vec::new();
     for depth in 0.. {
         Limits::check("index nesting depth", depth, max_depth as u64)?;
         match desc.media_type.as_str() {
             INDEX_V1 | DOCKER_MANIFEST_LIST => {
-                let (_, index): (_, Index) = source.json_blob(&desc)?;
-                let chosen = index
+                let (_, index): (_, Index) = loader.files.json_blob(&desc)?;
+                offered = index
                     .manifests
                     .iter()
-                    .find(|d| d.platform.as_ref().is_none_or(|p| p.matches(platform)))
-                    .ok_or_else(|| Error::Unsupported {
-                        what: format!(
-                            "index {} has no manifest for {}/{}",
-                            desc.digest, platform.os, platform.architecture
-                        ),
-                    })?;
+                    .filter_map(|d| d.platform.clone())
+                    .collect();
+                let Some(chosen) = index.manifests.iter().find(|d| {
+                    d.platform
+                        .as_ref()
+                        .is_none_or(|p| p.matches(loader.platform))
+                }) else {
+                    return Ok(Selected::Missing(offered));
+                };
                 desc = chosen.clone();
             }
-            MANIFEST_V1 | DOCKER_MANIFEST_V2 => return Ok(source.json_blob(&desc)?.1),
+            MANIFEST_V1 | DOCKER_MANIFEST_V2 => {
+                let (_, manifest): (_, Manifest) = loader.files.json_blob(&desc)?;
+                return Ok(Selected::Image(read_image(loader, &manifest)?, offered));
+            }
             other => {
                 return Err(Error::Unsupported {
                     what: format!("manifest media type `{other}`"),
@@ -488,49 +538,33 @@ fn select_manifest(source: &Source, desc: &Descriptor, platform: &Platform) -> R
     unreachable!("the loop returns or fails at the depth limit")
 }
 
-/// Reads the config and layers a manifest names, verifying every digest and size.
-pub(crate) fn read_image(source: &Source, manifest: &Manifest) -> Result<Image> {
-    let limits = &source.options.limits;
-    check_layer_count(manifest.layers.len(), limits)?;
-    let config = source.verified_blob(&manifest.config, limits.json_bytes)?;
-    let layers = parallel_map(&manifest.layers, |desc| {
-        let blob = source.blob(desc, limits.blob_bytes)?;
-        let layer = Layer::from_blob_with(blob.clone(), &source.options).map_err(|e| {
-            // A blob that does not decompress may simply be the wrong blob: say so first.
-            source::verify(&blob, &desc.digest, &format!("layer blob {}", desc.digest))
-                .err()
-                .unwrap_or(e)
-        })?;
-        if layer.blob().digest() != desc.digest {
-            return Err(Error::DigestMismatch {
-                what: format!("layer blob {}", desc.digest),
-                expected: desc.digest.to_string(),
-                actual: layer.blob().digest().to_string(),
-            });
-        }
-        Ok(layer)
-    })?;
-    check_image_bytes(&layers, limits)?;
-    Image::from_parts(config, layers)
-}
-
-pub(crate) fn check_size(desc: &Descriptor, blob: &Bytes) -> Result<()> {
-    if desc.size != blob.len() as u64 {
-        return Err(Error::DigestMismatch {
-            what: format!("size of blob {}", desc.digest),
-            expected: desc.size.to_string(),
-            actual: blob.len().to_string(),
-        });
-    }
-    Ok(())
+/// Reads the config a manifest names (verified) and makes its layers from its blobs (size
+/// checked, digest checked when read).
+fn read_image(loader: &mut Loader<'_>, manifest: &Manifest) -> Result<Image> {
+    let limits = loader.limits().clone();
+    Limits::check(
+        "layers in one image",
+        manifest.layers.len() as u64,
+        limits.layers as u64,
+    )?;
+    let config = loader.files.verified_blob(&manifest.config)?;
+    let blobs: Vec<(String, Contents, Option<Digest>)> = manifest
+        .layers
+        .iter()
+        .map(|desc| {
+            let blob = loader.files.blob(desc, limits.blob_bytes)?;
+            Ok((desc.digest.to_string(), blob, Some(desc.digest)))
+        })
+        .collect::<Result<_>>()?;
+    loader.image(config, blobs)
 }
 
 /// The files of an OCI layout for `images`: blobs, manifests, `index.json`, `oci-layout`.
-/// Each image is written once per name (a `ref.name` annotation each), or once unnamed.
-pub(crate) fn layout_files(
-    images: &[(&Image, &[String])],
-    options: &WriteOptions,
-    files: &mut BTreeMap<String, Bytes>,
+/// Each image is listed once per name, or once unnamed, with its platform.
+pub(super) fn layout_files(
+    images: &[(Image, Vec<Name>)],
+    blobs: &mut Blobs,
+    files: &mut BTreeMap<String, Contents>,
 ) -> Result<()> {
     let mut index = Index {
         schema_version: 2,
@@ -540,43 +574,56 @@ pub(crate) fn layout_files(
         extra: BTreeMap::new(),
     };
     for (image, names) in images {
-        let desc = write_manifest(image, options, files)?;
+        let desc = write_manifest(image, blobs, files)?;
         if names.is_empty() {
             index.manifests.push(desc.clone());
         }
-        for name in names.iter() {
+        for name in names {
             let mut named = desc.clone();
-            named.annotations.insert(REF_NAME.to_owned(), name.clone());
+            match name {
+                Name::Reference(r) => {
+                    named
+                        .annotations
+                        .insert(IMAGE_NAME.to_owned(), r.to_string());
+                    if let Some(tag) = r.tag() {
+                        named
+                            .annotations
+                            .insert(REF_NAME.to_owned(), tag.to_owned());
+                    }
+                }
+                Name::RefName(ref_name) => {
+                    named
+                        .annotations
+                        .insert(REF_NAME.to_owned(), ref_name.clone());
+                }
+            }
             index.manifests.push(named);
         }
     }
     files.insert(
         "oci-layout".into(),
-        Bytes::from_static(br#"{"imageLayoutVersion":"1.0.0"}"#),
+        Contents::from(&br#"{"imageLayoutVersion":"1.0.0"}"#[..]),
     );
-    files.insert("index.json".into(), Bytes::from(to_json(&index)?));
+    files.insert("index.json".into(), Contents::from(to_json(&index)?));
     Ok(())
 }
 
-/// Writes an image's blobs and manifest; returns the manifest's descriptor with the image's
+/// Adds an image's blobs and manifest; returns the manifest's descriptor with the image's
 /// platform.
-pub(crate) fn write_manifest(
+fn write_manifest(
     image: &Image,
-    options: &WriteOptions,
-    files: &mut BTreeMap<String, Bytes>,
+    blobs: &mut Blobs,
+    files: &mut BTreeMap<String, Contents>,
 ) -> Result<Descriptor> {
     let config = image.config().as_bytes().clone();
     let config_desc = Descriptor::known(CONFIG_V1, image.id().digest(), config.len() as u64);
-    files.insert(blob_path(&config_desc.digest), config);
+    files.insert(blob_path(&config_desc.digest), Contents::from(config));
     let mut layers = Vec::new();
     for layer in image.layers() {
-        let layer = match options.compression {
-            Some(c) => layer.compress(c, options.level.unwrap_or(c.default_level()))?,
-            None => layer.clone(),
-        };
+        let layer = blobs.blob(layer)?;
         let blob = layer.blob();
         let desc = Descriptor::known(blob.media_type(), blob.digest(), blob.size());
-        files.insert(blob_path(&desc.digest), blob.bytes().clone());
+        files.insert(blob_path(&desc.digest), blob.contents().clone());
         layers.push(desc);
     }
     let manifest = Manifest {
@@ -589,14 +636,8 @@ pub(crate) fn write_manifest(
     };
     let bytes = to_json(&manifest)?;
     let mut desc = Descriptor::of(MANIFEST_V1, &bytes);
-    let file = image.config().file();
-    desc.platform = Some(Platform {
-        architecture: file.architecture.clone(),
-        os: file.os.clone(),
-        variant: file.variant.clone(),
-        extra: BTreeMap::new(),
-    });
-    files.insert(blob_path(&desc.digest), Bytes::from(bytes));
+    desc.platform = Some(Platform::of(image));
+    files.insert(blob_path(&desc.digest), Contents::from(bytes));
     Ok(desc)
 }
 

@@ -41,25 +41,7 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
 /// Compresses `input` to `output` as one gzip member at `level` (0..=9), splitting the
 /// input into blocks compressed on up to `threads` threads. Returns (bytes read, bytes
-/// written).
-///
-/// The output is the same for every `threads`; `0` counts as 1. Not public API: it is
-/// reachable through `layercake::__bench` only so that the benches can call it.
-///
-/// ```
-/// use std::io::Read;
-/// use layercake::__bench::compress;
-///
-/// let text = b"a layer's tar, say ".repeat(10_000);
-/// let mut gz = Vec::new();
-/// let (read, written) = compress(&text[..], &mut gz, 6, 2)?;
-/// assert_eq!((read, written), (text.len() as u64, gz.len() as u64));
-///
-/// let mut back = Vec::new();
-/// flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back)?;
-/// assert_eq!(back, text);
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// written). The output is the same for every `threads`; `0` counts as 1.
 ///
 /// # Errors
 ///
@@ -68,7 +50,7 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 /// # Panics
 ///
 /// If `level` is above 9.
-pub fn compress<R: Read, W: Write>(
+pub(crate) fn compress<R: Read, W: Write>(
     mut input: R,
     output: W,
     level: u32,
@@ -82,11 +64,7 @@ pub fn compress<R: Read, W: Write>(
 
 /// The number of threads [`compress`] should use on this machine: the available
 /// parallelism, at least 1.
-///
-/// ```
-/// assert!(layercake::__bench::default_threads() >= 1);
-/// ```
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -287,7 +287,13 @@ pub fn tree_listing(tree: &Tree) -> Listing {
                 uid: m.uid,
                 gid: m.gid,
                 size: if node.is_dir() { 0 } else { node.size() },
-                contents: node.contents().map(|c| sha256(c)),
+                contents: node.contents().map(|c| {
+                    sha256(
+                        &c.to_bytes().unwrap_or_else(|e| {
+                            panic!("read /{}: {e}", String::from_utf8_lossy(path))
+                        }),
+                    )
+                }),
                 target: node.link_target().map(|t| t.to_vec()),
                 device: node.device(),
                 xattrs: m

@@ -5,20 +5,26 @@
 //! Shared by `tests/hostile.rs` (which checks every outcome, and that nothing panics) and
 //! `benches/hostile.rs` (which measures the time and peak memory of each case), through
 //! `#[path = "..."] mod cases;`.
+//!
+//! [`all`] is the corpus the test runs. [`large`] holds the full-size variants of the
+//! resource cases (8 GiB bombs, a million entries, 10 000 layers), which only the bench runs
+//! by default; the corpus holds each of them scaled down: the same construction, a smaller
+//! size, and tighter limits where the default limits would only trip far into the input.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use layercake::archive::oci::INDEX_V1;
-use layercake::archive::{self, Archive, Compression, LoadOptions, WriteOptions};
+use layercake::archive::{self, Archive, Format, LoadOptions, Writer};
 use layercake::layer::{Duplicates, ReadOptions};
 use layercake::unpack::{Owners, Setuid};
 use layercake::{
-    unpack, Digest, Error, Image, ImagePath, Layer, LayerBuilder, Limits, Node, Tree,
+    unpack, Compression, Digest, Error, Image, ImagePath, Layer, LayerBuilder, Limits, Node, Tree,
     UnpackOptions, UnpackReport,
 };
 use serde_json::{json, Value};
@@ -32,8 +38,15 @@ pub enum Op {
     LayerTar { tar: Bytes, options: ReadOptions },
     /// `Layer::from_blob_with`.
     Blob { blob: Bytes, options: ReadOptions },
-    /// `Archive::from_bytes_with`.
-    Archive { bytes: Bytes, options: LoadOptions },
+    /// `Layer::open_with`: a blob file on disk (plain, gzip or zstd).
+    LayerFile { path: PathBuf, options: ReadOptions },
+    /// `Archive::from_bytes_with` (or `Archive::open_with` for a file on disk), then the tree
+    /// of every image, which reads its layers: opening an image file reads only its index,
+    /// manifests and configs, so a problem inside a layer surfaces at the second step.
+    Archive {
+        archive: Source,
+        options: LoadOptions,
+    },
     /// Each tar read with `Layer::from_tar_with`, then applied in order to an empty tree.
     Apply {
         tars: Vec<Bytes>,
@@ -53,6 +66,23 @@ pub enum Op {
         prepare: fn(&Path, &Path),
         options: UnpackOptions,
     },
+}
+
+/// Where an image file is.
+pub enum Source {
+    /// In memory.
+    Bytes(Bytes),
+    /// A file on disk (generated once into the temporary directory, and kept there).
+    File(PathBuf),
+}
+
+/// The two steps of an [`Op::Archive`], for a case that says at which one it must fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Opening the image file fails.
+    Open,
+    /// Opening succeeds (nothing inside a layer is read then); reading a layer fails.
+    Read,
 }
 
 /// What an operation produced.
@@ -129,6 +159,71 @@ pub enum Expect {
 pub struct Prepared {
     pub op: Op,
     pub expect: Expect,
+    /// For an [`Op::Archive`] that fails: the step it must fail at.
+    pub stage: Option<Stage>,
+    /// The most bytes the operation may read from files (`rchar` of `/proc/self/io`, which
+    /// counts every `read` and `pread`, so reading a hole of a sparse file counts too).
+    pub reads_at_most: Option<u64>,
+}
+
+impl Prepared {
+    /// The error must come from opening the image file.
+    fn at_open(self) -> Prepared {
+        Prepared {
+            stage: Some(Stage::Open),
+            ..self
+        }
+    }
+
+    /// The image file must open; the error must come when its layers are read.
+    fn when_read(self) -> Prepared {
+        Prepared {
+            stage: Some(Stage::Read),
+            ..self
+        }
+    }
+
+    /// The operation must read at most `bytes` from files.
+    fn reading_at_most(self, bytes: u64) -> Prepared {
+        Prepared {
+            reads_at_most: Some(bytes),
+            ..self
+        }
+    }
+
+    /// Whether what running the case gave is exactly what it must give: nothing changed
+    /// outside an unpack directory, no panic, the error at the step the case names, and the
+    /// outcome [`Expect::check`] accepts.
+    pub fn verdict(&self, ran: &Ran) -> Result<(), String> {
+        if let Some(changed) = &ran.outside_changed {
+            return Err(changed.clone());
+        }
+        let result = ran
+            .result
+            .as_ref()
+            .map_err(|panic| format!("panicked: {panic}"))?;
+        self.expect.check(result)?;
+        if let Some(max) = self.reads_at_most {
+            match ran.read_bytes {
+                Some(read) if read <= max => {}
+                Some(read) => return Err(format!("read {read} bytes from files, more than {max}")),
+                None => return Err("cannot count the bytes read: no /proc/self/io".into()),
+            }
+        }
+        let fails = result.is_err();
+        if let (Op::Archive { .. }, true) = (&self.op, fails) {
+            let Some(stage) = self.stage else {
+                return Err("an archive case that fails must say at which step".into());
+            };
+            if ran.failed_at != Some(stage) {
+                return Err(format!(
+                    "expected the error at {stage:?}, it came at {:?}",
+                    ran.failed_at
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One row of the table.
@@ -144,30 +239,54 @@ pub struct Ran {
     pub result: std::result::Result<layercake::Result<Outcome>, String>,
     /// For an unpack: what changed outside the unpack directory, if anything did.
     pub outside_changed: Option<String>,
+    /// For an archive that failed: the step that failed.
+    pub failed_at: Option<Stage>,
+    /// Bytes the process read from files while the operation ran (see
+    /// [`Prepared::reads_at_most`]); `None` without `/proc/self/io`.
+    pub read_bytes: Option<u64>,
+}
+
+/// Bytes this process has read with `read` and `pread` so far.
+fn rchar() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl Op {
     /// Runs the operation, catching any panic.
     pub fn run(&self) -> Ran {
         let mut outside_changed = None;
-        let result = catch_unwind(AssertUnwindSafe(|| self.run_inner(&mut outside_changed)))
-            .map_err(|payload| {
-                payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "a panic".into())
-            });
+        let mut failed_at = None;
+        let read_before = rchar();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.run_inner(&mut outside_changed, &mut failed_at)
+        }))
+        .map_err(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".into())
+        });
+        let read_bytes = read_before.zip(rchar()).map(|(a, b)| b.saturating_sub(a));
         if let Op::Unpack { scratch, .. } = self {
             let _ = std::fs::remove_dir_all(scratch);
         }
         Ran {
             result,
             outside_changed,
+            failed_at,
+            read_bytes,
         }
     }
 
-    fn run_inner(&self, outside_changed: &mut Option<String>) -> layercake::Result<Outcome> {
+    fn run_inner(
+        &self,
+        outside_changed: &mut Option<String>,
+        failed_at: &mut Option<Stage>,
+    ) -> layercake::Result<Outcome> {
         match self {
             Op::LayerTar { tar, options } => {
                 Layer::from_tar_with(tar.clone(), options).map(Outcome::Layer)
@@ -175,8 +294,19 @@ impl Op {
             Op::Blob { blob, options } => {
                 Layer::from_blob_with(blob.clone(), options).map(Outcome::Layer)
             }
-            Op::Archive { bytes, options } => {
-                Archive::from_bytes_with(bytes.clone(), options).map(Outcome::Archive)
+            Op::LayerFile { path, options } => Layer::open_with(path, options).map(Outcome::Layer),
+            Op::Archive { archive, options } => {
+                let opened = match archive {
+                    Source::Bytes(bytes) => Archive::from_bytes_with(bytes.clone(), options),
+                    Source::File(path) => Archive::open_with(path, options),
+                };
+                let archive = opened.inspect_err(|_| *failed_at = Some(Stage::Open))?;
+                for item in archive.images() {
+                    item.image()
+                        .tree()
+                        .inspect_err(|_| *failed_at = Some(Stage::Read))?;
+                }
+                Ok(Outcome::Archive(archive))
             }
             Op::Apply { tars, options } => stack(tars, options).map(Outcome::Tree),
             Op::Resolve {
@@ -290,7 +420,7 @@ impl Expect {
                     Outcome::Layer(layer) => Tree::new().apply(layer).map_err(|e| e.to_string())?,
                     Outcome::Tree(tree) => tree.clone(),
                     Outcome::Archive(archive) => match archive.images() {
-                        [one] => one.image.tree().map_err(|e| e.to_string())?,
+                        [one] => one.image().tree().map_err(|e| e.to_string())?,
                         more => return Err(format!("expected one image, got {}", more.len())),
                     },
                     other => return Err(format!("expected a tree, got {other:?}")),
@@ -369,14 +499,14 @@ impl Case {
     pub fn run(&self) -> Result<String, String> {
         let prepared = catch_unwind(self.build).map_err(|_| "building the input panicked")?;
         let ran = prepared.op.run();
-        if let Some(changed) = ran.outside_changed {
-            return Err(changed);
-        }
-        let result = ran.result.map_err(|panic| format!("panicked: {panic}"))?;
-        prepared.expect.check(&result)?;
-        Ok(shorten(&match &result {
-            Ok(outcome) => format!("{outcome:?}"),
-            Err(e) => format!("{e:?}"),
+        prepared.verdict(&ran)?;
+        Ok(shorten(&match &ran.result {
+            Ok(Ok(outcome)) => format!("{outcome:?}"),
+            Ok(Err(e)) => match ran.failed_at {
+                Some(stage) => format!("{e:?} (at {stage:?})"),
+                None => format!("{e:?}"),
+            },
+            Err(panic) => panic.clone(),
         }))
     }
 }
@@ -529,7 +659,12 @@ pub fn pax_record(body: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 }
 
 fn built(builder: LayerBuilder) -> Bytes {
-    builder.build().expect("a builder layer").tar().clone()
+    let layer = builder.build().expect("a builder layer");
+    layer
+        .tar()
+        .expect("a built layer's tar")
+        .to_bytes()
+        .unwrap()
 }
 
 fn b() -> LayerBuilder {
@@ -575,22 +710,25 @@ fn resolve(tars: Vec<Bytes>, path: &str) -> Op {
 
 fn archive_op(bytes: impl Into<Bytes>) -> Op {
     Op::Archive {
-        bytes: bytes.into(),
+        archive: Source::Bytes(bytes.into()),
         options: LoadOptions::new(),
     }
 }
 
 fn archive_with(bytes: impl Into<Bytes>, limits: Limits) -> Op {
-    let mut options = LoadOptions::new();
-    options.read = with_limits(limits);
     Op::Archive {
-        bytes: bytes.into(),
-        options,
+        archive: Source::Bytes(bytes.into()),
+        options: LoadOptions::new().read(with_limits(limits)),
     }
 }
 
 fn p(op: Op, expect: Expect) -> Prepared {
-    Prepared { op, expect }
+    Prepared {
+        op,
+        expect,
+        stage: None,
+        reads_at_most: None,
+    }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -690,24 +828,21 @@ fn image_with_layers(n: usize) -> Image {
 /// The members of an oci-archive of `image` with this layer compression.
 fn oci_members(image: &Image, compression: Compression) -> Members {
     let mut tar = Vec::new();
-    archive::write(
-        &[(image, &["x".to_string()][..])],
-        &WriteOptions::oci_archive().compression(compression),
-        &mut tar,
-    )
-    .unwrap();
+    Writer::new(Format::OciArchive)
+        .compression(compression)
+        .image(image, ["x"])
+        .write(&mut tar)
+        .unwrap();
     members_of(&tar)
 }
 
 /// The members of layercake's docker-archive of `image` (also an OCI layout).
 fn docker_members(image: &Image) -> Members {
     let mut tar = Vec::new();
-    archive::write(
-        &[(image, &["x:1".to_string()][..])],
-        &WriteOptions::docker_archive(),
-        &mut tar,
-    )
-    .unwrap();
+    Writer::new(Format::DockerArchive)
+        .image(image, ["x:1"])
+        .write(&mut tar)
+        .unwrap();
     members_of(&tar)
 }
 
@@ -720,7 +855,10 @@ fn docker_save_members(image: &Image) -> Members {
     let mut layers = Vec::new();
     for (i, layer) in image.layers().enumerate() {
         let name = format!("{:064x}/layer.tar", i + 1);
-        members.insert(name.clone(), layer.tar().to_vec());
+        members.insert(
+            name.clone(),
+            layer.tar().unwrap().to_bytes().unwrap().to_vec(),
+        );
         layers.push(name);
     }
     set_docker_manifest(&mut members, &config, &layers);
@@ -800,12 +938,349 @@ fn nested_indexes(depth: usize) -> (Members, Vec<String>) {
     (members, digests)
 }
 
+/// Replaces the config the manifest names (the manifest is changed, not stored: see
+/// [`set_manifest`]); returns its digest.
+fn set_config(members: &mut Members, manifest: &mut Value, config: &Value) -> String {
+    let old = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    members.remove(&blob_name(&old));
+    let bytes = serde_json::to_vec(config).unwrap();
+    let size = bytes.len();
+    let digest = put_blob(members, bytes);
+    manifest["config"]["digest"] = json!(digest);
+    manifest["config"]["size"] = json!(size);
+    digest
+}
+
+/// The config the manifest names, parsed.
+fn config_of(members: &Members, manifest: &Value) -> Value {
+    let digest = manifest["config"]["digest"].as_str().unwrap();
+    serde_json::from_slice(&members[&blob_name(digest)]).unwrap()
+}
+
+/// An oci-archive's members whose one layer is `blob`, of this media type. The config lists
+/// a DiffId that is not the blob's: these blobs unpack to gigabytes, whose hash would take
+/// seconds to compute, and a limit must stop the read long before the DiffId is compared
+/// (were it compared, the case would fail with a `DigestMismatch`).
+fn oci_with_layer_blob(blob: Vec<u8>, media_type: &str) -> Members {
+    let mut m = oci_members(&image_with_layers(1), Compression::Gzip);
+    let (_, mut manifest) = manifest_of(&m);
+    let old = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    m.remove(&blob_name(&old));
+    let size = blob.len();
+    let digest = put_blob(&mut m, blob);
+    manifest["layers"][0] = json!({"mediaType": media_type, "digest": digest, "size": size});
+    let mut config = config_of(&m, &manifest);
+    config["rootfs"]["diff_ids"][0] = json!(Digest::sha256(b"never compared").to_string());
+    set_config(&mut m, &mut manifest, &config);
+    set_manifest(&mut m, &manifest);
+    m
+}
+
+const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+// ---------------------------------------------------------------------------------------
+// Input builders: bombs and floods, generated without holding what they expand to
+
+/// The header of the tar of one regular file `zeros` of `size` zero bytes. The rest of that
+/// tar is zeros: [`zeros_after_header`] of them.
+fn zeros_header(size: u64) -> [u8; 512] {
+    header(b'0', b"zeros", 0o644, size, b"")
+}
+
+/// The zero bytes after the header in the tar of one file of `size` zeros: the data, its
+/// padding and the two end blocks.
+fn zeros_after_header(size: u64) -> u64 {
+    size.next_multiple_of(512) + 1024
+}
+
+/// Bits in deflate's order: values least significant bit first, Huffman codes most
+/// significant bit first (RFC 1951, 3.1.1).
+#[derive(Default)]
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    len: u32,
+}
+
+impl Bits {
+    fn value(&mut self, value: u64, count: u32) {
+        self.acc |= value << self.len;
+        self.len += count;
+        while self.len >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.len -= 8;
+        }
+    }
+
+    fn code(&mut self, code: u64, count: u32) {
+        let reversed = (0..count).fold(0, |r, i| r << 1 | (code >> i & 1));
+        self.value(reversed, count);
+    }
+
+    /// `count` zero bits, whole bytes at once.
+    fn zeros(&mut self, mut count: u64) {
+        while count > 0 && self.len > 0 {
+            self.value(0, 1);
+            count -= 1;
+        }
+        self.out.resize(self.out.len() + (count / 8) as usize, 0);
+        self.value(0, (count % 8) as u32);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        assert_eq!(self.len, 0, "bytes go on a byte boundary");
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn align(&mut self) {
+        if self.len > 0 {
+            self.value(0, 8 - self.len);
+        }
+    }
+}
+
+/// The CRC-32 (gzip's) of what `crc` covered followed by `n` zero bytes, without feeding
+/// them: a zero byte is a linear map of the CRC register over GF(2), so `n` of them are that
+/// map to the power `n` (the idea of zlib's `crc32_combine`).
+fn crc32_then_zeros(crc: u32, n: u64) -> u32 {
+    type Map = [u32; 32];
+    fn apply(map: &Map, v: u32) -> u32 {
+        (0..32)
+            .filter(|i| v >> i & 1 != 0)
+            .fold(0, |acc, i| acc ^ map[i])
+    }
+    fn then(first: &Map, second: &Map) -> Map {
+        std::array::from_fn(|i| apply(second, first[i]))
+    }
+    let zero_byte = |mut r: u32| {
+        for _ in 0..8 {
+            r = if r & 1 != 0 {
+                r >> 1 ^ 0xedb8_8320
+            } else {
+                r >> 1
+            };
+        }
+        r
+    };
+    let mut power: Map = std::array::from_fn(|i| zero_byte(1 << i));
+    let mut total: Map = std::array::from_fn(|i| 1 << i);
+    let mut n = n;
+    while n > 0 {
+        if n & 1 != 0 {
+            total = then(&total, &power);
+        }
+        power = then(&power, &power);
+        n >>= 1;
+    }
+    !apply(&total, !crc)
+}
+
+/// A gzip bomb: the tar of one file of `size` zeros, as gzip at its best ratio (about
+/// 1032:1), written directly as deflate. The tar header goes in a stored block; then one
+/// dynamic-Huffman block whose code gives 1 bit to "length 258" and 1 bit to "distance 1",
+/// so each 258 zeros cost 2 zero bits (the header's last byte is a zero to copy from), and
+/// the block is mostly zero bytes. The CRC and length in the trailer are computed, not
+/// hashed. 8 GiB of zeros make 8 MiB of gzip in milliseconds.
+fn gzip_zeros_tar(size: u64) -> Vec<u8> {
+    let head = zeros_header(size);
+    assert_eq!(head[511], 0, "the last byte of a header is a zero to copy");
+    let zeros = zeros_after_header(size);
+    let mut bits = Bits::default();
+    // gzip header: deflate, no flags, no mtime, no extra flags, OS unknown.
+    bits.bytes(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    // A stored block (not final) holding the tar header.
+    bits.value(0, 1);
+    bits.value(0, 2);
+    bits.align();
+    bits.bytes(&512u16.to_le_bytes());
+    bits.bytes(&(!512u16).to_le_bytes());
+    bits.bytes(&head);
+    // The final block, dynamic Huffman: 286 literal/length codes, 1 distance code, 18
+    // code-length codes (in their permuted order, up to the code for length 1).
+    bits.value(1, 1);
+    bits.value(2, 2);
+    bits.value(286 - 257, 5);
+    bits.value(0, 5);
+    bits.value(18 - 4, 4);
+    // Code-length code: 18 (a run of zero lengths) gets 1 bit, lengths 1 and 2 get 2 bits.
+    const ORDER: [usize; 18] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1];
+    for symbol in ORDER {
+        bits.value(
+            match symbol {
+                18 => 1,
+                1 | 2 => 2,
+                _ => 0,
+            },
+            3,
+        );
+    }
+    // Canonical codes of the code-length code: 18 = 0, length 1 = 10, length 2 = 11.
+    let length = |bits: &mut Bits, length: u64| bits.code(0b10 | (length - 1), 2);
+    let unused = |bits: &mut Bits, n: u64| {
+        bits.code(0b0, 1);
+        bits.value(n - 11, 7);
+    };
+    // Literal/length code lengths: the literal 0 and end of block (256) 2 bits, length 258
+    // (285) 1 bit, the rest unused; then the one distance code (distance 1), 1 bit.
+    length(&mut bits, 2);
+    unused(&mut bits, 138);
+    unused(&mut bits, 117);
+    length(&mut bits, 2);
+    unused(&mut bits, 28);
+    length(&mut bits, 1);
+    length(&mut bits, 1);
+
+    // Canonical literal/length codes: 285 = 0, literal 0 = 10, end of block = 11; the
+    // distance code is 0. So a match of 258 at distance 1 is two zero bits.
+    bits.zeros(2 * (zeros / 258));
+    for _ in 0..zeros % 258 {
+        bits.code(0b10, 2);
+    }
+    bits.code(0b11, 2);
+    bits.align();
+    let mut crc = flate2::Crc::new();
+    crc.update(&head);
+    let total = 512 + zeros;
+    bits.bytes(&crc32_then_zeros(crc.sum(), zeros).to_le_bytes());
+    bits.bytes(&(total as u32).to_le_bytes());
+    bits.out
+}
+
+/// A zstd bomb: the tar of one file of `size` zeros as one frame of a raw block (the tar
+/// header) and RLE blocks of 128 KiB of zeros, 4 bytes each: about 32 000:1, so 8 GiB of
+/// zeros make 256 KiB.
+fn zstd_zeros_tar(size: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    let block_header = |size: u64, kind: u64, last: bool| {
+        let h = size << 3 | kind << 1 | u64::from(last);
+        [h as u8, (h >> 8) as u8, (h >> 16) as u8]
+    };
+    // Magic; no content size, no checksum; a 128 KiB window (exponent 7, mantissa 0).
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    out.extend_from_slice(&block_header(512, 0, false));
+    out.extend_from_slice(&zeros_header(size));
+    let mut left = zeros_after_header(size);
+    while left > 0 {
+        let n = left.min(BLOCK);
+        left -= n;
+        out.extend_from_slice(&block_header(n, 1, left == 0));
+        out.push(0);
+    }
+    out
+}
+
+/// A file in the temporary directory, made by `make` the first time and kept: `name` must
+/// say everything the contents depend on. It is written under a name of its own and renamed
+/// into place, so a run that starts meanwhile (the test and the bench, or two tests of one
+/// run) never sees half of it.
+fn cached(name: &str, make: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> PathBuf {
+    static PARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!("layercake-hostile-{name}"));
+    if path.exists() {
+        return path;
+    }
+    let part = PARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = PathBuf::from(format!("{}.{}-{part}", path.display(), std::process::id()));
+    let mut file = std::fs::File::create(&partial).unwrap();
+    make(&mut file).unwrap();
+    drop(file);
+    std::fs::rename(&partial, &path).unwrap();
+    path
+}
+
+/// Writes a layer tar of `n` empty regular files `f0000000`, `f0000001`, … (headers only,
+/// 512 bytes an entry) and its end blocks, as it goes.
+fn write_many_entries(out: impl Write, n: usize) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let template = header(b'0', b"", 0o644, 0, b"");
+    for i in 0..n {
+        let mut h = template;
+        let name = format!("f{i:07}");
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        cksum(&mut h);
+        out.write_all(&h)?;
+    }
+    out.write_all(&[0; 1024])?;
+    out.flush()
+}
+
+/// The tar of [`write_many_entries`], on disk.
+fn many_entries_tar(n: usize) -> PathBuf {
+    cached(&format!("v1-entries-{n}.tar"), |file| {
+        write_many_entries(file, n)
+    })
+}
+
+/// The tar of [`write_many_entries`] as a gzip blob, on disk.
+fn many_entries_gzip(n: usize) -> PathBuf {
+    cached(&format!("v1-entries-{n}.tar.gz"), |file| {
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
+        write_many_entries(&mut gz, n)?;
+        gz.finish().map(drop)
+    })
+}
+
+/// A docker-archive whose first member is `junk.bin`, `size` bytes that are a hole in a
+/// sparse file (never written, so the file takes a few KiB of disk), then `sample_image`.
+fn sparse_junk_archive(size: u64) -> PathBuf {
+    cached(&format!("v1-sparse-junk-{size}.tar"), |file| {
+        let mut tar = Vec::new();
+        Writer::new(Format::DockerArchive)
+            .image(&sample_image(), ["x:1"])
+            .write(&mut tar)
+            .unwrap();
+        file.write_all(&header(b'0', b"junk.bin", 0o644, size, b""))?;
+        file.seek(SeekFrom::Current(size.next_multiple_of(512) as i64))?;
+        file.write_all(&tar)
+    })
+}
+
+/// An oci-archive's members whose one image lists `n` distinct layers (each a tar of one
+/// empty file), all present.
+fn oci_with_many_layers(n: usize) -> Members {
+    let mut m = oci_members(&image_with_layers(1), Compression::None);
+    let (_, mut manifest) = manifest_of(&m);
+    let media_type = manifest["layers"][0]["mediaType"].clone();
+    let old = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    m.remove(&blob_name(&old));
+    let mut layers = Vec::with_capacity(n);
+    let mut diff_ids = Vec::with_capacity(n);
+    let template = header(b'0', b"", 0o644, 0, b"");
+    for i in 0..n {
+        let mut tar = template.to_vec();
+        let name = format!("f{i}");
+        tar[..name.len()].copy_from_slice(name.as_bytes());
+        cksum((&mut tar[..512]).try_into().unwrap());
+        tar.resize(512 + 1024, 0);
+        let size = tar.len();
+        let digest = put_blob(&mut m, tar);
+        layers.push(json!({"mediaType": media_type, "digest": digest, "size": size}));
+        diff_ids.push(json!(digest));
+    }
+    manifest["layers"] = json!(layers);
+    let mut config = config_of(&m, &manifest);
+    config["rootfs"]["diff_ids"] = json!(diff_ids);
+    config.as_object_mut().unwrap().remove("history");
+    set_config(&mut m, &mut manifest, &config);
+    set_manifest(&mut m, &manifest);
+    m
+}
+
 // ---------------------------------------------------------------------------------------
 // Input builders: unpack scratch directories
 
-/// A fresh scratch directory for one unpack case: `<tmp>/layercake-hostile-<pid>-<name>`.
+/// A fresh scratch directory for one unpack case:
+/// `<tmp>/layercake-hostile-<pid>-<n>-<name>`, unique to this call (tests in one process build
+/// the same cases side by side).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("layercake-hostile-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "layercake-hostile-{}-{n}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -920,6 +1395,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::DigestMismatch { expected: digest },
             )
+            .when_read()
         }),
         case("digest", "oci_uncompressed_layer_blob_flipped", || {
             // A plain tar blob still parses after the flip: the blob digest must catch it.
@@ -933,6 +1409,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::DigestMismatch { expected: digest },
             )
+            .when_read()
         }),
         case("digest", "oci_config_flipped", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -943,6 +1420,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::DigestMismatch { expected: digest },
             )
+            .at_open()
         }),
         case("digest", "oci_manifest_flipped", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -952,6 +1430,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::DigestMismatch { expected: digest },
             )
+            .at_open()
         }),
         case("digest", "oci_nested_index_flipped", || {
             let (mut m, digests) = nested_indexes(2);
@@ -962,6 +1441,7 @@ pub fn all() -> Vec<Case> {
                     expected: digests[1].clone(),
                 },
             )
+            .at_open()
         }),
         case("digest", "oci_descriptor_size_off_by_one", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -975,6 +1455,7 @@ pub fn all() -> Vec<Case> {
                     expected: (size + 1).to_string(),
                 },
             )
+            .at_open()
         }),
         case("digest", "oci_diff_id_mismatch", || {
             // A valid blob that is not the layer the config lists: descriptor and blob agree,
@@ -987,7 +1468,7 @@ pub fn all() -> Vec<Case> {
             manifest["layers"][1]["digest"] = json!(put_blob(&mut m, other));
             set_manifest(&mut m, &manifest);
             let expected = image.diff_ids()[1].to_string();
-            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected })
+            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected }).when_read()
         }),
         case("digest", "oci_config_lists_diff_ids_swapped", || {
             let image = sample_image();
@@ -997,7 +1478,7 @@ pub fn all() -> Vec<Case> {
             layers.swap(0, 1);
             set_manifest(&mut m, &manifest);
             let expected = image.diff_ids()[0].to_string();
-            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected })
+            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected }).when_read()
         }),
         case("digest", "docker_layer_diff_id_mismatch", || {
             let image = sample_image();
@@ -1007,7 +1488,7 @@ pub fn all() -> Vec<Case> {
             let at = data.windows(5).position(|w| w == b"data\n").unwrap();
             data[at] ^= 1;
             let expected = image.diff_ids()[1].to_string();
-            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected })
+            p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected }).when_read()
         }),
         case("digest", "docker_config_named_by_digest_changed", || {
             let image = sample_image();
@@ -1022,6 +1503,7 @@ pub fn all() -> Vec<Case> {
                     expected: image.id().to_string(),
                 },
             )
+            .at_open()
         }),
         case(
             "digest",
@@ -1036,7 +1518,7 @@ pub fn all() -> Vec<Case> {
                 let at = data.windows(5).position(|w| w == b"data\n").unwrap();
                 data[at] ^= 1;
                 let expected = image.diff_ids()[1].to_string();
-                p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected })
+                p(archive_op(tar_of(&m)), Expect::DigestMismatch { expected }).when_read()
             },
         ),
         case("digest", "descriptor_digest_not_hex", || {
@@ -1048,6 +1530,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("malformed JSON"),
             )
+            .at_open()
         }),
         case("compression", "gzip_truncated", || {
             let gz = gzip(&small_tar());
@@ -1131,14 +1614,75 @@ pub fn all() -> Vec<Case> {
             )
         }),
         case("compression", "zstd_bomb_vs_ratio", || {
-            // 65 frames of 1 MiB of zeros each: past the 64 MiB ratio floor from a few KiB.
+            // A tar of one 65 MiB file of zeros in 66 frames, 64 of them the same frame of
+            // 1 MiB of zeros: past the 64 MiB ratio floor from a few KiB. (Zeros alone, with no
+            // header, are an empty tar followed by zeros: `zstd_of_zeros_is_an_empty_tar`.)
             let frame = zstd(&[0; 1 << 20]);
-            let bomb = frame.repeat(65);
+            let tar = zeros_tar(65 << 20);
+            let (head, tail) = (&tar[..1 << 20], &tar[65 << 20..]);
+            let bomb = [zstd(head), frame.repeat(64), zstd(tail)].concat();
             p(
                 blob(bomb),
                 Expect::Limit {
                     limit: "decompression ratio",
                     max: 1024,
+                },
+            )
+        }),
+        case("compression", "zstd_of_zeros_is_an_empty_tar", || {
+            // Two zero blocks end a tar; what follows may only be zeros, and not too many:
+            // the streaming reader stops at 1 MiB of them, not at the end of the stream.
+            let frame = zstd(&[0; 1 << 20]);
+            p(
+                blob(frame.repeat(65)),
+                Expect::Limit {
+                    limit: "zero bytes after the end of the archive",
+                    max: 1 << 20,
+                },
+            )
+        }),
+        case("compression", "gzip_bomb_generator_reads_back", || {
+            // The generator of the gzip bombs below, at a size that is read to the end: its
+            // deflate stream, CRC and length are what a real decoder accepts.
+            p(
+                blob(gzip_zeros_tar(1 << 20)),
+                Expect::Tree(&["-rw-r--r-- 0:0 1048576 0 zeros"]),
+            )
+        }),
+        case("compression", "zstd_bomb_generator_reads_back", || {
+            p(
+                blob(zstd_zeros_tar(1 << 20)),
+                Expect::Tree(&["-rw-r--r-- 0:0 1048576 0 zeros"]),
+            )
+        }),
+        case("compression", "gzip_bomb_of_4_mib_vs_layer_bytes", || {
+            // `gzip_bomb_of_8_gib_vs_default_ratio` scaled down (see `large`). No ratio limit
+            // trips before 64 MiB of output (`Limits::RATIO_FLOOR`), which takes 20 s in a
+            // debug build: a limit on the output instead. The ratio is the bench's to check.
+            let op = Op::Blob {
+                blob: gzip_zeros_tar(BOMB_IN_TESTS).into(),
+                options: with_limits(Limits::default().layer_bytes(1 << 20)),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "uncompressed layer bytes",
+                    max: 1 << 20,
+                },
+            )
+        }),
+        case("compression", "zstd_bomb_of_4_mib_vs_layer_bytes", || {
+            // `zstd_bomb_of_8_gib_vs_default_ratio` scaled down, as the gzip one (the ratio of
+            // a zstd bomb in a test: `zstd_bomb_vs_ratio`, 5 s in a debug build).
+            let op = Op::Blob {
+                blob: zstd_zeros_tar(BOMB_IN_TESTS).into(),
+                options: with_limits(Limits::default().layer_bytes(1 << 20)),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "uncompressed layer bytes",
+                    max: 1 << 20,
                 },
             )
         }),
@@ -1159,13 +1703,13 @@ pub fn all() -> Vec<Case> {
         case("compression", "gzip_of_garbage_is_not_a_tar", || {
             p(
                 blob(gzip(&[0x42; 2048])),
-                Expect::InvalidTar("numeric field was not a number"),
+                Expect::InvalidTar("header checksum mismatch"),
             )
         }),
         case("compression", "gzip_of_gzip_is_unpacked_once", || {
             p(
                 blob(gzip(&gzip(&small_tar()))),
-                Expect::InvalidTar("failed to read entire block"),
+                Expect::InvalidTar("the archive ends inside a header block"),
             )
         }),
         case("compression", "gzip_tar_with_data_after_its_end", || {
@@ -1198,13 +1742,16 @@ pub fn all() -> Vec<Case> {
             let tar = Tar::new()
                 .patched(b'0', "f", b"x", false, |h| h[field::NAME][0] = b'g')
                 .end();
-            p(layer_tar(tar), Expect::InvalidTar("checksum"))
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("header checksum mismatch"),
+            )
         }),
         case("tar header", "negative_size_base256", || {
             let tar = Tar::new()
                 .patched(b'0', "f", b"x", true, |h| h[field::SIZE].fill(0xff))
                 .end();
-            p(layer_tar(tar), Expect::InvalidTar("size overflow"))
+            p(layer_tar(tar), Expect::InvalidTar("size field is negative"))
         }),
         case("tar header", "overflowing_size_base256", || {
             let tar = Tar::new()
@@ -1227,7 +1774,7 @@ pub fn all() -> Vec<Case> {
                 .end();
             p(
                 layer_tar(tar),
-                Expect::InvalidTar("numeric field was not a number"),
+                Expect::InvalidTar("size field is not an octal number"),
             )
         }),
         case("tar header", "size_base256_small_ok", || {
@@ -1268,10 +1815,7 @@ pub fn all() -> Vec<Case> {
                 .pax(&[("size", b"12abc")])
                 .file("f", "hello")
                 .end();
-            p(
-                layer_tar(tar),
-                Expect::InvalidTar("PAX size record that could not be applied"),
-            )
+            p(layer_tar(tar), Expect::InvalidTar("bad PAX size record"))
         }),
         case("tar header", "two_pax_headers_for_one_entry", || {
             let tar = Tar::new()
@@ -1279,7 +1823,10 @@ pub fn all() -> Vec<Case> {
                 .pax(&[("path", b"b")])
                 .file("f", "1")
                 .end();
-            p(layer_tar(tar), Expect::InvalidTar("two pax extensions"))
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("two PAX extended headers for one entry"),
+            )
         }),
         case("tar header", "two_long_names_for_one_entry", || {
             let tar = Tar::new()
@@ -1287,15 +1834,24 @@ pub fn all() -> Vec<Case> {
                 .long_name(b"b")
                 .file("f", "1")
                 .end();
-            p(layer_tar(tar), Expect::InvalidTar("two long name"))
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("two GNU long-name records for one entry"),
+            )
         }),
         case("tar header", "orphaned_pax_header_at_the_end", || {
             let tar = Tar::new().file("f", "1").pax(&[("path", b"ghost")]).end();
-            p(layer_tar(tar), Expect::InvalidTar("no future member found"))
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("an extension record with no entry after it"),
+            )
         }),
         case("tar header", "orphaned_long_name_at_the_end", || {
             let tar = Tar::new().file("f", "1").long_name(b"ghost").end();
-            p(layer_tar(tar), Expect::InvalidTar("no future member found"))
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("an extension record with no entry after it"),
+            )
         }),
         case("tar header", "data_after_a_lone_zero_block", || {
             let tar = Tar::new()
@@ -1464,7 +2020,7 @@ pub fn all() -> Vec<Case> {
             let tar = Tar::new().file("a", "1").file("b", "2").open();
             p(
                 layer_tar(tar.slice(..1024 + 300)),
-                Expect::InvalidTar("failed to read entire block"),
+                Expect::InvalidTar("the archive ends inside a header block"),
             )
         }),
         case("tar header", "truncated_inside_the_data", || {
@@ -1488,12 +2044,72 @@ pub fn all() -> Vec<Case> {
                 },
             )
         }),
-        case("tar header", "device_with_nul_number_fields", || {
-            // Go reads NUL-filled device numbers as 0; the tar crate, and so layercake, refuses.
+        case("tar header", "device_with_nul_number_fields_ok", || {
+            // NUL-filled device numbers read as 0, as Go reads them (the tar crate refused).
             let tar = Tar::new()
                 .patched(b'3', "dev/null", b"", true, |h| h[329..345].fill(0))
                 .end();
-            p(layer_tar(tar), Expect::InvalidTar("device_major"))
+            p(
+                layer_tar(tar),
+                Expect::Tree(&["drwxr-xr-x 0:0 0 0 dev/", "crw-r--r-- 0:0 0 0 dev/null 0,0"]),
+            )
+        }),
+        case("tar header", "device_major_not_a_number", || {
+            let tar = Tar::new()
+                .patched(b'3', "dev/null", b"", true, |h| {
+                    h[329..337].copy_from_slice(b"00001z7\0")
+                })
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("device major field is not a device number"),
+            )
+        }),
+        case("tar header", "device_minor_negative", || {
+            let tar = Tar::new()
+                .patched(b'4', "dev/sda", b"", true, |h| h[337..345].fill(0xff))
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("device minor field is not a device number"),
+            )
+        }),
+        case("tar header", "header_only_entries_carry_no_data", || {
+            // As Go reads them: a directory, symlink, hardlink, device or FIFO carries no data
+            // whatever its size field says, so the record after each is an entry, not data.
+            // (The tar crate passed over `size` bytes, and so hid the next entry.)
+            let hidden = |t: Tar, typ: u8, name: &str, link: &str, next: &str| {
+                t.raw(
+                    header(typ, name.as_bytes(), 0o755, 512, link.as_bytes()),
+                    b"",
+                )
+                .file(next, "!")
+            };
+            let mut t = Tar::new().file("target", "t");
+            t = hidden(t, b'5', "dir", "", "after-dir");
+            t = hidden(t, b'2', "symlink", "target", "after-symlink");
+            t = hidden(t, b'1', "hardlink", "target", "after-hardlink");
+            t = hidden(t, b'3', "char", "", "after-char");
+            t = hidden(t, b'4', "block", "", "after-block");
+            t = hidden(t, b'6', "fifo", "", "after-fifo");
+            p(
+                layer_tar(t.end()),
+                Expect::Tree(&[
+                    "-rw-r--r-- 0:0 1 0 after-block",
+                    "-rw-r--r-- 0:0 1 0 after-char",
+                    "-rw-r--r-- 0:0 1 0 after-dir",
+                    "-rw-r--r-- 0:0 1 0 after-fifo",
+                    "-rw-r--r-- 0:0 1 0 after-hardlink",
+                    "-rw-r--r-- 0:0 1 0 after-symlink",
+                    "brwxr-xr-x 0:0 0 0 block 0,0",
+                    "crwxr-xr-x 0:0 0 0 char 0,0",
+                    "drwxr-xr-x 0:0 0 0 dir/",
+                    "prwxr-xr-x 0:0 0 0 fifo",
+                    "-rw-r--r-- 0:0 1 0 hardlink",
+                    "lrwxr-xr-x 0:0 6 0 symlink -> target",
+                    "-rw-r--r-- 0:0 1 0 target",
+                ]),
+            )
         }),
         case("tar header", "hardlink_with_no_target", || {
             p(
@@ -1581,7 +2197,11 @@ pub fn all() -> Vec<Case> {
             p(
                 op,
                 Expect::Check(|o| match o {
-                    Outcome::Layer(l) if l.entry("d/d/d/d/d/d/d/f").is_some() => Ok(()),
+                    Outcome::Layer(l)
+                        if l.changeset().unwrap().entry("d/d/d/d/d/d/d/f").is_some() =>
+                    {
+                        Ok(())
+                    }
                     other => Err(format!("{other:?}")),
                 }),
             )
@@ -1628,7 +2248,7 @@ pub fn all() -> Vec<Case> {
             p(
                 layer_tar(tar),
                 Expect::Check(|o| match o {
-                    Outcome::Layer(l) if l.entry(b"a\nb").is_some() => Ok(()),
+                    Outcome::Layer(l) if l.changeset().unwrap().entry(b"a\nb").is_some() => Ok(()),
                     other => Err(format!("{other:?}")),
                 }),
             )
@@ -2129,7 +2749,7 @@ pub fn all() -> Vec<Case> {
             let image = sample_image();
             let mut m = docker_save_members(&image);
             set_docker_manifest(&mut m, "../../etc/passwd", &[]);
-            p(archive_op(tar_of(&m)), Expect::InvalidArchive("climbs out"))
+            p(archive_op(tar_of(&m)), Expect::InvalidArchive("climbs out")).at_open()
         }),
         case("archive", "manifest_config_absolute", || {
             let mut m = docker_save_members(&sample_image());
@@ -2138,6 +2758,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("absolute member name"),
             )
+            .at_open()
         }),
         case("archive", "manifest_layer_climbs_out", || {
             let image = sample_image();
@@ -2148,7 +2769,7 @@ pub fn all() -> Vec<Case> {
                 &config,
                 &["../../../layer.tar".into(), "x/layer.tar".into()],
             );
-            p(archive_op(tar_of(&m)), Expect::InvalidArchive("climbs out"))
+            p(archive_op(tar_of(&m)), Expect::InvalidArchive("climbs out")).at_open()
         }),
         case("archive", "member_symlink_leaves_the_archive", || {
             let image = sample_image();
@@ -2161,6 +2782,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("leaves the root"),
             )
+            .at_open()
         }),
         case("archive", "member_symlink_absolute", || {
             let image = sample_image();
@@ -2170,6 +2792,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("leaves the root"),
             )
+            .at_open()
         }),
         case("archive", "member_symlink_loop", || {
             let image = sample_image();
@@ -2183,6 +2806,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("symlink loop"),
             )
+            .at_open()
         }),
         case("archive", "member_is_a_directory", || {
             let image = sample_image();
@@ -2198,6 +2822,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("not a regular file"),
             )
+            .at_open()
         }),
         case(
             "archive",
@@ -2209,8 +2834,25 @@ pub fn all() -> Vec<Case> {
                     archive_op(tar_of(&m)),
                     Expect::InvalidArchive("not a readable tar archive"),
                 )
+                .at_open()
             },
         ),
+        case("archive", "member_data_runs_past_the_end", || {
+            // The archive cut inside a layer member's data: refused when the members are
+            // indexed, not when the layer is read.
+            let m = docker_save_members(&sample_image());
+            let tar = tar_of(&m);
+            let name = format!("{:064x}/layer.tar", 2);
+            let at = tar
+                .windows(name.len())
+                .position(|w| w == name.as_bytes())
+                .unwrap();
+            p(
+                archive_op(tar.slice(..at + 512 + 100)),
+                Expect::InvalidArchive("file data runs past the end of the archive"),
+            )
+            .at_open()
+        }),
         case("archive", "docker_layer_missing", || {
             let mut m = docker_save_members(&sample_image());
             m.remove(&format!("{:064x}/layer.tar", 2));
@@ -2218,33 +2860,34 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("no such member"),
             )
+            .at_open()
         }),
         case("archive", "oci_layer_blob_missing", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
             let (_, manifest) = manifest_of(&m);
             let digest = manifest["layers"][1]["digest"].as_str().unwrap().to_owned();
             m.remove(&blob_name(&digest));
-            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest })
+            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest }).at_open()
         }),
         case("archive", "oci_config_blob_missing", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
             let (_, manifest) = manifest_of(&m);
             let digest = manifest["config"]["digest"].as_str().unwrap().to_owned();
             m.remove(&blob_name(&digest));
-            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest })
+            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest }).at_open()
         }),
         case("archive", "oci_manifest_blob_missing", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
             let (digest, _) = manifest_of(&m);
             m.remove(&blob_name(&digest));
-            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest })
+            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest }).at_open()
         }),
         case("archive", "oci_blob_is_a_symlink_out", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
             let (_, manifest) = manifest_of(&m);
             let digest = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
             m.insert(blob_name(&digest), b"-> ../../../../etc/shadow".to_vec());
-            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest })
+            p(archive_op(tar_of(&m)), Expect::MissingBlob { digest }).at_open()
         }),
         case("archive", "nested_indexes_ok", || {
             let (m, _) = nested_indexes(3);
@@ -2259,6 +2902,7 @@ pub fn all() -> Vec<Case> {
                     max: 2,
                 },
             )
+            .at_open()
         }),
         case("archive", "nested_indexes_vs_default_index_depth", || {
             let (m, _) = nested_indexes(9);
@@ -2269,6 +2913,7 @@ pub fn all() -> Vec<Case> {
                     max: 8,
                 },
             )
+            .at_open()
         }),
         case("archive", "manifest_json_vs_json_bytes", || {
             let mut m = docker_save_members(&sample_image());
@@ -2277,10 +2922,11 @@ pub fn all() -> Vec<Case> {
             p(
                 archive_with(tar_of(&m), Limits::default().json_bytes(1024)),
                 Expect::Limit {
-                    limit: "JSON or blob bytes",
+                    limit: "JSON document bytes",
                     max: 1024,
                 },
             )
+            .at_open()
         }),
         case("archive", "oci_config_descriptor_vs_json_bytes", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -2294,6 +2940,7 @@ pub fn all() -> Vec<Case> {
                     max: 20 << 20,
                 },
             )
+            .at_open()
         }),
         case("archive", "oci_layer_descriptor_size_huge", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -2307,6 +2954,7 @@ pub fn all() -> Vec<Case> {
                     max: 16 << 30,
                 },
             )
+            .at_open()
         }),
         case("archive", "docker_layers_vs_layers_limit", || {
             let m = docker_save_members(&image_with_layers(3));
@@ -2317,6 +2965,7 @@ pub fn all() -> Vec<Case> {
                     max: 2,
                 },
             )
+            .at_open()
         }),
         case("archive", "oci_layers_vs_layers_limit", || {
             let m = oci_members(&image_with_layers(3), Compression::Gzip);
@@ -2327,6 +2976,7 @@ pub fn all() -> Vec<Case> {
                     max: 2,
                 },
             )
+            .at_open()
         }),
         case("archive", "one_layer_listed_two_hundred_times", || {
             let image = sample_image();
@@ -2341,6 +2991,7 @@ pub fn all() -> Vec<Case> {
                     max: 127,
                 },
             )
+            .at_open()
         }),
         case("archive", "image_bytes_limit", || {
             let m = docker_save_members(&sample_image());
@@ -2351,6 +3002,7 @@ pub fn all() -> Vec<Case> {
                     max: 4096,
                 },
             )
+            .at_open()
         }),
         case("archive", "deeply_nested_json", || {
             // 100 000 levels in a field only the catch-all reads: serde_json's recursion limit.
@@ -2375,6 +3027,7 @@ pub fn all() -> Vec<Case> {
                         && json.to_string().contains("recursion limit exceeded")
                 }),
             )
+            .at_open()
         }),
         case("archive", "manifest_json_lists_no_images", || {
             let mut m = docker_save_members(&sample_image());
@@ -2383,6 +3036,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("lists no images"),
             )
+            .at_open()
         }),
         case("archive", "oci_layout_without_version", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
@@ -2391,12 +3045,14 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("no imageLayoutVersion"),
             )
+            .at_open()
         }),
         case("archive", "not_a_tar", || {
             p(
                 archive_op(vec![0x42; 4096]),
                 Expect::InvalidArchive("not a readable tar archive"),
             )
+            .at_open()
         }),
         case("archive", "archive_tar_vs_entries", || {
             let mut m = docker_save_members(&sample_image());
@@ -2410,6 +3066,7 @@ pub fn all() -> Vec<Case> {
                     max: 100,
                 },
             )
+            .at_open()
         }),
         case("archive", "gzip_bomb_layer_in_oci", || {
             let image = Image::builder()
@@ -2425,11 +3082,93 @@ pub fn all() -> Vec<Case> {
                     max: 1 << 20,
                 },
             )
+            .when_read()
+        }),
+        case("archive", "gzip_bomb_layer_of_4_mib_in_oci_archive", || {
+            // `gzip_bomb_layer_of_8_gib_in_oci_archive` scaled down, with a limit on the
+            // output as `gzip_bomb_of_4_mib_vs_layer_bytes`.
+            let m = oci_with_layer_blob(gzip_zeros_tar(BOMB_IN_TESTS), GZIP_LAYER);
+            p(
+                archive_with(tar_of(&m), Limits::default().layer_bytes(1 << 20)),
+                Expect::Limit {
+                    limit: "uncompressed layer bytes",
+                    max: 1 << 20,
+                },
+            )
+            .when_read()
+        }),
+        case("archive", "zstd_bomb_layer_of_4_mib_in_oci_archive", || {
+            // `zstd_bomb_layer_of_8_gib_in_oci_archive` scaled down, as the gzip one.
+            let m = oci_with_layer_blob(zstd_zeros_tar(BOMB_IN_TESTS), ZSTD_LAYER);
+            p(
+                archive_with(tar_of(&m), Limits::default().layer_bytes(1 << 20)),
+                Expect::Limit {
+                    limit: "uncompressed layer bytes",
+                    max: 1 << 20,
+                },
+            )
+            .when_read()
+        }),
+        case(
+            "archive",
+            "sparse_junk_member_of_1_gib_is_never_read",
+            || {
+                // 1 GiB of junk before the real members of a docker-archive on disk: opening it
+                // passes over the junk by its size (the file is sparse, so reading the hole
+                // would cost time, not disk), and reading the image reads only its own members.
+                let op = Op::Archive {
+                    archive: Source::File(sparse_junk_archive(1 << 30)),
+                    options: LoadOptions::new(),
+                };
+                p(op, Expect::Tree(SAMPLE_TREE)).reading_at_most(16 << 20)
+            },
+        ),
+        case("archive", "a_thousand_layers_in_oci_archive", || {
+            // `ten_thousand_layers_in_oci_archive` scaled down (building 10 000 layers takes
+            // 2 s in a debug build).
+            let m = oci_with_many_layers(1_000);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Limit {
+                    limit: "layers in one image",
+                    max: Limits::default().layers as u64,
+                },
+            )
+            .at_open()
         }),
         case("archive", "docker_archive_ok", || {
             p(
                 archive_op(tar_of(&docker_save_members(&sample_image()))),
                 Expect::Tree(SAMPLE_TREE),
+            )
+        }),
+        case("exhaustion", "many_entries_layer_file_vs_entries", || {
+            // `million_entries_layer_file` scaled down: 10 000 entries against 2 500.
+            let op = Op::LayerFile {
+                path: many_entries_tar(ENTRIES_IN_TESTS),
+                options: with_limits(Limits::default().entries(2_500)),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "entries in one layer",
+                    max: 2_500,
+                },
+            )
+        }),
+        case("exhaustion", "many_entries_gzip_blob_vs_entries", || {
+            let op = Op::Blob {
+                blob: std::fs::read(many_entries_gzip(ENTRIES_IN_TESTS))
+                    .unwrap()
+                    .into(),
+                options: with_limits(Limits::default().entries(2_500)),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "entries in one layer",
+                    max: 2_500,
+                },
             )
         }),
         case("exhaustion", "many_entries_vs_entries", || {
@@ -2688,4 +3427,108 @@ fn case(category: &'static str, name: &'static str, build: fn() -> Prepared) -> 
         name,
         build,
     }
+}
+
+/// Zeros in the bombs of the corpus ([`all`]).
+const BOMB_IN_TESTS: u64 = 4 << 20;
+/// Zeros in the bombs of [`large`].
+const BOMB: u64 = 8 << 30;
+/// Entries of the entry floods of the corpus.
+const ENTRIES_IN_TESTS: usize = 10_000;
+/// Entries of the entry floods of [`large`].
+const ENTRIES: usize = 1_000_000;
+
+/// The full-size variants of the resource cases, with the default limits: what an attacker
+/// would really send. The bench runs them; each has a scaled-down twin in [`all`] (named in
+/// its comment) that the test runs.
+pub fn large() -> Vec<Case> {
+    vec![
+        case("compression", "gzip_bomb_of_8_gib_vs_default_ratio", || {
+            // 8 MiB of gzip. The ratio is taken against the whole blob and gzip cannot pass
+            // about 1032:1, so the default limit (1024) trips only after ~99% of the 8 GiB.
+            // FIXME(lib): so this takes 19-24 s in release (8 GiB inflated, hashed and
+            // written to the temporary file), over the 2 s budget; with `ratio(100)` the same
+            // bomb is refused in 0.8 s. The default ratio should come down (to ~100).
+            p(
+                blob(gzip_zeros_tar(BOMB)),
+                Expect::Limit {
+                    limit: "decompression ratio",
+                    max: Limits::default().ratio,
+                },
+            )
+        }),
+        case("compression", "zstd_bomb_of_8_gib_vs_default_ratio", || {
+            // 256 KiB of zstd: refused after 256 MiB.
+            p(
+                blob(zstd_zeros_tar(BOMB)),
+                Expect::Limit {
+                    limit: "decompression ratio",
+                    max: Limits::default().ratio,
+                },
+            )
+        }),
+        case("archive", "gzip_bomb_layer_of_8_gib_in_oci_archive", || {
+            // FIXME(lib): 24-28 s in release, as `gzip_bomb_of_8_gib_vs_default_ratio`.
+            let m = oci_with_layer_blob(gzip_zeros_tar(BOMB), GZIP_LAYER);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Limit {
+                    limit: "decompression ratio",
+                    max: Limits::default().ratio,
+                },
+            )
+            .when_read()
+        }),
+        case("archive", "zstd_bomb_layer_of_8_gib_in_oci_archive", || {
+            let m = oci_with_layer_blob(zstd_zeros_tar(BOMB), ZSTD_LAYER);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Limit {
+                    limit: "decompression ratio",
+                    max: Limits::default().ratio,
+                },
+            )
+            .when_read()
+        }),
+        case("archive", "ten_thousand_layers_in_oci_archive", || {
+            // 10 000 distinct layers, every blob present (20 MB of archive): refused from the
+            // manifest's layer count, before the config or any layer blob is read.
+            let m = oci_with_many_layers(10_000);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Limit {
+                    limit: "layers in one image",
+                    max: Limits::default().layers as u64,
+                },
+            )
+            .at_open()
+        }),
+        case("exhaustion", "million_entries_layer_file", || {
+            // 512 MB of headers on disk (made once, kept in the temporary directory).
+            let op = Op::LayerFile {
+                path: many_entries_tar(ENTRIES),
+                options: defaults(),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "entries in one layer",
+                    max: Limits::default().entries,
+                },
+            )
+        }),
+        case("exhaustion", "million_entries_gzip_blob", || {
+            let op = Op::Blob {
+                blob: std::fs::read(many_entries_gzip(ENTRIES)).unwrap().into(),
+                options: defaults(),
+            };
+            p(
+                op,
+                Expect::Limit {
+                    limit: "entries in one layer",
+                    max: Limits::default().entries,
+                },
+            )
+        }),
+    ]
 }

@@ -4,7 +4,7 @@
 
 use layercake::archive::{self, LoadOptions};
 use layercake::layer::ReadOptions;
-use layercake::{Error, Layer, Limits, Tree};
+use layercake::{Digest, Error, Layer, Limits, Tree};
 
 /// Limits small enough that a bomb or a huge count stops in milliseconds.
 pub fn limits() -> Limits {
@@ -15,6 +15,7 @@ pub fn limits() -> Limits {
         .entries(20_000)
         .pax_bytes(64 << 10)
         .json_bytes(1 << 20)
+        .archive_bytes(8 << 20)
         .layers(16)
         .index_depth(4)
         .trailing_bytes(1 << 20)
@@ -25,23 +26,29 @@ pub fn read_options() -> ReadOptions {
 }
 
 pub fn load_options() -> LoadOptions {
-    let mut options = LoadOptions::new();
-    options.read = read_options();
-    options
+    LoadOptions::new().read(read_options())
 }
 
-/// A layer that was read: reading its tar again gives the same layer, and it applies to an
-/// empty tree or fails with a typed error of the kinds that depend on the lower tree.
+/// A layer that was read: its DiffId is the hash of its tar, reading that tar again gives the
+/// same layer, and it applies to an empty tree or fails with a typed error of the kinds that
+/// depend on the lower tree.
 pub fn check_layer(layer: &Layer) {
-    let again = Layer::from_tar_with(layer.tar().clone(), &read_options())
-        .expect("a layer's own tar reads again");
+    let tar = layer.tar().expect("a layer that was read has its tar");
+    let bytes = tar.to_bytes().expect("a layer's tar reads");
+    assert_eq!(layer.diff_id().digest(), Digest::sha256(&bytes));
+    let again =
+        Layer::from_tar_with(tar.clone(), &read_options()).expect("a layer's own tar reads again");
     assert_eq!(again.diff_id(), layer.diff_id());
+    let (once, twice) = (
+        layer.changeset().expect("a layer that was read"),
+        again.changeset().expect("a layer that was read"),
+    );
     assert!(
-        again.entries().eq(layer.entries()),
+        twice.entries().eq(once.entries()),
         "entries differ on a second read"
     );
-    assert!(again.whiteouts().eq(layer.whiteouts()));
-    assert!(again.opaque_dirs().eq(layer.opaque_dirs()));
+    assert!(twice.whiteouts().eq(once.whiteouts()));
+    assert!(twice.opaque_dirs().eq(once.opaque_dirs()));
     match Tree::new().apply(layer) {
         Ok(tree) => check_tree(&tree),
         Err(Error::InvalidHardlink { .. }) => {}
@@ -123,22 +130,31 @@ pub fn split_layers(data: &[u8]) -> Vec<&[u8]> {
 }
 
 /// Reads `data` as an image archive with tight limits; on success, every image's layers
-/// match its config and every tree invariant holds. The docker_archive and oci_archive
-/// targets both run this; they differ in their seeds.
+/// match its config. Opening reads no layer: each is then read on its own, and an image
+/// whose layers all read holds every layer invariant, and its tree every tree invariant.
+/// The docker_archive and oci_archive targets both run this; they differ in their seeds.
 pub fn check_archive(data: &[u8]) {
     let Ok(archive) = archive::Archive::from_bytes_with(data.to_vec(), &load_options()) else {
         return;
     };
-    for loaded in archive.images() {
-        let image = &loaded.image;
+    for item in archive.images() {
+        let image = item.image();
         assert_eq!(image.layers().count(), image.diff_ids().len());
         for (layer, diff_id) in image.layers().zip(image.diff_ids()) {
             assert_eq!(layer.diff_id(), diff_id);
         }
+        // A layer that does not read (wrong digest, bad tar, a limit) is the file's fault,
+        // and only comes out now that it is read.
+        if image.layers().any(|layer| layer.changeset().is_err()) {
+            continue;
+        }
+        for layer in image.layers() {
+            check_layer(layer);
+        }
         match image.tree() {
             Ok(tree) => check_tree(&tree),
             Err(Error::InvalidHardlink { .. }) => {}
-            Err(e) => panic!("the tree of a loaded image: {e:?}"),
+            Err(e) => panic!("the tree of an image whose layers read: {e:?}"),
         }
     }
 }

@@ -5,14 +5,19 @@ use std::path::Path;
 
 use layercake::archive::{self, ImportOptions};
 use layercake::config::rfc3339;
-use layercake::Node;
+use layercake::{Layer, Node};
 
 use crate::source::{load, save, with_spinner, Result};
 
-pub fn inspect(out: &mut impl Write, image: &str) -> Result<()> {
-    let (image, names) = load(image)?;
-    let mut inspect = image.inspect();
-    inspect.repo_tags = names;
+pub fn inspect(out: &mut impl Write, image: &str, size: bool) -> Result<()> {
+    let loaded = load(image)?;
+    if size {
+        with_spinner("reading the layers".into(), || {
+            Ok(loaded.image.read_layers()?)
+        })?;
+    }
+    let mut inspect = loaded.image.inspect();
+    inspect.repo_tags = loaded.names();
     writeln!(out, "{}", serde_json::to_string_pretty(&[inspect])?)?;
     Ok(())
 }
@@ -52,7 +57,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 pub fn history(out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> {
-    let (image, _) = load(image)?;
+    let image = load(image)?.image;
     writeln!(
         out,
         "{:<20} {:<22} {:<46} {:<10} COMMENT",
@@ -73,7 +78,8 @@ pub fn history(out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> 
             out,
             "{id:<20} {:<22} {created_by:<46} {:<10} {}",
             row.created,
-            human_size(row.size),
+            // A layer not read (this command reads none) has no known size yet.
+            row.size.map_or_else(|| "-".to_owned(), human_size),
             row.comment
         )?;
     }
@@ -81,8 +87,11 @@ pub fn history(out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> 
 }
 
 pub fn layers(out: &mut impl Write, image: &str) -> Result<()> {
-    let (image, _) = load(image)?;
+    let image = load(image)?.image;
+    // Every layer read (digests verified, entries parsed), several at once.
+    with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
     for (i, (layer, chain_id)) in image.layers().zip(image.chain_ids()).enumerate() {
+        let changes = layer.changeset()?;
         let blob = layer.blob();
         writeln!(out, "layer {i}")?;
         writeln!(out, "  diff id:     {}", layer.diff_id())?;
@@ -94,13 +103,13 @@ pub fn layers(out: &mut impl Write, image: &str) -> Result<()> {
             blob.size(),
             blob.compression()
         )?;
-        writeln!(out, "  tar size:    {} bytes", layer.size())?;
+        writeln!(out, "  tar size:    {} bytes", layer.size()?)?;
         writeln!(
             out,
             "  entries:     {} ({} whiteouts, {} opaque directories)",
-            layer.entries().count(),
-            layer.whiteouts().count(),
-            layer.opaque_dirs().count()
+            changes.entries().count(),
+            changes.whiteouts().count(),
+            changes.opaque_dirs().count()
         )?;
         writeln!(out, "  chain id:    {chain_id}")?;
     }
@@ -136,8 +145,7 @@ pub fn ls(
     long: bool,
     recursive: bool,
 ) -> Result<()> {
-    let (image, _) = load(image)?;
-    let tree = image.tree()?;
+    let tree = load(image)?.image.tree()?;
     let (dir, node) = tree.resolve(path)?;
     if !node.is_dir() {
         let shown = format!("/{dir}");
@@ -170,16 +178,18 @@ pub fn ls(
 }
 
 pub fn cat(out: &mut impl Write, image: &str, path: &str) -> Result<()> {
-    let (image, _) = load(image)?;
-    let bytes = image.tree()?.read(path)?;
-    out.write_all(&bytes)?;
+    let mut file = load(image)?.image.tree()?.open(path)?;
+    std::io::copy(&mut file, out)?;
     out.flush()?;
     Ok(())
 }
 
 pub fn diff(out: &mut impl Write, from: &str, to: &str) -> Result<()> {
-    let (from, _) = load(from)?;
-    let (to, _) = load(to)?;
+    // In one store, images from two files share the layers and merged trees they have in
+    // common (by DiffId and ChainId), so the diff walks only what differs.
+    let mut store = layercake::Store::new();
+    let from = store.add(&load(from)?.image).image;
+    let to = store.add(&load(to)?.image).image;
     for change in from.diff(&to)? {
         writeln!(out, "{change}")?;
     }
@@ -187,12 +197,11 @@ pub fn diff(out: &mut impl Write, from: &str, to: &str) -> Result<()> {
 }
 
 pub fn export(image: &str, output: &Path) -> Result<()> {
-    let (image, _) = load(image)?;
-    let tree = image.tree()?;
+    let tree = load(image)?.image.tree()?;
     with_spinner(format!("writing {}", output.display()), || {
         let file = std::fs::File::create(output)
             .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
-        let mut w = std::io::BufWriter::new(file);
+        let mut w = std::io::BufWriter::with_capacity(256 << 10, file);
         archive::export(&tree, &mut w)?;
         w.flush()?;
         Ok(())
@@ -206,8 +215,7 @@ pub fn unpack(
     dir: &Path,
     options: &layercake::UnpackOptions,
 ) -> Result<()> {
-    let (image, _) = load(image)?;
-    let tree = image.tree()?;
+    let tree = load(image)?.image.tree()?;
     let report = with_spinner(format!("unpacking into {}", dir.display()), || {
         Ok(layercake::unpack(&tree, dir, options)?)
     })?;
@@ -234,14 +242,13 @@ pub fn import(
     message: Option<String>,
     format: Option<&str>,
 ) -> Result<()> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let mut options = ImportOptions::default();
     options.message = message;
     let image = with_spinner(format!("importing {}", file.display()), || {
-        Ok(archive::import(bytes, &options)?)
+        Ok(archive::import_layer(Layer::open(file)?, &options)?)
     })?;
     let names: Vec<String> = tag.into_iter().collect();
-    save(output, format, None, None, &image, &names)?;
+    save(output, format, None, None, &image, &names, None)?;
     println!("{}", image.id());
     Ok(())
 }
@@ -254,9 +261,16 @@ pub fn convert(
     level: Option<u32>,
     tags: Vec<String>,
 ) -> Result<()> {
-    let (image, names) = load(image)?;
-    let names = if tags.is_empty() { names } else { tags };
-    save(output, format, compression, level, &image, &names)
+    let loaded = load(image)?;
+    save(
+        output,
+        format,
+        compression,
+        level,
+        &loaded.image,
+        &tags,
+        loaded.listed.as_ref(),
+    )
 }
 
 pub fn squash(
@@ -266,14 +280,19 @@ pub fn squash(
     format: Option<&str>,
     tags: Vec<String>,
 ) -> Result<()> {
-    let (image, names) = load(image)?;
+    let loaded = load(image)?;
+    let image = &loaded.image;
     let count = image.layers().count();
     if from > count {
         return Err(format!("--from {from}: the image has {count} layers").into());
     }
     let squashed = image.squash(from)?;
-    let names = if tags.is_empty() { names } else { tags };
-    save(output, format, None, None, &squashed, &names)?;
+    let names = if tags.is_empty() {
+        loaded.names()
+    } else {
+        tags
+    };
+    save(output, format, None, None, &squashed, &names, None)?;
     println!("{}", squashed.id());
     Ok(())
 }

@@ -107,7 +107,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         "$ chmod 700 /usr/bin/hello   (copy-up of metadata; the bytes stay shared)"
     )?;
     writeln!(out, "\n$ docker diff")?;
-    for change in container.diff() {
+    for change in container.diff()? {
         writeln!(out, "{change}")?;
     }
     writeln!(
@@ -129,20 +129,22 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     )?;
     let committed = report_add(out, &mut store, &committed, "cake/app:2")?;
     let top = committed.layers().last().ok_or("no layers")?;
+    let changes = top.changeset()?;
     writeln!(
         out,
         "new layer: {} entries, whiteouts: {}",
-        top.entries().count(),
-        top.whiteouts()
+        changes.entries().count(),
+        changes
+            .whiteouts()
             .map(|w| format!("/{w}"))
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    let again = Layer::from_tar(top.tar().clone())?;
+    let again = Layer::from_tar(top.tar()?.clone())?;
     writeln!(
         out,
         "read back from its {}-byte tar: DiffId {} ({})",
-        top.size(),
+        top.size()?,
         again.diff_id(),
         if again.diff_id() == top.diff_id() {
             "the same"
@@ -174,9 +176,9 @@ pub fn run(out: &mut impl Write) -> Result<()> {
             i,
             short(&layer.diff_id().to_string()),
             short(&chain.to_string()),
-            layer.size(),
-            layer.entries().count(),
-            layer.whiteouts().count()
+            layer.size()?,
+            layer.changeset()?.entries().count(),
+            layer.changeset()?.whiteouts().count()
         )?;
     }
     writeln!(out, "\n$ docker history cake/app:2")?;
@@ -188,7 +190,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
                 .map_or("<missing>".to_string(), |id| short(&id.to_string())),
             row.created,
             row.created_by,
-            row.size,
+            row.size.unwrap_or(0),
             row.comment
         )?;
     }

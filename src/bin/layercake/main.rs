@@ -28,16 +28,21 @@ enum Command {
     #[command(after_help = "Example:\n  layercake demo")]
     Demo,
 
-    /// Prints what `docker image inspect` prints: a JSON array of one object.
+    /// Prints what `docker image inspect` prints: a JSON array of one object. Only the
+    /// file's index is read, so `Size` (the layers' contents) is left out unless asked for.
     #[command(
-        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest"
+        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest --size"
     )]
     Inspect {
         /// The image.
         image: String,
+        /// Read every layer to give `Size`.
+        #[arg(long)]
+        size: bool,
     },
 
-    /// Prints the image's history, newest first, like `docker history`.
+    /// Prints the image's history, newest first, like `docker history`. No layer is read, so
+    /// SIZE shows `-` for a layer of an image file.
     #[command(
         after_help = "Example:\n  layercake history docker-archive:app.tar:app:1 --no-trunc"
     )]
@@ -191,7 +196,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Inspect { image } => commands::inspect(&mut out, &image),
+        Command::Inspect { image, size } => commands::inspect(&mut out, &image, size),
         Command::History { image, no_trunc } => commands::history(&mut out, &image, no_trunc),
         Command::Layers { image } => commands::layers(&mut out, &image),
         Command::Ls {

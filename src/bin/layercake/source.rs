@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use layercake::archive::{self, Archive, Compression, Format, WriteOptions};
+use layercake::archive::{Archive, ArchiveImage, Format, Writer};
+use layercake::Compression;
 use layercake::Image;
 
 pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -65,31 +66,73 @@ pub fn with_spinner<T>(what: String, work: impl FnOnce() -> Result<T>) -> Result
     result
 }
 
-/// Loads the image an IMAGE argument names, with its names in the file.
-pub fn load(arg: &str) -> Result<(Image, Vec<String>)> {
-    let target = parse(arg);
-    let archive = with_spinner(format!("reading {}", target.path.display()), || {
-        Ok(Archive::open(&target.path)?)
-    })?;
-    if let Some(wanted) = target.format {
-        if wanted != archive.format() {
-            return Err(format!(
-                "{} is a {}, not a {wanted}",
-                target.path.display(),
-                archive.format()
-            )
-            .into());
-        }
-    }
-    let loaded = archive.image(target.reference.as_deref())?;
-    let names = match &target.reference {
-        Some(r) => vec![r.clone()],
-        None => loaded.names.clone(),
-    };
-    Ok((loaded.image.clone(), names))
+/// What an IMAGE argument names: the image, and how it was named in its file.
+pub struct Loaded {
+    /// The image (its layers read when needed).
+    pub image: Image,
+    /// The image as its file listed it, with its names; `None` when the argument named it.
+    pub listed: Option<ArchiveImage>,
+    /// The name the argument gave, if it gave one.
+    pub reference: Option<String>,
 }
 
-/// Writes an image to an OUTPUT argument.
+impl Loaded {
+    /// Its names, for messages and `RepoTags`.
+    pub fn names(&self) -> Vec<String> {
+        match (&self.reference, &self.listed) {
+            (Some(r), _) => vec![r.clone()],
+            (None, Some(item)) => item.names().to_vec(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+/// Opens the file an IMAGE argument names and picks the image in it. Only the file's index
+/// is read here; layers are read when a command needs them.
+pub fn load(arg: &str) -> Result<Loaded> {
+    let target = parse(arg);
+    let archive = Archive::open(&target.path)?;
+    if let Some(wanted) = target.format {
+        let found = archive.format();
+        // A docker-archive written by Docker 25 or layercake is also an OCI layout.
+        if wanted != found {
+            return Err(format!("{} is a {found}, not a {wanted}", target.path.display()).into());
+        }
+    }
+    if let Some(reference) = &target.reference {
+        return Ok(Loaded {
+            image: archive.image(reference)?,
+            listed: None,
+            reference: Some(reference.clone()),
+        });
+    }
+    let image = archive.only_image().map_err(|e| match e {
+        layercake::Error::AmbiguousReference { ref candidates, .. } => {
+            // The transport prefixes are the formats' names.
+            let transport = archive.format();
+            let example = candidates.first().map_or("NAME", String::as_str);
+            format!(
+                "{}: {e}; name one, e.g. {transport}:{}:{example}",
+                target.path.display(),
+                target.path.display()
+            )
+            .into()
+        }
+        other => Box::<dyn Error>::from(other),
+    })?;
+    let listed = archive
+        .into_images()
+        .into_iter()
+        .find(|item| item.image().id() == image.id());
+    Ok(Loaded {
+        image,
+        listed,
+        reference: None,
+    })
+}
+
+/// Writes an image to an OUTPUT argument, under the names `names` (references), or if there
+/// are none, under the names it had where it came from.
 pub fn save(
     output: &str,
     format: Option<&str>,
@@ -97,6 +140,7 @@ pub fn save(
     level: Option<u32>,
     image: &Image,
     names: &[String],
+    listed: Option<&ArchiveImage>,
 ) -> Result<()> {
     let target = parse(output);
     let format = match (format, target.format) {
@@ -107,27 +151,27 @@ pub fn save(
         (None, Some(t)) => t,
         (None, None) => Format::DockerArchive,
     };
-    let names: Vec<String> = match &target.reference {
-        Some(r) => vec![r.clone()],
-        None => names.to_vec(),
-    };
-    let mut options = WriteOptions::for_format(format);
+    let mut writer = Writer::new(format);
     if let Some(c) = compression {
-        options = options.compression(c.parse::<Compression>()?);
+        writer = writer.compression(c.parse::<Compression>()?);
     }
     if let Some(l) = level {
-        options = options.level(l);
+        writer = writer.level(l);
     }
-    let images = [(image, &names[..])];
+    writer = match (&target.reference, listed) {
+        // `oci:DIR:REF` names a ref as skopeo does; `docker-archive:FILE:NAME` a reference.
+        (Some(r), _) if format != Format::DockerArchive => writer.image_ref(image, r),
+        (Some(r), _) => writer.image(image, [r]),
+        (None, Some(item)) if names.is_empty() => writer.archived(item),
+        (None, _) => writer.image(image, names),
+    };
     with_spinner(format!("writing {}", target.path.display()), || {
         match format {
-            Format::OciLayout => archive::write_dir(&images, &options, &target.path)?,
+            Format::OciLayout => writer.write_dir(&target.path)?,
             _ => {
                 let file = std::fs::File::create(&target.path)
                     .map_err(|e| format!("cannot create {}: {e}", target.path.display()))?;
-                let mut out = std::io::BufWriter::new(file);
-                archive::write(&images, &options, &mut out)?;
-                std::io::Write::flush(&mut out)?;
+                writer.write(std::io::BufWriter::with_capacity(256 << 10, file))?;
             }
         }
         Ok(())
