@@ -6,8 +6,9 @@
 //! Run: `cargo bench --bench gzip`
 
 use std::io::{self, Write};
-use std::path::Path;
 use std::time::Duration;
+
+mod inputs;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use layercake::Compression;
@@ -16,45 +17,6 @@ use layercake::Compression;
 const SIZE: usize = 64 << 20;
 /// The level `docker push` and most registries' tools use.
 const LEVEL: u32 = 6;
-
-/// Up to `limit` bytes of the files under /usr/lib, concatenated in path order (binaries,
-/// libraries, scripts: what image layers hold); generated text if there are too few.
-fn input(limit: usize) -> Vec<u8> {
-    fn walk(dir: &Path, out: &mut Vec<u8>, limit: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for path in paths {
-            if out.len() >= limit {
-                return;
-            }
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                walk(&path, out, limit);
-            } else if meta.is_file() {
-                if let Ok(bytes) = std::fs::read(&path) {
-                    out.extend_from_slice(&bytes);
-                }
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(limit);
-    walk(Path::new("/usr/lib"), &mut out, limit);
-    let mut n: u64 = 0x9e37_79b9_7f4a_7c15;
-    while out.len() < limit {
-        n ^= n << 13;
-        n ^= n >> 7;
-        n ^= n << 17;
-        let line = format!("layer {} sha256:{:016x} size {}\n", n % 97, n, n % 4096);
-        out.extend_from_slice(line.as_bytes());
-    }
-    out.truncate(limit);
-    out
-}
 
 fn flate2_gzip(data: &[u8]) -> io::Result<u64> {
     let mut out = Counter(0);
@@ -79,7 +41,7 @@ impl Write for Counter {
 }
 
 fn gzip(c: &mut Criterion) {
-    let data = input(SIZE);
+    let data = inputs::real_bytes(SIZE);
 
     let one_stream = flate2_gzip(&data).expect("flate2");
     let blocks = Compression::Gzip

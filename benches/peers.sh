@@ -1,37 +1,80 @@
 #!/usr/bin/env bash
-# Whole commands side by side with the peers, on the same image, in one run: ratios matter,
-# not absolute times (shared, noisy machines).
+# Whole commands side by side with the peers, on the same images, in one run: ratios matter,
+# not absolute times (shared, noisy machines). Peak RSS is each command's own (GNU time).
 #
-#   layercake export  vs  umoci unpack        (flatten an image)
-#   layercake convert vs  skopeo copy         (OCI layout -> docker-archive)
+#   inspect, history  layercake vs skopeo inspect   (oci layout of three refs sharing a base)
+#   layers            layercake (verify and parse every layer) vs zlib-rs inflating the same
+#                     blob alone (benches/read.rs)
+#   export, unpack    layercake vs umoci unpack      (flatten the image)
+#   convert           layercake vs skopeo copy       (OCI layout -> docker-archive)
+#   4 GiB layer       layercake export and unpack of one incompressible 4 GiB layer: peak RSS
 #
-# Usage: bash benches/peers.sh [SOURCE_DIR]   (default /usr/lib, copied into the image)
+# Usage: bash benches/peers.sh [WORK]   (default /work/scratch-bench; the images are built
+# there by benches/bookworm.sh, once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-src=${1:-/usr/lib}
+work=${1:-/work/scratch-bench}
 for tool in umoci skopeo hyperfine; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
 done
+bash benches/bookworm.sh "$work/bookworm" >/dev/null
 cargo build --quiet --release --features cli
 lc=$PWD/target/release/layercake
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+cd "$work/bookworm"
 
-umoci init --layout oci >/dev/null
-umoci new --image oci:img >/dev/null
-umoci unpack --image oci:img bundle >/dev/null
-cp -a "$src" bundle/rootfs/payload
-umoci repack --image oci:img bundle >/dev/null
-rm -rf bundle
-echo "image: $(du -sh oci | cut -f1) OCI layout (gzip), $(find "$src" | wc -l) paths from $src"
+# Peak RSS in MiB and elapsed seconds of one run of a command.
+rss() {
+  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
+  read -r kib secs <"$out/time"
+  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
+}
 
-hyperfine --warmup 1 --runs 5 --export-markdown export.md \
-  --prepare 'rm -rf unpacked out.tar' \
-  -n 'layercake export' "$lc export oci:oci:img -o out.tar" \
-  -n 'umoci unpack' 'umoci unpack --image oci:img unpacked'
-hyperfine --warmup 1 --runs 5 --export-markdown convert.md \
-  --prepare 'rm -f a.tar b.tar' \
-  -n 'layercake convert' "$lc convert oci:oci:img docker-archive:a.tar:img:1" \
-  -n 'skopeo copy' 'skopeo copy -q oci:oci:img docker-archive:b.tar:img:1'
-cat export.md convert.md
+echo "== image: $(du -sh oci | cut -f1) OCI layout, refs: $(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(", ")' oci/index.json)"
+echo
+echo "== peak RSS, one run each"
+for cmd in "$lc inspect oci:oci:latest" "$lc history oci:oci:latest" "skopeo inspect oci:oci:latest" \
+  "$lc layers oci:oci:latest" "$lc diff oci:oci:base oci:oci:latest" \
+  "$lc inspect latest.tar" "$lc layers latest.tar"; do
+  printf '  %-70s %s\n' "${cmd/$lc/layercake}" "$(rss $cmd)"
+done
+rm -rf "$out/unpacked"
+printf '  %-70s %s\n' "layercake export oci:oci:latest" "$(rss "$lc" export oci:oci:latest -o "$out/flat.tar")"
+printf '  %-70s %s\n' "layercake unpack oci:oci:latest" "$(rss "$lc" unpack oci:oci:latest "$out/unpacked")"
+rm -rf "$out/unpacked" "$out/flat.tar"
+
+echo
+hyperfine --warmup 2 --runs 20 -N --export-markdown "$out/inspect.md" \
+  -n 'layercake inspect' "$lc inspect oci:oci:latest" \
+  -n 'layercake history' "$lc history oci:oci:latest" \
+  -n 'skopeo inspect' 'skopeo inspect oci:oci:latest'
+hyperfine --warmup 1 --runs 5 --export-markdown "$out/export.md" \
+  --prepare "rm -rf $out/unpacked $out/flat.tar" \
+  -n 'layercake export' "$lc export oci:oci:latest -o $out/flat.tar" \
+  -n 'layercake unpack' "$lc unpack oci:oci:latest $out/unpacked" \
+  -n 'umoci unpack' "umoci unpack --image oci:latest $out/unpacked"
+hyperfine --warmup 1 --runs 5 --export-markdown "$out/convert.md" \
+  --prepare "rm -f $out/a.tar $out/b.tar" \
+  -n 'layercake convert' "$lc convert oci:oci:latest docker-archive:$out/a.tar:img:1" \
+  -n 'skopeo copy' "skopeo copy -q oci:oci:latest docker-archive:$out/b.tar:img:1"
+cat "$out/inspect.md" "$out/export.md" "$out/convert.md"
+
+echo
+echo "== layers against the inflate floor (benches/read.rs), the base layer blob"
+base=$(jq -r '.layers[0].digest' "oci/blobs/sha256/$(jq -r '.manifests[0].digest' oci/index.json | cut -d: -f2)" | cut -d: -f2)
+(cd - >/dev/null && cargo bench --quiet --bench read -- "$work/bookworm/oci/blobs/sha256/$base")
+
+if [ -d "$work/big/big" ]; then
+  echo
+  echo "== one 4 GiB incompressible layer: peak RSS"
+  cd "$work/big"
+  printf '  %-70s %s\n' "layercake export oci:big:big (gzip layer)" "$(rss "$lc" export oci:big:big -o "$out/big.tar")"
+  rm -f "$out/big.tar"
+  printf '  %-70s %s\n' "layercake export big.tar (docker-archive)" "$(rss "$lc" export big.tar -o "$out/big.tar")"
+  rm -f "$out/big.tar"
+  printf '  %-70s %s\n' "layercake unpack oci:big:big" "$(rss "$lc" unpack oci:big:big "$out/bigdir")"
+  rm -rf "$out/bigdir"
+else
+  echo "(no 4 GiB image: build it with bash benches/bookworm.sh --big $work/big)"
+fi

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use layercake::{Compression, Layer};
 
+mod inputs;
+
 /// Rounds of each, alternating.
 const ROUNDS: usize = 5;
 
@@ -104,7 +106,7 @@ fn default_blob() -> PathBuf {
     let mut builder = Layer::builder();
     let mut total = 0u64;
     for root in ["/usr/lib", "/usr/share"] {
-        for entry in walk(Path::new(root)) {
+        for entry in inputs::files_under(Path::new(root)) {
             if total > 256 << 20 {
                 break;
             }
@@ -120,26 +122,4 @@ fn default_blob() -> PathBuf {
     out.write_all(&gz.blob().contents().to_bytes().expect("bytes"))
         .expect("written");
     path
-}
-
-/// Regular files below `root`, in a fixed order.
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        let Ok(read) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut names: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for path in names.into_iter().rev() {
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => todo.push(path),
-                Ok(m) if m.is_file() => out.push(path),
-                _ => {}
-            }
-        }
-    }
-    out.reverse();
-    out
 }

@@ -196,6 +196,86 @@ pub(crate) fn temporary_file(dir: &Path, label: impl Into<String>) -> Result<Arc
     }
 }
 
+/// Writes bytes that become [`Contents`]: in memory, or in a temporary file (for what is
+/// made from bytes on disk, so it never has to fit in memory). Hashes what passes.
+pub(crate) struct ContentsWriter {
+    to: Sink,
+    hash: crate::digest::HashingWriter<io::Sink>,
+}
+
+enum Sink {
+    Memory(Vec<u8>),
+    File(Arc<HostFile>, io::BufWriter<File>),
+}
+
+impl ContentsWriter {
+    /// Bytes kept in memory.
+    pub(crate) fn memory() -> ContentsWriter {
+        ContentsWriter::new(Sink::Memory(Vec::new()))
+    }
+
+    /// Bytes kept in a new temporary file in `dir` (see [`temporary_file`]).
+    pub(crate) fn temporary(dir: &Path, label: impl Into<String>) -> Result<ContentsWriter> {
+        let file = temporary_file(dir, label)?;
+        let writer = file
+            .file
+            .try_clone()
+            .map_err(|e| Error::io(format_args!("opening {}", file.label), e))?;
+        Ok(ContentsWriter::new(Sink::File(
+            file,
+            io::BufWriter::with_capacity(CHUNK, writer),
+        )))
+    }
+
+    fn new(to: Sink) -> ContentsWriter {
+        ContentsWriter {
+            to,
+            hash: crate::digest::HashingWriter::new(io::sink()),
+        }
+    }
+
+    /// The SHA-256 of what was written.
+    pub(crate) fn digest(&self) -> crate::digest::Digest {
+        self.hash.digest()
+    }
+
+    /// The bytes written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the last bytes cannot be written to the temporary file.
+    pub(crate) fn finish(self) -> Result<Contents> {
+        let len = self.hash.len();
+        match self.to {
+            Sink::Memory(bytes) => Ok(Contents::from(bytes)),
+            Sink::File(file, writer) => {
+                writer.into_inner().map_err(|e| {
+                    Error::io(format_args!("writing {}", file.label), e.into_error())
+                })?;
+                Ok(Contents::on_disk(file, 0, len))
+            }
+        }
+    }
+}
+
+impl Write for ContentsWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.to {
+            Sink::Memory(bytes) => bytes.write(buf)?,
+            Sink::File(_, writer) => writer.write(buf)?,
+        };
+        self.hash.write_all(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.to {
+            Sink::Memory(_) => Ok(()),
+            Sink::File(_, writer) => writer.flush(),
+        }
+    }
+}
+
 impl Contents {
     /// A range of a file on disk.
     pub(crate) fn on_disk(file: Arc<HostFile>, offset: u64, len: u64) -> Contents {

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use crate::changes::{self, Changeset};
 use crate::codec::compression::Encoder;
 use crate::codec::{self, tar_write, BlobInput, Budget, Compression, Decoded, Expected};
-use crate::contents::{temporary_file, Contents, HostFile};
-use crate::digest::{DiffId, Digest, HashingWriter};
+use crate::contents::{Contents, ContentsWriter, HostFile};
+use crate::digest::{DiffId, Digest};
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -725,23 +725,14 @@ impl Layer {
             .entries
             .values()
             .all(|e| e.contents().is_none_or(|c| c.as_bytes().is_some()));
-        let (tar, written, digest) = if in_memory {
-            let mut hashed = HashingWriter::new(Vec::new());
-            let written = tar_write::write(&changes, &mut hashed, "a layer tar")?;
-            let digest = hashed.digest();
-            (Contents::from(hashed.into_inner()), written, digest)
+        let mut out = if in_memory {
+            ContentsWriter::memory()
         } else {
-            let file = temporary_file(&std::env::temp_dir(), "a layer written from a tree")?;
-            let mut hashed =
-                HashingWriter::new(io::BufWriter::with_capacity(256 << 10, file.file()));
-            let written = tar_write::write(&changes, &mut hashed, "a layer tar")?;
-            let digest = hashed.digest();
-            hashed
-                .into_inner()
-                .into_inner()
-                .map_err(|e| Error::io("writing a layer to a temporary file", e.into_error()))?;
-            (Contents::on_disk(file, 0, written.len), written, digest)
+            ContentsWriter::temporary(&std::env::temp_dir(), "a layer written from a tree")?
         };
+        let written = tar_write::write(&changes, &mut out, "a layer tar")?;
+        let digest = out.digest();
+        let tar = out.finish()?;
         for (path, offset) in written.data {
             if let Some(entry) = changes.entries.get_mut(&path) {
                 let len = entry.contents().map_or(0, Contents::len);
@@ -874,28 +865,19 @@ impl Layer {
         let tar = self.tar()?;
         let (contents, digest) = if compression == Compression::None {
             (tar.clone(), self.diff_id().digest())
-        } else if tar.as_bytes().is_some() {
-            let mut encoder = Encoder::new(compression, level, HashingWriter::new(Vec::new()))?;
-            tar.copy_to(&mut encoder, "a compressor")?;
-            let hashed = encoder.finish()?;
-            let digest = hashed.digest();
-            (Contents::from(hashed.into_inner()), digest)
         } else {
-            let file = temporary_file(
-                &std::env::temp_dir(),
-                format!("a {compression} blob of layer {}", self.diff_id()),
-            )?;
-            let out = io::BufWriter::with_capacity(256 << 10, file.file());
-            let mut encoder = Encoder::new(compression, level, HashingWriter::new(out))?;
+            let out = match tar.as_bytes() {
+                Some(_) => ContentsWriter::memory(),
+                None => ContentsWriter::temporary(
+                    &std::env::temp_dir(),
+                    format!("a {compression} blob of layer {}", self.diff_id()),
+                )?,
+            };
+            let mut encoder = Encoder::new(compression, level, out)?;
             tar.copy_to(&mut encoder, "a compressor")?;
-            let hashed = encoder.finish()?;
-            let digest = hashed.digest();
-            let len = hashed.len();
-            hashed
-                .into_inner()
-                .into_inner()
-                .map_err(|e| Error::io("writing a compressed blob", e.into_error()))?;
-            (Contents::on_disk(file, 0, len), digest)
+            let out = encoder.finish()?;
+            let digest = out.digest();
+            (out.finish()?, digest)
         };
         Ok(Layer {
             inner: self.inner.clone(),

@@ -1,6 +1,9 @@
 //! Containers: copy-on-write, hardlinks, renames, errors, symlinks inside the root,
 //! `docker diff` and `docker commit`.
 
+mod common;
+
+use common::TempFile;
 use layercake::archive::{Archive, Format, Writer};
 use layercake::config::{rfc3339, ContainerConfig};
 use layercake::layer::WhiteoutStyle;
@@ -772,33 +775,13 @@ fn container_new_on_an_image_reads_as_the_image() -> Result {
 // ---------------------------------------------------------------------------------------
 // A container on an image read from an image file: contents stay on disk until written
 
-/// A file under `std::env::temp_dir()` with a unique name, removed when dropped.
-struct TempFile(std::path::PathBuf);
-
-impl TempFile {
-    fn new(label: &str) -> TempFile {
-        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        TempFile(std::env::temp_dir().join(format!(
-            "layercake-container-{label}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// `image` written as a docker-archive to a temporary file and read back from it: its
 /// layers are read in place from the file.
 fn through_image_file(image: &Image, file: &TempFile) -> Result<Image> {
     Writer::new(Format::DockerArchive)
         .image(image, ["app:1"])
-        .write(std::fs::File::create(&file.0).unwrap())?;
-    let read = Archive::open(&file.0)?.image("app:1")?;
+        .write(std::fs::File::create(file.path()).unwrap())?;
+    let read = Archive::open(file.path())?.image("app:1")?;
     assert_eq!(read.id(), image.id());
     Ok(read)
 }

@@ -6,8 +6,11 @@
 //! tool that writes it spells it; the `tar` crate's own `Builder` and `Archive` serve as an
 //! independent writer and reader where a second opinion is the point.
 
+mod common;
+
 use std::io::{self, Read, Seek};
 
+use common::TempFile;
 use layercake::{Entry, EntryKind, Error, FileType, ImagePath, Layer, Metadata, Tree};
 use sha2::{Digest as _, Sha256};
 
@@ -1499,8 +1502,8 @@ fn truncated_tar_file_on_disk_is_invalid_tar_never_a_panic() {
     let bytes = sweep_tar().bytes();
     let file = TempFile::with("cut.tar", b"");
     for cut in (0..bytes.len()).step_by(37) {
-        std::fs::write(&file.0, &bytes[..cut]).unwrap();
-        let from_disk = Layer::open(&file.0);
+        std::fs::write(file.path(), &bytes[..cut]).unwrap();
+        let from_disk = Layer::open(file.path());
         match (Layer::from_tar(bytes[..cut].to_vec()), from_disk) {
             (Ok(memory), Ok(disk)) => {
                 assert_eq!(everything(&disk), everything(&memory), "cut at {cut}");
@@ -1652,28 +1655,6 @@ fn entry_kinds_and_metadata_from_a_foreign_tar() {
 // ---------------------------------------------------------------------------------------
 // Where the tar is: in memory, in a file on disk, in a stream, in a compressed blob
 
-/// A file under `std::env::temp_dir()` with a unique name, removed when dropped.
-struct TempFile(std::path::PathBuf);
-
-impl TempFile {
-    fn with(label: &str, bytes: &[u8]) -> TempFile {
-        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "layercake-layer-tar-{label}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::write(&path, bytes).unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// A file of `len` bytes whose every 256 KiB chunk differs, so a read at the wrong offset
 /// shows.
 fn patterned(len: usize) -> Vec<u8> {
@@ -1747,7 +1728,7 @@ fn a_tar_in_memory_on_disk_or_in_a_stream_reads_as_the_same_layer() {
     assert!(memory.tar().unwrap().as_bytes().is_some());
 
     let file = TempFile::with("plain.tar", &bytes);
-    let disk = Layer::open(&file.0).unwrap();
+    let disk = Layer::open(file.path()).unwrap();
     assert_eq!(
         in_memory(&disk),
         Some(false),
@@ -1798,7 +1779,7 @@ fn gzip_and_zstd_blobs_in_memory_or_on_disk_read_as_the_same_layer() {
 
         let from_blob = Layer::from_blob(blob.clone()).unwrap();
         let file = TempFile::with("blob", &blob);
-        let opened = Layer::open(&file.0).unwrap();
+        let opened = Layer::open(file.path()).unwrap();
         let streamed = Layer::read(ShortReads(&blob, 0)).unwrap();
         for (how, layer) in [
             ("from_blob", &from_blob),
@@ -1835,7 +1816,7 @@ fn gzip_and_zstd_blobs_in_memory_or_on_disk_read_as_the_same_layer() {
 fn a_tar_file_truncated_after_open_is_an_io_error_naming_it() {
     let bytes = rich_tar();
     let file = TempFile::with("truncated.tar", &bytes);
-    let layer = Layer::open(&file.0).unwrap();
+    let layer = Layer::open(file.path()).unwrap();
     let tree = Tree::new().apply(&layer).unwrap();
     assert_eq!(tree.read("etc/shadow").unwrap(), "root:*:");
     let start = patterned(64);
@@ -1843,12 +1824,12 @@ fn a_tar_file_truncated_after_open_is_an_io_error_naming_it() {
     // Someone cuts the file in the middle of `big/blob` while the layer is in use.
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&file.0)
+        .open(file.path())
         .unwrap()
         .set_len(big_offset + 1000)
         .unwrap();
 
-    let name = file.0.display().to_string();
+    let name = file.path().display().to_string();
     let expect_io = |result: layercake::Result<bytes::Bytes>, what: &str| match result {
         Err(Error::Io { context, source }) => {
             assert!(context.contains(&name), "{what}: {context} names {name}");
@@ -1885,7 +1866,7 @@ fn contents_readers_seek_and_read_at_in_memory_and_on_disk() {
     let data = patterned(600_000);
     let tar = tar_bytes(&Layer::builder().file("f", data.clone()).build().unwrap());
     let file = TempFile::with("contents.tar", &tar);
-    let on_disk = Layer::open(&file.0).unwrap();
+    let on_disk = Layer::open(file.path()).unwrap();
     let in_memory = Layer::from_tar(tar.clone()).unwrap();
     let len = data.len() as u64;
     for (how, layer) in [("memory", &in_memory), ("disk", &on_disk)] {

@@ -9,9 +9,12 @@
 //! sides. Hardlinks are modelled as inode numbers, as the container documents them: a path
 //! whose file is changed gets a file of its own (overlayfs without `index`).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use common::TempFile;
 use layercake::layer::WhiteoutStyle;
 use layercake::{ChangeKind, CommitOptions, Container, Entry, Error, Image, Layer, Metadata, Tree};
 use proptest::prelude::*;
@@ -1277,28 +1280,6 @@ enum ImageFile {
     OciLayoutZstd,
 }
 
-/// A path under `std::env::temp_dir()` with a unique name, removed (file or directory)
-/// when dropped.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        Scratch(std::env::temp_dir().join(format!(
-            "layercake-model-{label}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Exports the committed image to an image file on disk, imports it again, and compares
 /// the imported image with the committed one and its tree with the model: same ids, same
 /// entries with the same provenance, every file read from disk.
@@ -1313,22 +1294,22 @@ fn check_image_file(
 
     let what = format!("committed image through {format:?}");
     let fail = |step: &str, e: Error| TestCaseError::fail(format!("{what}: {step}: {e}"));
-    let scratch = Scratch::new("image");
+    let scratch = TempFile::new("image");
     let written = match format {
         ImageFile::DockerArchive => Writer::new(Format::DockerArchive)
             .image(committed, ["model:1"])
-            .write(std::fs::File::create(&scratch.0).unwrap()),
+            .write(std::fs::File::create(scratch.path()).unwrap()),
         ImageFile::OciArchiveGzip => Writer::new(Format::OciArchive)
             .compression(Compression::Gzip)
             .image(committed, ["model:1"])
-            .write(std::fs::File::create(&scratch.0).unwrap()),
+            .write(std::fs::File::create(scratch.path()).unwrap()),
         ImageFile::OciLayoutZstd => Writer::new(Format::OciLayout)
             .compression(Compression::Zstd)
             .image(committed, ["model:1"])
-            .write_dir(&scratch.0),
+            .write_dir(scratch.path()),
     };
     written.map_err(|e| fail("writing", e))?;
-    let imported = Archive::open(&scratch.0)
+    let imported = Archive::open(scratch.path())
         .and_then(|archive| archive.image("model:1"))
         .map_err(|e| fail("reading", e))?;
     prop_assert_eq!(imported.id(), committed.id(), "{}", what);

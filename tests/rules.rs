@@ -6,6 +6,8 @@
 //! Layers that need a particular tar order or a spelling the builder never writes (markers,
 //! `./` names, types) are hand-assembled by [`Tar`], one 512-byte header at a time.
 
+mod common;
+
 use layercake::layer::{Duplicates, ReadOptions};
 use layercake::tree::MAX_SYMLINK_HOPS;
 use layercake::{Entry, EntryKind, Error, FileType, ImagePath, Layer, LayerBuilder, Result, Tree};
@@ -157,16 +159,9 @@ fn read_tar(tar: &[u8], from: Source) -> Result<Layer> {
     let layer = match from {
         Source::Memory => Layer::from_tar(tar.to_vec()),
         Source::Disk => {
-            static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "layercake-rules-{}-{}.tar",
-                std::process::id(),
-                COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
-            std::fs::write(&path, tar).unwrap();
-            let layer = Layer::open(&path);
-            std::fs::remove_file(&path).unwrap();
-            layer
+            let file = common::TempFile::with("rule.tar", tar);
+            // The layer keeps the file open: it reads on from there once the name is gone.
+            Layer::open(file.path())
         }
     }?;
     for (path, entry) in layer.changeset()?.entries() {

@@ -137,6 +137,52 @@ impl Cmd {
     }
 }
 
+/// A path under `std::env::temp_dir()` that no other call (in any process) gives.
+fn unique_path(label: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "lc-{label}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    std::env::temp_dir().join(name)
+}
+
+/// A file (or directory) under `std::env::temp_dir()` with a unique name, removed when
+/// dropped. A layer read from it keeps its descriptor, so it may be dropped once read.
+#[derive(Debug)]
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    /// A unique path, nothing written there yet.
+    pub fn new(label: &str) -> TempFile {
+        TempFile(unique_path(label))
+    }
+
+    /// A file holding `bytes`.
+    pub fn with(label: &str, bytes: &[u8]) -> TempFile {
+        let file = TempFile::new(label);
+        std::fs::write(&file.0, bytes)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.0.display()));
+        file
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A directory under `std::env::temp_dir()` with a unique name, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
@@ -144,16 +190,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// Makes a new empty directory named after `label`.
     pub fn new(label: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "lc-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
+        let path = unique_path(label);
         std::fs::create_dir_all(&path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         TempDir(path)

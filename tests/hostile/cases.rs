@@ -1625,7 +1625,7 @@ pub fn all() -> Vec<Case> {
                 blob(bomb),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: 1024,
+                    max: Limits::default().ratio,
                 },
             )
         }),
