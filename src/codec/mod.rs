@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
@@ -125,7 +125,7 @@ pub(crate) fn decode(
             let n = blob.read_at(0, &mut magic)?;
             let result = match Compression::detect(&magic[..n]) {
                 Compression::None => plain(blob, options, budget),
-                c => compressed(blob.reader(), Some(blob.len()), c, options, budget),
+                c => compressed(blob.reader(), Some(blob), c, options, budget),
             };
             (result, Some(blob))
         }
@@ -267,10 +267,12 @@ fn streamed_plain(
 type Chunk = Result<(Vec<u8>, u64)>;
 
 /// A gzip or zstd blob: decompressed on a thread of its own; this thread hashes the tar,
-/// writes it to a temporary file and parses it as the chunks arrive.
+/// writes it to a temporary file and parses it as the chunks arrive. The blob is hashed by
+/// the decompressing thread as it takes it in, or, when it can be read again (`whole`), on
+/// a thread of its own, so decompression alone sets the pace.
 fn compressed<R: Read + Send>(
     blob: R,
-    declared: Option<u64>,
+    whole: Option<&Contents>,
     compression: Compression,
     options: &ReadOptions,
     budget: Option<&Budget>,
@@ -282,21 +284,27 @@ fn compressed<R: Read + Send>(
     // zeroed again.
     let (recycle, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
     let blob_bytes = limits.blob_bytes;
+    // Stops the blob's own hasher early if the layer fails.
+    let failed = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let producer =
-            scope.spawn(
-                move || match produce(blob, compression, blob_bytes, &send, &recycled) {
-                    Ok(digest) => digest,
-                    Err(e) => {
-                        // The parser sees the error in place of the next chunk.
-                        let _ = send.send(Err(e));
-                        None
-                    }
-                },
-            );
+        let apart = whole.map(|whole| {
+            let failed = &failed;
+            scope.spawn(move || hash_of(whole, failed))
+        });
+        let hash = apart.is_none();
+        let producer = scope.spawn(move || {
+            match produce(blob, compression, blob_bytes, hash, &send, &recycled) {
+                Ok(produced) => produced,
+                Err(e) => {
+                    // The parser sees the error in place of the next chunk.
+                    let _ = send.send(Err(e));
+                    Produced::Stopped
+                }
+            }
+        });
         let guard = Guard {
             layer_bytes: limits.layer_bytes,
-            ratio: Some((limits.ratio, declared.unwrap_or(0))),
+            ratio: Some((limits.ratio, whole.map_or(0, Contents::len))),
             budget,
             consumed: 0,
         };
@@ -310,14 +318,27 @@ fn compressed<R: Read + Send>(
         let diff_id = pipe.digest();
         let len = pipe.total;
         drop(pipe);
-        let blob_digest = producer
+        failed.store(parsed.is_err(), Ordering::Relaxed);
+        let produced = producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let apart = apart.map(|hasher| {
+            hasher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         let changes = parsed?;
-        let blob_digest = blob_digest.ok_or_else(|| Error::InvalidBlob {
-            digest: String::new(),
-            reason: "the decompressor stopped early".into(),
-        })?;
+        let blob_digest = match (produced, apart) {
+            (Produced::Done(Some(digest)), _) => digest,
+            (Produced::Done(None), Some(Ok(Some(digest)))) => digest,
+            (Produced::Done(None), Some(Err(e))) => return Err(e),
+            _ => {
+                return Err(Error::InvalidBlob {
+                    digest: String::new(),
+                    reason: "the decompressor stopped early".into(),
+                })
+            }
+        };
         Ok(Decoded {
             compression,
             blob_digest,
@@ -330,34 +351,63 @@ fn compressed<R: Read + Send>(
 
 use compression::Decoder;
 
+/// The SHA-256 of contents that can be read again; `None` if `stop` is set first.
+fn hash_of(contents: &Contents, stop: &AtomicBool) -> Result<Option<Digest>> {
+    let mut hash = Sha256::new();
+    let mut reader = contents.reader();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let chunk = reader
+            .fill_buf()
+            .map_err(|e| Error::io("reading a layer blob", e))?;
+        if chunk.is_empty() {
+            return Ok(Some(Digest::from_sha256(hash.finalize().into())));
+        }
+        hash.update(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+    }
+}
+
+/// How the decompressing thread ended.
+enum Produced {
+    /// At the end of the stream, with the blob's digest if it hashed the blob.
+    Done(Option<Digest>),
+    /// Early: the parser hung up (it has its own error), or this thread failed (and sent
+    /// its error).
+    Stopped,
+}
+
 /// Decompresses `blob` into chunks sent to the parser, checking `blob_bytes` as the blob is
-/// taken in and that nothing follows the compressed stream. Returns the blob's digest, or
-/// `None` if the parser hung up (it has its own error).
+/// taken in and that nothing follows the compressed stream, hashing the blob if `hash`.
 fn produce<R: Read>(
     blob: R,
     compression: Compression,
     blob_bytes: u64,
+    hash: bool,
     send: &SyncSender<Chunk>,
     recycled: &Receiver<Vec<u8>>,
-) -> Result<Option<Digest>> {
+) -> Result<Produced> {
     let corrupt = |e: io::Error| Error::InvalidBlob {
         digest: String::new(),
         reason: format!("{compression} stream is corrupt or truncated: {e}"),
     };
-    let buffered = BufReader::with_capacity(CHUNK, HashingReader::new(blob));
+    let buffered = BufReader::with_capacity(CHUNK, Taken::new(blob, hash));
     let mut decoder = Decoder::new(compression, buffered).map_err(corrupt)?;
     loop {
         let mut chunk = recycled.try_recv().unwrap_or_default();
         chunk.resize(CHUNK, 0);
         let n = read_full(&mut decoder, &mut chunk).map_err(corrupt)?;
-        let consumed = decoder.get_ref().get_ref().len();
+        let consumed = decoder.get_ref().get_ref().len;
         Limits::check("blob bytes", consumed, blob_bytes)?;
         if n == 0 {
             break;
         }
         chunk.truncate(n);
         if send.send(Ok((chunk, consumed))).is_err() {
-            return Ok(None);
+            return Ok(Produced::Stopped);
         }
     }
     // What the decoder did not take is not part of any stream.
@@ -377,7 +427,39 @@ fn produce<R: Read>(
             reason: format!("{trailing} bytes after the end of the {compression} stream"),
         });
     }
-    Ok(Some(rest.into_inner().digest()))
+    Ok(Produced::Done(rest.into_inner().digest()))
+}
+
+/// A blob reader that counts what it gives, and hashes it if asked.
+struct Taken<R> {
+    inner: R,
+    len: u64,
+    hash: Option<Sha256>,
+}
+
+impl<R> Taken<R> {
+    fn new(inner: R, hash: bool) -> Taken<R> {
+        Taken {
+            inner,
+            len: 0,
+            hash: hash.then(Sha256::new),
+        }
+    }
+
+    fn digest(self) -> Option<Digest> {
+        self.hash.map(|h| Digest::from_sha256(h.finalize().into()))
+    }
+}
+
+impl<R: Read> Read for Taken<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.len += n as u64;
+        if let Some(hash) = &mut self.hash {
+            hash.update(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// Fills `buf` from `reader` as far as it goes.
