@@ -8,14 +8,14 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender, TryRecvError};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
 use crate::changes::Changeset;
-use crate::contents::{temporary_file, Contents};
+use crate::contents::{temporary_file, Contents, ContentsReader};
 use crate::digest::{DiffId, Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::layer::ReadOptions;
@@ -267,9 +267,9 @@ fn streamed_plain(
 type Chunk = Result<(Vec<u8>, u64)>;
 
 /// A gzip or zstd blob: decompressed on a thread of its own; this thread hashes the tar,
-/// writes it to a temporary file and parses it as the chunks arrive. The blob is hashed by
-/// the decompressing thread as it takes it in, or, when it can be read again (`whole`), on
-/// a thread of its own, so decompression alone sets the pace.
+/// writes it to a temporary file and parses it as the chunks arrive. A blob that can be read
+/// again (`whole`) is hashed by this thread too, in the moments it waits for a chunk, so the
+/// decompressing thread only decompresses; a stream is hashed as it is taken in.
 fn compressed<R: Read + Send>(
     blob: R,
     whole: Option<&Contents>,
@@ -284,14 +284,8 @@ fn compressed<R: Read + Send>(
     // zeroed again.
     let (recycle, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
     let blob_bytes = limits.blob_bytes;
-    // Stops the blob's own hasher early if the layer fails.
-    let failed = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let apart = whole.map(|whole| {
-            let failed = &failed;
-            scope.spawn(move || hash_of(whole, failed))
-        });
-        let hash = apart.is_none();
+        let hash = whole.is_none();
         let producer = scope.spawn(move || {
             match produce(blob, compression, blob_bytes, hash, &send, &recycled) {
                 Ok(produced) => produced,
@@ -308,7 +302,11 @@ fn compressed<R: Read + Send>(
             budget,
             consumed: 0,
         };
-        let feed = Feed::Channel { receive, recycle };
+        let feed = Feed::Channel {
+            receive,
+            recycle,
+            blob: whole.map(|whole| Box::new(BlobHash::new(whole))),
+        };
         let mut pipe = Pipe::new(feed, Some(spill.file()), guard);
         let contents_at = |offset, len| Contents::on_disk(spill.clone(), offset, len);
         let parsed = pipe.parse(options, &contents_at);
@@ -317,21 +315,24 @@ fn compressed<R: Read + Send>(
         let parsed = parsed.and_then(|changes| pipe.drain().map(|()| changes));
         let diff_id = pipe.digest();
         let len = pipe.total;
+        // The blob's own hash, if this thread keeps it: what idle moments left undone.
+        let apart = match (&parsed, &mut pipe.feed) {
+            (
+                Ok(_),
+                Feed::Channel {
+                    blob: Some(blob), ..
+                },
+            ) => Some(blob.finish()),
+            _ => None,
+        };
         drop(pipe);
-        failed.store(parsed.is_err(), Ordering::Relaxed);
         let produced = producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let apart = apart.map(|hasher| {
-            hasher
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
         let changes = parsed?;
         let blob_digest = match (produced, apart) {
             (Produced::Done(Some(digest)), _) => digest,
-            (Produced::Done(None), Some(Ok(Some(digest)))) => digest,
-            (Produced::Done(None), Some(Err(e))) => return Err(e),
+            (Produced::Done(None), Some(apart)) => apart?,
             _ => {
                 return Err(Error::InvalidBlob {
                     digest: String::new(),
@@ -351,23 +352,42 @@ fn compressed<R: Read + Send>(
 
 use compression::Decoder;
 
-/// The SHA-256 of contents that can be read again; `None` if `stop` is set first.
-fn hash_of(contents: &Contents, stop: &AtomicBool) -> Result<Option<Digest>> {
-    let mut hash = Sha256::new();
-    let mut reader = contents.reader();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(None);
+/// The hash of a blob that can be read again, kept by the parsing thread in the moments it
+/// waits for the decompressor, so the decompressing thread only decompresses.
+struct BlobHash {
+    reader: ContentsReader,
+    hash: Sha256,
+    done: bool,
+}
+
+impl BlobHash {
+    fn new(blob: &Contents) -> BlobHash {
+        BlobHash {
+            reader: blob.reader(),
+            hash: Sha256::new(),
+            done: false,
         }
-        let chunk = reader
+    }
+
+    /// Hashes the next piece of the blob.
+    fn step(&mut self) -> Result<()> {
+        let chunk = self
+            .reader
             .fill_buf()
             .map_err(|e| Error::io("reading a layer blob", e))?;
-        if chunk.is_empty() {
-            return Ok(Some(Digest::from_sha256(hash.finalize().into())));
-        }
-        hash.update(chunk);
+        self.done = chunk.is_empty();
+        self.hash.update(chunk);
         let n = chunk.len();
-        reader.consume(n);
+        self.reader.consume(n);
+        Ok(())
+    }
+
+    /// Hashes the rest and gives the digest.
+    fn finish(&mut self) -> Result<Digest> {
+        while !self.done {
+            self.step()?;
+        }
+        Ok(Digest::from_sha256(self.hash.clone().finalize().into()))
     }
 }
 
@@ -476,14 +496,34 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(done)
 }
 
+/// The next chunk from the decompressing thread, hashing a piece of the blob each time none
+/// is waiting yet.
+fn next_received(
+    receive: &Receiver<Chunk>,
+    blob: &mut Option<Box<BlobHash>>,
+) -> Result<std::result::Result<Chunk, RecvError>> {
+    loop {
+        match receive.try_recv() {
+            Ok(chunk) => return Ok(Ok(chunk)),
+            Err(TryRecvError::Disconnected) => return Ok(Err(RecvError)),
+            Err(TryRecvError::Empty) => match blob {
+                Some(blob) if !blob.done => blob.step()?,
+                _ => return Ok(receive.recv()),
+            },
+        }
+    }
+}
+
 /// Where a [`Pipe`]'s chunks come from.
 enum Feed<'a> {
     /// Read from a stream in chunks.
     Read(&'a mut dyn Read),
-    /// Received from a decompressing thread, buffers sent back once read.
+    /// Received from a decompressing thread, buffers sent back once read; while none is
+    /// waiting, the blob is hashed a piece at a time, if it is this thread's to hash.
     Channel {
         receive: Receiver<Chunk>,
         recycle: SyncSender<Vec<u8>>,
+        blob: Option<Box<BlobHash>>,
     },
 }
 
@@ -602,7 +642,11 @@ impl<'a> Pipe<'a> {
                 chunk.truncate(n);
                 chunk
             }
-            Feed::Channel { receive, recycle } => match receive.recv() {
+            Feed::Channel {
+                receive,
+                recycle,
+                blob,
+            } => match next_received(receive, blob)? {
                 Ok(Ok((chunk, consumed))) => {
                     self.guard.consumed = consumed;
                     let _ = recycle.try_send(std::mem::take(&mut self.chunk));
