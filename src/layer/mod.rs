@@ -7,266 +7,24 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-
-use bytes::Bytes;
 
 use crate::changes::{self, Changeset};
 use crate::codec::compression::Encoder;
 use crate::codec::{self, tar_write, BlobInput, Budget, Compression, Decoded, Expected};
 use crate::contents::{Contents, ContentsWriter, HostFile};
 use crate::digest::{DiffId, Digest};
-use crate::entry::{Entry, EntryKind, Metadata};
-use crate::error::{Error, Result};
+use crate::entry::{Entry, EntryKind};
+use crate::error::Result;
 use crate::limits::Limits;
-use crate::path::ImagePath;
 use crate::tree::Tree;
 
-/// What to do when one layer tar holds the same path twice (R4).
-///
-/// ```
-/// use layercake::layer::{Duplicates, ReadOptions};
-/// use layercake::{Error, Layer};
-///
-/// let a = Layer::builder().file("f", "1").build()?.tar()?.to_bytes()?;
-/// let b = Layer::builder().file("f", "2").build()?.tar()?.to_bytes()?;
-/// // One tar naming `f` twice: `a`'s records without its end blocks, then all of `b`.
-/// let tar = [&a[..a.len() - 1024], &b[..]].concat();
-/// assert_eq!(Duplicates::default(), Duplicates::LastWins);
-/// let read = Layer::from_tar(tar.clone())?;
-/// assert_eq!(read.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
-/// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
-/// assert!(matches!(Layer::from_tar_with(tar, &strict), Err(Error::DuplicateEntry { .. })));
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Duplicates {
-    /// The later entry wins, as Docker applies a tar.
-    #[default]
-    LastWins,
-    /// Refuse the layer with [`Error::DuplicateEntry`].
-    Reject,
-}
+mod builder;
+mod options;
 
-/// Options for reading a layer: the limits on what it may hold, what to do with a path named
-/// twice, and where to keep layers decompressed from compressed blobs.
-///
-/// ```
-/// use layercake::layer::{Duplicates, ReadOptions};
-/// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
-/// # let _ = strict;
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ReadOptions {
-    pub(crate) duplicates: Duplicates,
-    pub(crate) limits: Limits,
-    temp_dir: Option<PathBuf>,
-}
-
-impl Default for ReadOptions {
-    fn default() -> ReadOptions {
-        ReadOptions {
-            duplicates: Duplicates::LastWins,
-            limits: Limits::default(),
-            temp_dir: None,
-        }
-    }
-}
-
-impl ReadOptions {
-    /// The defaults: duplicates resolve as last-wins; the default [`Limits`].
-    ///
-    /// ```
-    /// use layercake::layer::ReadOptions;
-    /// use layercake::{Layer, Limits};
-    ///
-    /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
-    /// // The options `Layer::from_tar` reads with.
-    /// let read = Layer::from_tar_with(layer.tar()?.clone(), &ReadOptions::new())?;
-    /// assert_eq!(read, Layer::from_tar(layer.tar()?.clone())?);
-    /// assert_eq!(ReadOptions::new().limits_in_force(), &Limits::default());
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn new() -> ReadOptions {
-        ReadOptions::default()
-    }
-
-    /// Sets the limits on what a read accepts.
-    ///
-    /// ```
-    /// use layercake::layer::ReadOptions;
-    /// use layercake::{Error, Layer, Limits};
-    ///
-    /// let layer = Layer::builder().file("a", "").file("b", "").file("c", "").build()?;
-    /// // Tighter than the defaults, e.g. for uploads from unknown users.
-    /// let options = ReadOptions::new().limits(Limits::default().entries(2));
-    /// let err = Layer::from_tar_with(layer.tar()?.clone(), &options).unwrap_err();
-    /// assert!(matches!(
-    ///     err,
-    ///     Error::LimitExceeded { limit: "entries in one layer", value: 3, max: 2 }
-    /// ));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn limits(mut self, limits: Limits) -> ReadOptions {
-        self.limits = limits;
-        self
-    }
-
-    /// The limits in force.
-    ///
-    /// ```
-    /// use layercake::layer::ReadOptions;
-    /// use layercake::Limits;
-    ///
-    /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1 << 20));
-    /// // e.g. to refuse an upload by its declared size before reading a byte of it
-    /// let declared_size: u64 = 5 << 20;
-    /// assert!(declared_size > options.limits_in_force().layer_bytes);
-    /// assert_eq!(options.limits_in_force().entries, Limits::default().entries);
-    /// ```
-    pub fn limits_in_force(&self) -> &Limits {
-        &self.limits
-    }
-
-    /// Sets the directory where a layer decompressed from a gzip or zstd blob is kept while
-    /// it is in use (default: [`std::env::temp_dir`]). The file there has no name and is
-    /// freed when the last value using the layer is dropped, so a crash leaves nothing.
-    ///
-    /// ```
-    /// use layercake::layer::ReadOptions;
-    /// use layercake::{Compression, Layer};
-    ///
-    /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
-    /// let options = ReadOptions::new().temp_dir(std::env::temp_dir());
-    /// let layer = Layer::from_blob_with(gz.blob().contents().clone(), &options)?;
-    /// assert_eq!(layer.changeset()?.entry("a").unwrap().contents().unwrap(), "hi");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> ReadOptions {
-        self.temp_dir = Some(dir.into());
-        self
-    }
-
-    /// Where decompressed layers go.
-    pub(crate) fn spill_dir(&self) -> PathBuf {
-        self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
-    }
-
-    /// Sets the duplicate-path policy.
-    ///
-    /// ```
-    /// use layercake::layer::{Duplicates, ReadOptions};
-    /// use layercake::Layer;
-    ///
-    /// let one = Layer::builder().file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build()?;
-    /// // A smuggling attempt: a second `etc/passwd` that only last-wins readers apply.
-    /// let one = one.tar()?.to_bytes()?;
-    /// let mut tar = one[..one.len() - 1024].to_vec();
-    /// tar.extend_from_slice(&Layer::builder().file("etc/passwd", "evil").build()?.tar()?.to_bytes()?);
-    /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
-    /// let err = Layer::from_tar_with(tar, &strict).unwrap_err();
-    /// assert_eq!(err.to_string(), "duplicate entry `etc/passwd` in one layer");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn duplicates(mut self, duplicates: Duplicates) -> ReadOptions {
-        self.duplicates = duplicates;
-        self
-    }
-}
-
-/// How a diff records a directory that was emptied and filled again.
-///
-/// ```
-/// use layercake::layer::{DiffOptions, WhiteoutStyle};
-/// use layercake::{Container, Image, Layer};
-///
-/// let files = Layer::builder().file("www/a", "").file("www/b", "").build()?;
-/// let base = Image::builder().layer(files).build()?;
-/// let mut c = Container::new(&base);
-/// c.remove_dir_all("www")?;
-/// c.create_dir("www")?;
-/// c.write("www/index.html", "")?;
-/// let diff = |style| Layer::diff(&base.tree()?, c.tree(), &DiffOptions::new().whiteouts(style));
-/// assert_eq!(diff(WhiteoutStyle::Explicit)?.changeset()?.whiteouts().count(), 2);
-/// let opaque = diff(WhiteoutStyle::Opaque)?;
-/// assert_eq!(opaque.changeset()?.opaque_dirs().map(|d| d.to_string()).collect::<Vec<_>>(), ["www"]);
-/// assert_eq!(opaque.changeset()?.whiteouts().count(), 0);
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum WhiteoutStyle {
-    /// One whiteout per vanished child, as `docker commit` and `umoci repack` write.
-    #[default]
-    Explicit,
-    /// An opaque marker (`.wh..wh..opq`) and the directory's whole new contents, for a
-    /// directory other than the root that kept none of its lower children as they were and
-    /// lost at least one.
-    Opaque,
-}
-
-/// Options for [`Layer::diff`]. A commit takes the same choice through
-/// [`CommitOptions::whiteouts`](crate::CommitOptions::whiteouts).
-///
-/// ```
-/// use layercake::layer::{DiffOptions, WhiteoutStyle};
-/// use layercake::{Layer, Tree};
-///
-/// let v1 = Tree::new().apply(&Layer::builder().file("app/v", "1").file("app/old", "").build()?)?;
-/// let v2 = Tree::new().apply(&Layer::builder().file("app/v", "2").build()?)?;
-/// // An update to ship on top of v1: one layer, whichever way it records `app`.
-/// for style in [WhiteoutStyle::Explicit, WhiteoutStyle::Opaque] {
-///     let update = Layer::diff(&v1, &v2, &DiffOptions::new().whiteouts(style))?;
-///     assert_eq!(v1.apply(&update)?, v2);
-/// }
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct DiffOptions {
-    pub(crate) whiteouts: WhiteoutStyle,
-}
-
-impl DiffOptions {
-    /// The defaults: explicit whiteouts.
-    ///
-    /// ```
-    /// use layercake::layer::DiffOptions;
-    /// use layercake::{Layer, Tree};
-    ///
-    /// let lower = Tree::new().apply(&Layer::builder().file("etc/a", "").build()?)?;
-    /// let upper = lower.apply(&Layer::builder().whiteout("etc/a").build()?)?;
-    /// let layer = Layer::diff(&lower, &upper, &DiffOptions::new())?;
-    /// assert_eq!(layer.changeset()?.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/a"]);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn new() -> DiffOptions {
-        DiffOptions::default()
-    }
-
-    /// Sets how recreated directories are recorded.
-    ///
-    /// ```
-    /// use layercake::layer::{DiffOptions, WhiteoutStyle};
-    /// use layercake::{Layer, Tree};
-    ///
-    /// let lower = Tree::new().apply(&Layer::builder().file("d/a", "").file("d/b", "").build()?)?;
-    /// let upper = lower.apply(&Layer::builder().opaque("d").file("d/c", "").build()?)?;
-    /// // One marker instead of a whiteout per old child: smaller when `d` held many.
-    /// let options = DiffOptions::new().whiteouts(WhiteoutStyle::Opaque);
-    /// let layer = Layer::diff(&lower, &upper, &options)?;
-    /// assert_eq!((layer.changeset()?.opaque_dirs().count(), layer.changeset()?.whiteouts().count()), (1, 0));
-    /// assert_eq!(lower.apply(&layer)?, upper);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn whiteouts(mut self, style: WhiteoutStyle) -> DiffOptions {
-        self.whiteouts = style;
-        self
-    }
-}
+pub use builder::LayerBuilder;
+pub use options::{DiffOptions, Duplicates, ReadOptions, WhiteoutStyle};
 
 /// The form of a layer that is stored or sent: a plain, gzip or zstd tar, its digest and
 /// its compression. The blob digest is not the DiffId unless the blob is plain.
@@ -530,11 +288,11 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTar`] for a malformed tar, [`Error::InvalidPath`] for a name with a
-    /// `..` component or a NUL, [`Error::ParentNotDirectory`] and
-    /// [`Error::RootDirectory`] for entries that contradict each other,
-    /// [`Error::LimitExceeded`] past one of the default [`Limits`] (size, entries, path and
-    /// name lengths, depth, PAX records, trailing zero bytes), and [`Error::Io`] if `tar` is
+    /// [`Error::InvalidTar`](crate::Error::InvalidTar) for a malformed tar, [`Error::InvalidPath`](crate::Error::InvalidPath) for a name with a
+    /// `..` component or a NUL, [`Error::ParentNotDirectory`](crate::Error::ParentNotDirectory) and
+    /// [`Error::RootDirectory`](crate::Error::RootDirectory) for entries that contradict each other,
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) past one of the default [`Limits`] (size, entries, path and
+    /// name lengths, depth, PAX records, trailing zero bytes), and [`Error::Io`](crate::Error::Io) if `tar` is
     /// on disk and cannot be read.
     ///
     /// ```
@@ -557,7 +315,7 @@ impl Layer {
     /// # Errors
     ///
     /// As [`Layer::from_tar`], with the limits of `options`, and
-    /// [`Error::DuplicateEntry`] for a path named twice under [`Duplicates::Reject`].
+    /// [`Error::DuplicateEntry`](crate::Error::DuplicateEntry) for a path named twice under [`Duplicates::Reject`].
     ///
     /// ```
     /// use layercake::layer::{Duplicates, ReadOptions};
@@ -587,9 +345,9 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidBlob`] for a corrupt, truncated or garbage-trailed stream,
-    /// [`Error::LimitExceeded`] past a [`Limits`] (blob size, layer size, ratio),
-    /// [`Error::Io`] if the temporary file cannot be written, then as [`Layer::from_tar`].
+    /// [`Error::InvalidBlob`](crate::Error::InvalidBlob) for a corrupt, truncated or garbage-trailed stream,
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) past a [`Limits`] (blob size, layer size, ratio),
+    /// [`Error::Io`](crate::Error::Io) if the temporary file cannot be written, then as [`Layer::from_tar`].
     ///
     /// ```
     /// use layercake::{Compression, Error, Layer};
@@ -611,7 +369,7 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// As [`Layer::from_blob`], with the limits of `options`, and [`Error::DuplicateEntry`]
+    /// As [`Layer::from_blob`], with the limits of `options`, and [`Error::DuplicateEntry`](crate::Error::DuplicateEntry)
     /// for a path named twice under [`Duplicates::Reject`].
     ///
     /// ```
@@ -643,7 +401,7 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the file cannot be opened, then as [`Layer::from_blob`].
+    /// [`Error::Io`](crate::Error::Io) if the file cannot be opened, then as [`Layer::from_blob`].
     ///
     /// ```
     /// use layercake::{Compression, Layer};
@@ -690,7 +448,7 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if reading fails, otherwise as [`Layer::from_blob`].
+    /// [`Error::Io`](crate::Error::Io) if reading fails, otherwise as [`Layer::from_blob`].
     ///
     /// ```
     /// use layercake::Layer;
@@ -805,7 +563,7 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// For a layer of an image file read now: [`Error::DigestMismatch`] if its blob or tar
+    /// For a layer of an image file read now: [`Error::DigestMismatch`](crate::Error::DigestMismatch) if its blob or tar
     /// is not what the manifest and config say, and the errors of [`Layer::from_blob`].
     ///
     /// ```
@@ -844,7 +602,7 @@ impl Layer {
     ///
     /// # Errors
     ///
-    /// The errors of reading the layer ([`Layer::changeset`]), and [`Error::Io`] if the
+    /// The errors of reading the layer ([`Layer::changeset`]), and [`Error::Io`](crate::Error::Io) if the
     /// compressor or the temporary file fails.
     ///
     /// ```
@@ -899,10 +657,10 @@ impl Layer {
     /// # Errors
     ///
     /// As [`LayerBuilder::build`], for changes a layer tar cannot carry, which a
-    /// [`Container`](crate::Container) can make: [`Error::InvalidPath`] for a regular file
+    /// [`Container`](crate::Container) can make: [`Error::InvalidPath`](crate::Error::InvalidPath) for a regular file
     /// named `.wh.*`, an AUFS meta name (`.wh..wh.*`) at the root, or a deleted `.wh.*`
-    /// path, and [`Error::LimitExceeded`] past the default [`Limits`] (e.g. a name over 255
-    /// bytes); [`Error::Io`] if files on disk cannot be read.
+    /// path, and [`Error::LimitExceeded`](crate::Error::LimitExceeded) past the default [`Limits`] (e.g. a name over 255
+    /// bytes); [`Error::Io`](crate::Error::Io) if files on disk cannot be read.
     ///
     /// ```
     /// use layercake::layer::DiffOptions;
@@ -1020,285 +778,5 @@ impl fmt::Debug for Layer {
             None => s.field("read", &false),
         }
         .finish()
-    }
-}
-
-/// Builds a [`Layer`] in code; errors are kept and reported by [`LayerBuilder::build`].
-///
-/// Paths are normalised as [`ImagePath::new`] does. A path given twice keeps the last entry.
-///
-/// Parent directories you do not add are not written: readers imply them (R6), and a
-/// written one would replace the metadata of the directory below (a `tmp` of 1777 would
-/// become 0755). umoci and GNU tar create implied parents 0755, but Docker 20.10 creates
-/// them 0600, so give a *base* layer meant for Docker its directories with [`dir`](Self::dir)
-/// or [`entry`](Self::entry).
-/// The layer is written as a canonical tar (see [`crate::archive`] for its exact form), so
-/// the same calls always give the same DiffId.
-///
-/// ```
-/// use layercake::{Entry, Layer};
-///
-/// let layer = Layer::builder()
-///     .file("etc/hostname", "box\n")
-///     .entry("usr/bin/tool", Entry::file("ELF").mode(0o755).owner(0, 0).mtime(1_700_000_000))
-///     .symlink("bin", "usr/bin")
-///     .hardlink("usr/bin/tool2", "usr/bin/tool")
-///     .char_device("dev/null", 1, 3)
-///     .fifo("run/pipe")
-///     .opaque("var/cache")
-///     .whiteout("etc/motd")
-///     .build()?;
-/// assert_eq!(layer.changeset()?.opaque_dirs().next().unwrap().to_string(), "var/cache");
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct LayerBuilder {
-    changes: Changeset,
-    error: Option<Error>,
-}
-
-impl LayerBuilder {
-    fn path(&mut self, path: impl AsRef<[u8]>) -> Option<ImagePath> {
-        match ImagePath::new(path) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                self.error.get_or_insert(e);
-                None
-            }
-        }
-    }
-
-    /// Adds (or replaces) an entry with explicit kind and metadata.
-    ///
-    /// ```
-    /// use layercake::{Entry, Layer, Tree};
-    ///
-    /// // `/tmp` needs its sticky bit: the 0755 of `dir` would not do.
-    /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
-    /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn entry(mut self, path: impl AsRef<[u8]>, entry: Entry) -> LayerBuilder {
-        if let Some(p) = self.path(path) {
-            self.changes.entries.insert(p, Arc::new(entry));
-        }
-        self
-    }
-
-    /// Adds a regular file (0644, root, mtime 0).
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let a = Layer::builder().file("etc/motd", "hi\n").build()?;
-    /// let m = a.changeset()?.entry("etc/motd").unwrap().metadata();
-    /// assert_eq!((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0));
-    /// // No clock and no user involved: the same calls give the same layer anywhere.
-    /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> LayerBuilder {
-        self.entry(path, Entry::file(contents))
-    }
-
-    /// Adds a directory (0755, root, mtime 0).
-    ///
-    /// ```
-    /// use layercake::Layer;
-    ///
-    /// let implied = Layer::builder().file("app/run", "").build()?;
-    /// assert!(implied.changeset()?.entry("app").is_none(), "not written: readers imply it");
-    /// // A base layer meant for Docker writes its directories (see above).
-    /// let written = Layer::builder().dir("app").file("app/run", "").build()?;
-    /// assert_eq!(written.changeset()?.entry("app").unwrap().metadata().mode, 0o755);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn dir(self, path: impl AsRef<[u8]>) -> LayerBuilder {
-        self.entry(path, Entry::dir())
-    }
-
-    /// Adds a symlink; `target` is stored verbatim.
-    ///
-    /// ```
-    /// use layercake::{Layer, Tree};
-    ///
-    /// // The usrmerge layout: an absolute target, resolved inside the image.
-    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("bin", "/usr/bin").build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
-    /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.read("bin/env")?, "ELF");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn symlink(self, path: impl AsRef<[u8]>, target: impl Into<Bytes>) -> LayerBuilder {
-        self.entry(path, Entry::symlink(target))
-    }
-
-    /// Adds a hardlink to `target`, a path of this layer or a lower one (R7). When `target`
-    /// is in this layer, the record is written with its metadata, as tar writers do (Docker
-    /// applies a link record's owner, mode and mtime to the shared file).
-    ///
-    /// ```
-    /// use layercake::{Entry, Layer, Tree};
-    ///
-    /// let layer = Layer::builder()
-    ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
-    ///     .hardlink("bin/sh", "bin/busybox")
-    ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
-    /// // One file, two names: the bytes are stored once in the tar.
-    /// let tree = Tree::new().apply(&layer)?;
-    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn hardlink(mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> LayerBuilder {
-        match self.path(target) {
-            Some(t) => self.entry(path, Entry::hardlink(t)),
-            None => self,
-        }
-    }
-
-    /// Adds a character device (0666, root, mtime 0).
-    ///
-    /// ```
-    /// use layercake::{FileType, Layer};
-    ///
-    /// // The device nodes a minimal root filesystem ships.
-    /// let layer =
-    ///     Layer::builder().char_device("dev/null", 1, 3).char_device("dev/zero", 1, 5).build()?;
-    /// let null = layer.changeset()?.entry("dev/null").unwrap();
-    /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn char_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
-        self.entry(path, Entry::char_device(major, minor))
-    }
-
-    /// Adds a block device (0660, root, mtime 0).
-    ///
-    /// ```
-    /// use layercake::{EntryKind, Layer};
-    ///
-    /// let layer = Layer::builder().block_device("dev/sda", 8, 0).build()?;
-    /// let sda = layer.changeset()?.entry("dev/sda").unwrap();
-    /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn block_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
-        self.entry(path, Entry::block_device(major, minor))
-    }
-
-    /// Adds a named pipe (0644, root, mtime 0).
-    ///
-    /// ```
-    /// use layercake::{Layer, Tree};
-    ///
-    /// let tree = Tree::new().apply(&Layer::builder().fifo("run/initctl").build()?)?;
-    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-r--r--");
-    /// // A pipe has no contents to read.
-    /// assert!(tree.read("run/initctl").is_err());
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn fifo(self, path: impl AsRef<[u8]>) -> LayerBuilder {
-        self.entry(path, Entry::fifo())
-    }
-
-    /// Deletes `path` (and everything below it) from the layers below (R2). Whiting out the
-    /// root is an error, reported by [`build`](Self::build).
-    ///
-    /// ```
-    /// use layercake::{Error, Layer, Tree};
-    ///
-    /// let base = Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?;
-    /// let lower = Tree::new().apply(&base)?;
-    /// let upper = lower.apply(&Layer::builder().whiteout("etc/motd").build()?)?;
-    /// assert!(upper.lookup("etc/motd").is_none());
-    /// assert!(upper.lookup("etc/hosts").is_some());
-    /// assert!(matches!(Layer::builder().whiteout("/").build(), Err(Error::RootDirectory { .. })));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn whiteout(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
-        match self.path(path) {
-            Some(p) if p.is_root() => {
-                self.error.get_or_insert(Error::RootDirectory {
-                    reason: "the root cannot be whited out",
-                });
-            }
-            Some(p) => {
-                self.changes.whiteouts.insert(p);
-            }
-            None => {}
-        }
-        self
-    }
-
-    /// Hides every lower child of directory `path` (R3); this layer's own entries below it
-    /// stay.
-    ///
-    /// ```
-    /// use layercake::{Layer, Tree};
-    ///
-    /// let lower = Tree::new().apply(&Layer::builder().file("www/old.html", "").build()?)?;
-    /// // Replace a directory's contents without naming each old file.
-    /// let layer = Layer::builder().opaque("www").file("www/index.html", "").build()?;
-    /// let names: Vec<String> = lower.apply(&layer)?.read_dir("www")?.map(|(n, _)| n).collect();
-    /// assert_eq!(names, ["index.html"]);
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn opaque(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
-        if let Some(p) = self.path(path) {
-            self.changes.opaques.insert(p);
-        }
-        self
-    }
-
-    /// Writes the canonical tar and reads it back as the layer.
-    ///
-    /// # Errors
-    ///
-    /// The first error of the builder's calls ([`Error::InvalidPath`] for a path with a `..`
-    /// component or a NUL byte, [`Error::RootDirectory`] for a whiteout of the root), then
-    /// [`Error::RootDirectory`] for a root entry that is not a directory,
-    /// [`Error::ParentNotDirectory`] for an entry below a non-directory entry,
-    /// [`Error::InvalidPath`] for a name a layer tar cannot carry (a regular file named
-    /// `.wh.*`, which would read back as a whiteout; a whiteout of a `.wh.*` name; an AUFS
-    /// meta name `.wh..wh.*` at the root), and [`Error::LimitExceeded`] if the tar passes
-    /// the default [`Limits`] (e.g. a name over 255 bytes) when read back.
-    ///
-    /// ```
-    /// use layercake::{Error, Layer};
-    ///
-    /// let bad = |b: layercake::LayerBuilder| b.build().unwrap_err();
-    /// assert!(matches!(bad(Layer::builder().file("a/../b", "")), Error::InvalidPath { .. }));
-    /// assert!(matches!(bad(Layer::builder().file("etc/.wh.x", "")), Error::InvalidPath { .. }));
-    /// let under_file = Layer::builder().file("a", "").file("a/b", "");
-    /// assert!(matches!(bad(under_file), Error::ParentNotDirectory { .. }));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn build(mut self) -> Result<Layer> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        // A hardlink record carries the metadata of the file it names, as tar writers write
-        // it: Docker applies a link header's owner, mode and mtime to the shared inode.
-        let entries = &self.changes.entries;
-        let linked: Vec<(ImagePath, Metadata)> = entries
-            .iter()
-            .filter_map(|(path, entry)| {
-                let EntryKind::Hardlink(target) = &entry.kind else {
-                    return None;
-                };
-                let target = entries.get(target)?;
-                let differs = !matches!(target.kind, EntryKind::Hardlink(_))
-                    && target.metadata != entry.metadata;
-                differs.then(|| (path.clone(), target.metadata.clone()))
-            })
-            .collect();
-        for (path, metadata) in linked {
-            if let Some(entry) = self.changes.entries.get_mut(&path) {
-                Arc::make_mut(entry).metadata = metadata;
-            }
-        }
-        Layer::from_changeset(self.changes)
     }
 }
