@@ -298,7 +298,7 @@ fn compressed<R: Read + Send>(
         });
         let guard = Guard {
             layer_bytes: limits.layer_bytes,
-            ratio: Some((limits.ratio, whole.map_or(0, Contents::len))),
+            ratio: Some(limits.ratio),
             budget,
             consumed: 0,
         };
@@ -530,8 +530,8 @@ enum Feed<'a> {
 /// The limits a [`Pipe`] checks as bytes pass.
 struct Guard<'a> {
     layer_bytes: u64,
-    /// The ratio limit and the blob's declared size (0 if unknown).
-    ratio: Option<(u64, u64)>,
+    /// The ratio limit, against the blob bytes taken in so far.
+    ratio: Option<u64>,
     budget: Option<&'a Budget>,
     /// Blob bytes the decompressor had taken in by the last chunk.
     consumed: u64,
@@ -550,10 +550,10 @@ impl Guard<'_> {
     /// Checks the totals after a chunk of `len` bytes brought the output to `total`.
     fn check(&self, len: u64, total: u64) -> Result<()> {
         Limits::check("uncompressed layer bytes", total, self.layer_bytes)?;
-        if let Some((ratio, declared)) = self.ratio {
-            // Output is measured against the whole blob where its size is known (what the
-            // sender had to supply), else against what has come in so far.
-            let input = declared.max(self.consumed).max(1);
+        if let Some(ratio) = self.ratio {
+            // Against what has come in so far, so a bomb stops soon after the floor
+            // whatever follows it in the blob.
+            let input = self.consumed.max(1);
             if total > Limits::RATIO_FLOOR && total > input.saturating_mul(ratio) {
                 return Err(Error::LimitExceeded {
                     limit: "decompression ratio",
