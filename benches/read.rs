@@ -16,7 +16,7 @@ use layercake::{Compression, Layer};
 mod inputs;
 
 /// Rounds of each, alternating.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 fn main() {
     let args: Vec<String> = std::env::args()
