@@ -59,6 +59,18 @@ fn sample_image(tag_file: &str) -> Image {
         .unwrap()
 }
 
+/// `sample_image("a")` and an image on it with one more layer (`/b`).
+fn sample_pair() -> (Image, Image) {
+    let a = sample_image("a");
+    let b = Image::builder()
+        .base(&a)
+        .layer(Layer::builder().file("b", "b\n").build().unwrap())
+        .created(2)
+        .build()
+        .unwrap();
+    (a, b)
+}
+
 fn hex(d: Digest) -> String {
     d.to_hex().to_string()
 }
@@ -148,13 +160,7 @@ fn skopeo_layout_with_symlinked_layers_loads() {
 
 #[test]
 fn multi_image_archive_shares_layers_and_names_them() {
-    let a = sample_image("a");
-    let b = Image::builder()
-        .base(&a)
-        .layer(Layer::builder().file("b", "b").build().unwrap())
-        .created(2)
-        .build()
-        .unwrap();
+    let (a, b) = sample_pair();
     let tar = written(
         Writer::new(Format::DockerArchive)
             .image(&a, ["a:1"])
@@ -606,16 +612,9 @@ fn one_name_for_several_platforms_in_index_json_picks_the_platform() {
 // ---------------------------------------------------------------------------------------
 // Lazy reading: what opening reads, what reading a layer shares, where contents live.
 
-/// `sample_image("a")` and an image on it with one more layer, as `a:1` and `b:1` in an
-/// image file of `format` under `dir`; returns the path to open.
+/// [`sample_pair`] as `a:1` and `b:1` in an image file of `format` under `dir`; returns the path to open.
 fn two_images_on_disk(dir: &TempDir, format: Format) -> (std::path::PathBuf, Image, Image) {
-    let a = sample_image("a");
-    let b = Image::builder()
-        .base(&a)
-        .layer(Layer::builder().file("b", "b\n").build().unwrap())
-        .created(2)
-        .build()
-        .unwrap();
+    let (a, b) = sample_pair();
     let writer = Writer::new(format).image(&a, ["a:1"]).image(&b, ["b:1"]);
     let path = dir.join(format.to_string());
     match format {
