@@ -29,7 +29,7 @@ fn rss_kib() -> (u64, u64) {
 fn ten_images_on(base: &Image, empty: u64) {
     let (_, start) = rss_kib();
     let mut store = Store::new();
-    store.add(base);
+    store.add(base).unwrap();
     let mut images = Vec::new();
     let mut after_one = (0, 0);
     for i in 0..10 {
@@ -43,7 +43,7 @@ fn ten_images_on(base: &Image, empty: u64) {
             )
             .build()
             .expect("image");
-        let stored = store.add(&image).image;
+        let stored = store.add(&image).unwrap().image;
         stored.tree().expect("tree");
         images.push(stored);
         if i == 0 {
@@ -51,7 +51,7 @@ fn ten_images_on(base: &Image, empty: u64) {
         }
     }
     let ((peak_one, rss_one), (peak_ten, rss_ten)) = (after_one, rss_kib());
-    let usage = store.usage();
+    let usage = store.usage().unwrap();
     println!(
         "  store: {} images, {} layers, stored {} MiB ({} MiB without sharing)",
         usage.images,

@@ -196,6 +196,61 @@ pub(crate) fn temporary_file(dir: &Path, label: impl Into<String>) -> Result<Arc
     }
 }
 
+/// Gives a file written here a name: `target`, in the same filesystem. The file is synced
+/// first. A temporary file without a name (`O_TMPFILE`) is linked in place, so `target` never
+/// exists half written; one that had a name is copied to a file beside `target`, synced and
+/// renamed over it. A `target` that exists already is left as it is: names are digests, so
+/// whoever wrote it first wrote the same bytes.
+pub(crate) fn persist(file: &HostFile, target: &Path) -> Result<()> {
+    let fail = |e: io::Error| Error::io(format_args!("storing {}", target.display()), e);
+    file.file.sync_all().map_err(fail)?;
+    if target.exists() {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let source = format!("/proc/self/fd/{}", file.file.as_raw_fd());
+        let here = rustix::fs::CWD;
+        match rustix::fs::linkat(
+            here,
+            source.as_str(),
+            here,
+            target,
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        ) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => return Ok(()),
+            // A file that had a name (no O_TMPFILE here) cannot be linked again: copied.
+            Err(_) => {}
+        }
+    }
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let partial = dir.join(format!(".{name}.{}.partial", std::process::id()));
+    let mut out = File::create(&partial).map_err(fail)?;
+    let mut reader = io::BufReader::with_capacity(CHUNK, FileReader { file, pos: 0 });
+    io::copy(&mut reader, &mut out).map_err(fail)?;
+    out.sync_all().map_err(fail)?;
+    std::fs::rename(&partial, target).map_err(fail)
+}
+
+/// Reads a [`HostFile`] from the start, by position.
+struct FileReader<'a> {
+    file: &'a HostFile,
+    pos: u64,
+}
+
+impl Read for FileReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(self.pos, buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// Writes bytes that become [`Contents`]: in memory, or in a temporary file (for what is
 /// made from bytes on disk, so it never has to fit in memory). Hashes what passes.
 pub(crate) struct ContentsWriter {
@@ -280,6 +335,14 @@ impl Contents {
     /// A range of a file on disk.
     pub(crate) fn on_disk(file: Arc<HostFile>, offset: u64, len: u64) -> Contents {
         Contents(Repr::Disk(Range { file, offset, len }))
+    }
+
+    /// The file these bytes are a range of, if they are on disk.
+    pub(crate) fn host_file(&self) -> Option<&Arc<HostFile>> {
+        match &self.0 {
+            Repr::Disk(range) => Some(&range.file),
+            Repr::Memory(_) => None,
+        }
     }
 
     /// The length in bytes.

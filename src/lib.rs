@@ -158,7 +158,7 @@ pub mod layer;
 mod limits;
 mod path;
 mod reference;
-mod store;
+pub mod store;
 pub mod tree;
 #[cfg(target_os = "linux")]
 pub mod unpack;
@@ -182,7 +182,7 @@ pub use crate::layer::{Layer, LayerBuilder};
 pub use crate::limits::Limits;
 pub use crate::path::ImagePath;
 pub use crate::reference::{Familiar, Reference};
-pub use crate::store::{AddReport, LayerStatus, Removal, Store, Usage};
+pub use crate::store::{AddReport, LayerStatus, Progress, Removal, Store, Usage, Verification};
 pub use crate::tree::{Node, Tree};
 #[cfg(target_os = "linux")]
 pub use crate::unpack::{unpack, UnpackOptions, UnpackReport};

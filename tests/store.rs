@@ -44,17 +44,17 @@ fn add_reuses_layers_it_has() -> Result {
     let app = app(&base, 1)?;
     let mut store = Store::new();
 
-    let report = store.add(&base);
+    let report = store.add(&base).unwrap();
     assert_eq!(statuses(&report), [LayerStatus::New]);
     assert_eq!(report.layers[0].0, base.diff_ids()[0]);
     assert_eq!(report.image.id(), base.id());
 
-    let report = store.add(&app);
+    let report = store.add(&app).unwrap();
     assert_eq!(
         statuses(&report),
         [LayerStatus::AlreadyExists, LayerStatus::New]
     );
-    let report = store.add(&app);
+    let report = store.add(&app).unwrap();
     assert_eq!(
         statuses(&report),
         [LayerStatus::AlreadyExists, LayerStatus::AlreadyExists]
@@ -76,7 +76,7 @@ fn add_reuses_layers_it_has() -> Result {
     let stored_tar = tar_ptr(&stored)?;
     let rebuilt = Image::builder().layer(base_layer()?).cmd(["sh"]).build()?;
     assert_ne!(tar_ptr(&rebuilt)?, stored_tar);
-    let report = store.add(&rebuilt);
+    let report = store.add(&rebuilt).unwrap();
     assert_eq!(statuses(&report), [LayerStatus::AlreadyExists]);
     assert_eq!(tar_ptr(&report.image)?, stored_tar);
     assert_eq!(report.image.id(), rebuilt.id());
@@ -90,9 +90,9 @@ fn ten_images_on_one_base_store_the_base_once() -> Result {
     let apps: Vec<Image> = (0..10).map(|n| app(&base, n)).collect::<Result<_>>()?;
     let mut store = Store::new();
     for image in &apps {
-        store.add(image);
+        store.add(image).unwrap();
     }
-    let usage = store.usage();
+    let usage = store.usage().unwrap();
     assert_eq!(usage.images, 10);
     assert_eq!(usage.layers, 11);
 
@@ -132,8 +132,8 @@ fn images_in_a_store_share_the_base_tree() -> Result {
     assert_eq!(a.chain_ids()[0], b.chain_ids()[0]);
 
     let mut store = Store::new();
-    let a = store.add(&a).image;
-    let b = store.add(&b).image;
+    let a = store.add(&a).unwrap().image;
+    let b = store.add(&b).unwrap().image;
     let (ta, tb) = (a.tree()?, b.tree()?);
     for path in [
         "usr/lib/libbig.so",
@@ -162,7 +162,7 @@ fn images_with_a_common_prefix(store: &mut Store) -> Result<(String, Vec<ImageId
     let mut ids = Vec::new();
     for n in 0..17 {
         let image = app(&base, n)?;
-        store.add(&image);
+        store.add(&image).unwrap();
         ids.push(image.id());
     }
     let first = |id: &ImageId| id.to_hex().to_string()[..1].to_owned();
@@ -264,8 +264,8 @@ fn tags_are_docker_references_shown_in_familiar_form() -> Result {
     let base = base()?;
     let (one, two) = (app(&base, 1)?, app(&base, 2)?);
     let mut store = Store::new();
-    store.add(&one);
-    store.add(&two);
+    store.add(&one).unwrap();
+    store.add(&two).unwrap();
     let id = one.id().to_string();
 
     // One tag, however it is spelled; shown as Docker shows it.
@@ -316,8 +316,8 @@ fn usage_counts_layers_as_their_stored_blobs() -> Result {
     let gzip = plain.compress(Compression::Gzip, 6)?;
     let image = Image::builder().layer(gzip.clone()).build()?;
     let mut store = Store::new();
-    store.add(&image);
-    let usage = store.usage();
+    store.add(&image).unwrap();
+    let usage = store.usage().unwrap();
     let config = image.config().as_bytes().len() as u64;
     assert_eq!(usage.stored_bytes, config + gzip.blob().size());
     assert_eq!(usage.unshared_bytes, usage.stored_bytes);
@@ -333,8 +333,8 @@ fn remove_follows_docker_rmi() -> Result {
     let base = base()?;
     let (one, two) = (app(&base, 1)?, app(&base, 2)?);
     let mut store = Store::new();
-    store.add(&one);
-    store.add(&two);
+    store.add(&one).unwrap();
+    store.add(&two).unwrap();
     store.tag(&one.id().to_string(), "one:a")?;
     store.tag(&one.id().to_string(), "one:b")?;
     store.tag(&two.id().to_string(), "two")?;
@@ -375,8 +375,8 @@ fn remove_follows_docker_rmi() -> Result {
     assert_eq!(removal.images, [two.id()]);
     let gone: BTreeSet<DiffId> = removal.layers.into_iter().collect();
     assert_eq!(gone, two.diff_ids().into_iter().collect());
-    assert_eq!(store.usage().layers, 0);
-    assert_eq!(store.usage().stored_bytes, 0);
+    assert_eq!(store.usage().unwrap().layers, 0);
+    assert_eq!(store.usage().unwrap().stored_bytes, 0);
 
     assert!(matches!(
         store.remove("two"),
@@ -389,7 +389,7 @@ fn remove_follows_docker_rmi() -> Result {
 fn remove_an_untagged_image_by_id() -> Result {
     let mut store = Store::new();
     let image = base()?;
-    store.add(&image);
+    store.add(&image).unwrap();
     let removal = store.remove(&image.id().to_hex().to_string()[..8])?;
     assert!(removal.untagged.is_empty());
     assert_eq!(removal.images, [image.id()]);
@@ -404,14 +404,14 @@ fn prune_removes_dangling_images_and_their_layers() -> Result {
     let kept = app(&base, 1)?;
     let dangling = [app(&base, 2)?, app(&base, 3)?];
     let mut store = Store::new();
-    store.add(&kept);
+    store.add(&kept).unwrap();
     store.tag(&kept.id().to_string(), "kept")?;
     for image in &dangling {
-        store.add(image);
+        store.add(image).unwrap();
     }
-    assert_eq!(store.usage().layers, 4);
+    assert_eq!(store.usage().unwrap().layers, 4);
 
-    let removal = store.prune();
+    let removal = store.prune().unwrap();
     assert!(removal.untagged.is_empty());
     let images: BTreeSet<ImageId> = removal.images.iter().copied().collect();
     assert_eq!(images, dangling.iter().map(Image::id).collect());
@@ -429,7 +429,7 @@ fn prune_removes_dangling_images_and_their_layers() -> Result {
     );
 
     // Nothing more to prune.
-    let again = store.prune();
+    let again = store.prune().unwrap();
     assert!(again.images.is_empty() && again.layers.is_empty());
     Ok(())
 }
@@ -438,7 +438,7 @@ fn prune_removes_dangling_images_and_their_layers() -> Result {
 fn inspect_lists_repo_tags() -> Result {
     let image = app(&base()?, 1)?;
     let mut store = Store::new();
-    store.add(&image);
+    store.add(&image).unwrap();
     store.tag(&image.id().to_string(), "demo/app:v1")?;
     store.tag(&image.id().to_string(), "demo/app")?;
 

@@ -715,7 +715,7 @@ impl Archive {
     /// // `docker load`: every image into a store, with its names as tags.
     /// let mut store = Store::new();
     /// for item in Archive::from_bytes(tar)?.into_images() {
-    ///     let id = store.add(item.image()).image.id();
+    ///     let id = store.add(item.image())?.image.id();
     ///     item.names().iter().try_for_each(|name| store.tag(&id.to_string(), name))?;
     /// }
     /// assert_eq!(store.image("app:1")?.id(), image.id());

@@ -170,11 +170,11 @@ impl Descriptor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
-        Descriptor::known(media_type, Digest::sha256(bytes), bytes.len() as u64)
+        Descriptor::of_blob(media_type, Digest::sha256(bytes), bytes.len() as u64)
     }
 
     /// A descriptor of a blob whose digest is already known (no hashing).
-    fn known(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+    pub(crate) fn of_blob(media_type: &str, digest: Digest, size: u64) -> Descriptor {
         Descriptor {
             media_type: media_type.to_owned(),
             digest,
@@ -283,7 +283,7 @@ impl Platform {
     }
 
     /// The platform an image's config says it is for.
-    fn of(image: &Image) -> Platform {
+    pub(crate) fn of(image: &Image) -> Platform {
         let file = image.config().file();
         Platform {
             architecture: file.architecture.clone(),
@@ -616,13 +616,13 @@ fn write_manifest(
     files: &mut BTreeMap<String, Contents>,
 ) -> Result<Descriptor> {
     let config = image.config().as_bytes().clone();
-    let config_desc = Descriptor::known(CONFIG_V1, image.id().digest(), config.len() as u64);
+    let config_desc = Descriptor::of_blob(CONFIG_V1, image.id().digest(), config.len() as u64);
     files.insert(blob_path(&config_desc.digest), Contents::from(config));
     let mut layers = Vec::new();
     for layer in image.layers() {
         let layer = blobs.blob(layer)?;
         let blob = layer.blob();
-        let desc = Descriptor::known(blob.media_type(), blob.digest(), blob.size());
+        let desc = Descriptor::of_blob(blob.media_type(), blob.digest(), blob.size());
         files.insert(blob_path(&desc.digest), blob.contents().clone());
         layers.push(desc);
     }

@@ -709,6 +709,14 @@ pub(crate) fn decode_tar(tar: &Contents, options: &ReadOptions) -> Result<Decode
     plain(tar, options, None)
 }
 
+/// Reads the headers of a tar this crate wrote and verified before (a store's layer cache):
+/// by offset, seeking past file data, with no hashing. Limits still apply.
+pub(crate) fn read_trusted_tar(tar: &Contents, options: &ReadOptions) -> Result<Changeset> {
+    let contents_at = |offset: u64, len: u64| tar.slice(offset..offset + len);
+    let mut input = tar_read::Positioned::new(tar);
+    tar_read::read(&mut input, options, &contents_at)
+}
+
 /// Checks every name a changeset would write against the path limits, as the reader will
 /// check them when the tar is read back: entries, markers as spelled (`.wh.NAME`), and link
 /// targets.

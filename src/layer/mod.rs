@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::changes::{self, Changeset};
@@ -152,6 +152,18 @@ struct Pending {
     expected_blob: Option<Digest>,
     options: ReadOptions,
     budget: Option<Arc<Budget>>,
+    /// A stored layer's tar, verified when it was stored: read by offset, not hashed again.
+    trusted_tar: Option<Contents>,
+    /// Where a stored layer's tar goes once read and verified (the store's layer cache).
+    keep: Option<PathBuf>,
+}
+
+/// What a store needs to read a layer of an image file into itself in one pass.
+pub(crate) struct Unread<'a> {
+    pub(crate) blob: &'a Contents,
+    pub(crate) expected_blob: Option<Digest>,
+    pub(crate) options: &'a ReadOptions,
+    pub(crate) budget: Option<&'a Budget>,
 }
 
 #[derive(Debug)]
@@ -217,7 +229,7 @@ impl Layer {
     }
 
     /// A layer read at once from what [`codec::decode`] gave.
-    fn decoded(decoded: Decoded, blob: Option<Contents>) -> Result<Layer> {
+    pub(crate) fn decoded(decoded: Decoded, blob: Option<Contents>) -> Result<Layer> {
         let mut changes = decoded.changes;
         changes.validate()?;
         let blob = Blob {
@@ -269,6 +281,8 @@ impl Layer {
                     expected_blob: blob_digest,
                     options: options.clone(),
                     budget,
+                    trusted_tar: None,
+                    keep: None,
                 }),
                 reading: Mutex::new(()),
             }),
@@ -277,6 +291,56 @@ impl Layer {
                 compression,
                 contents: blob,
             },
+        })
+    }
+
+    /// A layer of a store on disk, read the first time it is needed: from `tar` (the store's
+    /// cached tar, or a plain blob; verified when stored) by offset, else from `blob`, whose
+    /// tar is then verified and kept at `keep`.
+    pub(crate) fn stored(
+        blob: Contents,
+        blob_digest: Digest,
+        diff_id: DiffId,
+        tar: Option<Contents>,
+        keep: PathBuf,
+        options: &ReadOptions,
+    ) -> Result<Layer> {
+        let mut magic = [0u8; 4];
+        let n = blob.read_at(0, &mut magic)?;
+        Ok(Layer {
+            inner: Arc::new(Inner {
+                diff_id,
+                read: OnceLock::new(),
+                pending: Some(Pending {
+                    blob: blob.clone(),
+                    expected_blob: Some(blob_digest),
+                    options: options.clone(),
+                    budget: None,
+                    trusted_tar: tar,
+                    keep: Some(keep),
+                }),
+                reading: Mutex::new(()),
+            }),
+            blob: Blob {
+                digest: blob_digest,
+                compression: Compression::detect(&magic[..n]),
+                contents: blob,
+            },
+        })
+    }
+
+    /// The blob of a layer of an image file not read yet, and how it is to be read; `None`
+    /// once it is read (or for a layer that is a store's).
+    pub(crate) fn unread(&self) -> Option<Unread<'_>> {
+        let pending = self.inner.pending.as_ref()?;
+        if self.is_read() || pending.trusted_tar.is_some() || pending.keep.is_some() {
+            return None;
+        }
+        Some(Unread {
+            blob: &pending.blob,
+            expected_blob: pending.expected_blob,
+            options: &pending.options,
+            budget: pending.budget.as_deref(),
         })
     }
 
@@ -528,22 +592,29 @@ impl Layer {
             .pending
             .as_ref()
             .expect("a layer that is not read has a source");
-        let expected = Expected {
-            blob: pending.expected_blob,
-            diff_id: Some(self.inner.diff_id),
+        let (tar, mut changes) = match &pending.trusted_tar {
+            Some(tar) => (tar.clone(), codec::read_trusted_tar(tar, &pending.options)?),
+            None => {
+                let expected = Expected {
+                    blob: pending.expected_blob,
+                    diff_id: Some(self.inner.diff_id),
+                };
+                let decoded = codec::decode(
+                    BlobInput::Contents(&pending.blob),
+                    &expected,
+                    &pending.options,
+                    pending.budget.as_deref(),
+                )?;
+                if let (Some(keep), Some(file)) = (&pending.keep, decoded.tar.host_file()) {
+                    if decoded.compression != Compression::None {
+                        crate::contents::persist(file, keep)?;
+                    }
+                }
+                (decoded.tar, decoded.changes)
+            }
         };
-        let decoded = codec::decode(
-            BlobInput::Contents(&pending.blob),
-            &expected,
-            &pending.options,
-            pending.budget.as_deref(),
-        )?;
-        let mut changes = decoded.changes;
         changes.validate()?;
-        Ok(self.inner.read.get_or_init(|| Read {
-            tar: decoded.tar,
-            changes,
-        }))
+        Ok(self.inner.read.get_or_init(|| Read { tar, changes }))
     }
 
     /// Whether the layer has been read (its changeset is known without I/O).

@@ -188,8 +188,8 @@ pub fn diff(out: &mut impl Write, from: &str, to: &str) -> Result<()> {
     // In one store, images from two files share the layers and merged trees they have in
     // common (by DiffId and ChainId), so the diff walks only what differs.
     let mut store = layercake::Store::new();
-    let from = store.add(&load(from)?.image).image;
-    let to = store.add(&load(to)?.image).image;
+    let from = store.add(&load(from)?.image)?.image;
+    let to = store.add(&load(to)?.image)?.image;
     for change in from.diff(&to)? {
         writeln!(out, "{change}")?;
     }

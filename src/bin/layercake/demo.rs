@@ -61,7 +61,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         .created(T0 + 60)
         .build()?;
     let app = report_add(out, &mut store, &app, "cake/app:1")?;
-    writeln!(out, "store: {}", store.usage())?;
+    writeln!(out, "store: {}", store.usage()?)?;
     let tree = app.tree()?;
     let motd = tree.lookup("etc/motd").ok_or("etc/motd is missing")?;
     writeln!(
@@ -194,7 +194,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
             row.comment
         )?;
     }
-    writeln!(out, "\nstore: {}", store.usage())?;
+    writeln!(out, "\nstore: {}", store.usage()?)?;
     Ok(())
 }
 
@@ -210,7 +210,7 @@ fn short(digest: &str) -> String {
 
 /// Adds an image to the store, tags it, and prints what `docker load` would.
 fn report_add(out: &mut impl Write, store: &mut Store, image: &Image, tag: &str) -> Result<Image> {
-    let report = store.add(image);
+    let report = store.add(image)?;
     for (diff_id, status) in &report.layers {
         let what = match status {
             LayerStatus::New => "Loaded layer",

@@ -1,0 +1,762 @@
+//! A store in a directory: an OCI image layout, a cache of uncompressed layers beside it, the
+//! ingest area where everything is written and verified before it is moved into place, and
+//! the locks that let several processes share it.
+//!
+//! ```text
+//! ROOT/oci-layout, ROOT/index.json      the layout: one entry per tag (its full reference as
+//!                                       org.opencontainers.image.ref.name), one per untagged
+//!                                       image
+//! ROOT/blobs/sha256/<hex>               manifests, configs and layer blobs, as loaded
+//! ROOT/layercake/cache/<diff id hex>    the uncompressed tar of a compressed layer blob
+//! ROOT/layercake/ingest/                files being written (nameless where the filesystem
+//!                                       allows, so a killed process leaves nothing)
+//! ROOT/layercake/index.lock             held while index.json is read, changed and replaced
+//! ROOT/layercake/gc.lock                shared by loads, exclusive for deletions
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Corruption, Verification};
+use crate::archive::oci::{
+    self, Descriptor, Index, Manifest, CONFIG_V1, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
+    IMAGE_NAME, INDEX_V1, MANIFEST_V1, REF_NAME,
+};
+use crate::codec::{self, BlobInput, Compression, Expected};
+use crate::contents::{persist, Contents, ContentsWriter, HostFile};
+use crate::digest::{DiffId, Digest, HashingReader, ImageId};
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::layer::{Layer, ReadOptions};
+use crate::limits::Limits;
+use crate::reference::Reference;
+
+/// A store's directory, and what its index said when last read.
+#[derive(Debug, Clone)]
+pub(super) struct Disk {
+    root: Arc<PathBuf>,
+    /// Each image's manifest, as listed in the index (no annotations).
+    manifests: BTreeMap<ImageId, Descriptor>,
+    /// Index entries this crate does not read as images (indexes, other media types, entries
+    /// whose blobs are missing): written back as they were.
+    foreign: Vec<Descriptor>,
+}
+
+/// What the index lists: images with their tags, manifests, and the entries kept as they are.
+pub(super) struct Snapshot {
+    pub(super) images: Vec<StoredImage>,
+    pub(super) manifests: BTreeMap<ImageId, Descriptor>,
+    pub(super) foreign: Vec<Descriptor>,
+}
+
+/// An image of the index and the tags that name it.
+pub(super) struct StoredImage {
+    pub(super) image: Image,
+    pub(super) tags: Vec<Reference>,
+}
+
+/// Files written and verified in the ingest area, and the names they are to have.
+#[derive(Default)]
+pub(super) struct Staged {
+    files: Vec<(Arc<HostFile>, PathBuf)>,
+}
+
+/// A lock on one of the store's lock files, held until dropped.
+pub(super) struct Lock {
+    _file: File,
+}
+
+impl Disk {
+    /// Opens (creating if need be) the store in `root`, and cleans what killed processes
+    /// left in its ingest area.
+    pub(super) fn open(root: &Path) -> Result<Disk> {
+        let disk = Disk {
+            root: Arc::new(root.to_path_buf()),
+            manifests: BTreeMap::new(),
+            foreign: Vec::new(),
+        };
+        for dir in [disk.blobs_dir(), disk.cache_dir(), disk.ingest_dir()] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format_args!("creating {}", dir.display()), e))?;
+        }
+        let layout = root.join("oci-layout");
+        if !layout.exists() || !root.join("index.json").exists() {
+            let _index = disk.lock_index()?;
+            if !layout.exists() {
+                disk.write_atomically(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            }
+            if !root.join("index.json").exists() {
+                disk.write_atomically(&root.join("index.json"), &index_json(Vec::new())?)?;
+            }
+        }
+        disk.clean_ingest()?;
+        Ok(disk)
+    }
+
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn own_dir(&self) -> PathBuf {
+        self.root.join("layercake")
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.own_dir().join("cache")
+    }
+
+    fn ingest_dir(&self) -> PathBuf {
+        self.own_dir().join("ingest")
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(oci::blob_path(digest))
+    }
+
+    fn cache_path(&self, diff_id: DiffId) -> PathBuf {
+        self.cache_dir().join(diff_id.to_hex().to_string())
+    }
+
+    /// This value with the index as just read.
+    pub(super) fn with_index(
+        mut self,
+        manifests: BTreeMap<ImageId, Descriptor>,
+        foreign: Vec<Descriptor>,
+    ) -> Disk {
+        self.manifests = manifests;
+        self.foreign = foreign;
+        self
+    }
+
+    pub(super) fn manifest(&self, id: ImageId) -> Option<&Descriptor> {
+        self.manifests.get(&id)
+    }
+
+    pub(super) fn note_manifest(&mut self, id: ImageId, manifest: Descriptor) {
+        self.manifests.entry(id).or_insert(manifest);
+    }
+
+    pub(super) fn image_with_manifest(&self, digest: Digest) -> Option<ImageId> {
+        self.manifests
+            .iter()
+            .find(|(_, m)| m.digest == digest)
+            .map(|(id, _)| *id)
+    }
+
+    /// The lock loads share and deletions take alone (`exclusive`).
+    pub(super) fn lock_gc(&self, exclusive: bool) -> Result<Lock> {
+        self.lock("gc.lock", exclusive)
+    }
+
+    /// The lock held while `index.json` is read, changed and replaced.
+    pub(super) fn lock_index(&self) -> Result<Lock> {
+        self.lock("index.lock", true)
+    }
+
+    fn lock(&self, name: &str, exclusive: bool) -> Result<Lock> {
+        use rustix::fs::FlockOperation;
+        let path = self.own_dir().join(name);
+        let fail = |e: io::Error| Error::io(format_args!("locking {}", path.display()), e);
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(fail)?;
+        let operation = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        rustix::fs::flock(&file, operation).map_err(|e| fail(e.into()))?;
+        Ok(Lock { _file: file })
+    }
+
+    /// Reads the index: each entry with an image manifest becomes an image whose layers
+    /// read from the store (reusing `known` ones), named by its tags; other entries, and
+    /// entries whose files are missing or broken (`verify` names those), are kept as they
+    /// are.
+    pub(super) fn read(&self, known: &BTreeMap<DiffId, Layer>) -> Result<Snapshot> {
+        let index = self.read_index()?;
+        let mut snapshot = Snapshot {
+            images: Vec::new(),
+            manifests: BTreeMap::new(),
+            foreign: Vec::new(),
+        };
+        let mut built: BTreeMap<Digest, usize> = BTreeMap::new();
+        let mut layers = known.clone();
+        for desc in index.manifests {
+            let tag = name_of(&desc);
+            let is_manifest = matches!(desc.media_type.as_str(), MANIFEST_V1 | DOCKER_MANIFEST_V2);
+            let at = match built.get(&desc.digest) {
+                Some(at) => Some(*at),
+                None if is_manifest => match self.read_image(&desc, &mut layers) {
+                    Ok(image) => {
+                        let mut plain = desc.clone();
+                        plain.annotations.clear();
+                        snapshot.manifests.insert(image.id(), plain);
+                        snapshot.images.push(StoredImage {
+                            image,
+                            tags: Vec::new(),
+                        });
+                        built.insert(desc.digest, snapshot.images.len() - 1);
+                        Some(snapshot.images.len() - 1)
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            match (at, tag) {
+                (Some(at), Some(tag)) => snapshot.images[at].tags.push(tag),
+                (Some(_), None) => {}
+                (None, _) => snapshot.foreign.push(desc),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn read_index(&self) -> Result<Index> {
+        let path = self.root.join("index.json");
+        let bytes = read_small(&path, Limits::default().json_bytes)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::InvalidArchive {
+            path: Some(path.display().to_string()),
+            reason: "index.json is not an OCI image index".into(),
+            source: Some(e),
+        })
+    }
+
+    /// A blob named in a manifest, read whole (manifests and configs: small, limited), its
+    /// digest checked.
+    fn small_blob(&self, desc: &Descriptor) -> Result<Bytes> {
+        let limit = Limits::default().json_bytes;
+        Limits::check("JSON blob bytes", desc.size, limit)?;
+        let bytes = read_small(&self.blob_path(&desc.digest), limit)?;
+        let actual = Digest::sha256(&bytes);
+        if actual != desc.digest || bytes.len() as u64 != desc.size {
+            return Err(Error::DigestMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: desc.digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn read_image(&self, desc: &Descriptor, layers: &mut BTreeMap<DiffId, Layer>) -> Result<Image> {
+        let manifest: Manifest = json(&self.small_blob(desc)?, "a manifest")?;
+        let config = self.small_blob(&manifest.config)?;
+        let parsed = crate::config::ImageConfig::from_bytes(config)?;
+        let diff_ids = parsed.file().rootfs.diff_ids.clone();
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "manifest {} lists {} layers, its config {}",
+                    desc.digest,
+                    manifest.layers.len(),
+                    diff_ids.len()
+                ),
+                source: None,
+            });
+        }
+        let options = self.read_options();
+        let mut image_layers = Vec::with_capacity(diff_ids.len());
+        for (blob, diff_id) in manifest.layers.iter().zip(diff_ids) {
+            let layer = match layers.get(&diff_id) {
+                Some(layer) => layer.clone(),
+                None => {
+                    let path = self.blob_path(&blob.digest);
+                    let file = HostFile::open(&path)?;
+                    let len = file.len()?;
+                    let blob_contents = Contents::on_disk(file, 0, len);
+                    let cache = self.cache_path(diff_id);
+                    let tar = if blob.digest == diff_id.digest() {
+                        Some(blob_contents.clone())
+                    } else if cache.exists() {
+                        let file = HostFile::open(&cache)?;
+                        let len = file.len()?;
+                        Some(Contents::on_disk(file, 0, len))
+                    } else {
+                        None
+                    };
+                    let layer =
+                        Layer::stored(blob_contents, blob.digest, diff_id, tar, cache, &options)?;
+                    layers.insert(diff_id, layer.clone());
+                    layer
+                }
+            };
+            image_layers.push(layer);
+        }
+        Image::from_config(parsed, image_layers)
+    }
+
+    /// How layers are read into the store: limits as by default, spilled into the ingest
+    /// area (the filesystem their names will be in).
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions::new().temp_dir(self.ingest_dir())
+    }
+
+    /// Replaces `index.json` with one entry per tag of each image (one with no name for an
+    /// untagged image), then the foreign entries as they were. The caller holds the index
+    /// lock.
+    pub(super) fn write_index(&self, images: &[(ImageId, Vec<&Reference>)]) -> Result<()> {
+        let mut manifests = Vec::new();
+        for (id, tags) in images {
+            let Some(desc) = self.manifests.get(id) else {
+                continue;
+            };
+            if tags.is_empty() {
+                manifests.push(desc.clone());
+            }
+            for tag in tags {
+                let mut named = desc.clone();
+                let full = tag.to_string();
+                named.annotations.insert(REF_NAME.to_owned(), full.clone());
+                named.annotations.insert(IMAGE_NAME.to_owned(), full);
+                manifests.push(named);
+            }
+        }
+        manifests.extend(self.foreign.iter().cloned());
+        self.write_atomically(&self.root.join("index.json"), &index_json(manifests)?)
+    }
+
+    /// Writes a small file whole: into the ingest area, synced, then renamed over `path`.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let fail = |e: io::Error| Error::io(format_args!("writing {}", path.display()), e);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let partial = self.ingest_dir().join(format!(
+            "{name}.{}.{}.partial",
+            std::process::id(),
+            unique()
+        ));
+        let mut file = File::create(&partial).map_err(fail)?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&partial, path).map_err(fail)?;
+        sync_dir(path.parent().unwrap_or(&self.root))
+    }
+
+    /// Deletes what processes that no longer run left in the ingest area (files whose
+    /// names carry a process id with no process).
+    fn clean_ingest(&self) -> Result<()> {
+        let dir = self.ingest_dir();
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format_args!("listing {}", dir.display()), e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.rsplit('.').nth(2).and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|pid| {
+                pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+            });
+            if !alive {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a layer the store does not have into the ingest area, verified, and returns
+    /// the layer as stored. A layer of an image file not read yet is read now, in one pass
+    /// over its blob: copied as it is hashed, decompressed and parsed. `progress` hears the
+    /// blob bytes taken in, of the blob's size.
+    pub(super) fn ingest(
+        &self,
+        layer: &Layer,
+        staged: &mut Staged,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<Layer> {
+        let diff_id = layer.diff_id();
+        let Some(unread) = layer.unread() else {
+            return self.ingest_read(layer, staged, progress);
+        };
+        let total = unread.blob.len();
+        let options = unread.options.clone().temp_dir(self.ingest_dir());
+        let expected = Expected {
+            blob: unread.expected_blob,
+            diff_id: Some(diff_id),
+        };
+        let mut source = Counting {
+            reader: unread.blob.reader(),
+            done: 0,
+            reported: 0,
+            total,
+            progress,
+        };
+        if layer.blob().compression() == Compression::None {
+            // The tar is the blob: the copy the reader spills is what is stored.
+            let decoded = codec::decode(
+                BlobInput::Reader(&mut source),
+                &expected,
+                &options,
+                unread.budget,
+            )?;
+            source.finish();
+            let file = decoded.tar.host_file().cloned();
+            let stored = Layer::decoded(decoded, None)?;
+            if let Some(file) = file {
+                staged.add(file, self.blob_path(&stored.blob().digest()));
+            }
+            return Ok(stored);
+        }
+        let mut tee = Tee {
+            reader: source,
+            copy: ContentsWriter::temporary(&self.ingest_dir(), "a blob being stored")?,
+        };
+        let decoded = codec::decode(
+            BlobInput::Reader(&mut tee),
+            &expected,
+            &options,
+            unread.budget,
+        )?;
+        tee.reader.finish();
+        let blob = tee.copy.finish()?;
+        if blob.len() != total {
+            return Err(Error::InvalidBlob {
+                digest: decoded.blob_digest.to_string(),
+                reason: format!("{} bytes after the end of the stream", total - blob.len()),
+            });
+        }
+        let tar_file = decoded.tar.host_file().cloned();
+        let blob_file = blob.host_file().cloned();
+        let stored = Layer::decoded(decoded, Some(blob))?;
+        if let (Some(blob_file), Some(tar_file)) = (blob_file, tar_file) {
+            staged.add(blob_file, self.blob_path(&stored.blob().digest()));
+            staged.add(tar_file, self.cache_path(diff_id));
+        }
+        Ok(stored)
+    }
+
+    /// A layer read already (built in memory, or read from an image file before): its blob,
+    /// and its tar if the blob is compressed, copied in and checked against their digests.
+    fn ingest_read(
+        &self,
+        layer: &Layer,
+        staged: &mut Staged,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<Layer> {
+        let blob = layer.blob();
+        let copy = self.copy_in(blob.contents(), blob.digest(), "a layer blob")?;
+        staged.add(copy, self.blob_path(&blob.digest()));
+        if blob.compression() != Compression::None {
+            let diff_id = layer.diff_id();
+            let tar = self.copy_in(layer.tar()?, diff_id.digest(), "a layer tar")?;
+            staged.add(tar, self.cache_path(diff_id));
+        }
+        progress(blob.size(), blob.size());
+        Ok(layer.clone())
+    }
+
+    /// Copies `contents` into a nameless file of the ingest area, checking it hashes to
+    /// `digest`.
+    fn copy_in(&self, contents: &Contents, digest: Digest, what: &str) -> Result<Arc<HostFile>> {
+        let mut out = ContentsWriter::temporary(&self.ingest_dir(), what)?;
+        contents.copy_to(&mut out, what)?;
+        let actual = out.digest();
+        if actual != digest {
+            return Err(Error::DigestMismatch {
+                what: format!("{what} {digest}"),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let written = out.finish()?;
+        Ok(written
+            .host_file()
+            .cloned()
+            .expect("a temporary ContentsWriter writes to a file"))
+    }
+
+    /// Writes an image's config and a manifest for its layers (as stored) into the ingest
+    /// area; returns the manifest's descriptor, with the image's platform.
+    pub(super) fn stage_image(&self, image: &Image, staged: &mut Staged) -> Result<Descriptor> {
+        let config = image.config().as_bytes();
+        let config_desc = Descriptor::of(CONFIG_V1, config);
+        let layers = image
+            .layers()
+            .map(|layer| {
+                let blob = layer.blob();
+                Descriptor::of_blob(blob.media_type(), blob.digest(), blob.size())
+            })
+            .collect();
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_V1.to_owned()),
+            config: config_desc,
+            layers,
+            annotations: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        };
+        let bytes = oci::to_json(&manifest)?;
+        let mut desc = Descriptor::of(MANIFEST_V1, &bytes);
+        desc.platform = Some(oci::Platform::of(image));
+        for (bytes, digest) in [(config.to_vec(), image.id().digest()), (bytes, desc.digest)] {
+            let file = self.copy_in(&Contents::from(bytes), digest, "a manifest or config")?;
+            staged.add(file, self.blob_path(&digest));
+        }
+        Ok(desc)
+    }
+
+    /// Gives every staged file its name (synced first; a name that exists is kept), then
+    /// syncs the directories.
+    pub(super) fn commit(&self, staged: Staged) -> Result<()> {
+        for (file, target) in &staged.files {
+            persist(file, target)?;
+        }
+        sync_dir(&self.blobs_dir())?;
+        sync_dir(&self.cache_dir())
+    }
+
+    /// Deletes every blob and cached tar that no entry of the index uses, through manifests
+    /// and nested indexes. The caller holds the removal lock and the index lock.
+    pub(super) fn collect_garbage(&self) -> Result<()> {
+        let (blobs, diff_ids) = self.referenced()?;
+        for (dir, keep) in [
+            (
+                self.blobs_dir(),
+                blobs.iter().map(|d| d.to_hex().to_string()).collect(),
+            ),
+            (
+                self.cache_dir(),
+                diff_ids
+                    .iter()
+                    .map(|d| d.to_hex().to_string())
+                    .collect::<BTreeSet<String>>(),
+            ),
+        ] {
+            for (name, path) in list(&dir)? {
+                if !keep.contains(&name) {
+                    std::fs::remove_file(&path)
+                        .map_err(|e| Error::io(format_args!("deleting {}", path.display()), e))?;
+                }
+            }
+        }
+        self.clean_ingest()
+    }
+
+    /// Every blob the index uses (through manifests and nested indexes), and every DiffId
+    /// their configs list.
+    fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<DiffId>)> {
+        let mut blobs = BTreeSet::new();
+        let mut diff_ids = BTreeSet::new();
+        let mut to_read: Vec<Descriptor> = self.read_index()?.manifests;
+        while let Some(desc) = to_read.pop() {
+            if !blobs.insert(desc.digest) {
+                continue;
+            }
+            let Ok(bytes) = self.small_blob(&desc) else {
+                continue;
+            };
+            match desc.media_type.as_str() {
+                MANIFEST_V1 | DOCKER_MANIFEST_V2 => {
+                    if let Ok(manifest) = json::<Manifest>(&bytes, "a manifest") {
+                        blobs.extend(manifest.layers.iter().map(|l| l.digest));
+                        to_read.push(manifest.config);
+                    }
+                }
+                INDEX_V1 | DOCKER_MANIFEST_LIST => {
+                    if let Ok(index) = json::<Index>(&bytes, "an index") {
+                        to_read.extend(index.manifests);
+                    }
+                }
+                _ => {
+                    if let Ok(config) = crate::config::ImageConfig::from_bytes(bytes) {
+                        diff_ids.extend(config.file().rootfs.diff_ids.iter().copied());
+                    }
+                }
+            }
+        }
+        Ok((blobs, diff_ids))
+    }
+
+    /// Bytes in the layer cache.
+    pub(super) fn cache_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for (_, path) in list(&self.cache_dir())? {
+            total += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    /// Re-hashes every blob and cached tar against its name, and checks that every file
+    /// the index uses is there.
+    pub(super) fn verify(&self) -> Result<Verification> {
+        let mut verification = Verification::default();
+        let relative = |path: &Path| path.strip_prefix(&*self.root).unwrap_or(path).to_path_buf();
+        let mut present = BTreeSet::new();
+        for (dir, is_blob) in [(self.blobs_dir(), true), (self.cache_dir(), false)] {
+            for (name, path) in list(&dir)? {
+                let Ok(expected) = format!("sha256:{name}").parse::<Digest>() else {
+                    verification.problems.push(Corruption::new(
+                        relative(&path),
+                        Digest::sha256(b""),
+                        None,
+                        "not named by a SHA-256 digest",
+                    ));
+                    continue;
+                };
+                if is_blob {
+                    verification.blobs += 1;
+                    present.insert(expected);
+                } else {
+                    verification.layers += 1;
+                }
+                let problem = match hash_file(&path) {
+                    Ok(actual) if actual == expected => None,
+                    Ok(actual) => Some((Some(actual), "digest mismatch".to_owned())),
+                    Err(e) => Some((None, format!("unreadable: {e}"))),
+                };
+                if let Some((actual, reason)) = problem {
+                    verification.problems.push(Corruption::new(
+                        relative(&path),
+                        expected,
+                        actual,
+                        reason,
+                    ));
+                }
+            }
+        }
+        let (needed, _) = self.referenced()?;
+        for digest in needed.difference(&present) {
+            verification.problems.push(Corruption::new(
+                oci::blob_path(digest),
+                *digest,
+                None,
+                "missing (the index uses it)",
+            ));
+        }
+        Ok(verification)
+    }
+}
+
+impl Staged {
+    fn add(&mut self, file: Arc<HostFile>, target: PathBuf) {
+        self.files.push((file, target));
+    }
+}
+
+/// The tag an index entry names, if it names one this crate reads as a reference.
+fn name_of(desc: &Descriptor) -> Option<Reference> {
+    desc.annotations
+        .get(IMAGE_NAME)
+        .or_else(|| desc.annotations.get(REF_NAME))
+        .and_then(|name| Reference::parse(name).ok())
+        .filter(|r| r.digest().is_none())
+}
+
+fn index_json(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
+    oci::to_json(&Index {
+        schema_version: 2,
+        media_type: Some(INDEX_V1.to_owned()),
+        manifests,
+        annotations: BTreeMap::new(),
+        extra: BTreeMap::new(),
+    })
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidArchive {
+        path: None,
+        reason: format!("{what} does not parse"),
+        source: Some(e),
+    })
+}
+
+/// Reads a file of at most `limit` bytes whole.
+fn read_small(path: &Path, limit: u64) -> Result<Bytes> {
+    let fail = |e: io::Error| Error::io(format_args!("reading {}", path.display()), e);
+    let file = File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
+    Limits::check("JSON bytes", bytes.len() as u64, limit)?;
+    Ok(Bytes::from(bytes))
+}
+
+/// The files of a directory, by name, skipping names that start with a dot.
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format_args!("listing {}", dir.display()), e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format_args!("listing {}", dir.display()), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            files.push((name, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn hash_file(path: &Path) -> io::Result<Digest> {
+    let mut hash = HashingReader::new(io::BufReader::with_capacity(1 << 20, File::open(path)?));
+    io::copy(&mut hash, &mut io::sink())?;
+    Ok(hash.digest())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format_args!("syncing {}", dir.display()), e))
+}
+
+/// A number no other call in this process gets.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A reader that tells `progress` how far it has got, every MiB and at the end.
+struct Counting<'a, R> {
+    reader: R,
+    done: u64,
+    reported: u64,
+    total: u64,
+    progress: &'a mut (dyn FnMut(u64, u64) + Send),
+}
+
+impl<R> Counting<'_, R> {
+    fn finish(&mut self) {
+        if self.reported != self.done || self.done == 0 {
+            (self.progress)(self.done, self.total);
+            self.reported = self.done;
+        }
+    }
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= 1 << 20 {
+            (self.progress)(self.done, self.total);
+            self.reported = self.done;
+        }
+        Ok(n)
+    }
+}
+
+/// A reader that copies what it reads.
+struct Tee<R> {
+    reader: R,
+    copy: ContentsWriter,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
