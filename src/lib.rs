@@ -87,7 +87,10 @@
 //! the OCI [config specification](https://github.com/opencontainers/image-spec/blob/main/config.md#layer-chainid).
 //!
 //! **The store shares.** A [`Store`] keeps layers by DiffId, trees by ChainId and images by
-//! id, with tags; adding an image whose base it has costs only the new layers.
+//! id, with tags; adding an image whose base it has costs only the new layers. In memory
+//! ([`Store::new`]) or in a directory ([`Store::open`]): an OCI image layout that skopeo and
+//! umoci read as it is, shared by processes, where a failed or killed load leaves nothing
+//! half written.
 //!
 //! **Bytes stay where they are.** A file's [`Contents`] are bytes in memory (built, written
 //! in a container) or a range of an uncompressed tar on disk, read when asked: the
