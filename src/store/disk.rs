@@ -95,6 +95,7 @@ impl Disk {
             }
         }
         disk.clean_ingest()?;
+        allow_open_files();
         Ok(disk)
     }
 
@@ -709,6 +710,18 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format_args!("syncing {}", dir.display()), e))
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime does: a stored layer
+/// keeps its blob (and cached tar) open, and a store of many images has many layers.
+fn allow_open_files() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        // Best effort: the default limit still serves a store of a few hundred layers.
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
 }
 
 /// A number no other call in this process gets.
