@@ -229,7 +229,10 @@ pub(crate) fn persist(file: &HostFile, target: &Path) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let partial = dir.join(format!(".{name}.{}.partial", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // `NAME.PID.N.partial`: what a store cleans once process PID is gone.
+    let partial = dir.join(format!(".{name}.{}.{n}.partial", std::process::id()));
     let mut out = File::create(&partial).map_err(fail)?;
     let mut reader = io::BufReader::with_capacity(CHUNK, FileReader { file, pos: 0 });
     io::copy(&mut reader, &mut out).map_err(fail)?;

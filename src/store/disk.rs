@@ -349,20 +349,24 @@ impl Disk {
         sync_dir(path.parent().unwrap_or(&self.root))
     }
 
-    /// Deletes what processes that no longer run left in the ingest area (files whose
-    /// names carry a process id with no process).
+    /// Deletes what processes that no longer run left half written: files named
+    /// `….PID.N.partial` in the ingest area and beside blobs and cached tars.
     fn clean_ingest(&self) -> Result<()> {
-        let dir = self.ingest_dir();
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format_args!("listing {}", dir.display()), e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let pid = name.rsplit('.').nth(2).and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|pid| {
-                pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
-            });
-            if !alive {
-                let _ = std::fs::remove_file(entry.path());
+        for dir in [self.ingest_dir(), self.blobs_dir(), self.cache_dir()] {
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| Error::io(format_args!("listing {}", dir.display()), e))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(stem) = name.strip_suffix(".partial") else {
+                    continue;
+                };
+                let pid = stem.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+                let alive = pid.is_some_and(|pid| {
+                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+                });
+                if !alive {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
         Ok(())
@@ -579,6 +583,21 @@ impl Disk {
             }
         }
         Ok((blobs, diff_ids))
+    }
+
+    /// The blobs an image's manifest names, with their sizes: the manifest, its config and
+    /// its layers.
+    pub(super) fn blobs_of(&self, id: ImageId) -> Result<Option<BTreeMap<Digest, u64>>> {
+        let Some(desc) = self.manifests.get(&id) else {
+            return Ok(None);
+        };
+        let manifest: Manifest = json(&self.small_blob(desc)?, "a manifest")?;
+        let named = [
+            (desc.digest, desc.size),
+            (manifest.config.digest, manifest.config.size),
+        ];
+        let layers = manifest.layers.iter().map(|l| (l.digest, l.size));
+        Ok(Some(named.into_iter().chain(layers).collect()))
     }
 
     /// Bytes in the layer cache.

@@ -1125,15 +1125,20 @@ impl Store {
         let mut users: BTreeMap<Digest, (u64, usize)> = BTreeMap::new();
         let mut unshared_bytes = 0;
         for image in self.images.values() {
-            let config = (image.id().digest(), image.config().as_bytes().len() as u64);
-            let manifest = self
-                .disk
-                .as_ref()
-                .and_then(|d| d.manifest(image.id()))
-                .map(|m| (m.digest, m.size));
-            let layers = image.layers().map(|l| (l.blob().digest(), blob_size(l)));
-            let blobs: BTreeMap<Digest, u64> =
-                [config].into_iter().chain(manifest).chain(layers).collect();
+            // On disk, the blobs the image's manifest names: a layer shared by DiffId may
+            // be stored as two blobs (plain and gzip) named by two manifests.
+            let on_disk = match &self.disk {
+                Some(disk) => disk.blobs_of(image.id())?,
+                None => None,
+            };
+            let blobs: BTreeMap<Digest, u64> = match on_disk {
+                Some(blobs) => blobs,
+                None => {
+                    let config = (image.id().digest(), image.config().as_bytes().len() as u64);
+                    let layers = image.layers().map(|l| (l.blob().digest(), blob_size(l)));
+                    std::iter::once(config).chain(layers).collect()
+                }
+            };
             for (digest, size) in blobs {
                 unshared_bytes += size;
                 users.entry(digest).or_insert((size, 0)).1 += 1;
