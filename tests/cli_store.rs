@@ -436,3 +436,33 @@ fn a_missing_root_is_not_created_by_reading() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no image store"));
     assert!(!cli.root().exists());
 }
+
+#[test]
+fn the_root_comes_from_the_environment_without_root() {
+    let cli = Cli::new("cli-store-env");
+    let (base, _) = base_and_app();
+    let file = cli.file("base.tar", &base, &["demo/base:1"]);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_layercake"))
+            .args(args)
+            .env("LAYERCAKE_ROOT", cli.root())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["load", "-i", file.to_str().unwrap()])
+        .status
+        .success());
+    assert!(
+        cli.root().join("index.json").is_file(),
+        "loaded into LAYERCAKE_ROOT"
+    );
+    let out = run(&["images", "-q"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", short_id(&base))
+    );
+    // --root wins over the environment.
+    let elsewhere = cli.dir.join("elsewhere");
+    let out = run(&["--root", elsewhere.to_str().unwrap(), "images", "-q"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}

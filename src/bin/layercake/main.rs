@@ -180,6 +180,25 @@ enum Command {
         tag: Vec<String>,
     },
 
+    /// Squashes layers FROM..top into one; the filesystem is unchanged.
+    #[command(after_help = "Example:\n  layercake squash app.tar -o squashed.tar --from 1")]
+    Squash {
+        /// The image.
+        image: String,
+        /// Where to write the squashed image.
+        #[arg(short, long)]
+        output: String,
+        /// The first layer to squash (0 = all).
+        #[arg(long, default_value_t = 0)]
+        from: usize,
+        /// The output format (default: from OUTPUT's transport, else docker-archive).
+        #[arg(long)]
+        format: Option<String>,
+        /// The name to give the image (default: its names in the input).
+        #[arg(long)]
+        tag: Vec<String>,
+    },
+
     /// Loads the images of an image file into the store, like `docker load`: a line per
     /// layer, loaded or already there, then each image's name (or its id if it has none).
     #[command(
@@ -258,25 +277,6 @@ enum Command {
     /// bytes shared between images, and the layer cache (which may be deleted).
     #[command(after_help = "Example:\n  layercake df")]
     Df,
-
-    /// Squashes layers FROM..top into one; the filesystem is unchanged.
-    #[command(after_help = "Example:\n  layercake squash app.tar -o squashed.tar --from 1")]
-    Squash {
-        /// The image.
-        image: String,
-        /// Where to write the squashed image.
-        #[arg(short, long)]
-        output: String,
-        /// The first layer to squash (0 = all).
-        #[arg(long, default_value_t = 0)]
-        from: usize,
-        /// The output format (default: from OUTPUT's transport, else docker-archive).
-        #[arg(long)]
-        format: Option<String>,
-        /// The name to give the image (default: its names in the input).
-        #[arg(long)]
-        tag: Vec<String>,
-    },
 }
 
 fn main() -> ExitCode {

@@ -39,7 +39,7 @@ pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<
     // Bars on a terminal only; the lines go to standard output either way.
     let multi = std::io::stderr().is_terminal().then(MultiProgress::new);
     let style = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        "{msg}: Loading [{bar:20}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
