@@ -356,10 +356,20 @@ pub fn rmi(root: &Root, out: &mut impl Write, images: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The bytes a store takes on disk: blobs and layer cache.
-fn held(store: &layercake::Store) -> Result<u64> {
-    let usage = store.usage()?;
-    Ok(usage.stored_bytes + usage.cache_bytes)
+/// The bytes of the files under `dir`, as `du --apparent-size` counts them: what prune
+/// reclaims includes files no image named (a blob of a load that lost a race).
+fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => disk_bytes(&entry.path()),
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `docker image prune`: images no tag points at, and what only they used.
@@ -369,9 +379,9 @@ pub fn prune(root: &Root, out: &mut impl Write) -> Result<()> {
         return Ok(());
     }
     let mut store = root.open()?;
-    let before = held(&store)?;
+    let before = disk_bytes(root.path()?);
     let removal = store.prune()?;
-    let after = held(&store)?;
+    let after = disk_bytes(root.path()?);
     if !removal.images.is_empty() || !removal.layers.is_empty() {
         writeln!(out, "Deleted Images:")?;
         for id in &removal.images {
@@ -405,7 +415,9 @@ pub fn verify(root: &Root, out: &mut impl Write) -> Result<()> {
         writeln!(out, "{problem}")?;
     }
     if !verification.is_ok() {
-        return Err(format!("{} problems found", verification.problems.len()).into());
+        let n = verification.problems.len();
+        let problems = if n == 1 { "problem" } else { "problems" };
+        return Err(format!("{n} {problems} found").into());
     }
     writeln!(out, "no problems found")?;
     Ok(())
