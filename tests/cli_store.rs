@@ -466,3 +466,46 @@ fn the_root_comes_from_the_environment_without_root() {
     let out = run(&["--root", elsewhere.to_str().unwrap(), "images", "-q"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
 }
+
+#[test]
+fn save_as_an_oci_layout_and_diff_stored_images() {
+    let (cli, _base, app) = loaded("cli-store-oci");
+    let layout = cli.dir.join("layout");
+    cli.ok(&[
+        "save",
+        "-o",
+        layout.to_str().unwrap(),
+        "--format",
+        "oci",
+        "demo/app:1",
+    ]);
+    assert!(layout.join("index.json").is_file());
+    let other = Cli::new("cli-store-oci-other");
+    let out = other.ok(&["load", "--input", layout.to_str().unwrap()]);
+    assert!(out.ends_with("Loaded image: demo/app:1\n"), "{out}");
+    assert_eq!(
+        other.ok(&["images", "-q", "--no-trunc"]),
+        format!("{}\n", app.id())
+    );
+
+    let diff = cli.ok(&["diff", "demo/base:1", "demo/app:1"]);
+    assert!(diff.lines().any(|l| l == "A /app/run"), "{diff}");
+}
+
+#[test]
+fn bare_oci_ref_names_do_not_become_tags() {
+    let cli = Cli::new("cli-store-refname");
+    let (base, _) = base_and_app();
+    let path = cli.dir.join("refname.tar");
+    let mut tar = Vec::new();
+    Writer::new(Format::OciArchive)
+        .image_ref(&base, "v1.0")
+        .write(&mut tar)
+        .unwrap();
+    std::fs::write(&path, tar).unwrap();
+    let out = cli.load(&path);
+    assert!(
+        out.ends_with(&format!("Loaded image ID: {}\n", base.id())),
+        "{out}"
+    );
+}
