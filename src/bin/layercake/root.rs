@@ -43,6 +43,16 @@ impl Root {
         Ok(Store::open(self.path()?)?)
     }
 
+    /// Opens a store that exists to change it (a tag or a removal has nothing to act on in
+    /// a store not made yet).
+    pub fn open_existing(&self) -> Result<Store> {
+        let path = self.path()?;
+        if !path.is_dir() {
+            return Err(format!("no image store at {}", path.display()).into());
+        }
+        self.open()
+    }
+
     /// The store, opened once to read. A store that does not exist is not created.
     pub fn store(&self) -> Result<&Store> {
         if let Some(store) = self.store.get() {

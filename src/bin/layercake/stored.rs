@@ -321,15 +321,13 @@ pub fn save(root: &Root, output: &Path, images: &[String], format: &str) -> Resu
 
 /// `docker tag SOURCE TARGET`.
 pub fn tag(root: &Root, source: &str, target: &str) -> Result<()> {
-    root.store()?;
-    root.open()?.tag(source, target)?;
+    root.open_existing()?.tag(source, target)?;
     Ok(())
 }
 
 /// `docker rmi IMAGE…`: each in turn; a failure is reported and the rest still removed.
 pub fn rmi(root: &Root, out: &mut impl Write, images: &[String]) -> Result<()> {
-    root.store()?;
-    let mut store = root.open()?;
+    let mut store = root.open_existing()?;
     let mut failures = 0;
     for arg in images {
         match store.remove(arg) {
