@@ -7,23 +7,31 @@ use layercake::archive::{self, ImportOptions};
 use layercake::config::rfc3339;
 use layercake::{Layer, Node};
 
+use crate::root::Root;
 use crate::source::{load, save, with_spinner, Result};
 
-pub fn inspect(out: &mut impl Write, image: &str, size: bool) -> Result<()> {
-    let loaded = load(image)?;
+pub fn inspect(root: &Root, out: &mut impl Write, image: &str, size: bool) -> Result<()> {
+    let loaded = load(root, image)?;
     if size {
         with_spinner("reading the layers".into(), || {
             Ok(loaded.image.read_layers()?)
         })?;
     }
-    let mut inspect = loaded.image.inspect();
-    inspect.repo_tags = loaded.names();
+    let inspect = match loaded.stored_tags {
+        // Every tag the image has in the store.
+        Some(_) => root.store()?.inspect(image)?,
+        None => {
+            let mut inspect = loaded.image.inspect();
+            inspect.repo_tags = loaded.names();
+            inspect
+        }
+    };
     writeln!(out, "{}", serde_json::to_string_pretty(&[inspect])?)?;
     Ok(())
 }
 
 /// Docker's sizes: decimal units, three significant digits (`1.23MB`).
-fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut size = bytes as f64;
     let mut unit = 0;
@@ -56,8 +64,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-pub fn history(out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> {
-    let image = load(image)?.image;
+pub fn history(root: &Root, out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> {
+    let image = load(root, image)?.image;
     writeln!(
         out,
         "{:<20} {:<22} {:<46} {:<10} COMMENT",
@@ -86,8 +94,8 @@ pub fn history(out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> 
     Ok(())
 }
 
-pub fn layers(out: &mut impl Write, image: &str) -> Result<()> {
-    let image = load(image)?.image;
+pub fn layers(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
+    let image = load(root, image)?.image;
     // Every layer read (digests verified, entries parsed), several at once.
     with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
     for (i, (layer, chain_id)) in image.layers().zip(image.chain_ids()).enumerate() {
@@ -139,13 +147,14 @@ pub fn long_line(path: &str, node: &Node) -> String {
 }
 
 pub fn ls(
+    root: &Root,
     out: &mut impl Write,
     image: &str,
     path: &str,
     long: bool,
     recursive: bool,
 ) -> Result<()> {
-    let tree = load(image)?.image.tree()?;
+    let tree = load(root, image)?.image.tree()?;
     let (dir, node) = tree.resolve(path)?;
     if !node.is_dir() {
         let shown = format!("/{dir}");
@@ -177,27 +186,27 @@ pub fn ls(
     Ok(())
 }
 
-pub fn cat(out: &mut impl Write, image: &str, path: &str) -> Result<()> {
-    let mut file = load(image)?.image.tree()?.open(path)?;
+pub fn cat(root: &Root, out: &mut impl Write, image: &str, path: &str) -> Result<()> {
+    let mut file = load(root, image)?.image.tree()?.open(path)?;
     std::io::copy(&mut file, out)?;
     out.flush()?;
     Ok(())
 }
 
-pub fn diff(out: &mut impl Write, from: &str, to: &str) -> Result<()> {
+pub fn diff(root: &Root, out: &mut impl Write, from: &str, to: &str) -> Result<()> {
     // In one store, images from two files share the layers and merged trees they have in
     // common (by DiffId and ChainId), so the diff walks only what differs.
     let mut store = layercake::Store::new();
-    let from = store.add(&load(from)?.image)?.image;
-    let to = store.add(&load(to)?.image)?.image;
+    let from = store.add(&load(root, from)?.image)?.image;
+    let to = store.add(&load(root, to)?.image)?.image;
     for change in from.diff(&to)? {
         writeln!(out, "{change}")?;
     }
     Ok(())
 }
 
-pub fn export(image: &str, output: &Path) -> Result<()> {
-    let tree = load(image)?.image.tree()?;
+pub fn export(root: &Root, image: &str, output: &Path) -> Result<()> {
+    let tree = load(root, image)?.image.tree()?;
     with_spinner(format!("writing {}", output.display()), || {
         let file = std::fs::File::create(output)
             .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
@@ -210,12 +219,13 @@ pub fn export(image: &str, output: &Path) -> Result<()> {
 
 #[cfg(target_os = "linux")]
 pub fn unpack(
+    root: &Root,
     out: &mut impl Write,
     image: &str,
     dir: &Path,
     options: &layercake::UnpackOptions,
 ) -> Result<()> {
-    let tree = load(image)?.image.tree()?;
+    let tree = load(root, image)?.image.tree()?;
     let report = with_spinner(format!("unpacking into {}", dir.display()), || {
         Ok(layercake::unpack(&tree, dir, options)?)
     })?;
@@ -254,6 +264,7 @@ pub fn import(
 }
 
 pub fn convert(
+    root: &Root,
     image: &str,
     output: &str,
     format: Option<&str>,
@@ -261,26 +272,33 @@ pub fn convert(
     level: Option<u32>,
     tags: Vec<String>,
 ) -> Result<()> {
-    let loaded = load(image)?;
+    let loaded = load(root, image)?;
+    // An image in the store keeps its tags (or the one it was named by).
+    let names = if tags.is_empty() && loaded.stored_tags.is_some() {
+        loaded.names()
+    } else {
+        tags
+    };
     save(
         output,
         format,
         compression,
         level,
         &loaded.image,
-        &tags,
+        &names,
         loaded.listed.as_ref(),
     )
 }
 
 pub fn squash(
+    root: &Root,
     image: &str,
     output: &str,
     from: usize,
     format: Option<&str>,
     tags: Vec<String>,
 ) -> Result<()> {
-    let loaded = load(image)?;
+    let loaded = load(root, image)?;
     let image = &loaded.image;
     let count = image.layers().count();
     if from > count {

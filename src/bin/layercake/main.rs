@@ -7,16 +7,25 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod demo;
+mod root;
 mod source;
+mod stored;
 
 /// Docker/OCI images as values: inspect, change and commit them in memory.
 ///
 /// IMAGE is a docker-archive tar, an oci-archive tar or an OCI layout directory (the format
 /// is detected), or skopeo's transport syntax: `docker-archive:FILE[:name:tag]`,
-/// `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`.
+/// `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`. Anything else (not an existing path, no
+/// transport prefix) names an image in the store, as in `docker`: `name[:tag]`,
+/// `name@sha256:…` (a manifest digest), an image id or a unique prefix of one.
 #[derive(Debug, Parser)]
 #[command(name = "layercake", version, about, long_about)]
 struct Cli {
+    /// The image store's directory [env: LAYERCAKE_ROOT; default: $XDG_DATA_HOME/layercake,
+    /// else ~/.local/share/layercake]. Opened only by commands that use it.
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -189,25 +198,107 @@ enum Command {
         #[arg(long)]
         tag: Vec<String>,
     },
+
+    /// Loads the images of an image file into the store, like `docker load`: a line per
+    /// layer, loaded or already there, then each image's name (or its id if it has none).
+    #[command(
+        after_help = "Example:\n  layercake load -i busybox.tar\n  layercake --root /srv/images load --input app.tar"
+    )]
+    Load {
+        /// The image file (docker-archive, oci-archive or OCI layout).
+        #[arg(short, long, value_name = "FILE")]
+        input: PathBuf,
+    },
+
+    /// Lists the images in the store, like `docker images`, newest first. SIZE is the sum of
+    /// the layers' blobs as stored (compressed or not), not their unpacked size.
+    #[command(
+        after_help = "Example:\n  layercake images\n  layercake images --digests --no-trunc"
+    )]
+    Images {
+        /// Only the image ids, once each.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Show each image's manifest digest.
+        #[arg(long)]
+        digests: bool,
+        /// Do not shorten the ids.
+        #[arg(long)]
+        no_trunc: bool,
+    },
+
+    /// Writes images of the store (or files) into one image file, like `docker save`, each
+    /// under its tags, or under the name it was given.
+    #[command(
+        after_help = "Example:\n  layercake save -o busybox.tar busybox\n  layercake save -o images.tar app:1 app:2 --format oci-archive"
+    )]
+    Save {
+        /// The file to write (a directory for `--format oci`).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The images.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// docker-archive, oci-archive or oci.
+        #[arg(long, default_value = "docker-archive")]
+        format: String,
+    },
+
+    /// Gives an image in the store another name, like `docker tag`.
+    #[command(after_help = "Example:\n  layercake tag busybox:latest registry.example/busybox:1")]
+    Tag {
+        /// The image (a tag, an id or a unique id prefix).
+        source: String,
+        /// The new name (`name[:tag]`, `:latest` implied).
+        target: String,
+    },
+
+    /// Removes images from the store, like `docker rmi`: by tag the tag goes, and the image
+    /// with its last tag; by id the image goes unless several tags point at it. Layers no
+    /// other image uses go too.
+    #[command(after_help = "Example:\n  layercake rmi busybox:latest\n  layercake rmi 3f2a1b")]
+    Rmi {
+        /// The images.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+
+    /// Removes images no tag points at, and the layers only they used, like
+    /// `docker image prune` (without asking).
+    #[command(after_help = "Example:\n  layercake prune")]
+    Prune,
+
+    /// Re-hashes every blob and cached layer of the store and names each file that is not
+    /// what it should be; exits with status 1 if any is not.
+    #[command(after_help = "Example:\n  layercake verify")]
+    Verify,
+
+    /// Shows the store's disk use, like `docker system df`: images, layers, bytes stored,
+    /// bytes shared between images, and the layer cache (which may be deleted).
+    #[command(after_help = "Example:\n  layercake df")]
+    Df,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
+    let root = root::Root::new(cli.root);
+    let root = &root;
+    // Not locked: `load`'s progress may be reported from another thread.
+    let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Inspect { image, size } => commands::inspect(&mut out, &image, size),
-        Command::History { image, no_trunc } => commands::history(&mut out, &image, no_trunc),
-        Command::Layers { image } => commands::layers(&mut out, &image),
+        Command::Inspect { image, size } => commands::inspect(root, &mut out, &image, size),
+        Command::History { image, no_trunc } => commands::history(root, &mut out, &image, no_trunc),
+        Command::Layers { image } => commands::layers(root, &mut out, &image),
         Command::Ls {
             image,
             path,
             long,
             recursive,
-        } => commands::ls(&mut out, &image, &path, long, recursive),
-        Command::Cat { image, path } => commands::cat(&mut out, &image, &path),
-        Command::Diff { from, to } => commands::diff(&mut out, &from, &to),
-        Command::Export { image, output } => commands::export(&image, &output),
+        } => commands::ls(root, &mut out, &image, &path, long, recursive),
+        Command::Cat { image, path } => commands::cat(root, &mut out, &image, &path),
+        Command::Diff { from, to } => commands::diff(root, &mut out, &from, &to),
+        Command::Export { image, output } => commands::export(root, &image, &output),
         #[cfg(target_os = "linux")]
         Command::Unpack {
             image,
@@ -233,7 +324,7 @@ fn main() -> ExitCode {
                 } else {
                     Setuid::Strip
                 });
-            commands::unpack(&mut out, &image, &dir, &options)
+            commands::unpack(root, &mut out, &image, &dir, &options)
         }
         Command::Import {
             file,
@@ -250,6 +341,7 @@ fn main() -> ExitCode {
             level,
             tag,
         } => commands::convert(
+            root,
             &image,
             &output,
             format.as_deref(),
@@ -263,7 +355,23 @@ fn main() -> ExitCode {
             from,
             format,
             tag,
-        } => commands::squash(&image, &output, from, format.as_deref(), tag),
+        } => commands::squash(root, &image, &output, from, format.as_deref(), tag),
+        Command::Load { input } => stored::load(root, &mut out, &input),
+        Command::Images {
+            quiet,
+            digests,
+            no_trunc,
+        } => stored::images(root, &mut out, quiet, digests, no_trunc),
+        Command::Save {
+            output,
+            images,
+            format,
+        } => stored::save(root, &output, &images, &format),
+        Command::Tag { source, target } => stored::tag(root, &source, &target),
+        Command::Rmi { images } => stored::rmi(root, &mut out, &images),
+        Command::Prune => stored::prune(root, &mut out),
+        Command::Verify => stored::verify(root, &mut out),
+        Command::Df => stored::df(root, &mut out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

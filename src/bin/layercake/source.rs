@@ -10,6 +10,8 @@ use layercake::archive::{Archive, ArchiveImage, Format, Writer};
 use layercake::Compression;
 use layercake::Image;
 
+use crate::root::Root;
+
 pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 /// A parsed IMAGE or OUTPUT argument.
@@ -74,23 +76,30 @@ pub struct Loaded {
     pub listed: Option<ArchiveImage>,
     /// The name the argument gave, if it gave one.
     pub reference: Option<String>,
+    /// For an image in the store: every tag it has there.
+    pub stored_tags: Option<Vec<String>>,
 }
 
 impl Loaded {
     /// Its names, for messages and `RepoTags`.
     pub fn names(&self) -> Vec<String> {
-        match (&self.reference, &self.listed) {
-            (Some(r), _) => vec![r.clone()],
-            (None, Some(item)) => item.names().to_vec(),
-            (None, None) => Vec::new(),
+        match (&self.reference, &self.listed, &self.stored_tags) {
+            (Some(r), _, _) => vec![r.clone()],
+            (None, Some(item), _) => item.names().to_vec(),
+            (None, None, Some(tags)) => tags.clone(),
+            (None, None, None) => Vec::new(),
         }
     }
 }
 
 /// Opens the file an IMAGE argument names and picks the image in it. Only the file's index
-/// is read here; layers are read when a command needs them.
-pub fn load(arg: &str) -> Result<Loaded> {
+/// is read here; layers are read when a command needs them. An argument that is neither an
+/// existing path nor has a transport prefix names an image in the store, as in `docker`.
+pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
     let target = parse(arg);
+    if target.format.is_none() && std::fs::symlink_metadata(&target.path).is_err() {
+        return root.load(arg);
+    }
     let archive = Archive::open(&target.path)?;
     if let Some(wanted) = target.format {
         let found = archive.format();
@@ -104,6 +113,7 @@ pub fn load(arg: &str) -> Result<Loaded> {
             image: archive.image(reference)?,
             listed: None,
             reference: Some(reference.clone()),
+            stored_tags: None,
         });
     }
     let image = archive.only_image().map_err(|e| match e {
@@ -128,6 +138,7 @@ pub fn load(arg: &str) -> Result<Loaded> {
         image,
         listed,
         reference: None,
+        stored_tags: None,
     })
 }
 
