@@ -626,10 +626,22 @@ fn write_manifest(
         files.insert(blob_path(&desc.digest), blob.contents().clone());
         layers.push(desc);
     }
+    let (bytes, desc) = manifest_of(image, config_desc, layers)?;
+    files.insert(blob_path(&desc.digest), Contents::from(bytes));
+    Ok(desc)
+}
+
+/// An OCI manifest of an image whose config and layer blobs are described: its bytes, and
+/// its descriptor with the image's platform.
+pub(crate) fn manifest_of(
+    image: &Image,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> Result<(Vec<u8>, Descriptor)> {
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MANIFEST_V1.to_owned()),
-        config: config_desc,
+        config,
         layers,
         annotations: BTreeMap::new(),
         extra: BTreeMap::new(),
@@ -637,8 +649,7 @@ fn write_manifest(
     let bytes = to_json(&manifest)?;
     let mut desc = Descriptor::of(MANIFEST_V1, &bytes);
     desc.platform = Some(Platform::of(image));
-    files.insert(blob_path(&desc.digest), Contents::from(bytes));
-    Ok(desc)
+    Ok((bytes, desc))
 }
 
 /// `blobs/<algorithm>/<hex>`.

@@ -269,26 +269,41 @@ impl Layer {
         options: &ReadOptions,
         budget: Option<Arc<Budget>>,
     ) -> Result<Layer> {
+        let digest = blob_digest.unwrap_or(diff_id.digest());
+        Layer::pending(
+            diff_id,
+            digest,
+            |blob| Pending {
+                blob,
+                expected_blob: blob_digest,
+                options: options.clone(),
+                budget,
+                trusted_tar: None,
+                keep: None,
+            },
+            blob,
+        )
+    }
+
+    /// A layer not read yet, from `blob` (whose first bytes tell its compression).
+    fn pending(
+        diff_id: DiffId,
+        digest: Digest,
+        pending: impl FnOnce(Contents) -> Pending,
+        blob: Contents,
+    ) -> Result<Layer> {
         let mut magic = [0u8; 4];
         let n = blob.read_at(0, &mut magic)?;
-        let compression = Compression::detect(&magic[..n]);
         Ok(Layer {
             inner: Arc::new(Inner {
                 diff_id,
                 read: OnceLock::new(),
-                pending: Some(Pending {
-                    blob: blob.clone(),
-                    expected_blob: blob_digest,
-                    options: options.clone(),
-                    budget,
-                    trusted_tar: None,
-                    keep: None,
-                }),
+                pending: Some(pending(blob.clone())),
                 reading: Mutex::new(()),
             }),
             blob: Blob {
-                digest: blob_digest.unwrap_or(diff_id.digest()),
-                compression,
+                digest,
+                compression: Compression::detect(&magic[..n]),
                 contents: blob,
             },
         })
@@ -305,28 +320,19 @@ impl Layer {
         keep: PathBuf,
         options: &ReadOptions,
     ) -> Result<Layer> {
-        let mut magic = [0u8; 4];
-        let n = blob.read_at(0, &mut magic)?;
-        Ok(Layer {
-            inner: Arc::new(Inner {
-                diff_id,
-                read: OnceLock::new(),
-                pending: Some(Pending {
-                    blob: blob.clone(),
-                    expected_blob: Some(blob_digest),
-                    options: options.clone(),
-                    budget: None,
-                    trusted_tar: tar,
-                    keep: Some(keep),
-                }),
-                reading: Mutex::new(()),
-            }),
-            blob: Blob {
-                digest: blob_digest,
-                compression: Compression::detect(&magic[..n]),
-                contents: blob,
+        Layer::pending(
+            diff_id,
+            blob_digest,
+            |blob| Pending {
+                blob,
+                expected_blob: Some(blob_digest),
+                options: options.clone(),
+                budget: None,
+                trusted_tar: tar,
+                keep: Some(keep),
             },
-        })
+            blob,
+        )
     }
 
     /// The blob of a layer of an image file not read yet, and how it is to be read; `None`

@@ -495,17 +495,7 @@ impl Disk {
                 Descriptor::of_blob(blob.media_type(), blob.digest(), blob.size())
             })
             .collect();
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_V1.to_owned()),
-            config: config_desc,
-            layers,
-            annotations: BTreeMap::new(),
-            extra: BTreeMap::new(),
-        };
-        let bytes = oci::to_json(&manifest)?;
-        let mut desc = Descriptor::of(MANIFEST_V1, &bytes);
-        desc.platform = Some(oci::Platform::of(image));
+        let (bytes, desc) = oci::manifest_of(image, config_desc, layers)?;
         for (bytes, digest) in [(config.to_vec(), image.id().digest()), (bytes, desc.digest)] {
             let file = self.copy_in(&Contents::from(bytes), digest, "a manifest or config")?;
             staged.add(file, self.blob_path(&digest));
