@@ -13,6 +13,42 @@
 //! calls on values in memory. It does not run containers (there is no process, namespace or
 //! cgroup here): a [`Container`] is a writable filesystem on top of an image.
 //!
+//! ## Open an image file
+//!
+//! What most programs come for: open an image (`docker save`, `skopeo copy`, an OCI layout),
+//! look at its files, with the layer that supplied each one, and read one. Only the file's
+//! index is read at first; each layer is read (verified, decompressed once) when a tree
+//! needs it, and file contents are read from disk when asked.
+//!
+//! ```
+//! use layercake::archive;
+//! # use layercake::archive::{Format, Writer};
+//! # use layercake::{Image, Layer};
+//! # let dir = std::env::temp_dir().join(format!("layercake-tour-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let path = dir.join("app.tar");
+//! # let base = Layer::builder().file("etc/os-release", "ID=cake\n").file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").build()?;
+//! # let app = Layer::builder().file("etc/motd", "hello\n").build()?;
+//! # let image = Image::builder().layer(base).layer(app).build()?;
+//! # Writer::new(Format::DockerArchive).image(&image, ["app:1"]).write(std::fs::File::create(&path)?)?;
+//! // A docker-archive, an oci-archive or an OCI layout directory: the format is detected.
+//! let image = archive::load(&path, "app:1")?;
+//! println!("{} ({} layers)", image.id(), image.layers().len());
+//!
+//! let tree = image.tree()?;
+//! for (name, node) in tree.read_dir("etc")? {
+//!     // Which layer supplied the file: 0 is the bottom one.
+//!     println!("{} {:>8} layer {:?}  /etc/{name}", node.mode_string(), node.size(), node.layer());
+//! }
+//! assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
+//! assert_eq!(tree.read("etc/passwd")?, "root:x:0:0::/root:/bin/sh\n");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`archive::Archive`] lists every image of a file with its names and platforms;
+//! [`Store::open`] keeps images in a directory across runs.
+//!
 //! ## A tour
 //!
 //! Build two layers, the second deleting a file of the first with a whiteout, and stack them

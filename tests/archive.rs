@@ -1077,3 +1077,30 @@ fn one_tag_in_two_repositories_is_told_apart_by_the_full_name() {
         Err(Error::AmbiguousReference { .. })
     ));
 }
+
+#[test]
+fn a_name_offering_other_platforms_only_is_an_error_naming_them() {
+    let amd = Image::builder().architecture("amd64").build().unwrap();
+    let arm = Image::builder().architecture("arm64").build().unwrap();
+    let tar = written(
+        Writer::new(Format::OciArchive)
+            .image(&amd, ["app:1"])
+            .image(&arm, ["app:1"]),
+    );
+    let s390x = LoadOptions::new().platform(Platform::parse("linux/s390x").unwrap());
+    let archive = Archive::from_bytes_with(tar.clone(), &s390x).unwrap();
+    assert!(archive.images().is_empty(), "no image for linux/s390x");
+    let err = archive.image("app:1").unwrap_err().to_string();
+    assert!(
+        err.contains("linux/amd64") && err.contains("linux/arm64"),
+        "the error names what the file offers: {err}"
+    );
+    // The platform asked is taken when it is there, and one image alone is read whatever
+    // its platform.
+    let arm64 = LoadOptions::new().platform(Platform::parse("linux/arm64").unwrap());
+    let archive = Archive::from_bytes_with(tar, &arm64).unwrap();
+    assert_eq!(archive.image("app:1").unwrap().id(), arm.id());
+    let solo = written(Writer::new(Format::OciArchive).image(&arm, ["solo:1"]));
+    let archive = Archive::from_bytes_with(solo, &s390x).unwrap();
+    assert_eq!(archive.image("solo:1").unwrap().id(), arm.id());
+}

@@ -209,7 +209,7 @@ impl LoadOptions {
     /// let amd = Image::builder().architecture("amd64").build()?;
     /// let arm = Image::builder().architecture("arm64").build()?;
     /// let mut tar = Vec::new();
-    /// // Two platforms under one name: an index per platform in `index.json`.
+    /// // Two platforms under one name: two entries of `index.json`, one per platform.
     /// Writer::new(Format::OciArchive).image(&amd, ["app:1"]).image(&arm, ["app:1"]).write(&mut tar)?;
     /// let arm64 = LoadOptions::new().platform(Platform::parse("linux/arm64")?);
     /// let archive = Archive::from_bytes_with(tar, &arm64)?;

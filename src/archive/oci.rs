@@ -419,25 +419,34 @@ pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
     let mut unavailable = Vec::new();
     for (_, group) in groups {
         let offered: Vec<Platform> = group.iter().filter_map(|d| d.platform.clone()).collect();
-        // A name with several descriptors and platforms: those for the platform asked, if
-        // any match; one descriptor is read whatever its platform (an arm64 image is still
-        // an image).
-        let any_match = group.iter().any(|d| {
+        // A name with several descriptors for several platforms: those for the platform
+        // asked, and none if none is for it (as an index with no manifest for it: the name
+        // is then an error listing what it offers). One descriptor is read whatever its
+        // platform (an arm64 image is still an image).
+        let for_platform = |d: &&Descriptor| {
             d.platform
                 .as_ref()
-                .is_some_and(|p| p.matches(loader.platform))
-        });
+                .is_none_or(|p| p.matches(loader.platform))
+        };
         let chosen: Vec<&Descriptor> = group
             .iter()
             .copied()
-            .filter(|d| {
-                group.len() == 1
-                    || !any_match
-                    || d.platform
-                        .as_ref()
-                        .is_none_or(|p| p.matches(loader.platform))
-            })
+            .filter(|d| group.len() == 1 || for_platform(d))
             .collect();
+        if chosen.is_empty() {
+            let first = group[0];
+            unavailable.push(Unavailable {
+                names: first.name().cloned().into_iter().collect(),
+                ref_names: first
+                    .annotations
+                    .get(REF_NAME)
+                    .cloned()
+                    .into_iter()
+                    .collect(),
+                offered: offered.clone(),
+            });
+            continue;
+        }
         let listed = if group.len() > 1 { offered } else { Vec::new() };
         for desc in chosen {
             let names: Vec<String> = desc.name().cloned().into_iter().collect();
