@@ -219,7 +219,11 @@ fn images_lists_newest_first_with_tags() {
 
     let digests = cli.ok(&["images", "--digests"]);
     let header = digests.lines().next().unwrap();
-    assert!(header.starts_with("REPOSITORY   TAG   DIGEST"), "{digests}");
+    // Docker's tabwriter: columns at least ten wide (`TAG       `).
+    assert!(
+        header.starts_with("REPOSITORY   TAG       DIGEST"),
+        "{digests}"
+    );
     let row = digests.lines().nth(1).unwrap();
     let digest = row.split_whitespace().nth(2).unwrap();
     assert!(

@@ -9,25 +9,46 @@ use layercake::{Layer, Node};
 
 use crate::root::Root;
 use crate::source::{load, save, with_spinner, Result};
+use crate::stored::{human_age, parse_rfc3339, short, table};
 
-pub fn inspect(root: &Root, out: &mut impl Write, image: &str, size: bool) -> Result<()> {
+/// `docker image inspect`: a JSON array of one object, four-space indented, in Docker's key
+/// order. Every layer is read, so that `Size` is shown as Docker always shows it.
+pub fn inspect(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
     let loaded = load(root, image)?;
-    if size {
-        with_spinner("reading the layers".into(), || {
-            Ok(loaded.image.read_layers()?)
-        })?;
-    }
+    with_spinner("reading the layers".into(), || {
+        Ok(loaded.image.read_layers()?)
+    })?;
     let inspect = match loaded.stored_tags {
         // Every tag the image has in the store.
         Some(_) => root.store()?.inspect(image)?,
         None => {
             let mut inspect = loaded.image.inspect();
-            inspect.repo_tags = loaded.names();
+            inspect.repo_tags = familiar(&loaded.names());
             inspect
         }
     };
-    writeln!(out, "{}", serde_json::to_string_pretty(&[inspect])?)?;
+    let mut json = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut json, formatter);
+    serde::Serialize::serialize(&[inspect], &mut serializer)?;
+    out.write_all(&json)?;
+    writeln!(out)?;
     Ok(())
+}
+
+/// Names as `docker` shows tags: references in familiar form (`busybox:latest`, never
+/// `docker.io/library/busybox:latest`); a name that is not a reference (an OCI ref name
+/// such as `v1.0`) as it is.
+pub fn familiar(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| match layercake::Reference::parse(n) {
+            Ok(r) if (n.contains(':') || n.contains('/')) && r.digest().is_none() => {
+                r.familiar().to_string()
+            }
+            _ => n.clone(),
+        })
+        .collect()
 }
 
 /// Docker's sizes: decimal units, three significant digits (`1.23MB`).
@@ -54,6 +75,7 @@ pub fn human_size(bytes: u64) -> String {
     )
 }
 
+/// Docker's `Ellipsis`: at most `max` characters, the last of them `…` when cut.
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -64,34 +86,51 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-pub fn history(root: &Root, out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> {
+/// `docker history`: newest first, Docker's columns. Every layer is read, for its size.
+/// Times are ages (`3 years ago`) unless `human` is false, then RFC 3339 in UTC.
+pub fn history(
+    root: &Root,
+    out: &mut impl Write,
+    image: &str,
+    human: bool,
+    no_trunc: bool,
+) -> Result<()> {
     let image = load(root, image)?.image;
-    writeln!(
-        out,
-        "{:<20} {:<22} {:<46} {:<10} COMMENT",
-        "IMAGE", "CREATED", "CREATED BY", "SIZE"
-    )?;
+    with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let created = if human { "CREATED" } else { "CREATED AT" };
+    let mut rows = vec![["IMAGE", created, "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec()];
     for row in image.history() {
         let id = match row.id {
             Some(id) if no_trunc => id.to_string(),
-            Some(id) => id.to_hex().to_string()[..12].to_owned(),
+            Some(id) => short(id.to_hex()),
             None => "<missing>".to_owned(),
         };
-        let created_by = if no_trunc {
-            row.created_by.clone()
-        } else {
-            truncate(&row.created_by, 45)
+        let when = match parse_rfc3339(&row.created) {
+            Some(t) if human => human_age(now - t),
+            Some(t) => rfc3339(t),
+            None => "N/A".to_owned(),
         };
-        writeln!(
-            out,
-            "{id:<20} {:<22} {created_by:<46} {:<10} {}",
-            row.created,
-            // A layer not read (this command reads none) has no known size yet.
-            row.size.map_or_else(|| "-".to_owned(), human_size),
-            row.comment
-        )?;
+        let created_by = row.created_by.replace('\t', " ");
+        let created_by = if no_trunc {
+            created_by
+        } else {
+            truncate(&created_by, 45)
+        };
+        // Every layer has been read, so every size is known.
+        let size = row.size.unwrap_or_default();
+        let size = if human {
+            human_size(size)
+        } else {
+            size.to_string()
+        };
+        rows.push(vec![id, when, created_by, size, row.comment]);
     }
-    Ok(())
+    table(out, &rows)
 }
 
 pub fn layers(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {

@@ -37,27 +37,46 @@ enum Command {
     #[command(after_help = "Example:\n  layercake demo")]
     Demo,
 
-    /// Prints what `docker image inspect` prints: a JSON array of one object. Only the
-    /// file's index is read, so `Size` (the layers' contents) is left out unless asked for.
+    /// Prints what `docker image inspect` prints: a JSON array of one object, four-space
+    /// indented, with Docker's keys in Docker's order (empty strings and nulls included) and
+    /// tags in familiar form (`busybox:latest`). Every layer is read (and its digest checked)
+    /// to give `Size`, which Docker always shows: the bytes of file contents in the layers.
+    ///
+    /// Left out: `GraphDriver` and `Metadata`, which describe a daemon's storage (its graph
+    /// driver, when it last tagged the image), not the image; and `Parent` is always empty:
+    /// Docker fills it only for images built in that daemon.
     #[command(
-        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest --size"
+        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest"
     )]
     Inspect {
         /// The image.
         image: String,
-        /// Read every layer to give `Size`.
-        #[arg(long)]
+        /// Deprecated, and what is done anyway: `Size` is always shown.
+        #[arg(long, hide = true)]
         size: bool,
     },
 
-    /// Prints the image's history, newest first, like `docker history`. No layer is read, so
-    /// SIZE shows `-` for a layer of an image file.
+    /// Prints the image's history, newest first, like `docker history`: the image id on the
+    /// top row (`<missing>` below, as Docker shows a loaded image), when each step ran, its
+    /// command, the size of its layer's file contents, its comment. Every layer is read.
     #[command(
-        after_help = "Example:\n  layercake history docker-archive:app.tar:app:1 --no-trunc"
+        after_help = "Example:\n  layercake history app.tar\n  layercake history docker-archive:app.tar:app:1 --no-trunc --human=false"
     )]
     History {
         /// The image.
         image: String,
+        /// Ages and sizes for people (`3 years ago`, `1.98MB`); `--human=false` gives RFC 3339
+        /// times (in UTC) and sizes in bytes.
+        #[arg(
+            short = 'H',
+            long,
+            default_value_t = true,
+            action = clap::ArgAction::Set,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "true"
+        )]
+        human: bool,
         /// Do not shorten ids and commands.
         #[arg(long)]
         no_trunc: bool,
@@ -287,8 +306,12 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Inspect { image, size } => commands::inspect(root, &mut out, &image, size),
-        Command::History { image, no_trunc } => commands::history(root, &mut out, &image, no_trunc),
+        Command::Inspect { image, size: _ } => commands::inspect(root, &mut out, &image),
+        Command::History {
+            image,
+            human,
+            no_trunc,
+        } => commands::history(root, &mut out, &image, human, no_trunc),
         Command::Layers { image } => commands::layers(root, &mut out, &image),
         Command::Ls {
             image,

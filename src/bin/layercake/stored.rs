@@ -15,7 +15,7 @@ use crate::root::Root;
 use crate::source::{load as load_image, with_spinner, Result};
 
 /// The first 12 hex digits of a digest's hex, as `docker` shortens ids.
-fn short(hex: impl std::fmt::Display) -> String {
+pub fn short(hex: impl std::fmt::Display) -> String {
     let mut s = hex.to_string();
     s.truncate(12);
     s
@@ -112,7 +112,7 @@ pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<
 }
 
 /// Parses RFC 3339 (`2023-06-12T23:05:42.123Z`, `…+02:00`) to seconds since the epoch.
-fn parse_rfc3339(text: &str) -> Option<i64> {
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let num = |s: &str| -> Option<i64> {
         s.bytes()
             .all(|b| b.is_ascii_digit())
@@ -155,7 +155,7 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
 }
 
 /// Docker's `CREATED`: `About an hour ago`, `3 weeks ago`, `2 years ago`.
-fn human_age(secs: i64) -> String {
+pub fn human_age(secs: i64) -> String {
     let minutes = secs / 60;
     let hours = (secs as f64 / 3600.0).round() as i64;
     let age = if secs < 1 {
@@ -184,8 +184,10 @@ fn human_age(secs: i64) -> String {
     format!("{age} ago")
 }
 
-/// Writes rows in columns three spaces apart, as Docker's tabwriter does.
-fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
+/// Writes rows in columns as Docker's tabwriter does (`tabwriter.NewWriter(out, 10, 1, 3,
+/// ' ', 0)`): each column but the last as wide as its widest cell plus three spaces, and at
+/// least ten; the last cell as it is.
+pub fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -203,7 +205,7 @@ fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                let pad = widths[c] - cell.chars().count() + 3;
+                let pad = (widths[c] + 3).max(10) - cell.chars().count();
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
