@@ -272,7 +272,7 @@ fn other_commands_read_stored_images() {
     assert!(history.contains(&short_id(&app)), "{history}");
 
     let ls = cli.ok(&["ls", "demo/app:1", "/"]);
-    assert_eq!(ls, "app\nbin\netc\n");
+    assert_eq!(ls, "/app\n/bin\n/etc\n", "absolute, as ls -R prints them");
     assert_eq!(
         cli.ok(&["cat", "demo/app:1", "/etc/os-release"]),
         "ID=demo\n"

@@ -1,5 +1,6 @@
 //! The `layercake` command line: a window onto the library.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,10 +95,12 @@ enum Command {
     Ls {
         /// The image.
         image: String,
-        /// The directory (default: the root); symlinks are followed inside the image.
+        /// The directory (default: the root); symlinks are followed inside the image. Any
+        /// bytes, UTF-8 or not. Paths are printed absolute.
         #[arg(default_value = "/")]
-        path: String,
-        /// Long listing: mode, owner, size, mtime, link target and the supplying layer.
+        path: OsString,
+        /// Long listing: mode, owner, size, mtime, link target and the supplying layer; the
+        /// second and later names of a hardlinked file end `link to FIRST`.
         #[arg(short, long)]
         long: bool,
         /// Everything below, recursively.
@@ -110,8 +113,8 @@ enum Command {
     Cat {
         /// The image.
         image: String,
-        /// The file.
-        path: String,
+        /// The file: any bytes, UTF-8 or not.
+        path: OsString,
     },
 
     /// Prints `docker diff`-style A/C/D lines from the first image's filesystem to the second's.
@@ -138,13 +141,17 @@ enum Command {
     /// setuid/setgid bits only when asked.
     #[cfg(target_os = "linux")]
     #[command(
-        after_help = "Example:\n  layercake unpack app.tar rootfs\n  layercake unpack oci:layout:app rootfs --no-same-owner"
+        after_help = "Example:\n  layercake unpack app.tar -o rootfs\n  layercake unpack oci:layout:app -o rootfs --no-same-owner\n\nDIR as a second argument (`unpack app.tar rootfs`) still works but is deprecated: use -o."
     )]
     Unpack {
         /// The image.
         image: String,
         /// The directory to write (created if missing).
-        dir: PathBuf,
+        #[arg(short, long, value_name = "DIR", required_unless_present = "dir_arg")]
+        output: Option<PathBuf>,
+        /// Deprecated spelling of -o DIR.
+        #[arg(value_name = "DIR", hide = true, conflicts_with = "output")]
+        dir_arg: Option<PathBuf>,
         /// Leave every entry owned by the user running this (the default when not root).
         #[arg(long)]
         no_same_owner: bool,
@@ -178,13 +185,22 @@ enum Command {
 
     /// Writes the image in another form, recompressing layers only when asked.
     #[command(
-        after_help = "Example:\n  layercake convert app.tar oci:layout:app --compression zstd\n  layercake convert oci:layout:app app.tar --format docker-archive --tag app:1"
+        after_help = "Example:\n  layercake convert app.tar -o oci:layout:app --compression zstd\n  layercake convert oci:layout:app -o app.tar --format docker-archive --tag app:1\n\nOUTPUT as a second argument (`convert app.tar oci:layout`) still works but is deprecated: use -o."
     )]
     Convert {
         /// The image.
         image: String,
         /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`).
-        output: String,
+        #[arg(
+            short,
+            long,
+            value_name = "OUTPUT",
+            required_unless_present = "output_arg"
+        )]
+        output: Option<String>,
+        /// Deprecated spelling of -o OUTPUT.
+        #[arg(value_name = "OUTPUT", hide = true, conflicts_with = "output")]
+        output_arg: Option<String>,
         /// docker-archive, oci or oci-archive (default: from OUTPUT's transport, else docker-archive).
         #[arg(long)]
         format: Option<String>,
@@ -325,7 +341,8 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Command::Unpack {
             image,
-            dir,
+            output,
+            dir_arg,
             no_same_owner,
             devices,
             keep_setuid,
@@ -347,6 +364,7 @@ fn main() -> ExitCode {
                 } else {
                     Setuid::Strip
                 });
+            let dir = output.or(dir_arg).unwrap_or_default();
             commands::unpack(root, &mut out, &image, &dir, &options)
         }
         Command::Import {
@@ -359,6 +377,7 @@ fn main() -> ExitCode {
         Command::Convert {
             image,
             output,
+            output_arg,
             format,
             compression,
             level,
@@ -366,7 +385,7 @@ fn main() -> ExitCode {
         } => commands::convert(
             root,
             &image,
-            &output,
+            &output.or(output_arg).unwrap_or_default(),
             format.as_deref(),
             compression.as_deref(),
             level,
