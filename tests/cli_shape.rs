@@ -235,3 +235,24 @@ fn unpack_as_root_says_setuid_bit_cleared() {
     );
     assert!(!out.contains("skipped"), "{out}");
 }
+
+#[test]
+fn readme_says_what_unpack_keeps_and_drops() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    // Words wrapped across lines count.
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = ok(&["unpack", "--help"]);
+    // Every option of `unpack` that changes what is kept is named in the README ...
+    for flag in ["--keep-setuid", "--devices", "--no-same-owner"] {
+        assert!(help.contains(flag), "unpack --help lacks {flag}");
+        assert!(
+            readme.contains(flag),
+            "README does not say what {flag} keeps"
+        );
+    }
+    // ... with the words the command prints.
+    for printed in ["setuid bit cleared", "device node not created"] {
+        assert!(readme.contains(printed), "README lacks {printed:?}");
+    }
+}
