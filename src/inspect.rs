@@ -271,6 +271,42 @@ impl Serialize for DockerConfig<'_> {
 mod tests {
     use crate::{Image, Layer};
 
+    /// An image from config bytes (no layers).
+    fn from_config(config: &str) -> serde_json::Value {
+        let image = Image::from_parts(config.as_bytes().to_vec(), Vec::new()).unwrap();
+        serde_json::to_value(image.inspect()).unwrap()
+    }
+
+    #[test]
+    fn config_null_when_the_file_has_none() {
+        let json = from_config(
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+        );
+        assert!(json["Config"].is_null(), "{json}");
+        // ContainerConfig is never null in Docker (a struct, not a pointer).
+        assert_eq!(json["ContainerConfig"]["Hostname"], "");
+        assert!(json["ContainerConfig"]["Env"].is_null());
+        assert!(json.get("Variant").is_none(), "omitempty");
+    }
+
+    #[test]
+    fn empty_lists_and_maps_shown_as_the_file_wrote_them() {
+        let json = from_config(
+            r#"{"architecture":"arm64","variant":"v8","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+                "config":{"Env":[],"Labels":{},"Cmd":null,"OnBuild":[],"ExposedPorts":{}},
+                "container_config":{"Labels":{},"Env":null}}"#,
+        );
+        assert_eq!(json["Config"]["Env"], serde_json::json!([]));
+        assert_eq!(json["Config"]["Labels"], serde_json::json!({}));
+        assert!(json["Config"]["Volumes"].is_null());
+        assert!(json["Config"]["Cmd"].is_null());
+        assert_eq!(json["Config"]["OnBuild"], serde_json::json!([]));
+        assert!(json["Config"].get("ExposedPorts").is_none(), "omitempty");
+        assert_eq!(json["ContainerConfig"]["Labels"], serde_json::json!({}));
+        assert!(json["ContainerConfig"]["Env"].is_null());
+        assert_eq!(json["Variant"], "v8");
+    }
+
     #[test]
     fn keys_in_dockers_order() {
         let image = Image::builder()

@@ -129,6 +129,10 @@ fn unsupported_transport_says_so() {
     let out = dir.join("x");
     let err = fails(&["convert", s(&tar), "-o", &format!("dir:{}", s(&out))]);
     assert!(err.contains("unsupported transport `dir:`"), "{err}");
+    let err = fails(&["save", "-o", "dir:/tmp/x", s(&tar)]);
+    assert!(err.contains("unsupported transport `dir:`"), "{err}");
+    let err = fails(&["load", "-i", "docker://busybox"]);
+    assert!(err.contains("unsupported transport"), "{err}");
     // An existing path with a colon is a path.
     let colon = dir.join("dir:a.tar");
     std::fs::copy(&tar, &colon).unwrap();
@@ -219,6 +223,12 @@ fn options_that_cannot_apply_are_errors() {
     ]);
     assert!(err.contains("--from 3"), "{err}");
     assert!(!dir.join("z.tar").exists());
+    let err = fails(&["images", "-q", "--digests"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+    let rootfs = dir.join("rootfs.tar");
+    ok(&["export", s(&tar), "-o", s(&rootfs)]);
+    let err = fails(&["import", s(&rootfs), "-o", &named, "--tag", "peers/y:1"]);
+    assert!(err.contains("--tag cannot apply"), "{err}");
 }
 
 #[test]

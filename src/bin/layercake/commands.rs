@@ -363,13 +363,13 @@ pub fn import(
     message: Option<String>,
     format: Option<&str>,
 ) -> Result<()> {
+    let names: Vec<String> = tag.into_iter().collect();
+    check_tags(output, &names)?;
     let mut options = ImportOptions::default();
     options.message = message;
     let image = with_spinner(format!("importing {}", file.display()), || {
         Ok(archive::import_layer(Layer::open(file)?, &options)?)
     })?;
-    let names: Vec<String> = tag.into_iter().collect();
-    check_tags(output, &names)?;
     save(output, format, None, None, &image, &names, None)?;
     println!("{}", image.id());
     Ok(())

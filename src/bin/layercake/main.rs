@@ -254,8 +254,8 @@ enum Command {
         /// Only the image ids, once each.
         #[arg(short, long)]
         quiet: bool,
-        /// Show each image's manifest digest.
-        #[arg(long)]
+        /// Show each image's manifest digest (not with --quiet, which shows ids only).
+        #[arg(long, conflicts_with = "quiet")]
         digests: bool,
         /// Do not shorten the ids.
         #[arg(long)]

@@ -34,6 +34,9 @@ fn tags_in_file(names: &[String]) -> Vec<Reference> {
 
 /// `docker load`: every image of FILE into the store, a line per layer, then its names.
 pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<()> {
+    if let Some(text) = input.to_str() {
+        crate::source::check_transport(text)?;
+    }
     let archive = Archive::open(input)?;
     let mut store = root.open()?;
     // Bars on a terminal only; the lines go to standard output either way.
@@ -300,6 +303,9 @@ pub fn images(
 
 /// `docker save -o FILE IMAGE…`: the images, each under its tags or the name it was given.
 pub fn save(root: &Root, output: &Path, images: &[String], format: &str) -> Result<()> {
+    if let Some(text) = output.to_str() {
+        crate::source::check_transport(text)?;
+    }
     let format: Format = format.parse()?;
     let mut writer = Writer::new(format);
     for arg in images {
