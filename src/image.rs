@@ -4,13 +4,13 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
-
 use crate::changes::Changeset;
 use crate::config::{rfc3339, ConfigFile, ContainerConfig, History, ImageConfig, RootFs};
 use crate::diff::Change;
 use crate::digest::{ChainId, DiffId, ImageId};
 use crate::error::{Error, Result};
+use crate::inspect::Empties;
+pub use crate::inspect::{Inspect, InspectRootFs};
 use crate::layer::{DiffOptions, Layer};
 use crate::tree::Tree;
 
@@ -454,8 +454,16 @@ impl Image {
     /// ```
     pub fn inspect(&self) -> Inspect {
         let file = self.config().file();
+        let empties = Empties::of(self.config().as_bytes());
+        let text = |key: &str| {
+            file.extra
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
         Inspect {
-            id: self.id().to_string(),
+            id: self.id(),
             repo_tags: Vec::new(),
             repo_digests: Vec::new(),
             parent: String::new(),
@@ -468,12 +476,13 @@ impl Image {
                 .or_else(|| file.history.last().and_then(|h| h.comment.clone()))
                 .unwrap_or_default(),
             created: file.created.clone().unwrap_or_default(),
-            docker_version: file
+            container: text("container"),
+            container_config: file
                 .extra
-                .get("docker_version")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned(),
+                .get("container_config")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            docker_version: text("docker_version"),
             author: file.author.clone().unwrap_or_default(),
             config: file.config.clone(),
             architecture: file.architecture.clone(),
@@ -484,6 +493,7 @@ impl Image {
                 kind: "layers".into(),
                 layers: self.diff_ids(),
             },
+            empties,
         }
     }
 
@@ -577,78 +587,6 @@ impl fmt::Debug for Image {
             .field("layers", &self.diff_ids())
             .finish()
     }
-}
-
-/// The data of `docker image inspect` for one image; serialises in Docker's field names.
-///
-/// ```
-/// use layercake::{Image, Layer};
-///
-/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// let json = serde_json::to_value(image.inspect())?;
-/// assert_eq!(json["Os"], "linux");
-/// assert_eq!(json["RootFS"]["Type"], "layers");
-/// assert_eq!(json["RootFS"]["Layers"][0], image.diff_ids()[0].to_string());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-#[non_exhaustive]
-pub struct Inspect {
-    /// The ImageId.
-    pub id: String,
-    /// `name:tag` references.
-    pub repo_tags: Vec<String>,
-    /// `name@sha256:...` manifest digests.
-    pub repo_digests: Vec<String>,
-    /// The parent image id (empty: images here have no local parent).
-    pub parent: String,
-    /// The commit message.
-    pub comment: String,
-    /// Creation time, RFC 3339.
-    pub created: String,
-    /// The Docker version that built it, if it says.
-    pub docker_version: String,
-    /// Author.
-    pub author: String,
-    /// The runtime defaults.
-    pub config: ContainerConfig,
-    /// CPU architecture.
-    pub architecture: String,
-    /// CPU variant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// Operating system.
-    pub os: String,
-    /// Bytes of file contents across the layers, when every layer has been read; left out
-    /// of the JSON otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// The layer DiffIds.
-    #[serde(rename = "RootFS")]
-    pub root_fs: InspectRootFs,
-}
-
-/// The `RootFS` of [`Inspect`].
-///
-/// ```
-/// use layercake::{Image, Layer};
-///
-/// let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
-/// let root_fs = image.inspect().root_fs;
-/// assert_eq!(root_fs.kind, "layers");
-/// assert_eq!(root_fs.layers, image.diff_ids());
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-#[non_exhaustive]
-pub struct InspectRootFs {
-    /// Always `layers`.
-    #[serde(rename = "Type")]
-    pub kind: String,
-    /// DiffIds, bottom first.
-    pub layers: Vec<DiffId>,
 }
 
 /// One row of `docker history`.

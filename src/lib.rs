@@ -193,6 +193,7 @@ pub mod digest;
 mod entry;
 mod error;
 mod image;
+mod inspect;
 pub mod layer;
 mod limits;
 mod path;

@@ -640,7 +640,7 @@ fn opening_reads_no_layer_and_inspect_needs_none() {
         let loaded = archive.image("b:1").unwrap();
         // inspect and history need no layer: the size is unknown until they are read.
         let inspect = loaded.inspect();
-        assert_eq!(inspect.id, b.id().to_string(), "{format}");
+        assert_eq!(inspect.id, b.id(), "{format}");
         assert_eq!(inspect.root_fs.layers, b.diff_ids(), "{format}");
         assert_eq!(inspect.size, None, "{format}");
         assert!(loaded

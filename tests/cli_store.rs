@@ -219,7 +219,11 @@ fn images_lists_newest_first_with_tags() {
 
     let digests = cli.ok(&["images", "--digests"]);
     let header = digests.lines().next().unwrap();
-    assert!(header.starts_with("REPOSITORY   TAG   DIGEST"), "{digests}");
+    // Docker's tabwriter: columns at least ten wide (`TAG       `).
+    assert!(
+        header.starts_with("REPOSITORY   TAG       DIGEST"),
+        "{digests}"
+    );
     let row = digests.lines().nth(1).unwrap();
     let digest = row.split_whitespace().nth(2).unwrap();
     assert!(
@@ -268,7 +272,7 @@ fn other_commands_read_stored_images() {
     assert!(history.contains(&short_id(&app)), "{history}");
 
     let ls = cli.ok(&["ls", "demo/app:1", "/"]);
-    assert_eq!(ls, "app\nbin\netc\n");
+    assert_eq!(ls, "/app\n/bin\n/etc\n", "absolute, as ls -R prints them");
     assert_eq!(
         cli.ok(&["cat", "demo/app:1", "/etc/os-release"]),
         "ID=demo\n"

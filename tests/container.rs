@@ -599,7 +599,7 @@ fn commit_records_author_message_time_and_config() -> Result {
     assert_eq!(committed.chain_ids()[0], base.chain_ids()[0]);
 
     let inspect = committed.inspect();
-    assert_eq!(inspect.id, committed.id().to_string());
+    assert_eq!(inspect.id, committed.id());
     assert_eq!(inspect.author, "Jane Doe <jane@example.com>");
     assert_eq!(inspect.comment, "add the app");
     assert_eq!(inspect.created, "2023-11-14T22:13:20Z");

@@ -444,7 +444,7 @@ fn inspect_lists_repo_tags() -> Result {
 
     let inspect = store.inspect("demo/app:v1")?;
     assert_eq!(inspect.repo_tags, ["demo/app:latest", "demo/app:v1"]);
-    assert_eq!(inspect.id, image.id().to_string());
+    assert_eq!(inspect.id, image.id());
     assert_eq!(inspect.root_fs.layers, image.diff_ids());
     assert_eq!(inspect.config.cmd, Some(vec!["/app/1".to_string()]));
     assert_eq!(inspect.os, "linux");

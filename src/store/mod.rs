@@ -1086,7 +1086,7 @@ impl Store {
     /// store.tag(&image.id().to_string(), "app:1")?;
     /// let inspect = store.inspect("app:1")?;
     /// assert_eq!(inspect.repo_tags, ["app:1"]);
-    /// assert_eq!(inspect.id, image.id().to_string());
+    /// assert_eq!(inspect.id, image.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn inspect(&self, reference: &str) -> Result<Inspect> {

@@ -1,33 +1,56 @@
 //! The commands that read and write image files.
 
+use std::ffi::OsStr;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use layercake::archive::{self, ImportOptions};
 use layercake::config::rfc3339;
-use layercake::{Layer, Node};
+use layercake::{Compression, Layer, Node};
 
 use crate::root::Root;
-use crate::source::{load, save, with_spinner, Result};
+use crate::source::{check_tags, load, save, with_spinner, Result};
+use crate::stored::{human_age, parse_rfc3339, short, table};
 
-pub fn inspect(root: &Root, out: &mut impl Write, image: &str, size: bool) -> Result<()> {
+/// `docker image inspect`: a JSON array of one object, four-space indented, in Docker's key
+/// order. Every layer is read, so that `Size` is shown as Docker always shows it.
+pub fn inspect(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
     let loaded = load(root, image)?;
-    if size {
-        with_spinner("reading the layers".into(), || {
-            Ok(loaded.image.read_layers()?)
-        })?;
-    }
+    with_spinner("reading the layers".into(), || {
+        Ok(loaded.image.read_layers()?)
+    })?;
     let inspect = match loaded.stored_tags {
         // Every tag the image has in the store.
         Some(_) => root.store()?.inspect(image)?,
         None => {
             let mut inspect = loaded.image.inspect();
-            inspect.repo_tags = loaded.names();
+            inspect.repo_tags = familiar(&loaded.names());
             inspect
         }
     };
-    writeln!(out, "{}", serde_json::to_string_pretty(&[inspect])?)?;
+    let mut json = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut json, formatter);
+    serde::Serialize::serialize(&[inspect], &mut serializer)?;
+    out.write_all(&json)?;
+    writeln!(out)?;
     Ok(())
+}
+
+/// Names as `docker` shows tags: references in familiar form (`busybox:latest`, never
+/// `docker.io/library/busybox:latest`); a name that is not a reference (an OCI ref name
+/// such as `v1.0`) as it is.
+pub fn familiar(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| match layercake::Reference::parse(n) {
+            Ok(r) if (n.contains(':') || n.contains('/')) && r.digest().is_none() => {
+                r.familiar().to_string()
+            }
+            _ => n.clone(),
+        })
+        .collect()
 }
 
 /// Docker's sizes: decimal units, three significant digits (`1.23MB`).
@@ -54,6 +77,7 @@ pub fn human_size(bytes: u64) -> String {
     )
 }
 
+/// Docker's `Ellipsis`: at most `max` characters, the last of them `…` when cut.
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -64,34 +88,51 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-pub fn history(root: &Root, out: &mut impl Write, image: &str, no_trunc: bool) -> Result<()> {
+/// `docker history`: newest first, Docker's columns. Every layer is read, for its size.
+/// Times are ages (`3 years ago`) unless `human` is false, then RFC 3339 in UTC.
+pub fn history(
+    root: &Root,
+    out: &mut impl Write,
+    image: &str,
+    human: bool,
+    no_trunc: bool,
+) -> Result<()> {
     let image = load(root, image)?.image;
-    writeln!(
-        out,
-        "{:<20} {:<22} {:<46} {:<10} COMMENT",
-        "IMAGE", "CREATED", "CREATED BY", "SIZE"
-    )?;
+    with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let created = if human { "CREATED" } else { "CREATED AT" };
+    let mut rows = vec![["IMAGE", created, "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec()];
     for row in image.history() {
         let id = match row.id {
             Some(id) if no_trunc => id.to_string(),
-            Some(id) => id.to_hex().to_string()[..12].to_owned(),
+            Some(id) => short(id.to_hex()),
             None => "<missing>".to_owned(),
         };
-        let created_by = if no_trunc {
-            row.created_by.clone()
-        } else {
-            truncate(&row.created_by, 45)
+        let when = match parse_rfc3339(&row.created) {
+            Some(t) if human => human_age(now - t),
+            Some(t) => rfc3339(t),
+            None => "N/A".to_owned(),
         };
-        writeln!(
-            out,
-            "{id:<20} {:<22} {created_by:<46} {:<10} {}",
-            row.created,
-            // A layer not read (this command reads none) has no known size yet.
-            row.size.map_or_else(|| "-".to_owned(), human_size),
-            row.comment
-        )?;
+        let created_by = row.created_by.replace('\t', " ");
+        let created_by = if no_trunc {
+            created_by
+        } else {
+            truncate(&created_by, 45)
+        };
+        // Every layer has been read, so every size is known.
+        let size = row.size.unwrap_or_default();
+        let size = if human {
+            human_size(size)
+        } else {
+            size.to_string()
+        };
+        rows.push(vec![id, when, created_by, size, row.comment]);
     }
-    Ok(())
+    table(out, &rows)
 }
 
 pub fn layers(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
@@ -124,8 +165,9 @@ pub fn layers(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
     Ok(())
 }
 
-/// One line of `ls -l`: mode, owner, size, mtime, layer, path and link target.
-pub fn long_line(path: &str, node: &Node) -> String {
+/// One line of `ls -l`: mode, owner, size, mtime, layer, path and link target; a second or
+/// later name of a hardlinked file says `link to` its first name, as `tar tv` does.
+pub fn long_line(path: &str, node: &Node, link_to: Option<&str>) -> String {
     let m = node.metadata();
     let mut line = format!(
         "{} {:>5}:{:<5} {:>10} {} layer {:>3}  {path}",
@@ -143,51 +185,101 @@ pub fn long_line(path: &str, node: &Node) -> String {
         line.push_str(" -> ");
         line.push_str(&String::from_utf8_lossy(target));
     }
+    if let Some(first) = link_to {
+        line.push_str(" link to ");
+        line.push_str(first);
+    }
     line
 }
 
+/// For every name of a hardlinked file but the first (in path order), the first name.
+fn hardlinks(tree: &layercake::Tree) -> std::collections::BTreeMap<String, String> {
+    use std::collections::BTreeMap;
+    // Names of one file share size, mode, owner and mtime: compare only within those.
+    // Size, mode, uid, gid, mtime.
+    type Key = (u64, u32, u64, u64, i64);
+    let mut groups: BTreeMap<Key, Vec<(String, Node)>> = BTreeMap::new();
+    for (path, node) in tree.walk() {
+        if node.is_dir() || node.link_target().is_some() {
+            continue;
+        }
+        let m = node.metadata();
+        groups
+            .entry((node.size(), m.mode, m.uid, m.gid, m.mtime))
+            .or_default()
+            .push((format!("/{path}"), node.clone()));
+    }
+    let mut links = BTreeMap::new();
+    for names in groups.values().filter(|g| g.len() > 1) {
+        for (i, (path, node)) in names.iter().enumerate() {
+            if let Some((first, _)) = names[..i].iter().find(|(_, n)| n.same_file(node)) {
+                if !links.contains_key(first) {
+                    links.insert(path.clone(), first.clone());
+                }
+            }
+        }
+    }
+    links
+}
+
+/// The bytes of a path argument (not UTF-8 is fine: image paths are bytes).
+fn arg_bytes(path: &OsStr) -> &[u8] {
+    path.as_bytes()
+}
+
+/// `ls`: every path absolute (`/etc/motd`), listed or recursive alike.
 pub fn ls(
     root: &Root,
     out: &mut impl Write,
     image: &str,
-    path: &str,
+    path: &OsStr,
     long: bool,
     recursive: bool,
 ) -> Result<()> {
     let tree = load(root, image)?.image.tree()?;
-    let (dir, node) = tree.resolve(path)?;
+    let typed = path.to_string_lossy();
+    let (dir, node) = tree
+        .resolve(arg_bytes(path))
+        .map_err(|e| format!("{typed}: {e}"))?;
+    let links = if long {
+        hardlinks(&tree)
+    } else {
+        Default::default()
+    };
+    let line = |shown: String, node: &Node| {
+        if long {
+            long_line(&shown, node, links.get(&shown).map(String::as_str))
+        } else {
+            shown
+        }
+    };
     if !node.is_dir() {
-        let shown = format!("/{dir}");
-        writeln!(
-            out,
-            "{}",
-            if long {
-                long_line(&shown, &node)
-            } else {
-                shown
-            }
-        )?;
+        writeln!(out, "{}", line(format!("/{dir}"), &node))?;
         return Ok(());
     }
     if recursive {
         for (p, node) in tree.walk_under(dir.as_bytes()) {
-            let shown = format!("/{p}");
-            writeln!(
-                out,
-                "{}",
-                if long { long_line(&shown, node) } else { shown }
-            )?;
+            writeln!(out, "{}", line(format!("/{p}"), node))?;
         }
     } else {
+        let prefix = if dir.as_bytes().is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{dir}/")
+        };
         for (name, node) in tree.read_dir(dir.as_bytes())? {
-            writeln!(out, "{}", if long { long_line(&name, &node) } else { name })?;
+            writeln!(out, "{}", line(format!("{prefix}{name}"), &node))?;
         }
     }
     Ok(())
 }
 
-pub fn cat(root: &Root, out: &mut impl Write, image: &str, path: &str) -> Result<()> {
-    let mut file = load(root, image)?.image.tree()?.open(path)?;
+/// `cat`: a file's bytes; an error names the path as it was typed.
+pub fn cat(root: &Root, out: &mut impl Write, image: &str, path: &OsStr) -> Result<()> {
+    let tree = load(root, image)?.image.tree()?;
+    let mut file = tree
+        .open(arg_bytes(path))
+        .map_err(|e| format!("{}: {e}", path.to_string_lossy()))?;
     std::io::copy(&mut file, out)?;
     out.flush()?;
     Ok(())
@@ -239,8 +331,27 @@ pub fn unpack(
     if report.replaced > 0 {
         writeln!(out, "replaced {} entries already there", report.replaced)?;
     }
+    use layercake::unpack::SkipReason;
     for skipped in &report.skipped {
-        writeln!(out, "skipped /{skipped}")?;
+        let path = &skipped.path;
+        match &skipped.reason {
+            SkipReason::SetidBits { mode } => writeln!(
+                out,
+                "{} cleared: /{path} (mode {mode:04o} written as {:04o}; \
+                 --keep-setuid keeps it)",
+                match (mode & 0o4000 != 0, mode & 0o2000 != 0) {
+                    (true, true) => "setuid and setgid bits",
+                    (true, false) => "setuid bit",
+                    _ => "setgid bit",
+                },
+                mode & !0o6000
+            )?,
+            SkipReason::Device => writeln!(
+                out,
+                "skipped /{path}: device node not created (--devices creates it, as root)"
+            )?,
+            other => writeln!(out, "skipped /{path}: {other}")?,
+        }
     }
     Ok(())
 }
@@ -252,12 +363,13 @@ pub fn import(
     message: Option<String>,
     format: Option<&str>,
 ) -> Result<()> {
+    let names: Vec<String> = tag.into_iter().collect();
+    check_tags(output, &names)?;
     let mut options = ImportOptions::default();
     options.message = message;
     let image = with_spinner(format!("importing {}", file.display()), || {
         Ok(archive::import_layer(Layer::open(file)?, &options)?)
     })?;
-    let names: Vec<String> = tag.into_iter().collect();
     save(output, format, None, None, &image, &names, None)?;
     println!("{}", image.id());
     Ok(())
@@ -272,6 +384,7 @@ pub fn convert(
     level: Option<u32>,
     tags: Vec<String>,
 ) -> Result<()> {
+    check_tags(output, &tags)?;
     let loaded = load(root, image)?;
     // An image in the store keeps its tags (or the one it was named by).
     let names = if tags.is_empty() && loaded.stored_tags.is_some() {
@@ -290,6 +403,9 @@ pub fn convert(
     )
 }
 
+/// `squash`: layers FROM.. as one, compressed as the input's top layer was, with a history
+/// row saying which layers it holds and when it was made (as `docker build --squash`
+/// writes one row for its merged layer).
 pub fn squash(
     root: &Root,
     image: &str,
@@ -298,13 +414,44 @@ pub fn squash(
     format: Option<&str>,
     tags: Vec<String>,
 ) -> Result<()> {
+    check_tags(output, &tags)?;
     let loaded = load(root, image)?;
     let image = &loaded.image;
     let count = image.layers().count();
-    if from > count {
-        return Err(format!("--from {from}: the image has {count} layers").into());
+    if from >= count {
+        return Err(format!(
+            "--from {from}: the image has {count} layers (0 to {} can start a squash)",
+            count.saturating_sub(1)
+        )
+        .into());
     }
     let squashed = image.squash(from)?;
+    // The new layer in the input's compression (the lower layers keep their blobs).
+    let compression = image
+        .layers()
+        .last()
+        .map_or(Compression::None, |l| l.blob().compression());
+    let mut layers: Vec<Layer> = squashed.layers().cloned().collect();
+    if let Some(top) = layers.last_mut() {
+        if compression != Compression::None && top.blob().compression() != compression {
+            *top = top.compress(compression, default_level(compression))?;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut file = squashed.config().file().clone();
+    if let Some(row) = file.history.last_mut() {
+        row.created_by = Some(format!(
+            "layercake squash: layers {}\u{2013}{count} of {count}",
+            from + 1
+        ));
+        row.created = Some(rfc3339(now));
+        row.comment = Some(format!("merge {} to layer {from}", image.id()));
+    }
+    file.created = Some(rfc3339(now));
+    let config = layercake::config::ImageConfig::from_file(file)?;
+    let squashed = layercake::Image::from_parts(config.as_bytes().clone(), layers)?;
     let names = if tags.is_empty() {
         loaded.names()
     } else {
@@ -313,6 +460,14 @@ pub fn squash(
     save(output, format, None, None, &squashed, &names, None)?;
     println!("{}", squashed.id());
     Ok(())
+}
+
+/// The level `Layer::compress` uses when none is asked for: gzip 6, zstd 3 (as the writer).
+fn default_level(compression: Compression) -> u32 {
+    match compression {
+        Compression::Zstd => 3,
+        _ => 6,
+    }
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ fn listing(out: &mut impl Write, tree: &Tree) -> Result<()> {
         writeln!(
             out,
             "  {}",
-            crate::commands::long_line(&format!("/{path}"), node)
+            crate::commands::long_line(&format!("/{path}"), node, None)
         )?;
     }
     Ok(())

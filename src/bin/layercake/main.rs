@@ -1,5 +1,6 @@
 //! The `layercake` command line: a window onto the library.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,27 +38,46 @@ enum Command {
     #[command(after_help = "Example:\n  layercake demo")]
     Demo,
 
-    /// Prints what `docker image inspect` prints: a JSON array of one object. Only the
-    /// file's index is read, so `Size` (the layers' contents) is left out unless asked for.
+    /// Prints what `docker image inspect` prints: a JSON array of one object, four-space
+    /// indented, with Docker's keys in Docker's order (empty strings and nulls included) and
+    /// tags in familiar form (`busybox:latest`). Every layer is read (and its digest checked)
+    /// to give `Size`, which Docker always shows: the bytes of file contents in the layers.
+    ///
+    /// Left out: `GraphDriver` and `Metadata`, which describe a daemon's storage (its graph
+    /// driver, when it last tagged the image), not the image; and `Parent` is always empty:
+    /// Docker fills it only for images built in that daemon.
     #[command(
-        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest --size"
+        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest"
     )]
     Inspect {
         /// The image.
         image: String,
-        /// Read every layer to give `Size`.
-        #[arg(long)]
+        /// Deprecated, and what is done anyway: `Size` is always shown.
+        #[arg(long, hide = true)]
         size: bool,
     },
 
-    /// Prints the image's history, newest first, like `docker history`. No layer is read, so
-    /// SIZE shows `-` for a layer of an image file.
+    /// Prints the image's history, newest first, like `docker history`: the image id on the
+    /// top row (`<missing>` below, as Docker shows a loaded image), when each step ran, its
+    /// command, the size of its layer's file contents, its comment. Every layer is read.
     #[command(
-        after_help = "Example:\n  layercake history docker-archive:app.tar:app:1 --no-trunc"
+        after_help = "Example:\n  layercake history app.tar\n  layercake history docker-archive:app.tar:app:1 --no-trunc --human=false"
     )]
     History {
         /// The image.
         image: String,
+        /// Ages and sizes for people (`3 years ago`, `1.98MB`); `--human=false` gives RFC 3339
+        /// times (in UTC) and sizes in bytes.
+        #[arg(
+            short = 'H',
+            long,
+            default_value_t = true,
+            action = clap::ArgAction::Set,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "true"
+        )]
+        human: bool,
         /// Do not shorten ids and commands.
         #[arg(long)]
         no_trunc: bool,
@@ -75,10 +95,12 @@ enum Command {
     Ls {
         /// The image.
         image: String,
-        /// The directory (default: the root); symlinks are followed inside the image.
+        /// The directory (default: the root); symlinks are followed inside the image. Any
+        /// bytes, UTF-8 or not. Paths are printed absolute.
         #[arg(default_value = "/")]
-        path: String,
-        /// Long listing: mode, owner, size, mtime, link target and the supplying layer.
+        path: OsString,
+        /// Long listing: mode, owner, size, mtime, link target and the supplying layer; the
+        /// second and later names of a hardlinked file end `link to FIRST`.
         #[arg(short, long)]
         long: bool,
         /// Everything below, recursively.
@@ -91,8 +113,8 @@ enum Command {
     Cat {
         /// The image.
         image: String,
-        /// The file.
-        path: String,
+        /// The file: any bytes, UTF-8 or not.
+        path: OsString,
     },
 
     /// Prints `docker diff`-style A/C/D lines from the first image's filesystem to the second's.
@@ -119,13 +141,17 @@ enum Command {
     /// setuid/setgid bits only when asked.
     #[cfg(target_os = "linux")]
     #[command(
-        after_help = "Example:\n  layercake unpack app.tar rootfs\n  layercake unpack oci:layout:app rootfs --no-same-owner"
+        after_help = "Example:\n  layercake unpack app.tar -o rootfs\n  layercake unpack oci:layout:app -o rootfs --no-same-owner\n\nDIR as a second argument (`unpack app.tar rootfs`) still works but is deprecated: use -o."
     )]
     Unpack {
         /// The image.
         image: String,
         /// The directory to write (created if missing).
-        dir: PathBuf,
+        #[arg(short, long, value_name = "DIR", required_unless_present = "dir_arg")]
+        output: Option<PathBuf>,
+        /// Deprecated spelling of -o DIR.
+        #[arg(value_name = "DIR", hide = true, conflicts_with = "output")]
+        dir_arg: Option<PathBuf>,
         /// Leave every entry owned by the user running this (the default when not root).
         #[arg(long)]
         no_same_owner: bool,
@@ -159,13 +185,22 @@ enum Command {
 
     /// Writes the image in another form, recompressing layers only when asked.
     #[command(
-        after_help = "Example:\n  layercake convert app.tar oci:layout:app --compression zstd\n  layercake convert oci:layout:app app.tar --format docker-archive --tag app:1"
+        after_help = "Example:\n  layercake convert app.tar -o oci:layout:app --compression zstd\n  layercake convert oci:layout:app -o app.tar --format docker-archive --tag app:1\n\nOUTPUT as a second argument (`convert app.tar oci:layout`) still works but is deprecated: use -o."
     )]
     Convert {
         /// The image.
         image: String,
         /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`).
-        output: String,
+        #[arg(
+            short,
+            long,
+            value_name = "OUTPUT",
+            required_unless_present = "output_arg"
+        )]
+        output: Option<String>,
+        /// Deprecated spelling of -o OUTPUT.
+        #[arg(value_name = "OUTPUT", hide = true, conflicts_with = "output")]
+        output_arg: Option<String>,
         /// docker-archive, oci or oci-archive (default: from OUTPUT's transport, else docker-archive).
         #[arg(long)]
         format: Option<String>,
@@ -219,8 +254,8 @@ enum Command {
         /// Only the image ids, once each.
         #[arg(short, long)]
         quiet: bool,
-        /// Show each image's manifest digest.
-        #[arg(long)]
+        /// Show each image's manifest digest (not with --quiet, which shows ids only).
+        #[arg(long, conflicts_with = "quiet")]
         digests: bool,
         /// Do not shorten the ids.
         #[arg(long)]
@@ -287,8 +322,12 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Inspect { image, size } => commands::inspect(root, &mut out, &image, size),
-        Command::History { image, no_trunc } => commands::history(root, &mut out, &image, no_trunc),
+        Command::Inspect { image, size: _ } => commands::inspect(root, &mut out, &image),
+        Command::History {
+            image,
+            human,
+            no_trunc,
+        } => commands::history(root, &mut out, &image, human, no_trunc),
         Command::Layers { image } => commands::layers(root, &mut out, &image),
         Command::Ls {
             image,
@@ -302,7 +341,8 @@ fn main() -> ExitCode {
         #[cfg(target_os = "linux")]
         Command::Unpack {
             image,
-            dir,
+            output,
+            dir_arg,
             no_same_owner,
             devices,
             keep_setuid,
@@ -324,6 +364,7 @@ fn main() -> ExitCode {
                 } else {
                     Setuid::Strip
                 });
+            let dir = output.or(dir_arg).unwrap_or_default();
             commands::unpack(root, &mut out, &image, &dir, &options)
         }
         Command::Import {
@@ -336,6 +377,7 @@ fn main() -> ExitCode {
         Command::Convert {
             image,
             output,
+            output_arg,
             format,
             compression,
             level,
@@ -343,7 +385,7 @@ fn main() -> ExitCode {
         } => commands::convert(
             root,
             &image,
-            &output,
+            &output.or(output_arg).unwrap_or_default(),
             format.as_deref(),
             compression.as_deref(),
             level,

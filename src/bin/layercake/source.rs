@@ -54,6 +54,50 @@ pub fn parse(arg: &str) -> Target {
     }
 }
 
+/// The transports skopeo knows that layercake does not read or write.
+const OTHER_TRANSPORTS: &[&str] = &[
+    "dir",
+    "docker",
+    "docker-daemon",
+    "containers-storage",
+    "ostree",
+    "sif",
+    "tarball",
+];
+
+/// An error for an argument that names a transport layercake does not support (`dir:X`,
+/// `docker://X`, `anything://X`), unless it is an existing path.
+pub fn check_transport(arg: &str) -> Result<()> {
+    let Some((prefix, rest)) = arg.split_once(':') else {
+        return Ok(());
+    };
+    if std::fs::symlink_metadata(arg).is_ok() {
+        return Ok(());
+    }
+    if OTHER_TRANSPORTS.contains(&prefix) || rest.starts_with("//") {
+        return Err(format!(
+            "{arg}: unsupported transport `{prefix}:` (layercake reads and writes \
+             docker-archive:FILE, oci:DIR and oci-archive:FILE, a path to one of those, or an \
+             image in its store)"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// An error when `--tag` is given with an OUTPUT that names the image itself
+/// (`docker-archive:FILE:NAME`, `oci:DIR:REF`): one of the two would be ignored.
+pub fn check_tags(output: &str, tags: &[String]) -> Result<()> {
+    match parse(output).reference {
+        Some(reference) if !tags.is_empty() => Err(format!(
+            "--tag cannot apply: {output} names the image already (`{reference}`); give one or \
+             the other"
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `work` with a spinner saying `what` on a terminal (nothing otherwise).
 pub fn with_spinner<T>(what: String, work: impl FnOnce() -> Result<T>) -> Result<T> {
     let bar = ProgressBar::new_spinner();
@@ -98,6 +142,7 @@ impl Loaded {
 pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
     let target = parse(arg);
     if target.format.is_none() && std::fs::symlink_metadata(&target.path).is_err() {
+        check_transport(arg)?;
         return root.load(arg);
     }
     let archive = Archive::open(&target.path)?;
@@ -154,6 +199,12 @@ pub fn save(
     listed: Option<&ArchiveImage>,
 ) -> Result<()> {
     let target = parse(output);
+    if target.format.is_none() {
+        check_transport(output)?;
+    }
+    if level.is_some() && matches!(compression, None | Some("none")) {
+        return Err("--level cannot apply without --compression gzip or zstd".into());
+    }
     let format = match (format, target.format) {
         (Some(f), Some(t)) if f.parse::<Format>()? != t => {
             return Err(format!("--format {f} contradicts the output's transport `{t}:`").into())

@@ -15,7 +15,7 @@ use crate::root::Root;
 use crate::source::{load as load_image, with_spinner, Result};
 
 /// The first 12 hex digits of a digest's hex, as `docker` shortens ids.
-fn short(hex: impl std::fmt::Display) -> String {
+pub fn short(hex: impl std::fmt::Display) -> String {
     let mut s = hex.to_string();
     s.truncate(12);
     s
@@ -34,6 +34,9 @@ fn tags_in_file(names: &[String]) -> Vec<Reference> {
 
 /// `docker load`: every image of FILE into the store, a line per layer, then its names.
 pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<()> {
+    if let Some(text) = input.to_str() {
+        crate::source::check_transport(text)?;
+    }
     let archive = Archive::open(input)?;
     let mut store = root.open()?;
     // Bars on a terminal only; the lines go to standard output either way.
@@ -112,7 +115,7 @@ pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<
 }
 
 /// Parses RFC 3339 (`2023-06-12T23:05:42.123Z`, `…+02:00`) to seconds since the epoch.
-fn parse_rfc3339(text: &str) -> Option<i64> {
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let num = |s: &str| -> Option<i64> {
         s.bytes()
             .all(|b| b.is_ascii_digit())
@@ -155,7 +158,7 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
 }
 
 /// Docker's `CREATED`: `About an hour ago`, `3 weeks ago`, `2 years ago`.
-fn human_age(secs: i64) -> String {
+pub fn human_age(secs: i64) -> String {
     let minutes = secs / 60;
     let hours = (secs as f64 / 3600.0).round() as i64;
     let age = if secs < 1 {
@@ -184,8 +187,10 @@ fn human_age(secs: i64) -> String {
     format!("{age} ago")
 }
 
-/// Writes rows in columns three spaces apart, as Docker's tabwriter does.
-fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
+/// Writes rows in columns as Docker's tabwriter does (`tabwriter.NewWriter(out, 10, 1, 3,
+/// ' ', 0)`): each column but the last as wide as its widest cell plus three spaces, and at
+/// least ten; the last cell as it is.
+pub fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -203,7 +208,7 @@ fn table(out: &mut impl Write, rows: &[Vec<String>]) -> Result<()> {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                let pad = widths[c] - cell.chars().count() + 3;
+                let pad = (widths[c] + 3).max(10) - cell.chars().count();
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -298,6 +303,9 @@ pub fn images(
 
 /// `docker save -o FILE IMAGE…`: the images, each under its tags or the name it was given.
 pub fn save(root: &Root, output: &Path, images: &[String], format: &str) -> Result<()> {
+    if let Some(text) = output.to_str() {
+        crate::source::check_transport(text)?;
+    }
     let format: Format = format.parse()?;
     let mut writer = Writer::new(format);
     for arg in images {
