@@ -2,7 +2,8 @@
 # Whole commands side by side with the peers, on the same images, in one run: ratios matter,
 # not absolute times (shared, noisy machines). Peak RSS is each command's own (GNU time).
 #
-#   inspect, history  layercake vs skopeo inspect   (oci layout of three refs sharing a base)
+#   inspect, history  layercake --no-size (the index alone) vs skopeo inspect (oci layout of
+#                     three refs sharing a base); inspect with Size reads every layer
 #   layers            layercake (verify and parse every layer) vs zlib-rs inflating the same
 #                     blob alone (benches/read.rs)
 #   export, unpack    layercake vs umoci unpack      (flatten the image)
@@ -34,9 +35,10 @@ rss() {
 echo "== image: $(du -sh oci | cut -f1) OCI layout, refs: $(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(", ")' oci/index.json)"
 echo
 echo "== peak RSS, one run each"
-for cmd in "$lc inspect oci:oci:latest" "$lc history oci:oci:latest" "skopeo inspect oci:oci:latest" \
+for cmd in "$lc inspect --no-size oci:oci:latest" "$lc history --no-size oci:oci:latest" \
+  "skopeo inspect oci:oci:latest" "$lc inspect oci:oci:latest" \
   "$lc layers oci:oci:latest" "$lc diff oci:oci:base oci:oci:latest" \
-  "$lc inspect latest.tar" "$lc layers latest.tar"; do
+  "$lc inspect --no-size latest.tar" "$lc layers latest.tar"; do
   printf '  %-70s %s\n' "${cmd/$lc/layercake}" "$(rss $cmd)"
 done
 rm -rf "$out/unpacked"
@@ -46,8 +48,8 @@ rm -rf "$out/unpacked" "$out/flat.tar"
 
 echo
 hyperfine --warmup 2 --runs 20 -N --export-markdown "$out/inspect.md" \
-  -n 'layercake inspect' "$lc inspect oci:oci:latest" \
-  -n 'layercake history' "$lc history oci:oci:latest" \
+  -n 'layercake inspect --no-size' "$lc inspect --no-size oci:oci:latest" \
+  -n 'layercake history --no-size' "$lc history --no-size oci:oci:latest" \
   -n 'skopeo inspect' 'skopeo inspect oci:oci:latest'
 hyperfine --warmup 1 --runs 5 --export-markdown "$out/export.md" \
   --prepare "rm -rf $out/unpacked $out/flat.tar" \

@@ -266,3 +266,39 @@ fn readme_says_what_unpack_keeps_and_drops() {
         assert!(readme.contains(printed), "README lacks {printed:?}");
     }
 }
+
+#[test]
+fn inspect_and_history_with_no_size_read_no_layer() {
+    let dir = TempDir::new("no-size");
+    let image = Image::builder()
+        .layer(
+            Layer::builder()
+                .file("etc/motd", "a unique line\n")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let path = dir.join("app.tar");
+    Writer::new(Format::DockerArchive)
+        .image(&image, ["app:1"])
+        .write(std::fs::File::create(&path).unwrap())
+        .unwrap();
+    // One byte of the layer's file changed in place: the layer no longer hashes to its
+    // DiffId, so a command that succeeds did not read it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(14)
+        .position(|w| w == b"a unique line\n")
+        .unwrap();
+    bytes[at] = b'A';
+    std::fs::write(&path, bytes).unwrap();
+    let json = ok(&["inspect", "--no-size", s(&path)]);
+    assert!(json.contains(&image.id().to_string()), "{json}");
+    assert!(!json.contains("\"Size\""), "{json}");
+    let table = ok(&["history", "--no-size", s(&path)]);
+    assert!(table.lines().nth(1).unwrap().contains(" - "), "{table}");
+    // Without it, the layer is read, and the change found.
+    assert!(fails(&["inspect", s(&path)]).contains("mismatch"));
+    assert!(fails(&["history", s(&path)]).contains("mismatch"));
+}

@@ -15,11 +15,13 @@ use crate::stored::{human_age, parse_rfc3339, short, table};
 
 /// `docker image inspect`: a JSON array of one object, four-space indented, in Docker's key
 /// order. Every layer is read, so that `Size` is shown as Docker always shows it.
-pub fn inspect(root: &Root, out: &mut impl Write, image: &str) -> Result<()> {
+pub fn inspect(root: &Root, out: &mut impl Write, image: &str, sizes: bool) -> Result<()> {
     let loaded = load(root, image)?;
-    with_spinner("reading the layers".into(), || {
-        Ok(loaded.image.read_layers()?)
-    })?;
+    if sizes {
+        with_spinner("reading the layers".into(), || {
+            Ok(loaded.image.read_layers()?)
+        })?;
+    }
     let inspect = match loaded.stored_tags {
         // Every tag the image has in the store.
         Some(_) => root.store()?.inspect(image)?,
@@ -88,7 +90,8 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// `docker history`: newest first, Docker's columns. Every layer is read, for its size.
+/// `docker history`: newest first, Docker's columns. Every layer is read for its size,
+/// unless `sizes` is false.
 /// Times are ages (`3 years ago`) unless `human` is false, then RFC 3339 in UTC.
 pub fn history(
     root: &Root,
@@ -96,9 +99,12 @@ pub fn history(
     image: &str,
     human: bool,
     no_trunc: bool,
+    sizes: bool,
 ) -> Result<()> {
     let image = load(root, image)?.image;
-    with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
+    if sizes {
+        with_spinner("reading the layers".into(), || Ok(image.read_layers()?))?;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -123,12 +129,11 @@ pub fn history(
         } else {
             truncate(&created_by, 45)
         };
-        // Every layer has been read, so every size is known.
-        let size = row.size.unwrap_or_default();
-        let size = if human {
-            human_size(size)
-        } else {
-            size.to_string()
+        // Known for every layer read (all of them, unless `--no-size`).
+        let size = match row.size {
+            None => "-".to_owned(),
+            Some(size) if human => human_size(size),
+            Some(size) => size.to_string(),
         };
         rows.push(vec![id, when, created_by, size, row.comment]);
     }

@@ -53,13 +53,18 @@ enum Command {
         /// The image.
         image: String,
         /// Deprecated, and what is done anyway: `Size` is always shown.
-        #[arg(long, hide = true)]
+        #[arg(long, hide = true, conflicts_with = "no_size")]
         size: bool,
+        /// Read no layer, only the file's index (as fast as `skopeo inspect`): `Size` and
+        /// `VirtualSize` are left out.
+        #[arg(long)]
+        no_size: bool,
     },
 
     /// Prints the image's history, newest first, like `docker history`: the image id on the
     /// top row (`<missing>` below, as Docker shows a loaded image), when each step ran, its
-    /// command, the size of its layer's file contents, its comment. Every layer is read.
+    /// command, the size of its layer's file contents, its comment. Every layer is read, unless
+    /// `--no-size`.
     #[command(
         after_help = "Example:\n  layercake history app.tar\n  layercake history docker-archive:app.tar:app:1 --no-trunc --human=false"
     )]
@@ -81,6 +86,9 @@ enum Command {
         /// Do not shorten ids and commands.
         #[arg(long)]
         no_trunc: bool,
+        /// Read no layer, only the file's index: SIZE shows `-` for a layer not read.
+        #[arg(long)]
+        no_size: bool,
     },
 
     /// Lists the layers: DiffId, blob digest, media type, sizes, entries, whiteouts, ChainId.
@@ -322,12 +330,17 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Inspect { image, size: _ } => commands::inspect(root, &mut out, &image),
+        Command::Inspect {
+            image,
+            size: _,
+            no_size,
+        } => commands::inspect(root, &mut out, &image, !no_size),
         Command::History {
             image,
             human,
             no_trunc,
-        } => commands::history(root, &mut out, &image, human, no_trunc),
+            no_size,
+        } => commands::history(root, &mut out, &image, human, no_trunc, !no_size),
         Command::Layers { image } => commands::layers(root, &mut out, &image),
         Command::Ls {
             image,
