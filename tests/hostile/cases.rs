@@ -746,6 +746,28 @@ fn small_tar() -> Bytes {
 
 const SMALL_TREE: &[&str] = &["drwxr-xr-x 0:0 0 0 etc/", "-rw-r--r-- 0:0 4 0 etc/hostname"];
 
+/// 40 links `l0` → `l1` → … → `f`, each target 4000 bytes: down `a/` 400 times, back up
+/// with `../`, the next link, then `/.` 1000 times (the last goes straight to `f`).
+fn nested_long_chain() -> Bytes {
+    const DEPTH: usize = 400;
+    let mut t = Tar::new()
+        .pax(&[("path", "a/".repeat(DEPTH).as_bytes())])
+        .dir("x")
+        .file("f", "end");
+    for i in 0..40 {
+        let target = if i == 39 {
+            "a/".repeat(DEPTH) + &"../".repeat(DEPTH) + "f"
+        } else {
+            "a/".repeat(DEPTH) + &"../".repeat(DEPTH) + &format!("l{}", i + 1) + &"/.".repeat(1000)
+        };
+        assert!(target.len() <= 4096);
+        t = t
+            .pax(&[("linkpath", target.as_bytes())])
+            .symlink(&format!("l{i}"), "x");
+    }
+    t.end()
+}
+
 /// A tar holding one file of `n` zero bytes: a decompression bomb once compressed.
 fn zeros_tar(n: usize) -> Bytes {
     Tar::new()
@@ -2368,6 +2390,20 @@ pub fn all() -> Vec<Case> {
             }
             p(resolve(vec![t.end()], "l0"), Expect::Resolved("f"))
         }),
+        case(
+            "symlinks",
+            "forty_nested_hops_of_long_targets_is_linear",
+            || {
+                // Issue 9: each of 40 links descends 400 directories, climbs back, names the
+                // next link and ends in 1000 `/.`: every component after the first hop used to
+                // scan the `.`s queued below it to learn whether it was the last (393 ms a
+                // lookup). Its cost is printed by `HOSTILE_CASE=forty_nested` and the bench.
+                p(
+                    resolve(vec![nested_long_chain()], "l0"),
+                    Expect::Resolved("f"),
+                )
+            },
+        ),
         case("symlinks", "caller_path_with_dotdot_is_refused", || {
             p(
                 resolve(vec![small_tar()], "etc/../../etc/hostname"),
