@@ -664,28 +664,42 @@ pub(crate) fn check_name(name: &[u8], limits: &Limits) -> Result<()> {
 /// Splits a PAX extended header into `(key, value)` records. Each record is
 /// `LEN KEY=VALUE\n` with LEN counting the whole record, so values may hold any byte,
 /// newlines included. NUL padding after the last record is allowed.
-fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<PaxRecord>, &'static str> {
+///
+/// A NUL is refused where a C reader would stop at it and see another name than this
+/// reader does (Go's `validPAXRecord`): in any key (an xattr name is part of its key), and
+/// in the values of `linkpath`, `uname` and `gname` (in `path` the name check refuses it
+/// with [`Error::InvalidPath`], as every name with a NUL). xattr values are binary and may
+/// hold NULs.
+fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<PaxRecord>, String> {
     let mut records = Vec::new();
     while data.first().is_some_and(|&b| b != 0) {
         let space = data
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("malformed PAX record")?;
+            .ok_or("malformed PAX record".to_owned())?;
         let len: usize = std::str::from_utf8(&data[..space])
             .ok()
             .and_then(|n| n.parse().ok())
-            .ok_or("malformed PAX record length")?;
+            .ok_or("malformed PAX record length".to_owned())?;
         if len <= space + 1 || len > data.len() {
-            return Err("PAX record length out of range");
+            return Err("PAX record length out of range".into());
         }
         let record = data[space + 1..len]
             .strip_suffix(b"\n")
-            .ok_or("PAX record does not end in a newline")?;
+            .ok_or("PAX record does not end in a newline".to_owned())?;
         let eq = record
             .iter()
             .position(|&b| b == b'=')
-            .ok_or("PAX record without `=`")?;
-        records.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+            .ok_or("PAX record without `=`".to_owned())?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        if key.is_empty() {
+            return Err("PAX record with an empty key".into());
+        }
+        let nul_in_value = matches!(key, b"linkpath" | b"uname" | b"gname");
+        if key.contains(&0) || (nul_in_value && value.contains(&0)) {
+            return Err(format!("NUL in the PAX record `{}`", key.escape_ascii()));
+        }
+        records.push((key.to_vec(), value.to_vec()));
         data = &data[len..];
     }
     Ok(records)

@@ -1957,6 +1957,81 @@ pub fn all() -> Vec<Case> {
                 .end();
             p(layer_tar(tar), Expect::InvalidPath("NUL byte"))
         }),
+        case("tar header", "nul_in_pax_linkpath_of_a_symlink", || {
+            // Issue 9: a C reader would see the link point at `etc/pass`.
+            let tar = Tar::new()
+                .pax(&[("linkpath", b"etc/pass\0wd")])
+                .symlink("l", "x")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `linkpath`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_linkpath_of_a_hardlink", || {
+            let tar = Tar::new()
+                .file("a", "1")
+                .pax(&[("linkpath", b"a\0b")])
+                .hardlink("h", "a")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `linkpath`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_uname", || {
+            let tar = Tar::new()
+                .pax(&[("uname", b"root\0evil")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `uname`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_gname", || {
+            let tar = Tar::new()
+                .pax(&[("gname", b"wheel\0")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `gname`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_xattr_name", || {
+            let tar = Tar::new()
+                .pax(&[("SCHILY.xattr.user.a\0security.capability", b"x")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar(
+                    "NUL in the PAX record `SCHILY.xattr.user.a\\x00security.capability`",
+                ),
+            )
+        }),
+        case("tar header", "nul_in_pax_xattr_value_ok", || {
+            // Binary xattr values (`security.capability`) hold NULs.
+            let tar = Tar::new()
+                .pax(&[("SCHILY.xattr.user.bin", b"\0\x01\0")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::Check(|o| match o {
+                    Outcome::Layer(l) => {
+                        let changes = l.changeset().map_err(|e| e.to_string())?;
+                        let xattrs = &changes.entry("f").ok_or("no f")?.metadata().xattrs;
+                        match xattrs.get(&b"user.bin"[..]) {
+                            Some(v) if v[..] == b"\0\x01\0"[..] => Ok(()),
+                            other => Err(format!("xattr {other:?}")),
+                        }
+                    }
+                    other => Err(format!("{other:?}")),
+                }),
+            )
+        }),
         case("tar header", "dotdot_in_header_name", || {
             p(
                 layer_tar(Tar::new().file("a/../../etc/passwd", "x").end()),
