@@ -177,13 +177,16 @@ impl Files {
         Ok(bytes)
     }
 
-    /// Reads a blob that holds a JSON document, verifies it and parses it.
+    /// Reads a blob that holds a manifest or an index, verifies it, checks that it is what
+    /// its descriptor's media type says (not the other kind) and parses it.
     pub(crate) fn json_blob<T: serde::de::DeserializeOwned>(
         &self,
         desc: &Descriptor,
     ) -> Result<(Bytes, T)> {
         let bytes = self.verified_blob(desc)?;
-        let value = parse_json(&bytes, &format!("blob {}", desc.digest))?;
+        let what = format!("blob {}", desc.digest);
+        crate::archive::oci::check_shape(&bytes, &desc.media_type, &what)?;
+        let value = parse_json(&bytes, &what)?;
         Ok((bytes, value))
     }
 }

@@ -999,6 +999,8 @@ fn oci_with_layer_blob(blob: Vec<u8>, media_type: &str) -> Members {
 }
 
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 // ---------------------------------------------------------------------------------------
@@ -3155,6 +3157,167 @@ pub fn all() -> Vec<Case> {
             p(
                 archive_op(tar_of(&m)),
                 Expect::InvalidArchive("no imageLayoutVersion"),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_layout_version_2_is_refused", || {
+            // Issue 9: `imageLayoutVersion` must be 1.x; anything non-empty used to pass.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"2.0.0"}"#.to_vec(),
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("imageLayoutVersion `2.0.0` is not 1.x"),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_layout_version_junk_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"1.0.0\u001b[31m"}"#.to_vec(),
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("imageLayoutVersion `1.0.0\\u{1b}[31m` is not 1.x"),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_layout_version_1_1_ok", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"1.1.0"}"#.to_vec(),
+            );
+            p(archive_op(tar_of(&m)), Expect::Tree(SAMPLE_TREE))
+        }),
+        case("archive", "manifest_with_manifests_is_refused", || {
+            // Issue 9, CVE-2021-41190: a manifest that is also an index.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            let config = manifest["config"].clone();
+            manifest["manifests"] = json!([config]);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "index_json_with_layers_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, manifest) = manifest_of(&m);
+            let mut index = index_of(&m);
+            index["layers"] = manifest["layers"].clone();
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "nested_index_with_config_is_refused", || {
+            let (mut m, digests) = nested_indexes(1);
+            let name = blob_name(&digests[0]);
+            let mut index: Value = serde_json::from_slice(&m[&name]).unwrap();
+            let (_, manifest) = {
+                // The image manifest the nested index points at.
+                let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+                let body: Value = serde_json::from_slice(&m[&blob_name(&digest)]).unwrap();
+                (digest, body)
+            };
+            index["config"] = manifest["config"].clone();
+            m.remove(&name);
+            let bytes = serde_json::to_vec(&index).unwrap();
+            let size = bytes.len();
+            let digest = put_blob(&mut m, bytes);
+            let top = json!({"schemaVersion": 2, "manifests": [
+                {"mediaType": INDEX_V1, "digest": digest, "size": size}
+            ]});
+            m.insert("index.json".into(), serde_json::to_vec(&top).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "descriptor_says_index_of_a_manifest", || {
+            // The descriptor in `index.json` says index; the blob is the image manifest.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["mediaType"] = json!(INDEX_V1);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("it has `config`/`layers`: it is a manifest"),
+            )
+            .at_open()
+        }),
+        case("archive", "descriptor_says_manifest_of_an_index", || {
+            let (mut m, _) = nested_indexes(1);
+            let mut index = index_of(&m);
+            index["manifests"][0]["mediaType"] = json!(OCI_MANIFEST);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("it has `manifests`: it is an index"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "manifest_media_type_contradicts_descriptor",
+            || {
+                // The manifest says Docker schema 2, its descriptor OCI.
+                let mut m = oci_members(&sample_image(), Compression::Gzip);
+                let (_, mut manifest) = manifest_of(&m);
+                manifest["mediaType"] = json!(DOCKER_MANIFEST);
+                set_manifest(&mut m, &manifest);
+                p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.docker.distribution.manifest.v2+json` contradicts",
+                ),
+            )
+            .at_open()
+            },
+        ),
+        case("archive", "manifest_media_type_is_an_index", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            manifest["mediaType"] = json!(INDEX_V1);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.oci.image.index.v1+json` contradicts",
+                ),
+            )
+            .at_open()
+        }),
+        case("archive", "index_json_media_type_is_a_manifest", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["mediaType"] = json!(OCI_MANIFEST);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.oci.image.manifest.v1+json` contradicts",
+                ),
+            )
+            .at_open()
+        }),
+        case("archive", "config_descriptor_says_manifest", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            manifest["config"]["mediaType"] = json!(OCI_MANIFEST);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("its config descriptor says"),
             )
             .at_open()
         }),
