@@ -286,8 +286,45 @@ pub(crate) fn read(
         options,
         pos: 0,
         last: None,
+        members: false,
     }
     .read(contents_at)
+}
+
+/// Reads the members of an image file (a docker-archive or an oci-archive) as [`read`] reads
+/// a layer, except that a path named twice is refused whatever `options` say, with
+/// [`Error::DuplicateEntry`], unless both are directories or both are the same regular
+/// file bytes (or the same link): two different members under one name are two different
+/// archives to two readers, one that keeps the first and one that keeps the last.
+/// The same bytes twice mean the same thing to both (`tar --append` of a blob again).
+///
+/// # Errors
+///
+/// As [`read`].
+pub(crate) fn read_members(
+    input: &mut dyn TarInput,
+    options: &ReadOptions,
+    contents_at: ContentsAt<'_>,
+) -> Result<Changeset> {
+    Reader {
+        input,
+        options,
+        pos: 0,
+        last: None,
+        members: true,
+    }
+    .read(contents_at)
+}
+
+/// Whether a member named twice in an image file means the same thing both times.
+fn same_member(first: &Entry, second: &Entry) -> Result<bool> {
+    Ok(match (&first.kind, &second.kind) {
+        (EntryKind::Directory, EntryKind::Directory) => true,
+        (EntryKind::File(a), EntryKind::File(b)) => a.same_bytes(b)?,
+        (EntryKind::Symlink(a), EntryKind::Symlink(b)) => a == b,
+        (EntryKind::Hardlink(a), EntryKind::Hardlink(b)) => a == b,
+        _ => false,
+    })
 }
 
 struct Reader<'a> {
@@ -297,6 +334,8 @@ struct Reader<'a> {
     pos: u64,
     /// The name of the last entry, for messages.
     last: Option<Vec<u8>>,
+    /// Reading the members of an image file: see [`read_members`].
+    members: bool,
 }
 
 impl Reader<'_> {
@@ -592,10 +631,16 @@ impl Reader<'_> {
                 });
             }
             let metadata = metadata(header, ext, &raw_path)?;
-            let previous = changes
-                .entries
-                .insert(path.clone(), Arc::new(Entry::new(kind, metadata)));
-            if previous.is_some() && self.options.duplicates == Duplicates::Reject {
+            let entry = Arc::new(Entry::new(kind, metadata));
+            let previous = changes.entries.insert(path.clone(), entry.clone());
+            let refused = match &previous {
+                None => false,
+                Some(first) if self.members => {
+                    INDEX_MEMBERS.contains(&path.as_bytes()) || !same_member(first, &entry)?
+                }
+                Some(_) => self.options.duplicates == Duplicates::Reject,
+            };
+            if refused {
                 return Err(Error::DuplicateEntry {
                     path: path.to_string(),
                 });
@@ -605,6 +650,15 @@ impl Reader<'_> {
         self.padding(size, true)
     }
 }
+
+/// The members of an image file that index it: one of them twice is refused even with the
+/// same bytes, so that no reader has to pick one.
+pub(crate) const INDEX_MEMBERS: [&[u8]; 4] = [
+    b"manifest.json",
+    b"index.json",
+    b"oci-layout",
+    b"repositories",
+];
 
 /// The metadata of one entry (R9): mode masked to `0o7777`, owner and mtime with their PAX
 /// overrides, xattrs from `SCHILY.xattr.*`.

@@ -796,6 +796,18 @@ fn tar_of(members: &Members) -> Bytes {
     t.end()
 }
 
+/// As [`tar_of`], then more regular-file members, in order, whatever their names (a name
+/// already in `members` appears twice).
+fn tar_of_then(members: &Members, more: &[(&str, &[u8])]) -> Bytes {
+    let mut t = Tar::new().bytes(&tar_of(members)[..]);
+    // Drop the end blocks `tar_of` wrote; `end` writes them again.
+    t.0.truncate(t.0.len() - 1024);
+    for (name, data) in more {
+        t = t.record(b'0', name.as_bytes(), 0o644, data, b"");
+    }
+    t.end()
+}
+
 fn members_of(tar: &[u8]) -> Members {
     let mut members = Members::new();
     let mut archive = tar::Archive::new(tar);
@@ -3320,6 +3332,85 @@ pub fn all() -> Vec<Case> {
                 Expect::InvalidArchive("its config descriptor says"),
             )
             .at_open()
+        }),
+        case("archive", "duplicate_manifest_json_is_refused", || {
+            // Issue 9: a reader that keeps the first and one that keeps the last would load
+            // two different images.
+            let m = docker_save_members(&sample_image());
+            let tar = tar_of_then(&m, &[("manifest.json", b"[]")]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `manifest.json` appears twice"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "duplicate_manifest_json_same_bytes_is_refused",
+            || {
+                let m = docker_save_members(&sample_image());
+                let tar = tar_of_then(&m, &[("./manifest.json", &m["manifest.json"])]);
+                p(
+                    archive_op(tar),
+                    Expect::InvalidArchive("member `manifest.json` appears twice"),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "duplicate_repositories_is_refused", || {
+            let mut m = docker_save_members(&sample_image());
+            m.insert("repositories".into(), br#"{"x":{"1":"a"}}"#.to_vec());
+            let tar = tar_of_then(&m, &[("repositories", br#"{"y":{"1":"b"}}"#)]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `repositories` appears twice"),
+            )
+            .at_open()
+        }),
+        case("archive", "duplicate_index_json_is_refused", || {
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"] = json!([]);
+            let tar = tar_of_then(&m, &[("index.json", &serde_json::to_vec(&index).unwrap())]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `index.json` appears twice"),
+            )
+            .at_open()
+        }),
+        case("archive", "duplicate_oci_layout_is_refused", || {
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let tar = tar_of_then(&m, &[("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `oci-layout` appears twice"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "duplicate_blob_with_different_bytes_is_refused",
+            || {
+                let m = oci_members(&sample_image(), Compression::Gzip);
+                let (_, manifest) = manifest_of(&m);
+                let name = blob_name(manifest["layers"][0]["digest"].as_str().unwrap());
+                let mut other = m[&name].clone();
+                other[10] ^= 1;
+                let tar = tar_of_then(&m, &[(&name, &other)]);
+                p(
+                    archive_op(tar),
+                    Expect::InvalidArchive("appears twice with different contents"),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "duplicate_blob_with_same_bytes_ok", || {
+            // The same bytes twice mean one thing to every reader: accepted.
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, manifest) = manifest_of(&m);
+            let name = blob_name(manifest["layers"][0]["digest"].as_str().unwrap());
+            let tar = tar_of_then(&m, &[(&format!("./{name}"), &m[&name])]);
+            p(archive_op(tar), Expect::Tree(SAMPLE_TREE))
         }),
         case("archive", "not_a_tar", || {
             p(
