@@ -3412,6 +3412,95 @@ pub fn all() -> Vec<Case> {
             let tar = tar_of_then(&m, &[(&format!("./{name}"), &m[&name])]);
             p(archive_op(tar), Expect::Tree(SAMPLE_TREE))
         }),
+        case(
+            "archive",
+            "docker25_config_by_path_through_a_link_to_a_lying_blob",
+            || {
+                // Issue 9: in a Docker 25 archive, `manifest.json` reaches the config by a path
+                // that is a link to `blobs/sha256/FAKE`, whose bytes are not FAKE's: the blob is
+                // checked against the name it leads to.
+                let image = sample_image();
+                let mut m = docker_members(&image);
+                let fake = Digest::sha256(b"another config").to_string();
+                let real = blob_name(&image.id().digest().to_string());
+                let bytes = m.remove(&real).unwrap();
+                m.insert(blob_name(&fake), bytes);
+                m.insert(
+                    "config.json".into(),
+                    format!("-> {}", blob_name(&fake)).into_bytes(),
+                );
+                let layers: Vec<String> = image
+                    .diff_ids()
+                    .iter()
+                    .map(|d| blob_name(&d.digest().to_string()))
+                    .collect();
+                set_docker_manifest(&mut m, "config.json", &layers);
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::DigestMismatch { expected: fake },
+                )
+                .at_open()
+            },
+        ),
+        case(
+            "archive",
+            "docker25_layer_by_path_through_a_link_to_a_lying_blob",
+            || {
+                // The layer's bytes are right (their DiffId is the config's) but its blob name is
+                // not their digest.
+                let image = sample_image();
+                let mut m = docker_members(&image);
+                let fake = Digest::sha256(b"another layer").to_string();
+                let diff_ids: Vec<String> = image
+                    .diff_ids()
+                    .iter()
+                    .map(|d| d.digest().to_string())
+                    .collect();
+                let bytes = m.remove(&blob_name(&diff_ids[1])).unwrap();
+                m.insert(blob_name(&fake), bytes);
+                m.insert(
+                    "top/layer.tar".into(),
+                    format!("-> ../{}", blob_name(&fake)).into_bytes(),
+                );
+                let config = blob_name(&image.id().digest().to_string());
+                set_docker_manifest(
+                    &mut m,
+                    &config,
+                    &[blob_name(&diff_ids[0]), "top/layer.tar".into()],
+                );
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::DigestMismatch { expected: fake },
+                )
+                .when_read()
+            },
+        ),
+        case("archive", "docker25_blob_name_linking_another_blob", || {
+            // `blobs/sha256/A` is a link to `blobs/sha256/B`: no bytes hash to both.
+            let image = sample_image();
+            let mut m = docker_members(&image);
+            let diff_ids: Vec<String> = image
+                .diff_ids()
+                .iter()
+                .map(|d| d.digest().to_string())
+                .collect();
+            let other = Digest::sha256(b"a name").to_string();
+            m.insert(
+                blob_name(&other),
+                format!("-> {}", &diff_ids[1]["sha256:".len()..]).into_bytes(),
+            );
+            let config = blob_name(&image.id().digest().to_string());
+            set_docker_manifest(
+                &mut m,
+                &config,
+                &[blob_name(&diff_ids[0]), blob_name(&other)],
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("but leads to"),
+            )
+            .at_open()
+        }),
         case("archive", "not_a_tar", || {
             p(
                 archive_op(vec![0x42; 4096]),
