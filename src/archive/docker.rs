@@ -50,6 +50,13 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
     let limits = loader.limits().clone();
     let mut out = Vec::with_capacity(entries.len());
     for entry in &entries {
+        // Names follow the reference grammar, as `docker load` parses them; a bad one is
+        // refused (shown escaped), never kept as a name nothing can ask for.
+        let references: Vec<Reference> = entry
+            .repo_tags
+            .iter()
+            .map(|t| Reference::parse(t))
+            .collect::<Result<_>>()?;
         Limits::check(
             "layers in one image",
             entry.layers.len() as u64,
@@ -83,11 +90,7 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
             image,
             names: entry.repo_tags.clone(),
             ref_names: Vec::new(),
-            naming: entry
-                .repo_tags
-                .iter()
-                .filter_map(|t| Reference::parse(t).ok().map(Name::Reference))
-                .collect(),
+            naming: references.into_iter().map(Name::Reference).collect(),
             platforms: Vec::new(),
         });
     }

@@ -413,6 +413,17 @@ pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
     let index_bytes = files.small("index.json", loader.limits().json_bytes)?;
     check_shape(&index_bytes, INDEX_V1, "index.json")?;
     let index: Index = crate::archive::files::parse_json(&index_bytes, "index.json")?;
+    // Names follow their grammars (a ref name the image-spec's, a full name the reference
+    // grammar), on every descriptor whatever its platform; a bad one is refused, shown
+    // escaped.
+    for desc in &index.manifests {
+        if let Some(r) = desc.annotations.get(REF_NAME) {
+            crate::reference::check_oci_ref_name(r)?;
+        }
+        if let Some(full) = desc.annotations.get(IMAGE_NAME) {
+            Reference::parse(full)?;
+        }
+    }
     // Descriptors by name, in order of first appearance: several under one name are one
     // image per platform.
     let mut groups: Vec<(Option<&String>, Vec<&Descriptor>)> = Vec::new();
@@ -455,11 +466,7 @@ pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
                 .into_iter()
                 .collect();
             let naming: Vec<Name> = match (desc.annotations.get(IMAGE_NAME), ref_names.first()) {
-                (Some(full), _) => Reference::parse(full)
-                    .ok()
-                    .map(Name::Reference)
-                    .into_iter()
-                    .collect(),
+                (Some(full), _) => vec![Name::Reference(Reference::parse(full)?)],
                 (None, Some(r)) => vec![Name::RefName(r.clone())],
                 (None, None) => Vec::new(),
             };

@@ -3501,6 +3501,84 @@ pub fn all() -> Vec<Case> {
             )
             .at_open()
         }),
+        case(
+            "archive",
+            "docker_repo_tag_with_escape_is_refused_escaped",
+            || {
+                // Issue 9: RepoTags follow the reference grammar; the refused text is shown with
+                // its control bytes escaped.
+                let image = sample_image();
+                let mut m = docker_save_members(&image);
+                let config = format!("{}.json", image.id().to_hex());
+                let layers: Vec<String> = (1..=2).map(|i| format!("{i:064x}/layer.tar")).collect();
+                let manifest =
+                    json!([{"Config": config, "RepoTags": ["x:1\u{1b}[31m"], "Layers": layers}]);
+                m.insert("manifest.json".into(), manifest.to_string().into_bytes());
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::Fails("InvalidReference, escaped", |e| {
+                        matches!(e, Error::InvalidReference { reference, .. }
+                        if reference == "x:1\\u{1b}[31m")
+                            && !e.to_string().contains('\u{1b}')
+                    }),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "docker_repo_tag_uppercase_is_refused", || {
+            let image = sample_image();
+            let mut m = docker_save_members(&image);
+            let config = format!("{}.json", image.id().to_hex());
+            let layers: Vec<String> = (1..=2).map(|i| format!("{i:064x}/layer.tar")).collect();
+            let manifest = json!([{"Config": config, "RepoTags": ["Busybox:1"], "Layers": layers}]);
+            m.insert("manifest.json".into(), manifest.to_string().into_bytes());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference `Busybox:1`", |e| {
+                    matches!(e, Error::InvalidReference { reference, .. } if reference == "Busybox:1")
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_ref_name_invalid_is_refused_escaped", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"] =
+                json!({"org.opencontainers.image.ref.name": "v1\n\u{7}..x"});
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference, escaped", |e| {
+                    matches!(e, Error::InvalidReference { reference, reason }
+                        if reference == "v1\\n\\u{7}..x" && reason.contains("OCI ref name"))
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_image_name_invalid_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"]["io.containerd.image.name"] =
+                json!("docker.io/library/app:a tag");
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference", |e| {
+                    matches!(e, Error::InvalidReference { reference, .. }
+                        if reference == "docker.io/library/app:a tag")
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_ref_name_full_reference_ok", || {
+            // containerd writes the full name as the ref name: it fits the grammar.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"] =
+                json!({"org.opencontainers.image.ref.name": "docker.io/library/app--x:v1.2_3"});
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(archive_op(tar_of(&m)), Expect::Tree(SAMPLE_TREE))
+        }),
         case("archive", "not_a_tar", || {
             p(
                 archive_op(vec![0x42; 4096]),
