@@ -699,6 +699,37 @@ mod tests {
 
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+    #[test]
+    fn oci_ref_names() {
+        for ok in [
+            "latest",
+            "v1.2.3",
+            "1",
+            "a--b",
+            "a+b@c:d_e",
+            "docker.io/library/busybox:latest",
+            "UPPER",
+        ] {
+            assert!(check_oci_ref_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a---b",
+            "a..b",
+            "a b",
+            "a/",
+            "/a",
+            "a//b",
+            "ta\u{1b}g",
+            "caf\u{e9}",
+        ] {
+            let err = check_oci_ref_name(bad).unwrap_err();
+            assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        }
+    }
+
     fn sha(hex: &str) -> Digest {
         format!("sha256:{hex}").parse().unwrap()
     }

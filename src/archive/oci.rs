@@ -774,3 +774,44 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         source: Some(e),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_versions() {
+        for ok in ["1", "1.0", "1.0.0", "1.1.0", "1.10.2"] {
+            assert!(layout_version_1(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2.0.0",
+            "10.0.0",
+            "1.",
+            "1.0.0.0",
+            "1.x",
+            " 1.0.0",
+            "1.0.0-rc1",
+        ] {
+            assert!(!layout_version_1(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let both = br#"{"config":{},"layers":[],"manifests":[]}"#;
+        assert!(check_shape(manifest, MANIFEST_V1, "m").is_ok());
+        assert!(check_shape(manifest, DOCKER_MANIFEST_V2, "m").is_ok());
+        assert!(check_shape(manifest, INDEX_V1, "m").is_err());
+        assert!(check_shape(index, INDEX_V1, "i").is_ok());
+        assert!(check_shape(index, MANIFEST_V1, "i").is_err());
+        assert!(check_shape(both, MANIFEST_V1, "b").is_err());
+        assert!(check_shape(both, INDEX_V1, "b").is_err());
+        let typed = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(check_shape(typed, INDEX_V1, "t").is_ok());
+        assert!(check_shape(typed, DOCKER_MANIFEST_LIST, "t").is_err());
+    }
+}
