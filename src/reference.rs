@@ -506,6 +506,55 @@ fn shown(text: &str) -> String {
     out
 }
 
+/// Checks an OCI ref name (the `org.opencontainers.image.ref.name` annotation of an image
+/// layout's `index.json`) against the image-spec's grammar (annotations.md):
+///
+/// ```text
+/// ref       ::= component ("/" component)*
+/// component ::= alphanum (separator alphanum)*
+/// alphanum  ::= [A-Za-z0-9]+
+/// separator ::= [-._:@+] | "--"
+/// ```
+///
+/// So `latest`, `v1.2.3` and containerd's `docker.io/library/busybox:latest` pass; an empty
+/// name, spaces, control characters, `..` or a leading `-` do not.
+///
+/// # Errors
+///
+/// [`Error::InvalidReference`] showing the text escaped.
+pub(crate) fn check_oci_ref_name(text: &str) -> Result<()> {
+    fn component(c: &[u8]) -> bool {
+        let mut i = 0;
+        loop {
+            let start = i;
+            while i < c.len() && c[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            if i == start {
+                return false;
+            }
+            if i == c.len() {
+                return true;
+            }
+            if c[i..].starts_with(b"--") {
+                i += 2;
+            } else if b"-._:@+".contains(&c[i]) {
+                i += 1;
+            } else {
+                return false;
+            }
+        }
+    }
+    if text.split('/').all(|c| component(c.as_bytes())) {
+        Ok(())
+    } else {
+        Err(invalid(
+            text,
+            "not an OCI ref name (components of letters and digits joined by one of `-._:@+` or `--`)",
+        ))
+    }
+}
+
 /// Where the first component of a reference puts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Domain<'a> {
@@ -649,6 +698,37 @@ mod tests {
     use super::*;
 
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn oci_ref_names() {
+        for ok in [
+            "latest",
+            "v1.2.3",
+            "1",
+            "a--b",
+            "a+b@c:d_e",
+            "docker.io/library/busybox:latest",
+            "UPPER",
+        ] {
+            assert!(check_oci_ref_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a---b",
+            "a..b",
+            "a b",
+            "a/",
+            "/a",
+            "a//b",
+            "ta\u{1b}g",
+            "caf\u{e9}",
+        ] {
+            let err = check_oci_ref_name(bad).unwrap_err();
+            assert!(!err.to_string().contains('\u{1b}'), "{err}");
+        }
+    }
 
     fn sha(hex: &str) -> Digest {
         format!("sha256:{hex}").parse().unwrap()

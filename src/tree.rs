@@ -541,25 +541,35 @@ impl Tree {
             path: path.to_string(),
             reason: "a symlink on the way leaves the root",
         };
-        // The components still to walk, in reverse so the next one is at the end.
+        // Every step below is O(1) or O(one name), so a lookup costs what its components
+        // and the targets of the (at most 40) links it follows add up to: linear in that,
+        // never in the square of it (issue 9).
+        //
+        // The components still to walk, in reverse so the next one is at the end, and how
+        // many of them are names (not `.` or empty): the one being walked is the last when
+        // none is left.
+        let is_name = |c: &[u8]| !c.is_empty() && c != b".";
         let mut todo: Vec<Bytes> = path
             .components()
             .rev()
             .map(Bytes::copy_from_slice)
             .collect();
+        let mut names_left = todo.iter().filter(|c| is_name(c)).count();
         let mut stack: Vec<(Bytes, Node)> = Vec::new();
         let mut hops = 0;
         while let Some(name) = todo.pop() {
             match &name[..] {
                 b"" | b"." => continue,
                 b".." => {
+                    names_left -= 1;
                     if stack.pop().is_none() && escape == Escape::Refuse {
                         return Err(escaping());
                     }
                     continue;
                 }
-                _ => {}
+                _ => names_left -= 1,
             }
+            let is_last = names_left == 0;
             let dir_node = stack.last().map_or(&self.root, |(_, n)| n);
             let Some(dir) = dir_node.as_dir() else {
                 return Err(Error::NotADirectory {
@@ -567,15 +577,13 @@ impl Tree {
                 });
             };
             let Some(child) = dir.children.get(&name[..]).cloned() else {
-                let here = join_names(&stack).join_unchecked(&name);
-                if todo.iter().all(|c| c.is_empty() || &c[..] == b".") {
-                    return Ok((here, None));
+                if is_last {
+                    return Ok((join_names(&stack).join_unchecked(&name), None));
                 }
                 return Err(Error::NotFound {
                     path: path.to_string(),
                 });
             };
-            let is_last = todo.iter().all(|c| c.is_empty() || &c[..] == b".");
             match child.link_target() {
                 Some(target) if !is_last || follow == Follow::All => {
                     hops += 1;
@@ -590,12 +598,14 @@ impl Tree {
                         }
                         stack.clear();
                     }
+                    let before = todo.len();
                     todo.extend(
                         target
                             .split(|&b| b == b'/')
                             .rev()
                             .map(|c| target.slice_ref(c)),
                     );
+                    names_left += todo[before..].iter().filter(|c| is_name(c)).count();
                 }
                 _ => stack.push((name, child)),
             }
@@ -855,10 +865,22 @@ pub(crate) fn split(path: &ImagePath) -> (ImagePath, &[u8]) {
     (parent, name)
 }
 
+/// The path of the names on a resolution's stack, joined in one buffer (joining them one
+/// by one would copy the path once per component).
 fn join_names(stack: &[(Bytes, Node)]) -> ImagePath {
-    stack
-        .iter()
-        .fold(ImagePath::ROOT, |p, (name, _)| p.join_unchecked(name))
+    let mut joined = Vec::with_capacity(stack.iter().map(|(n, _)| n.len() + 1).sum());
+    for (i, (name, _)) in stack.iter().enumerate() {
+        if i > 0 {
+            joined.push(b'/');
+        }
+        joined.extend_from_slice(name);
+    }
+    // Names in a tree are single valid components, so this only checks them again.
+    ImagePath::new(&joined).unwrap_or_else(|_| {
+        stack
+            .iter()
+            .fold(ImagePath::ROOT, |p, (name, _)| p.join_unchecked(name))
+    })
 }
 
 impl PartialEq for Tree {

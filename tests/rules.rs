@@ -1241,6 +1241,38 @@ fn r8_forty_hops_resolve_forty_one_is_a_loop() {
     assert!(matches!(tree.resolve("s0"), Err(Error::SymlinkLoop { path }) if path == "s0"));
 }
 
+#[test]
+fn r8_symlink_resolution_is_linear_in_the_path_length() {
+    // Issue 9: 40 links, each target 4000 bytes (down `a/` 400 times, back up with `../`,
+    // the next link, then `/.` 1000 times). Every component after the first hop used to
+    // scan the `.`s queued below it to learn whether it was the last: 393 ms a lookup.
+    // Its time is printed (`--nocapture`), never asserted; the result is.
+    const DEPTH: usize = 400;
+    let mut builder = b().dir("a/".repeat(DEPTH)).file("f", "end");
+    for i in 0..40 {
+        let down_up = "a/".repeat(DEPTH) + &"../".repeat(DEPTH);
+        let target = if i == 39 {
+            down_up + "f"
+        } else {
+            down_up + &format!("l{}", i + 1) + &"/.".repeat(1000)
+        };
+        builder = builder.symlink(format!("l{i}"), target);
+    }
+    let tree = stack(&[layer(builder)]).unwrap();
+    let started = std::time::Instant::now();
+    let rounds = 10;
+    for _ in 0..rounds {
+        let (resolved, _) = tree.resolve("l0").unwrap();
+        assert_eq!(resolved.to_string(), "f");
+    }
+    eprintln!(
+        "r8: 40 nested hops of 4000-byte targets: {:.3} ms a lookup",
+        started.elapsed().as_secs_f64() * 1e3 / f64::from(rounds)
+    );
+    assert_eq!(tree.read("l0").unwrap(), "end");
+    assert_eq!(tree.read("l5").unwrap(), "end");
+}
+
 // ---------------------------------------------------------------------------------------
 // R9 metadata
 

@@ -14,6 +14,7 @@ use crate::contents::Contents;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::limits::Limits;
 use crate::reference::Reference;
 
 /// One entry of `manifest.json`.
@@ -49,13 +50,26 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
     let limits = loader.limits().clone();
     let mut out = Vec::with_capacity(entries.len());
     for entry in &entries {
-        crate::limits::Limits::check(
+        // Names follow the reference grammar, as `docker load` parses them; a bad one is
+        // refused (shown escaped), never kept as a name nothing can ask for.
+        let references: Vec<Reference> = entry
+            .repo_tags
+            .iter()
+            .map(|t| Reference::parse(t))
+            .collect::<Result<_>>()?;
+        Limits::check(
             "layers in one image",
             entry.layers.len() as u64,
             limits.layers as u64,
         )?;
-        let config = files.small(&entry.config, limits.json_bytes)?;
-        if let Some(digest) = digest_in_name(&entry.config) {
+        // A member is checked against the digest its name carries, and against the one the
+        // name it leads to carries (Docker 25 and skopeo reach `blobs/sha256/HEX` through
+        // other names): a path reference never skips the check of a blob's name.
+        let (config_key, config) = files.resolve(&entry.config)?;
+        let config_digest = blob_digest(&entry.config, &config_key)?;
+        Limits::check("JSON document bytes", config.len(), limits.json_bytes)?;
+        let config = config.to_bytes()?;
+        if let Some(digest) = config_digest {
             verify(
                 &config,
                 &digest.to_string(),
@@ -67,7 +81,8 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
             .iter()
             .map(|name| {
                 let (key, contents) = files.resolve(name)?;
-                Ok((key, contents, digest_in_name(name)))
+                let digest = blob_digest(name, &key)?;
+                Ok((key, contents, digest))
             })
             .collect::<Result<_>>()?;
         let image: Image = loader.image(config, blobs)?;
@@ -75,15 +90,31 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
             image,
             names: entry.repo_tags.clone(),
             ref_names: Vec::new(),
-            naming: entry
-                .repo_tags
-                .iter()
-                .filter_map(|t| Reference::parse(t).ok().map(Name::Reference))
-                .collect(),
+            naming: references.into_iter().map(Name::Reference).collect(),
             platforms: Vec::new(),
         });
     }
     Ok(out)
+}
+
+/// The digest a member must hash to: the one its name carries or the one the name it
+/// resolves to (`key`, symlinks followed) carries; both, when they are the same.
+///
+/// # Errors
+///
+/// [`Error::InvalidArchive`] when the two names carry different digests: no bytes hash to
+/// both.
+fn blob_digest(name: &str, key: &str) -> Result<Option<Digest>> {
+    let named = crate::path::ImagePath::new(name)
+        .ok()
+        .and_then(|p| digest_in_name(&p.to_string()));
+    match (named, digest_in_name(key)) {
+        (Some(a), Some(b)) if a != b => Err(Error::archive(
+            Some(name.to_owned()),
+            format!("names the blob {a} but leads to `{key}`, the blob {b}"),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
 }
 
 /// The digest a member name carries, if it is digest-shaped: `blobs/sha256/HEX` or

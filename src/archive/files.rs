@@ -46,6 +46,18 @@ impl Files {
         let not_archive = |e: Error| {
             let reason = match e {
                 Error::LimitExceeded { .. } | Error::Io { .. } => return e,
+                Error::DuplicateEntry { path } => {
+                    let index = tar_read::INDEX_MEMBERS.contains(&path.as_bytes());
+                    return Error::InvalidArchive {
+                        path: Some(label.clone()),
+                        reason: if index {
+                            format!("member `{path}` appears twice, and it indexes the archive: refused even with the same bytes")
+                        } else {
+                            format!("member `{path}` appears twice with different contents")
+                        },
+                        source: None,
+                    };
+                }
                 // The reader's words are about a layer; here the tar is the image file.
                 Error::InvalidTar {
                     path: Some(p),
@@ -61,8 +73,9 @@ impl Files {
             }
         };
         let contents_at = |offset: u64, len: u64| archive.slice(offset..offset + len);
-        let mut changes = tar_read::read(&mut Positioned::new(archive), options, &contents_at)
-            .map_err(not_archive)?;
+        let mut changes =
+            tar_read::read_members(&mut Positioned::new(archive), options, &contents_at)
+                .map_err(not_archive)?;
         changes.validate().map_err(not_archive)?;
         let tree = crate::changes::apply(&Tree::new(), &changes).map_err(not_archive)?;
         Ok(Files {
@@ -177,13 +190,16 @@ impl Files {
         Ok(bytes)
     }
 
-    /// Reads a blob that holds a JSON document, verifies it and parses it.
+    /// Reads a blob that holds a manifest or an index, verifies it, checks that it is what
+    /// its descriptor's media type says (not the other kind) and parses it.
     pub(crate) fn json_blob<T: serde::de::DeserializeOwned>(
         &self,
         desc: &Descriptor,
     ) -> Result<(Bytes, T)> {
         let bytes = self.verified_blob(desc)?;
-        let value = parse_json(&bytes, &format!("blob {}", desc.digest))?;
+        let what = format!("blob {}", desc.digest);
+        crate::archive::oci::check_shape(&bytes, &desc.media_type, &what)?;
+        let value = parse_json(&bytes, &what)?;
         Ok((bytes, value))
     }
 }

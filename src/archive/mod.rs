@@ -503,7 +503,12 @@ impl Archive {
     /// # Errors
     ///
     /// [`Error::Io`] if the path cannot be opened; [`Error::InvalidArchive`] if it is not an
-    /// image file or a document in it is malformed; [`Error::MissingBlob`] for a manifest,
+    /// image file or a document in it is malformed or ambiguous (a member named twice with
+    /// different bytes, or `manifest.json`, `index.json`, `oci-layout` or `repositories`
+    /// twice at all; a manifest or index that is not what its descriptor says, or is both;
+    /// an `imageLayoutVersion` other than 1.x; a blob name that links another blob);
+    /// [`Error::InvalidReference`] for a name (`RepoTags`, a ref name) outside its grammar,
+    /// shown escaped; [`Error::MissingBlob`] for a manifest,
     /// config or layer blob it lacks; [`Error::DigestMismatch`] for a manifest or config
     /// that is not what names it, or a blob of another size than its descriptor says;
     /// [`Error::InvalidConfig`] for a bad config; [`Error::Unsupported`] for an unknown

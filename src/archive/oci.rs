@@ -395,17 +395,35 @@ type Read = (Vec<ArchiveImage>, Vec<Unavailable>);
 pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
     let files = loader.files;
     let layout: Value = files.json("oci-layout")?;
-    if layout
-        .get("imageLayoutVersion")
-        .and_then(Value::as_str)
-        .is_none()
-    {
-        return Err(Error::archive(
-            Some("oci-layout".to_owned()),
-            "no imageLayoutVersion",
-        ));
+    match layout.get("imageLayoutVersion").and_then(Value::as_str) {
+        None => {
+            return Err(Error::archive(
+                Some("oci-layout".to_owned()),
+                "no imageLayoutVersion",
+            ))
+        }
+        Some(version) if !layout_version_1(version) => {
+            return Err(Error::archive(
+                Some("oci-layout".to_owned()),
+                format!("imageLayoutVersion `{}` is not 1.x", version.escape_debug()),
+            ))
+        }
+        Some(_) => {}
     }
-    let index: Index = files.json("index.json")?;
+    let index_bytes = files.small("index.json", loader.limits().json_bytes)?;
+    check_shape(&index_bytes, INDEX_V1, "index.json")?;
+    let index: Index = crate::archive::files::parse_json(&index_bytes, "index.json")?;
+    // Names follow their grammars (a ref name the image-spec's, a full name the reference
+    // grammar), on every descriptor whatever its platform; a bad one is refused, shown
+    // escaped.
+    for desc in &index.manifests {
+        if let Some(r) = desc.annotations.get(REF_NAME) {
+            crate::reference::check_oci_ref_name(r)?;
+        }
+        if let Some(full) = desc.annotations.get(IMAGE_NAME) {
+            Reference::parse(full)?;
+        }
+    }
     // Descriptors by name, in order of first appearance: several under one name are one
     // image per platform.
     let mut groups: Vec<(Option<&String>, Vec<&Descriptor>)> = Vec::new();
@@ -457,11 +475,7 @@ pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
                 .into_iter()
                 .collect();
             let naming: Vec<Name> = match (desc.annotations.get(IMAGE_NAME), ref_names.first()) {
-                (Some(full), _) => Reference::parse(full)
-                    .ok()
-                    .map(Name::Reference)
-                    .into_iter()
-                    .collect(),
+                (Some(full), _) => vec![Name::Reference(Reference::parse(full)?)],
                 (None, Some(r)) => vec![Name::RefName(r.clone())],
                 (None, None) => Vec::new(),
             };
@@ -500,6 +514,101 @@ pub(super) fn read_layout(loader: &mut Loader<'_>) -> Result<Read> {
     Ok((images, unavailable))
 }
 
+/// Whether an `imageLayoutVersion` is one this reader knows: `1`, `1.N` or `1.N.M` (the
+/// image-spec's layouts are all `1.0.0`; a `2` would change what the files mean).
+fn layout_version_1(version: &str) -> bool {
+    let mut parts = version.split('.');
+    parts.next() == Some("1")
+        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && version.split('.').count() <= 3
+}
+
+/// Whether a media type is one of an image manifest.
+fn is_manifest_type(media_type: &str) -> bool {
+    matches!(media_type, MANIFEST_V1 | DOCKER_MANIFEST_V2)
+}
+
+/// Whether a media type is one of an index.
+fn is_index_type(media_type: &str) -> bool {
+    matches!(media_type, INDEX_V1 | DOCKER_MANIFEST_LIST)
+}
+
+/// The fields that tell a manifest from an index, whatever the document claims to be.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    #[serde(default)]
+    media_type: Option<Value>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    layers: Option<Value>,
+    #[serde(default)]
+    manifests: Option<Value>,
+}
+
+/// Checks that a JSON document reached as `expected` (a manifest or an index media type) is
+/// what it was reached as, before it is read as one (CVE-2021-41190: a document that reads
+/// as a manifest to one reader and as an index to another; distribution and containerd
+/// refuse it since). A manifest has no `manifests`, an index no `config` or `layers`, and
+/// the document's own `mediaType`, if any, is `expected`.
+pub(crate) fn check_shape(bytes: &[u8], expected: &str, what: &str) -> Result<()> {
+    let bad = |reason: String| Err(Error::archive(Some(what.to_owned()), reason));
+    let shape: Shape = crate::archive::files::parse_json(bytes, what)?;
+    let has = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
+    let (is_index, is_manifest) = (
+        has(&shape.manifests),
+        has(&shape.config) || has(&shape.layers),
+    );
+    if is_index && is_manifest {
+        return bad(
+            "both `manifests` and `config`/`layers`: a manifest and an index at once (CVE-2021-41190)"
+                .into(),
+        );
+    }
+    if is_index_type(expected) && is_manifest {
+        return bad(format!(
+            "reached as `{expected}`, but it has `config`/`layers`: it is a manifest"
+        ));
+    }
+    if is_manifest_type(expected) && is_index {
+        return bad(format!(
+            "reached as `{expected}`, but it has `manifests`: it is an index"
+        ));
+    }
+    match &shape.media_type {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(own)) if own == expected => Ok(()),
+        Some(Value::String(own)) => bad(format!(
+            "its mediaType `{}` contradicts `{expected}`, which it was reached as",
+            own.escape_debug()
+        )),
+        Some(_) => bad("its mediaType is not a string".into()),
+    }
+}
+
+/// A manifest's descriptors must not point at manifests or indexes: its config is a
+/// config, its layers are layers.
+fn check_manifest(manifest: &Manifest, what: &str) -> Result<()> {
+    let bad = |reason: String| Err(Error::archive(Some(what.to_owned()), reason));
+    let config = &manifest.config.media_type;
+    if is_manifest_type(config) || is_index_type(config) {
+        return bad(format!(
+            "its config descriptor says `{}`, which is not a config",
+            config.escape_debug()
+        ));
+    }
+    for layer in &manifest.layers {
+        if is_manifest_type(&layer.media_type) || is_index_type(&layer.media_type) {
+            return bad(format!(
+                "a layer descriptor says `{}`, which is not a layer",
+                layer.media_type.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What following a descriptor to the platform asked found.
 enum Selected {
     /// The image, and the platforms the last index on the way offered.
@@ -535,6 +644,7 @@ fn select(loader: &mut Loader<'_>, desc: &Descriptor) -> Result<Selected> {
             }
             MANIFEST_V1 | DOCKER_MANIFEST_V2 => {
                 let (_, manifest): (_, Manifest) = loader.files.json_blob(&desc)?;
+                check_manifest(&manifest, &blob_path(&desc.digest))?;
                 return Ok(Selected::Image(read_image(loader, &manifest)?, offered));
             }
             other => {
@@ -672,4 +782,45 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         reason: "cannot serialise JSON".into(),
         source: Some(e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_versions() {
+        for ok in ["1", "1.0", "1.0.0", "1.1.0", "1.10.2"] {
+            assert!(layout_version_1(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2.0.0",
+            "10.0.0",
+            "1.",
+            "1.0.0.0",
+            "1.x",
+            " 1.0.0",
+            "1.0.0-rc1",
+        ] {
+            assert!(!layout_version_1(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shapes() {
+        let manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let both = br#"{"config":{},"layers":[],"manifests":[]}"#;
+        assert!(check_shape(manifest, MANIFEST_V1, "m").is_ok());
+        assert!(check_shape(manifest, DOCKER_MANIFEST_V2, "m").is_ok());
+        assert!(check_shape(manifest, INDEX_V1, "m").is_err());
+        assert!(check_shape(index, INDEX_V1, "i").is_ok());
+        assert!(check_shape(index, MANIFEST_V1, "i").is_err());
+        assert!(check_shape(both, MANIFEST_V1, "b").is_err());
+        assert!(check_shape(both, INDEX_V1, "b").is_err());
+        let typed = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(check_shape(typed, INDEX_V1, "t").is_ok());
+        assert!(check_shape(typed, DOCKER_MANIFEST_LIST, "t").is_err());
+    }
 }

@@ -286,8 +286,45 @@ pub(crate) fn read(
         options,
         pos: 0,
         last: None,
+        members: false,
     }
     .read(contents_at)
+}
+
+/// Reads the members of an image file (a docker-archive or an oci-archive) as [`read`] reads
+/// a layer, except that a path named twice is refused whatever `options` say, with
+/// [`Error::DuplicateEntry`], unless both are directories or both are the same regular
+/// file bytes (or the same link): two different members under one name are two different
+/// archives to two readers, one that keeps the first and one that keeps the last.
+/// The same bytes twice mean the same thing to both (`tar --append` of a blob again).
+///
+/// # Errors
+///
+/// As [`read`].
+pub(crate) fn read_members(
+    input: &mut dyn TarInput,
+    options: &ReadOptions,
+    contents_at: ContentsAt<'_>,
+) -> Result<Changeset> {
+    Reader {
+        input,
+        options,
+        pos: 0,
+        last: None,
+        members: true,
+    }
+    .read(contents_at)
+}
+
+/// Whether a member named twice in an image file means the same thing both times.
+fn same_member(first: &Entry, second: &Entry) -> Result<bool> {
+    Ok(match (&first.kind, &second.kind) {
+        (EntryKind::Directory, EntryKind::Directory) => true,
+        (EntryKind::File(a), EntryKind::File(b)) => a.same_bytes(b)?,
+        (EntryKind::Symlink(a), EntryKind::Symlink(b)) => a == b,
+        (EntryKind::Hardlink(a), EntryKind::Hardlink(b)) => a == b,
+        _ => false,
+    })
 }
 
 struct Reader<'a> {
@@ -297,6 +334,8 @@ struct Reader<'a> {
     pos: u64,
     /// The name of the last entry, for messages.
     last: Option<Vec<u8>>,
+    /// Reading the members of an image file: see [`read_members`].
+    members: bool,
 }
 
 impl Reader<'_> {
@@ -592,10 +631,16 @@ impl Reader<'_> {
                 });
             }
             let metadata = metadata(header, ext, &raw_path)?;
-            let previous = changes
-                .entries
-                .insert(path.clone(), Arc::new(Entry::new(kind, metadata)));
-            if previous.is_some() && self.options.duplicates == Duplicates::Reject {
+            let entry = Arc::new(Entry::new(kind, metadata));
+            let previous = changes.entries.insert(path.clone(), entry.clone());
+            let refused = match &previous {
+                None => false,
+                Some(first) if self.members => {
+                    INDEX_MEMBERS.contains(&path.as_bytes()) || !same_member(first, &entry)?
+                }
+                Some(_) => self.options.duplicates == Duplicates::Reject,
+            };
+            if refused {
                 return Err(Error::DuplicateEntry {
                     path: path.to_string(),
                 });
@@ -605,6 +650,15 @@ impl Reader<'_> {
         self.padding(size, true)
     }
 }
+
+/// The members of an image file that index it: one of them twice is refused even with the
+/// same bytes, so that no reader has to pick one.
+pub(crate) const INDEX_MEMBERS: [&[u8]; 4] = [
+    b"manifest.json",
+    b"index.json",
+    b"oci-layout",
+    b"repositories",
+];
 
 /// The metadata of one entry (R9): mode masked to `0o7777`, owner and mtime with their PAX
 /// overrides, xattrs from `SCHILY.xattr.*`.
@@ -664,28 +718,42 @@ pub(crate) fn check_name(name: &[u8], limits: &Limits) -> Result<()> {
 /// Splits a PAX extended header into `(key, value)` records. Each record is
 /// `LEN KEY=VALUE\n` with LEN counting the whole record, so values may hold any byte,
 /// newlines included. NUL padding after the last record is allowed.
-fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<PaxRecord>, &'static str> {
+///
+/// A NUL is refused where a C reader would stop at it and see another name than this
+/// reader does (Go's `validPAXRecord`): in any key (an xattr name is part of its key), and
+/// in the values of `linkpath`, `uname` and `gname` (in `path` the name check refuses it
+/// with [`Error::InvalidPath`], as every name with a NUL). xattr values are binary and may
+/// hold NULs.
+fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<PaxRecord>, String> {
     let mut records = Vec::new();
     while data.first().is_some_and(|&b| b != 0) {
         let space = data
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("malformed PAX record")?;
+            .ok_or("malformed PAX record".to_owned())?;
         let len: usize = std::str::from_utf8(&data[..space])
             .ok()
             .and_then(|n| n.parse().ok())
-            .ok_or("malformed PAX record length")?;
+            .ok_or("malformed PAX record length".to_owned())?;
         if len <= space + 1 || len > data.len() {
-            return Err("PAX record length out of range");
+            return Err("PAX record length out of range".into());
         }
         let record = data[space + 1..len]
             .strip_suffix(b"\n")
-            .ok_or("PAX record does not end in a newline")?;
+            .ok_or("PAX record does not end in a newline".to_owned())?;
         let eq = record
             .iter()
             .position(|&b| b == b'=')
-            .ok_or("PAX record without `=`")?;
-        records.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
+            .ok_or("PAX record without `=`".to_owned())?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        if key.is_empty() {
+            return Err("PAX record with an empty key".into());
+        }
+        let nul_in_value = matches!(key, b"linkpath" | b"uname" | b"gname");
+        if key.contains(&0) || (nul_in_value && value.contains(&0)) {
+            return Err(format!("NUL in the PAX record `{}`", key.escape_ascii()));
+        }
+        records.push((key.to_vec(), value.to_vec()));
         data = &data[len..];
     }
     Ok(records)

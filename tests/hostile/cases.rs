@@ -746,6 +746,28 @@ fn small_tar() -> Bytes {
 
 const SMALL_TREE: &[&str] = &["drwxr-xr-x 0:0 0 0 etc/", "-rw-r--r-- 0:0 4 0 etc/hostname"];
 
+/// 40 links `l0` → `l1` → … → `f`, each target 4000 bytes: down `a/` 400 times, back up
+/// with `../`, the next link, then `/.` 1000 times (the last goes straight to `f`).
+fn nested_long_chain() -> Bytes {
+    const DEPTH: usize = 400;
+    let mut t = Tar::new()
+        .pax(&[("path", "a/".repeat(DEPTH).as_bytes())])
+        .dir("x")
+        .file("f", "end");
+    for i in 0..40 {
+        let target = if i == 39 {
+            "a/".repeat(DEPTH) + &"../".repeat(DEPTH) + "f"
+        } else {
+            "a/".repeat(DEPTH) + &"../".repeat(DEPTH) + &format!("l{}", i + 1) + &"/.".repeat(1000)
+        };
+        assert!(target.len() <= 4096);
+        t = t
+            .pax(&[("linkpath", target.as_bytes())])
+            .symlink(&format!("l{i}"), "x");
+    }
+    t.end()
+}
+
 /// A tar holding one file of `n` zero bytes: a decompression bomb once compressed.
 fn zeros_tar(n: usize) -> Bytes {
     Tar::new()
@@ -770,6 +792,18 @@ fn tar_of(members: &Members) -> Bytes {
         } else {
             t.record(b'0', name.as_bytes(), 0o644, data, b"")
         };
+    }
+    t.end()
+}
+
+/// As [`tar_of`], then more regular-file members, in order, whatever their names (a name
+/// already in `members` appears twice).
+fn tar_of_then(members: &Members, more: &[(&str, &[u8])]) -> Bytes {
+    let mut t = Tar::new().bytes(&tar_of(members)[..]);
+    // Drop the end blocks `tar_of` wrote; `end` writes them again.
+    t.0.truncate(t.0.len() - 1024);
+    for (name, data) in more {
+        t = t.record(b'0', name.as_bytes(), 0o644, data, b"");
     }
     t.end()
 }
@@ -977,6 +1011,8 @@ fn oci_with_layer_blob(blob: Vec<u8>, media_type: &str) -> Members {
 }
 
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 // ---------------------------------------------------------------------------------------
@@ -1935,6 +1971,81 @@ pub fn all() -> Vec<Case> {
                 .end();
             p(layer_tar(tar), Expect::InvalidPath("NUL byte"))
         }),
+        case("tar header", "nul_in_pax_linkpath_of_a_symlink", || {
+            // Issue 9: a C reader would see the link point at `etc/pass`.
+            let tar = Tar::new()
+                .pax(&[("linkpath", b"etc/pass\0wd")])
+                .symlink("l", "x")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `linkpath`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_linkpath_of_a_hardlink", || {
+            let tar = Tar::new()
+                .file("a", "1")
+                .pax(&[("linkpath", b"a\0b")])
+                .hardlink("h", "a")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `linkpath`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_uname", || {
+            let tar = Tar::new()
+                .pax(&[("uname", b"root\0evil")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `uname`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_gname", || {
+            let tar = Tar::new()
+                .pax(&[("gname", b"wheel\0")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar("NUL in the PAX record `gname`"),
+            )
+        }),
+        case("tar header", "nul_in_pax_xattr_name", || {
+            let tar = Tar::new()
+                .pax(&[("SCHILY.xattr.user.a\0security.capability", b"x")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::InvalidTar(
+                    "NUL in the PAX record `SCHILY.xattr.user.a\\x00security.capability`",
+                ),
+            )
+        }),
+        case("tar header", "nul_in_pax_xattr_value_ok", || {
+            // Binary xattr values (`security.capability`) hold NULs.
+            let tar = Tar::new()
+                .pax(&[("SCHILY.xattr.user.bin", b"\0\x01\0")])
+                .file("f", "1")
+                .end();
+            p(
+                layer_tar(tar),
+                Expect::Check(|o| match o {
+                    Outcome::Layer(l) => {
+                        let changes = l.changeset().map_err(|e| e.to_string())?;
+                        let xattrs = &changes.entry("f").ok_or("no f")?.metadata().xattrs;
+                        match xattrs.get(&b"user.bin"[..]) {
+                            Some(v) if v[..] == b"\0\x01\0"[..] => Ok(()),
+                            other => Err(format!("xattr {other:?}")),
+                        }
+                    }
+                    other => Err(format!("{other:?}")),
+                }),
+            )
+        }),
         case("tar header", "dotdot_in_header_name", || {
             p(
                 layer_tar(Tar::new().file("a/../../etc/passwd", "x").end()),
@@ -2368,6 +2479,20 @@ pub fn all() -> Vec<Case> {
             }
             p(resolve(vec![t.end()], "l0"), Expect::Resolved("f"))
         }),
+        case(
+            "symlinks",
+            "forty_nested_hops_of_long_targets_is_linear",
+            || {
+                // Issue 9: each of 40 links descends 400 directories, climbs back, names the
+                // next link and ends in 1000 `/.`: every component after the first hop used to
+                // scan the `.`s queued below it to learn whether it was the last (393 ms a
+                // lookup). Its cost is printed by `HOSTILE_CASE=forty_nested` and the bench.
+                p(
+                    resolve(vec![nested_long_chain()], "l0"),
+                    Expect::Resolved("f"),
+                )
+            },
+        ),
         case("symlinks", "caller_path_with_dotdot_is_refused", || {
             p(
                 resolve(vec![small_tar()], "etc/../../etc/hostname"),
@@ -3046,6 +3171,413 @@ pub fn all() -> Vec<Case> {
                 Expect::InvalidArchive("no imageLayoutVersion"),
             )
             .at_open()
+        }),
+        case("archive", "oci_layout_version_2_is_refused", || {
+            // Issue 9: `imageLayoutVersion` must be 1.x; anything non-empty used to pass.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"2.0.0"}"#.to_vec(),
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("imageLayoutVersion `2.0.0` is not 1.x"),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_layout_version_junk_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"1.0.0\u001b[31m"}"#.to_vec(),
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("imageLayoutVersion `1.0.0\\u{1b}[31m` is not 1.x"),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_layout_version_1_1_ok", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            m.insert(
+                "oci-layout".into(),
+                br#"{"imageLayoutVersion":"1.1.0"}"#.to_vec(),
+            );
+            p(archive_op(tar_of(&m)), Expect::Tree(SAMPLE_TREE))
+        }),
+        case("archive", "manifest_with_manifests_is_refused", || {
+            // Issue 9, CVE-2021-41190: a manifest that is also an index.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            let config = manifest["config"].clone();
+            manifest["manifests"] = json!([config]);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "index_json_with_layers_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, manifest) = manifest_of(&m);
+            let mut index = index_of(&m);
+            index["layers"] = manifest["layers"].clone();
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "nested_index_with_config_is_refused", || {
+            let (mut m, digests) = nested_indexes(1);
+            let name = blob_name(&digests[0]);
+            let mut index: Value = serde_json::from_slice(&m[&name]).unwrap();
+            let (_, manifest) = {
+                // The image manifest the nested index points at.
+                let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+                let body: Value = serde_json::from_slice(&m[&blob_name(&digest)]).unwrap();
+                (digest, body)
+            };
+            index["config"] = manifest["config"].clone();
+            m.remove(&name);
+            let bytes = serde_json::to_vec(&index).unwrap();
+            let size = bytes.len();
+            let digest = put_blob(&mut m, bytes);
+            let top = json!({"schemaVersion": 2, "manifests": [
+                {"mediaType": INDEX_V1, "digest": digest, "size": size}
+            ]});
+            m.insert("index.json".into(), serde_json::to_vec(&top).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("a manifest and an index at once (CVE-2021-41190)"),
+            )
+            .at_open()
+        }),
+        case("archive", "descriptor_says_index_of_a_manifest", || {
+            // The descriptor in `index.json` says index; the blob is the image manifest.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["mediaType"] = json!(INDEX_V1);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("it has `config`/`layers`: it is a manifest"),
+            )
+            .at_open()
+        }),
+        case("archive", "descriptor_says_manifest_of_an_index", || {
+            let (mut m, _) = nested_indexes(1);
+            let mut index = index_of(&m);
+            index["manifests"][0]["mediaType"] = json!(OCI_MANIFEST);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("it has `manifests`: it is an index"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "manifest_media_type_contradicts_descriptor",
+            || {
+                // The manifest says Docker schema 2, its descriptor OCI.
+                let mut m = oci_members(&sample_image(), Compression::Gzip);
+                let (_, mut manifest) = manifest_of(&m);
+                manifest["mediaType"] = json!(DOCKER_MANIFEST);
+                set_manifest(&mut m, &manifest);
+                p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.docker.distribution.manifest.v2+json` contradicts",
+                ),
+            )
+            .at_open()
+            },
+        ),
+        case("archive", "manifest_media_type_is_an_index", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            manifest["mediaType"] = json!(INDEX_V1);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.oci.image.index.v1+json` contradicts",
+                ),
+            )
+            .at_open()
+        }),
+        case("archive", "index_json_media_type_is_a_manifest", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["mediaType"] = json!(OCI_MANIFEST);
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive(
+                    "its mediaType `application/vnd.oci.image.manifest.v1+json` contradicts",
+                ),
+            )
+            .at_open()
+        }),
+        case("archive", "config_descriptor_says_manifest", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, mut manifest) = manifest_of(&m);
+            manifest["config"]["mediaType"] = json!(OCI_MANIFEST);
+            set_manifest(&mut m, &manifest);
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("its config descriptor says"),
+            )
+            .at_open()
+        }),
+        case("archive", "duplicate_manifest_json_is_refused", || {
+            // Issue 9: a reader that keeps the first and one that keeps the last would load
+            // two different images.
+            let m = docker_save_members(&sample_image());
+            let tar = tar_of_then(&m, &[("manifest.json", b"[]")]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `manifest.json` appears twice"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "duplicate_manifest_json_same_bytes_is_refused",
+            || {
+                let m = docker_save_members(&sample_image());
+                let tar = tar_of_then(&m, &[("./manifest.json", &m["manifest.json"])]);
+                p(
+                    archive_op(tar),
+                    Expect::InvalidArchive("member `manifest.json` appears twice"),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "duplicate_repositories_is_refused", || {
+            let mut m = docker_save_members(&sample_image());
+            m.insert("repositories".into(), br#"{"x":{"1":"a"}}"#.to_vec());
+            let tar = tar_of_then(&m, &[("repositories", br#"{"y":{"1":"b"}}"#)]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `repositories` appears twice"),
+            )
+            .at_open()
+        }),
+        case("archive", "duplicate_index_json_is_refused", || {
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"] = json!([]);
+            let tar = tar_of_then(&m, &[("index.json", &serde_json::to_vec(&index).unwrap())]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `index.json` appears twice"),
+            )
+            .at_open()
+        }),
+        case("archive", "duplicate_oci_layout_is_refused", || {
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let tar = tar_of_then(&m, &[("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)]);
+            p(
+                archive_op(tar),
+                Expect::InvalidArchive("member `oci-layout` appears twice"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "duplicate_blob_with_different_bytes_is_refused",
+            || {
+                let m = oci_members(&sample_image(), Compression::Gzip);
+                let (_, manifest) = manifest_of(&m);
+                let name = blob_name(manifest["layers"][0]["digest"].as_str().unwrap());
+                let mut other = m[&name].clone();
+                other[10] ^= 1;
+                let tar = tar_of_then(&m, &[(&name, &other)]);
+                p(
+                    archive_op(tar),
+                    Expect::InvalidArchive("appears twice with different contents"),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "duplicate_blob_with_same_bytes_ok", || {
+            // The same bytes twice mean one thing to every reader: accepted.
+            let m = oci_members(&sample_image(), Compression::Gzip);
+            let (_, manifest) = manifest_of(&m);
+            let name = blob_name(manifest["layers"][0]["digest"].as_str().unwrap());
+            let tar = tar_of_then(&m, &[(&format!("./{name}"), &m[&name])]);
+            p(archive_op(tar), Expect::Tree(SAMPLE_TREE))
+        }),
+        case(
+            "archive",
+            "docker25_config_by_path_through_a_link_to_a_lying_blob",
+            || {
+                // Issue 9: in a Docker 25 archive, `manifest.json` reaches the config by a path
+                // that is a link to `blobs/sha256/FAKE`, whose bytes are not FAKE's: the blob is
+                // checked against the name it leads to.
+                let image = sample_image();
+                let mut m = docker_members(&image);
+                let fake = Digest::sha256(b"another config").to_string();
+                let real = blob_name(&image.id().digest().to_string());
+                let bytes = m.remove(&real).unwrap();
+                m.insert(blob_name(&fake), bytes);
+                m.insert(
+                    "config.json".into(),
+                    format!("-> {}", blob_name(&fake)).into_bytes(),
+                );
+                let layers: Vec<String> = image
+                    .diff_ids()
+                    .iter()
+                    .map(|d| blob_name(&d.digest().to_string()))
+                    .collect();
+                set_docker_manifest(&mut m, "config.json", &layers);
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::DigestMismatch { expected: fake },
+                )
+                .at_open()
+            },
+        ),
+        case(
+            "archive",
+            "docker25_layer_by_path_through_a_link_to_a_lying_blob",
+            || {
+                // The layer's bytes are right (their DiffId is the config's) but its blob name is
+                // not their digest.
+                let image = sample_image();
+                let mut m = docker_members(&image);
+                let fake = Digest::sha256(b"another layer").to_string();
+                let diff_ids: Vec<String> = image
+                    .diff_ids()
+                    .iter()
+                    .map(|d| d.digest().to_string())
+                    .collect();
+                let bytes = m.remove(&blob_name(&diff_ids[1])).unwrap();
+                m.insert(blob_name(&fake), bytes);
+                m.insert(
+                    "top/layer.tar".into(),
+                    format!("-> ../{}", blob_name(&fake)).into_bytes(),
+                );
+                let config = blob_name(&image.id().digest().to_string());
+                set_docker_manifest(
+                    &mut m,
+                    &config,
+                    &[blob_name(&diff_ids[0]), "top/layer.tar".into()],
+                );
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::DigestMismatch { expected: fake },
+                )
+                .when_read()
+            },
+        ),
+        case("archive", "docker25_blob_name_linking_another_blob", || {
+            // `blobs/sha256/A` is a link to `blobs/sha256/B`: no bytes hash to both.
+            let image = sample_image();
+            let mut m = docker_members(&image);
+            let diff_ids: Vec<String> = image
+                .diff_ids()
+                .iter()
+                .map(|d| d.digest().to_string())
+                .collect();
+            let other = Digest::sha256(b"a name").to_string();
+            m.insert(
+                blob_name(&other),
+                format!("-> {}", &diff_ids[1]["sha256:".len()..]).into_bytes(),
+            );
+            let config = blob_name(&image.id().digest().to_string());
+            set_docker_manifest(
+                &mut m,
+                &config,
+                &[blob_name(&diff_ids[0]), blob_name(&other)],
+            );
+            p(
+                archive_op(tar_of(&m)),
+                Expect::InvalidArchive("but leads to"),
+            )
+            .at_open()
+        }),
+        case(
+            "archive",
+            "docker_repo_tag_with_escape_is_refused_escaped",
+            || {
+                // Issue 9: RepoTags follow the reference grammar; the refused text is shown with
+                // its control bytes escaped.
+                let image = sample_image();
+                let mut m = docker_save_members(&image);
+                let config = format!("{}.json", image.id().to_hex());
+                let layers: Vec<String> = (1..=2).map(|i| format!("{i:064x}/layer.tar")).collect();
+                let manifest =
+                    json!([{"Config": config, "RepoTags": ["x:1\u{1b}[31m"], "Layers": layers}]);
+                m.insert("manifest.json".into(), manifest.to_string().into_bytes());
+                p(
+                    archive_op(tar_of(&m)),
+                    Expect::Fails("InvalidReference, escaped", |e| {
+                        matches!(e, Error::InvalidReference { reference, .. }
+                        if reference == "x:1\\u{1b}[31m")
+                            && !e.to_string().contains('\u{1b}')
+                    }),
+                )
+                .at_open()
+            },
+        ),
+        case("archive", "docker_repo_tag_uppercase_is_refused", || {
+            let image = sample_image();
+            let mut m = docker_save_members(&image);
+            let config = format!("{}.json", image.id().to_hex());
+            let layers: Vec<String> = (1..=2).map(|i| format!("{i:064x}/layer.tar")).collect();
+            let manifest = json!([{"Config": config, "RepoTags": ["Busybox:1"], "Layers": layers}]);
+            m.insert("manifest.json".into(), manifest.to_string().into_bytes());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference `Busybox:1`", |e| {
+                    matches!(e, Error::InvalidReference { reference, .. } if reference == "Busybox:1")
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_ref_name_invalid_is_refused_escaped", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"] =
+                json!({"org.opencontainers.image.ref.name": "v1\n\u{7}..x"});
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference, escaped", |e| {
+                    matches!(e, Error::InvalidReference { reference, reason }
+                        if reference == "v1\\n\\u{7}..x" && reason.contains("OCI ref name"))
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_image_name_invalid_is_refused", || {
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"]["io.containerd.image.name"] =
+                json!("docker.io/library/app:a tag");
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference", |e| {
+                    matches!(e, Error::InvalidReference { reference, .. }
+                        if reference == "docker.io/library/app:a tag")
+                }),
+            )
+            .at_open()
+        }),
+        case("archive", "oci_ref_name_full_reference_ok", || {
+            // containerd writes the full name as the ref name: it fits the grammar.
+            let mut m = oci_members(&sample_image(), Compression::Gzip);
+            let mut index = index_of(&m);
+            index["manifests"][0]["annotations"] =
+                json!({"org.opencontainers.image.ref.name": "docker.io/library/app--x:v1.2_3"});
+            m.insert("index.json".into(), serde_json::to_vec(&index).unwrap());
+            p(archive_op(tar_of(&m)), Expect::Tree(SAMPLE_TREE))
         }),
         case("archive", "not_a_tar", || {
             p(
