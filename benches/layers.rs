@@ -86,7 +86,7 @@ fn diff_and_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit");
     group.sample_size(20);
     let image = big_image();
-    let mut container = Container::new(&image);
+    let mut container = Container::new(&image).unwrap();
     container.set_clock(2);
     container
         .write("data/d050/f0500", "changed")

@@ -47,7 +47,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 ///             .build()?,
 ///     )
 ///     .build()?;
-/// let mut c = Container::new(&image);
+/// let mut c = Container::new(&image)?;
 /// c.write("etc/hostname", "box\n")?;
 /// c.remove_file("tmp/x")?;
 /// c.set_permissions("etc/hosts", 0o600)?;
@@ -73,45 +73,30 @@ pub struct Container {
 impl Container {
     /// A container on `image`, its working tree equal to the image's.
     ///
-    /// # Panics
-    ///
-    /// If the image's layers do not apply, as [`Container::try_new`] reports: a layer hardlinks
-    /// to a path its lower layers lack, or to a directory (R7). Image builders and loaders do
-    /// not check this, so use [`Container::try_new`] for an image from outside the program.
-    ///
-    /// ```
-    /// use layercake::{Container, Image, Layer};
-    ///
-    /// let image = Image::builder()
-    ///     .layer(Layer::builder().file("etc/motd", "hi\n").build()?)
-    ///     .build()?;
-    /// let c = Container::new(&image);
-    /// assert_eq!(c.read("etc/motd")?, "hi\n");
-    /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn new(image: &Image) -> Container {
-        Container::try_new(image).expect("the image's layers apply")
-    }
-
-    /// A container on `image`, or the error [`Container::new`] would panic with.
-    ///
     /// # Errors
     ///
-    /// As [`Image::tree`]: [`Error::InvalidHardlink`] if a layer links to a path its lower
-    /// layers lack, or to a directory (R7).
+    /// As [`Image::tree`]: the image's layers are read here if they were not yet, so a layer
+    /// that cannot be read (missing, corrupt, over a [`Limits`](crate::Limits) limit) is its
+    /// error, and [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack,
+    /// or to a directory (R7). Image builders and loaders check neither, so this never panics.
     ///
     /// ```
     /// use layercake::{Container, Error, Image, Layer};
     ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "hi\n").build()?)
+    ///     .build()?;
+    /// let c = Container::new(&image)?;
+    /// assert_eq!(c.read("etc/motd")?, "hi\n");
+    /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
+    ///
     /// // A layer may link to a file of a lower layer; with nothing below, the link dangles.
     /// let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
     /// let image = Image::builder().layer(layer).build()?;
-    /// let err = Container::try_new(&image).unwrap_err();
-    /// assert!(matches!(err, Error::InvalidHardlink { .. }));
+    /// assert!(matches!(Container::new(&image), Err(Error::InvalidHardlink { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn try_new(image: &Image) -> Result<Container> {
+    pub fn new(image: &Image) -> Result<Container> {
         Ok(Container {
             image: image.clone(),
             tree: image.tree()?,
@@ -126,7 +111,7 @@ impl Container {
     ///
     /// let image =
     ///     Image::builder().layer(Layer::builder().file("motd", "old").build()?).build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.write("motd", "new")?;
     /// // The image is a value: changing the container does not touch it.
     /// assert_eq!(c.image().tree()?.read("motd")?, "old");
@@ -142,7 +127,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image, Tree};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("draft", "v1")?;
     /// // A snapshot costs one `Arc` clone; the container goes on changing without it.
     /// let snapshot: Tree = c.tree().clone();
@@ -162,7 +147,7 @@ impl Container {
     /// use layercake::{CommitOptions, Container, Image};
     ///
     /// // With a fixed clock (and creation time) a commit is reproducible.
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.set_clock(1_700_000_000);
     /// c.write("stamp", "")?;
     /// assert_eq!(c.metadata("stamp")?.metadata().mtime, 1_700_000_000);
@@ -224,7 +209,7 @@ impl Container {
     /// let layer = Layer::builder()
     ///     .entry("etc/shadow", Entry::file("root:*:").mode(0o600))
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.write("etc/shadow", "root:!:")?;
     /// assert_eq!(c.read("etc/shadow")?, "root:!:");
     /// assert_eq!(c.metadata("etc/shadow")?.metadata().mode, 0o600, "the mode is kept");
@@ -270,7 +255,7 @@ impl Container {
     ///     .file("etc/alpine-release", "3.20\n")
     ///     .symlink("etc/os", "alpine-release")
     ///     .build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert_eq!(c.read("etc/os")?, "3.20\n");
     /// assert!(c.read("etc/missing").is_err());
     /// # Ok::<(), layercake::Error>(())
@@ -288,7 +273,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Error, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir("srv")?;
     /// assert!(c.metadata("srv")?.is_dir());
     /// assert!(matches!(c.create_dir("srv"), Err(Error::AlreadyExists { .. })));
@@ -312,7 +297,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Error, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir_all("srv/www/static")?;
     /// c.create_dir_all("srv/www")?; // already there: fine, as `mkdir -p`
     /// assert!(c.metadata("srv/www/static")?.is_dir());
@@ -360,7 +345,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("tmp/cache", "x").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.remove_file("tmp/cache")?;
     /// assert!(!c.exists("tmp/cache"));
     /// // A deleted lower file is a `D`, and a whiteout once committed.
@@ -392,7 +377,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("var/log/boot.log", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// assert!(matches!(c.remove_dir("var/log"), Err(Error::DirectoryNotEmpty { .. })));
     /// c.remove_file("var/log/boot.log")?;
     /// c.remove_dir("var/log")?;
@@ -431,7 +416,7 @@ impl Container {
     ///     .file("var/cache/apt/a.deb", "")
     ///     .file("var/cache/apt/b.deb", "")
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.remove_dir_all("var/cache")?;
     /// assert!(!c.exists("var/cache/apt/a.deb"));
     /// assert!(matches!(c.remove_dir_all("/"), Err(Error::RootDirectory { .. })));
@@ -465,7 +450,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("app/v1/run", "1").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.rename("app/v1", "app/current")?;
     /// assert_eq!(c.read("app/current/run")?, "1");
     /// assert!(!c.exists("app/v1"));
@@ -531,7 +516,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("usr/bin/python3.12", "ELF").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// // A relative target resolves from the link's own directory.
     /// c.symlink("python3.12", "usr/bin/python3")?;
     /// assert_eq!(c.read("usr/bin/python3")?, "ELF");
@@ -556,7 +541,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("busybox", "ELF")?;
     /// c.hard_link("busybox", "sh")?;
     /// assert!(c.metadata("sh")?.same_file(&c.metadata("busybox")?));
@@ -625,7 +610,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("usr/bin/tool", "ELF").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.set_permissions("usr/bin/tool", 0o4755)?;
     /// assert_eq!(c.metadata("usr/bin/tool")?.mode_string(), "-rwsr-xr-x");
     /// assert!(matches!(
@@ -653,7 +638,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir_all("home/app")?;
     /// c.set_owner("home/app", 1000, 1000)?;
     /// let m = c.metadata("home/app")?.metadata().clone();
@@ -677,7 +662,7 @@ impl Container {
     /// use layercake::{Container, Image};
     ///
     /// // Pin a generated file's mtime (`touch -d`), e.g. for a reproducible layer.
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("build-info", "v1")?;
     /// c.set_mtime("build-info", 0)?;
     /// assert_eq!(c.metadata("build-info")?.metadata().mtime, 0);
@@ -696,7 +681,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("ping", "ELF")?;
     /// c.set_xattr("ping", "user.origin", "build")?;
     /// let node = c.metadata("ping")?;
@@ -727,7 +712,7 @@ impl Container {
     /// let layer = Layer::builder()
     ///     .entry("ping", Entry::file("ELF").xattr("user.origin", "build"))
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.remove_xattr("ping", "user.origin")?;
     /// c.remove_xattr("ping", "user.never-set")?; // a missing attribute is fine
     /// assert!(c.metadata("ping")?.metadata().xattrs.is_empty());
@@ -752,7 +737,7 @@ impl Container {
     ///     .file("lib/libc.so.6", "ELF")
     ///     .symlink("lib/libc.so", "libc.so.6")
     ///     .build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// let node = c.metadata("lib/libc.so")?;
     /// assert_eq!(node.file_type(), FileType::File, "the link is followed");
     /// assert_eq!(node.size(), 3);
@@ -774,7 +759,7 @@ impl Container {
     ///
     /// let layer =
     ///     Layer::builder().symlink("etc/localtime", "/usr/share/zoneinfo/UTC").build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// // The link itself, even though its target does not exist.
     /// let node = c.symlink_metadata("etc/localtime")?;
     /// assert_eq!(node.file_type(), FileType::Symlink);
@@ -792,7 +777,7 @@ impl Container {
     ///
     /// let layer =
     ///     Layer::builder().file("etc/passwd", "").symlink("dangling", "nowhere").build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert!(c.exists("/etc/passwd"));
     /// assert!(!c.exists("dangling"), "a dangling symlink does not exist, as `Path::exists`");
     /// # Ok::<(), layercake::Error>(())
@@ -813,7 +798,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("etc/hosts", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.write("etc/hostname", "box\n")?;
     /// let names: Vec<_> = c.read_dir("etc")?.map(|(name, _)| name).collect();
     /// assert_eq!(names, ["hostname", "hosts"]);
@@ -836,7 +821,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.remove_file("etc/motd")?;
     /// c.write("etc/issue", "cake")?;
     /// let deleted: Vec<String> = c
@@ -865,7 +850,7 @@ impl Container {
     /// let base = Image::builder()
     ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&base);
+    /// let mut c = Container::new(&base)?;
     /// c.remove_file("etc/motd")?;
     /// let image = c.commit(&CommitOptions::new().message("no motd"))?;
     /// // The new layer holds only the change: a whiteout on top of the base's layer.
@@ -939,7 +924,7 @@ impl fmt::Debug for Container {
 ///     .message("add the app")
 ///     .created(1_700_000_000)
 ///     .config(config);
-/// let image = Container::new(&Image::builder().build()?).commit(&options)?;
+/// let image = Container::new(&Image::builder().build()?)?.commit(&options)?;
 /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
 /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
 /// # Ok::<(), layercake::Error>(())
@@ -963,7 +948,7 @@ impl CommitOptions {
     /// use layercake::{CommitOptions, Container, Image};
     ///
     /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
-    /// let image = Container::new(&base).commit(&CommitOptions::new())?;
+    /// let image = Container::new(&base)?.commit(&CommitOptions::new())?;
     /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
     /// assert_eq!(image.inspect().author, "");
     /// # Ok::<(), layercake::Error>(())
@@ -977,7 +962,7 @@ impl CommitOptions {
     /// ```
     /// use layercake::{CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
+    /// let c = Container::new(&Image::builder().build()?)?;
     /// let image = c.commit(&CommitOptions::new().author("Jane <jane@example.com>"))?;
     /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
     /// # Ok::<(), layercake::Error>(())
@@ -992,7 +977,7 @@ impl CommitOptions {
     /// ```
     /// use layercake::{CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
+    /// let c = Container::new(&Image::builder().build()?)?;
     /// let image = c.commit(&CommitOptions::new().message("install nginx"))?;
     /// assert_eq!(image.inspect().comment, "install nginx");
     /// assert_eq!(image.history()[0].comment, "install nginx");
@@ -1008,7 +993,7 @@ impl CommitOptions {
     /// ```
     /// use layercake::{CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
+    /// let c = Container::new(&Image::builder().build()?)?;
     /// let image = c.commit(&CommitOptions::new().created_by("/bin/sh -c apk add nginx"))?;
     /// assert_eq!(image.history()[0].created_by, "/bin/sh -c apk add nginx");
     /// # Ok::<(), layercake::Error>(())
@@ -1023,7 +1008,7 @@ impl CommitOptions {
     /// ```
     /// use layercake::{CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
+    /// let c = Container::new(&Image::builder().build()?)?;
     /// let image = c.commit(&CommitOptions::new().created(1_700_000_000))?;
     /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
     /// # Ok::<(), layercake::Error>(())
@@ -1042,7 +1027,7 @@ impl CommitOptions {
     /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
     /// let mut config = base.config().container_config().clone();
     /// config.working_dir = Some("/srv".into());
-    /// let image = Container::new(&base).commit(&CommitOptions::new().config(config))?;
+    /// let image = Container::new(&base)?.commit(&CommitOptions::new().config(config))?;
     /// assert_eq!(image.config().container_config().working_dir.as_deref(), Some("/srv"));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -1060,7 +1045,7 @@ impl CommitOptions {
     /// let base = Image::builder()
     ///     .layer(Layer::builder().file("www/a", "").file("www/b", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&base);
+    /// let mut c = Container::new(&base)?;
     /// c.remove_dir_all("www")?;
     /// c.create_dir("www")?;
     /// c.write("www/index.html", "")?;

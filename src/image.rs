@@ -374,14 +374,11 @@ impl Image {
     ///
     /// # Errors
     ///
-    /// As [`Image::tree`].
-    ///
-    /// # Panics
-    ///
-    /// If `from` is greater than the number of layers.
+    /// [`Error::LayerOutOfRange`] if `from` is greater than the number of layers; otherwise as
+    /// [`Image::tree`].
     ///
     /// ```
-    /// use layercake::{Image, Layer};
+    /// use layercake::{Error, Image, Layer};
     ///
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("a", "1").build()?)
@@ -391,15 +388,18 @@ impl Image {
     /// let squashed = image.squash(1)?;
     /// assert_eq!(squashed.layers().count(), 2);
     /// assert_eq!(squashed.tree()?, image.tree()?);
+    /// // Past the last layer is an error, not a panic.
+    /// assert!(matches!(image.squash(4), Err(Error::LayerOutOfRange { index: 4, layers: 3 })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn squash(&self, from: usize) -> Result<Image> {
         let chain = self.chain();
-        assert!(
-            from <= chain.len(),
-            "squash from {from} of {} layers",
-            chain.len()
-        );
+        if from > chain.len() {
+            return Err(Error::LayerOutOfRange {
+                index: from,
+                layers: chain.len(),
+            });
+        }
         let lower = chain_tree(&chain[..from])?;
         let layer = Layer::diff(&lower, &self.tree()?, &DiffOptions::default())?;
         let file = self.config().file();

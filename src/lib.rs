@@ -38,7 +38,7 @@
 //! assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
 //!
 //! // A container: a writable layer on top. Change, delete, add; then commit.
-//! let mut container = Container::new(&image);
+//! let mut container = Container::new(&image)?;
 //! container.write("etc/motd", "back again\n")?;
 //! container.remove_file("etc/issue")?;
 //! container.create_dir_all("srv/www")?;

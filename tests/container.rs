@@ -55,7 +55,7 @@ fn metadata_changes_share_the_lower_bytes() -> Result {
     let lower = image.tree()?.lookup("bin/tool").unwrap();
     assert_eq!(ptr(lower.contents()), lower_ptr);
 
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_permissions("bin/tool", 0o700)?;
     c.set_owner("bin/tool", 1000, 1000)?;
     c.set_xattr("bin/tool", "security.capability", "\x01")?;
@@ -89,7 +89,7 @@ fn changing_one_name_of_a_lower_hardlink_gives_it_its_own_file() -> Result {
     );
     assert!(tool.same_file(&alias));
 
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_permissions("bin/tool-alias", 0o700)?;
     let (tool, alias) = (
         c.symlink_metadata("bin/tool")?,
@@ -105,7 +105,7 @@ fn changing_one_name_of_a_lower_hardlink_gives_it_its_own_file() -> Result {
 
 #[test]
 fn hard_link_shares_one_node() -> Result {
-    let mut c = Container::new(&base()?);
+    let mut c = Container::new(&base()?)?;
     c.write("srv/data", "v1").unwrap_err();
     c.create_dir("srv")?;
     c.write("srv/data", "v1")?;
@@ -174,7 +174,7 @@ fn hard_link_shares_one_node() -> Result {
 
 #[test]
 fn renaming_two_names_of_one_file_does_nothing() -> Result {
-    let mut c = Container::new(&base()?);
+    let mut c = Container::new(&base()?)?;
     c.rename("bin/tool", "bin/tool-alias")?;
     assert!(c.exists("bin/tool"), "rename(2) leaves hardlinks alone");
     assert!(c.exists("bin/tool-alias"));
@@ -195,7 +195,7 @@ fn rename_moves_a_whole_directory() -> Result {
         .layer(Layer::builder().file("srv/app/VERSION", "2\n").build()?)
         .build()?;
     let lower = image.tree()?;
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.create_dir("opt")?;
     c.rename("srv/app", "opt/app")?;
 
@@ -265,7 +265,7 @@ fn rename_moves_a_whole_directory() -> Result {
 
 #[test]
 fn errors_by_variant() -> Result {
-    let mut c = Container::new(&base()?);
+    let mut c = Container::new(&base()?)?;
     c.symlink("loop", "loop")?;
 
     // NotFound: the path, or a parent, is missing.
@@ -394,7 +394,7 @@ fn errors_by_variant() -> Result {
         c.rename("tmp", "/"),
         Err(Error::RootDirectory { .. })
     ));
-    let mut empty = Container::new(&Image::builder().build()?);
+    let mut empty = Container::new(&Image::builder().build()?)?;
     assert!(matches!(
         empty.remove_dir("/"),
         Err(Error::RootDirectory { .. })
@@ -420,7 +420,7 @@ fn errors_by_variant() -> Result {
         &Image::builder()
             .layer(Layer::builder().fifo("run/pipe").build()?)
             .build()?,
-    );
+    )?;
     assert!(matches!(
         fifo.write("run/pipe", "x"),
         Err(Error::InvalidPath { .. })
@@ -444,7 +444,7 @@ fn errors_by_variant() -> Result {
 
 #[test]
 fn symlinks_resolve_inside_the_root() -> Result {
-    let mut c = Container::new(&base()?);
+    let mut c = Container::new(&base()?)?;
     // Absolute targets start at the image root, not the host's.
     assert_eq!(c.read("abs-etc/hosts")?, "127.0.0.1 localhost\n");
     // `..` at the root stays at the root.
@@ -512,7 +512,7 @@ fn docker_diff_lines() -> Result {
                 .build()?,
         )
         .build()?;
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     assert!(c.diff()?.is_empty());
     c.write("x", "new")?;
     c.set_permissions("etc/hosts", 0o600)?;
@@ -572,7 +572,7 @@ fn commit_records_author_message_time_and_config() -> Result {
         .cmd(["/bin/sh"])
         .created(1_000)
         .build()?;
-    let mut c = Container::new(&base);
+    let mut c = Container::new(&base)?;
     c.set_clock(1_700_000_000);
     c.write("app", "#!/bin/sh\n")?;
 
@@ -645,7 +645,7 @@ fn recreated_directory_whiteouts() -> Result {
                 .build()?,
         )
         .build()?;
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_clock(7);
     c.remove_dir_all("etc")?;
     c.create_dir("etc")?;
@@ -691,7 +691,7 @@ fn recreated_directory_whiteouts() -> Result {
     assert_ne!(explicit.id(), opaque.id());
 
     // A directory that keeps one lower child unchanged is not recreated.
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.remove_file("etc/a")?;
     let partial = c.commit(&CommitOptions::new().whiteouts(WhiteoutStyle::Opaque))?;
     let layer = partial.layers().last().unwrap();
@@ -713,7 +713,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn commit_is_deterministic() -> Result {
     let image = base()?;
     let build = || -> Result<Image> {
-        let mut c = Container::new(&image);
+        let mut c = Container::new(&image)?;
         c.set_clock(1_700_000_000);
         c.write("etc/motd", "hello\n")?;
         c.create_dir_all("srv/www")?;
@@ -732,7 +732,7 @@ fn commit_is_deterministic() -> Result {
     );
 
     // The same container committed at two times: same layer, different image.
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_clock(5);
     c.write("f", "x")?;
     let early = c.commit(&CommitOptions::new().created(5))?;
@@ -750,7 +750,7 @@ fn commit_is_deterministic() -> Result {
 #[test]
 fn container_new_on_an_image_reads_as_the_image() -> Result {
     let image = base()?;
-    let c = Container::new(&image);
+    let c = Container::new(&image)?;
     assert_eq!(*c.tree(), image.tree()?);
     assert!(c.diff()?.is_empty());
     let names: Vec<String> = c.read_dir("/")?.map(|(name, _)| name).collect();
@@ -802,7 +802,7 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
     assert!(!in_memory(&lower.lookup("bin/tool").unwrap()));
     assert!(!in_memory(&lower.lookup("usr/lib/libc.so").unwrap()));
 
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_clock(1_000);
     // Copy-up of metadata: the bytes are not read, the new node points at the same range.
     c.set_permissions("bin/tool", 0o700)?;
@@ -917,7 +917,7 @@ fn container_write_takes_contents_from_another_tree() -> Result {
         "the other image's file is on disk"
     );
 
-    let mut c = Container::new(&base()?);
+    let mut c = Container::new(&base()?)?;
     c.set_clock(3);
     c.write("srv/big", big.clone()).unwrap_err();
     c.create_dir("srv")?;

@@ -78,7 +78,7 @@ fn busybox_base() -> Image {
 
 /// The base plus a container commit that writes `/hello.txt` and makes it the command.
 fn hello_on(base: &Image) -> Image {
-    let mut c = Container::new(base);
+    let mut c = Container::new(base).unwrap();
     c.set_clock(1_700_000_100);
     c.write("hello.txt", HELLO).unwrap();
     let mut config: ContainerConfig = base.config().container_config().clone();

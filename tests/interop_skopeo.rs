@@ -308,7 +308,7 @@ fn ours() -> (Image, Image) {
         .created(1_700_000_000)
         .build()
         .unwrap();
-    let mut c = Container::new(&base);
+    let mut c = Container::new(&base).unwrap();
     c.set_clock(1_700_000_100);
     c.remove_file("etc/issue").unwrap();
     c.write("etc/motd", "changed in a container\n").unwrap();

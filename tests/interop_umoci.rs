@@ -462,7 +462,7 @@ fn built_in_memory() -> Image {
         .created(1_700_000_000)
         .build()
         .unwrap();
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image).unwrap();
     c.set_clock(1_700_000_200);
     c.remove_dir_all("srv").unwrap();
     c.create_dir("srv").unwrap();

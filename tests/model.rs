@@ -1371,7 +1371,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
 
     let top = case.layers.len();
     let mut clock = 1_000;
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_clock(clock);
     for (i, op) in case.ops.iter().enumerate() {
         if let Op::SetClock(t) = op {

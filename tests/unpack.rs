@@ -809,7 +809,7 @@ fn a_container_unpacks_its_working_tree() {
         )
         .build()
         .unwrap();
-    let mut container = Container::new(&image);
+    let mut container = Container::new(&image).unwrap();
     container.write("etc/motd", "changed\n").unwrap();
     container.remove_file("etc/issue").unwrap();
     container.symlink("motd", "etc/motd.link").unwrap();

@@ -167,7 +167,7 @@ impl ReadOptions {
 ///
 /// let files = Layer::builder().file("www/a", "").file("www/b", "").build()?;
 /// let base = Image::builder().layer(files).build()?;
-/// let mut c = Container::new(&base);
+/// let mut c = Container::new(&base)?;
 /// c.remove_dir_all("www")?;
 /// c.create_dir("www")?;
 /// c.write("www/index.html", "")?;

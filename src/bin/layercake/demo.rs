@@ -87,7 +87,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         out,
         "3. A container on cake/app:1 changes, deletes and adds files",
     )?;
-    let mut container = Container::new(&app);
+    let mut container = Container::new(&app)?;
     container.set_clock(T0 + 120);
     let mut menu = container.read("srv/app/menu.txt")?.to_vec();
     menu.extend_from_slice(b"opera\n");

@@ -1,0 +1,77 @@
+//! The public API as a vocabulary: what every type promises (threads), what every
+//! constructor and `Result` function does on input it does not expect (no panics), and the
+//! shared shapes of options, links, paths and commit metadata.
+
+use layercake::archive::{Archive, Format, Writer};
+use layercake::{Container, Error, Image, Layer};
+
+type Result<T = ()> = layercake::Result<T>;
+
+#[test]
+fn squash_out_of_range_is_an_error() -> Result {
+    let image = Image::builder()
+        .layer(Layer::builder().file("a", "1").build()?)
+        .layer(Layer::builder().file("b", "2").build()?)
+        .build()?;
+    // In range: 0 (everything) to 2 (nothing to squash).
+    assert_eq!(image.squash(0)?.layers().count(), 1);
+    assert_eq!(image.squash(2)?.tree()?, image.tree()?);
+    // Out of range: an error naming the index and the count, never a panic.
+    for from in [3, 4, usize::MAX] {
+        match image.squash(from) {
+            Err(Error::LayerOutOfRange { index, layers }) => assert_eq!((index, layers), (from, 2)),
+            other => panic!("squash({from}): expected LayerOutOfRange, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        image.squash(3).unwrap_err().to_string(),
+        "layer 3 is out of range: the image has 2 layers"
+    );
+    Ok(())
+}
+
+#[test]
+fn container_new_does_not_panic_on_an_unreadable_loaded_layer() -> Result {
+    let marker = b"layer bytes that will be damaged in the file";
+    let image = Image::builder()
+        .layer(Layer::builder().file("data", &marker[..]).build()?)
+        .build()?;
+    let mut tar = Vec::new();
+    Writer::new(Format::DockerArchive)
+        .image(&image, ["app:1"])
+        .write(&mut tar)?;
+    // Damage the layer's contents, not the outer tar's headers: opening the file still
+    // succeeds (it reads the index only), and the layer fails its digest when it is read.
+    let at = tar
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the layer is stored plain in the archive");
+    tar[at] ^= 0x20;
+    let loaded = Archive::from_bytes(tar)?.image("app:1")?;
+    assert_eq!(loaded.id(), image.id(), "the index is intact");
+    let err = Container::new(&loaded).unwrap_err();
+    assert!(
+        matches!(err, Error::DigestMismatch { .. }),
+        "expected the layer's digest mismatch, got {err:?}"
+    );
+    // The image itself reports the same error, and still never panics.
+    assert!(loaded.tree().is_err());
+    Ok(())
+}
+
+#[test]
+fn container_new_does_not_panic_on_a_dangling_hardlink() -> Result {
+    // A loader does not apply layers, so an image whose only layer links to nothing loads.
+    let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
+    let image = Image::builder().layer(layer).build()?;
+    let mut tar = Vec::new();
+    Writer::new(Format::OciArchive)
+        .image(&image, ["app:1"])
+        .write(&mut tar)?;
+    let loaded = Archive::from_bytes(tar)?.image("app:1")?;
+    assert!(matches!(
+        Container::new(&loaded),
+        Err(Error::InvalidHardlink { .. })
+    ));
+    Ok(())
+}
