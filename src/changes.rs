@@ -28,7 +28,7 @@ use crate::tree::{split, Dir, Node, NodeKind, Tree};
 ///
 /// let layer = Layer::builder()
 ///     .file("bin/busybox", "ELF")
-///     .hardlink("bin/sh", "bin/busybox")
+///     .hard_link("bin/busybox", "bin/sh")
 ///     .whiteout("bin/bash")
 ///     .opaque("var/cache")
 ///     .build()?;
@@ -131,7 +131,7 @@ impl Changeset {
     ///
     /// let layer = Layer::builder()
     ///     .file("app/main.py", "print('hi')\n")
-    ///     .symlink("app/run", "main.py")
+    ///     .symlink("main.py", "app/run")
     ///     .whiteout("tmp/cache")
     ///     .build()?;
     /// // What `docker history` shows for the layer: 12 bytes of file data.

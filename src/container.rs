@@ -91,7 +91,7 @@ impl Container {
     /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
     ///
     /// // A layer may link to a file of a lower layer; with nothing below, the link dangles.
-    /// let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
+    /// let layer = Layer::builder().hard_link("bin/busybox", "bin/sh").build()?;
     /// let image = Image::builder().layer(layer).build()?;
     /// assert!(matches!(Container::new(&image), Err(Error::InvalidHardlink { .. })));
     /// # Ok::<(), layercake::Error>(())
@@ -253,7 +253,7 @@ impl Container {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/alpine-release", "3.20\n")
-    ///     .symlink("etc/os", "alpine-release")
+    ///     .symlink("alpine-release", "etc/os")
     ///     .build()?;
     /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert_eq!(c.read("etc/os")?, "3.20\n");
@@ -503,8 +503,9 @@ impl Container {
         Ok(())
     }
 
-    /// Creates a symlink at `link` pointing to `target` (stored verbatim), like
-    /// `std::os::unix::fs::symlink(target, link)`.
+    /// Creates a symlink at `link` pointing to `original` (stored verbatim), in the argument
+    /// order of [`std::os::unix::fs::symlink`] and [`LayerBuilder::symlink`](crate::LayerBuilder::symlink):
+    /// what the link points to first, the new path second (as `ln -s ORIGINAL LINK`).
     ///
     /// # Errors
     ///
@@ -523,14 +524,15 @@ impl Container {
     /// assert_eq!(c.symlink_metadata("usr/bin/python3")?.link_target().unwrap(), "python3.12");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(&mut self, target: impl Into<Bytes>, link: impl AsRef<[u8]>) -> Result<()> {
+    pub fn symlink(&mut self, original: impl Into<Bytes>, link: impl AsRef<[u8]>) -> Result<()> {
         let link = self.vacant(link)?;
-        self.put(&link, Entry::symlink(target).mtime(self.clock));
+        self.put(&link, Entry::symlink(original).mtime(self.clock));
         Ok(())
     }
 
     /// Makes `link` another name for the file at `original` (which is not followed if it
-    /// is a symlink, as `link(2)`): both paths then share one file, until one of them is
+    /// is a symlink, as `link(2)`), in the argument order of [`std::fs::hard_link`] and
+    /// [`LayerBuilder::hard_link`](crate::LayerBuilder::hard_link): both paths then share one file, until one of them is
     /// written or has its metadata changed, which gives that path a file of its own.
     ///
     /// # Errors
@@ -735,7 +737,7 @@ impl Container {
     ///
     /// let layer = Layer::builder()
     ///     .file("lib/libc.so.6", "ELF")
-    ///     .symlink("lib/libc.so", "libc.so.6")
+    ///     .symlink("libc.so.6", "lib/libc.so")
     ///     .build()?;
     /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// let node = c.metadata("lib/libc.so")?;
@@ -758,7 +760,7 @@ impl Container {
     /// use layercake::{Container, FileType, Image, Layer};
     ///
     /// let layer =
-    ///     Layer::builder().symlink("etc/localtime", "/usr/share/zoneinfo/UTC").build()?;
+    ///     Layer::builder().symlink("/usr/share/zoneinfo/UTC", "etc/localtime").build()?;
     /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// // The link itself, even though its target does not exist.
     /// let node = c.symlink_metadata("etc/localtime")?;
@@ -776,7 +778,7 @@ impl Container {
     /// use layercake::{Container, Image, Layer};
     ///
     /// let layer =
-    ///     Layer::builder().file("etc/passwd", "").symlink("dangling", "nowhere").build()?;
+    ///     Layer::builder().file("etc/passwd", "").symlink("nowhere", "dangling").build()?;
     /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert!(c.exists("/etc/passwd"));
     /// assert!(!c.exists("dangling"), "a dangling symlink does not exist, as `Path::exists`");

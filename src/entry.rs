@@ -127,7 +127,7 @@ impl Metadata {
 /// use layercake::{FileType, Layer, Tree};
 ///
 /// let tree = Tree::new().apply(
-///     &Layer::builder().file("bin/busybox", "").symlink("bin/sh", "busybox").build()?,
+///     &Layer::builder().file("bin/busybox", "").symlink("busybox", "bin/sh").build()?,
 /// )?;
 /// let types: Vec<FileType> = tree.walk().map(|(_, node)| node.file_type()).collect();
 /// assert_eq!(types, [FileType::Directory, FileType::File, FileType::Symlink]);
@@ -177,7 +177,7 @@ impl FileType {
 ///
 /// let layer = Layer::builder()
 ///     .file("a", "x")
-///     .symlink("b", "a")
+///     .symlink("a", "b")
 ///     .char_device("dev/null", 1, 3)
 ///     .build()?;
 /// let devices = layer
@@ -482,7 +482,7 @@ impl Entry {
     ///
     /// let layer = Layer::builder()
     ///     .file("bin/busybox", "ELF")
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
     /// let sh = layer.changeset()?.entry("bin/sh").unwrap();
     /// assert_eq!(sh.kind(), &EntryKind::Hardlink(ImagePath::new("bin/busybox")?));
@@ -497,7 +497,7 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().file("a", "").symlink("b", "a").fifo("c").build()?;
+    /// let layer = Layer::builder().file("a", "").symlink("a", "b").fifo("c").build()?;
     /// let letters: String = layer.changeset()?.entries().map(|(_, e)| e.file_type().as_char()).collect();
     /// assert_eq!(letters, "-lp");
     /// # Ok::<(), layercake::Error>(())
@@ -540,7 +540,7 @@ impl Entry {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/hostname", "box\n")
-    ///     .symlink("hostname", "etc/hostname")
+    ///     .symlink("etc/hostname", "hostname")
     ///     .build()?;
     /// let changes = layer.changeset()?;
     /// assert_eq!(changes.entry("etc/hostname").unwrap().contents().unwrap(), "box\n");
@@ -562,7 +562,7 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().symlink("usr/lib/libz.so", "libz.so.1").build()?;
+    /// let layer = Layer::builder().symlink("libz.so.1", "usr/lib/libz.so").build()?;
     /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so").unwrap().link_target().unwrap(), "libz.so.1");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -578,7 +578,7 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
+    /// let layer = Layer::builder().file("a", "hello").symlink("a", "b").dir("c").build()?;
     /// let sizes: Vec<u64> = layer.changeset()?.entries().map(|(_, e)| e.size()).collect();
     /// assert_eq!(sizes, [5, 1, 0]);
     /// # Ok::<(), layercake::Error>(())

@@ -29,7 +29,7 @@ use crate::path::ImagePath;
 /// // l1 -> l0, l2 -> l1, ...: a chain of MAX_SYMLINK_HOPS + 1 links ending at a file.
 /// let mut b = Layer::builder().file("l0", "end");
 /// for i in 1..=MAX_SYMLINK_HOPS + 1 {
-///     b = b.symlink(format!("l{i}"), format!("l{}", i - 1));
+///     b = b.symlink(format!("l{}", i - 1), format!("l{i}"));
 /// }
 /// let tree = Tree::new().apply(&b.build()?)?;
 /// assert_eq!(tree.read(format!("l{MAX_SYMLINK_HOPS}"))?, "end");
@@ -203,7 +203,7 @@ impl Node {
     /// use layercake::{FileType, Layer, Tree};
     ///
     /// let layer =
-    ///     Layer::builder().file("bin/busybox", "ELF").symlink("bin/sh", "busybox").build()?;
+    ///     Layer::builder().file("bin/busybox", "ELF").symlink("busybox", "bin/sh").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // `lookup` is `lstat`: it sees the link; `resolve` is `stat`: it sees the file.
     /// assert_eq!(tree.lookup("bin/sh").unwrap().file_type(), FileType::Symlink);
@@ -253,7 +253,7 @@ impl Node {
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("link", "data").build()?;
+    /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("data", "link").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// let contents = tree.lookup("data").unwrap().contents().unwrap().clone();
     /// assert_eq!(contents.len(), 4096);
@@ -273,7 +273,7 @@ impl Node {
     /// use layercake::{Layer, Tree};
     ///
     /// let layer =
-    ///     Layer::builder().file("usr/lib/libc.so", "").symlink("lib", "/usr/lib").build()?;
+    ///     Layer::builder().file("usr/lib/libc.so", "").symlink("/usr/lib", "lib").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // What `readlink` shows: the absolute target as stored, not resolved.
     /// assert_eq!(tree.lookup("lib").unwrap().link_target().unwrap(), "/usr/lib");
@@ -310,7 +310,7 @@ impl Node {
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
+    /// let layer = Layer::builder().file("a", "hello").symlink("a", "b").dir("c").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// let sizes: Vec<u64> = tree.walk().map(|(_, node)| node.size()).collect();
     /// assert_eq!(sizes, [5, 1, 0]);
@@ -327,7 +327,7 @@ impl Node {
     ///
     /// let layer = Layer::builder()
     ///     .file("bin/busybox", "ELF")
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .file("bin/copy", "ELF")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
@@ -392,7 +392,7 @@ impl Node {
 ///
 /// let layer = Layer::builder()
 ///     .file("bin/sh", "ELF...")
-///     .symlink("bin/bash", "sh")
+///     .symlink("sh", "bin/bash")
 ///     .build()?;
 /// let tree = Tree::new().apply(&layer)?;
 /// let (path, node) = tree.resolve("/bin/bash")?;
@@ -473,7 +473,7 @@ impl Tree {
     ///
     /// ```
     /// use layercake::{Layer, Tree};
-    /// let tree = Tree::new().apply(&Layer::builder().symlink("lib", "usr/lib").build()?)?;
+    /// let tree = Tree::new().apply(&Layer::builder().symlink("usr/lib", "lib").build()?)?;
     /// assert!(tree.lookup("lib").unwrap().link_target().is_some());
     /// assert!(tree.lookup("lib/libc.so").is_none());
     /// # Ok::<(), layercake::Error>(())
@@ -507,8 +507,8 @@ impl Tree {
     /// let layer = Layer::builder()
     ///     .file("usr/lib/libc.so", "ELF")
     ///     .file("etc/hostname", "box")
-    ///     .symlink("lib", "/usr/lib")
-    ///     .symlink("usr/lib/up", "../../../etc")
+    ///     .symlink("/usr/lib", "lib")
+    ///     .symlink("../../../etc", "usr/lib/up")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // An absolute target starts at the image root, never at the host's.
@@ -890,7 +890,7 @@ impl fmt::Debug for Tree {
 /// ```
 /// use layercake::{Layer, Tree};
 ///
-/// let layer = Layer::builder().file("bin/busybox", "").symlink("bin/sh", "busybox").build()?;
+/// let layer = Layer::builder().file("bin/busybox", "").symlink("busybox", "bin/sh").build()?;
 /// let dir = Tree::new().apply(&layer)?.read_dir("bin")?; // the tree is dropped here
 /// let links: Vec<String> = dir
 ///     .filter(|(_, node)| node.link_target().is_some())
@@ -974,7 +974,7 @@ impl<'a> Iterator for Walk<'a> {
 /// ```
 /// use layercake::{Layer, Tree};
 ///
-/// let layer = Layer::builder().symlink("sh", "busybox").char_device("null", 1, 3).build()?;
+/// let layer = Layer::builder().symlink("busybox", "sh").char_device("null", 1, 3).build()?;
 /// let tree = Tree::new().apply(&layer)?;
 /// assert_eq!(
 ///     format!("{}", tree.dump()),

@@ -329,7 +329,7 @@ impl UnpackReport {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/motd", "hi\n")
-    ///     .symlink("motd", "etc/motd")
+    ///     .symlink("etc/motd", "motd")
     ///     .fifo("run/pipe")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
@@ -521,8 +521,8 @@ impl fmt::Display for SkipReason {
 ///
 /// let layer = Layer::builder()
 ///     .file("etc/os-release", "ID=cake\n")
-///     .symlink("etc/escape", "../../../../etc/passwd")
-///     .hardlink("etc/os-release.bak", "etc/os-release")
+///     .symlink("../../../../etc/passwd", "etc/escape")
+///     .hard_link("etc/os-release", "etc/os-release.bak")
 ///     .build()?;
 /// let image = Image::builder().layer(layer).build()?;
 ///

@@ -62,7 +62,9 @@ fn container_new_does_not_panic_on_an_unreadable_loaded_layer() -> Result {
 #[test]
 fn container_new_does_not_panic_on_a_dangling_hardlink() -> Result {
     // A loader does not apply layers, so an image whose only layer links to nothing loads.
-    let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
+    let layer = Layer::builder()
+        .hard_link("bin/busybox", "bin/sh")
+        .build()?;
     let image = Image::builder().layer(layer).build()?;
     let mut tar = Vec::new();
     Writer::new(Format::OciArchive)
@@ -73,5 +75,36 @@ fn container_new_does_not_panic_on_a_dangling_hardlink() -> Result {
         Container::new(&loaded),
         Err(Error::InvalidHardlink { .. })
     ));
+    Ok(())
+}
+
+#[test]
+fn links_take_the_standard_library_order_in_builders_and_containers() -> Result {
+    // `std::os::unix::fs::symlink(original, link)` and `std::fs::hard_link(original, link)`:
+    // what the link points to first, the new path second, in both APIs.
+    let built = Layer::builder()
+        .file("bin/busybox", "ELF")
+        .symlink("busybox", "bin/sh")
+        .hard_link("bin/busybox", "bin/ash")
+        .build()?;
+    let image = Image::builder().build()?;
+    let mut c = Container::new(&image)?;
+    c.create_dir("bin")?;
+    c.write("bin/busybox", "ELF")?;
+    c.symlink("busybox", "bin/sh")?;
+    c.hard_link("bin/busybox", "bin/ash")?;
+
+    let from_builder = layercake::Tree::new().apply(&built)?;
+    for tree in [&from_builder, c.tree()] {
+        let sh = tree
+            .lookup("bin/sh")
+            .expect("the link is at the second argument");
+        assert_eq!(sh.link_target().unwrap(), "busybox");
+        assert_eq!(tree.read("bin/sh")?, "ELF");
+        let ash = tree
+            .lookup("bin/ash")
+            .expect("the hardlink is at the second argument");
+        assert!(ash.same_file(&tree.lookup("bin/busybox").unwrap()));
+    }
     Ok(())
 }

@@ -53,7 +53,7 @@ fn busybox_base() -> Image {
                 .mtime(1_700_000_000),
         )
         .entry("etc/group", Entry::file("root:x:0:\n").mtime(1_700_000_000))
-        .hardlink("etc/issue.net", "etc/issue")
+        .hard_link("etc/issue", "etc/issue.net")
         .entry("srv/old/a", Entry::file("a\n").mtime(1_700_000_000))
         .entry("srv/old/b", Entry::file("b\n").mtime(1_700_000_000))
         .entry(
@@ -63,7 +63,7 @@ fn busybox_base() -> Image {
         .entry("tmp", Entry::dir().mode(0o1777))
         .dir("var/log");
     for applet in APPLETS {
-        layer = layer.symlink(format!("bin/{applet}"), "busybox");
+        layer = layer.symlink("busybox", format!("bin/{applet}"));
     }
     Image::builder()
         .layer_with(

@@ -293,8 +293,8 @@ fn ours() -> (Image, Image) {
         )
         .file("etc/issue", "Cake\n")
         .entry("usr/bin/tool", Entry::file(vec![1u8; 100_000]).mode(0o755))
-        .hardlink("usr/bin/tool2", "usr/bin/tool")
-        .symlink("bin", "usr/bin")
+        .hard_link("usr/bin/tool", "usr/bin/tool2")
+        .symlink("usr/bin", "bin")
         .entry(
             format!("share/{}", "x".repeat(200)),
             Entry::file("long\n").xattr("user.k", "v"),

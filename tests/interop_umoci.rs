@@ -419,16 +419,16 @@ fn built_in_memory() -> Image {
                 .mode(0o4755)
                 .mtime(1_600_000_000),
         )
-        .hardlink("usr/bin/tool-alias", "usr/bin/tool")
-        .symlink("bin", "usr/bin")
-        .symlink("etc/dangling", "/no/where")
+        .hard_link("usr/bin/tool", "usr/bin/tool-alias")
+        .symlink("usr/bin", "bin")
+        .symlink("/no/where", "etc/dangling")
         .entry(
             format!("long/{}", long_name('p')),
             Entry::file("pax path\n"),
         )
         .symlink(
-            format!("long/{}", long_name('t')),
             format!("/long/{}", long_name('p')),
+            format!("long/{}", long_name('t')),
         )
         .file(b"odd/caf\xe9".as_slice(), "latin-1\n")
         .file(b"odd/\xff/inside".as_slice(), "in a non-UTF-8 directory\n")

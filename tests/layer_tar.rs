@@ -1061,8 +1061,8 @@ fn rich_layer() -> Layer {
                 .owner(0, 0)
                 .mtime(1_700_000_000),
         )
-        .hardlink("bin/ash", "bin/sh")
-        .symlink("lib", "usr/lib")
+        .hard_link("bin/sh", "bin/ash")
+        .symlink("usr/lib", "lib")
         .entry(
             "etc/shadow",
             Entry::file("root:*:").mode(0o640).owner(0, 42),
@@ -1218,7 +1218,7 @@ fn canonical_writer_is_deterministic() {
     let forward = entries
         .iter()
         .fold(Layer::builder(), |b, (p, e)| b.entry(p, e.clone()))
-        .hardlink("a/c", "a/b")
+        .hard_link("a/b", "a/c")
         .whiteout("gone")
         .opaque("z")
         .build()
@@ -1230,7 +1230,7 @@ fn canonical_writer_is_deterministic() {
             Layer::builder().opaque("z").whiteout("gone"),
             |b, (p, e)| b.entry(p, e.clone()),
         )
-        .hardlink("a/c", "a/b")
+        .hard_link("a/b", "a/c")
         .build()
         .unwrap();
     assert_eq!(&tar_bytes(&forward)[..], &tar_bytes(&backward)[..]);
@@ -1239,7 +1239,7 @@ fn canonical_writer_is_deterministic() {
     let again = entries
         .iter()
         .fold(Layer::builder(), |b, (p, e)| b.entry(p, e.clone()))
-        .hardlink("a/c", "a/b")
+        .hard_link("a/b", "a/c")
         .whiteout("gone")
         .opaque("z")
         .build()
@@ -1318,8 +1318,8 @@ fn canonical_tar_as_an_independent_reader_sees_it() {
             Entry::file("root:x:0:0::/root:/bin/sh\n").mode(0o644),
         )
         .entry("bin/su", Entry::file("ELF").mode(0o4755).owner(0, 0))
-        .hardlink("bin/su2", "bin/su")
-        .symlink("sh", "/bin/busybox")
+        .hard_link("bin/su", "bin/su2")
+        .symlink("/bin/busybox", "sh")
         .entry(&long, Entry::file("L").owner(3_000_000, 7))
         .entry("x", Entry::file("").xattr("user.k", "v"))
         .char_device("dev/null", 1, 3)

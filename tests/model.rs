@@ -427,7 +427,7 @@ impl Model {
             }
         }
         for (p, path, target, t) in resolved {
-            builder = builder.hardlink(p.render(), target.render());
+            builder = builder.hard_link(target.render(), p.render());
             let mut node = self.entries[&t].clone();
             node.layer = Some(index);
             self.imply_parents(path, index);

@@ -231,7 +231,7 @@ dump_cases! {
     r1_symlink_over_dir_drops_subtree:
         [
             layer(b().file("d/a", "x")),
-            layer(b().symlink("d", "elsewhere")),
+            layer(b().symlink("elsewhere", "d")),
         ]
         => ["lrwxrwxrwx 0:0 9 0 d -> elsewhere"];
 
@@ -244,7 +244,7 @@ dump_cases! {
 
     r1_dir_over_symlink_replaces_link_not_its_target:
         [
-            layer(b().file("real/k", "1").symlink("s", "real")),
+            layer(b().file("real/k", "1").symlink("real", "s")),
             layer(b().entry("s", Entry::dir().mode(0o700))),
         ]
         => [
@@ -255,7 +255,7 @@ dump_cases! {
 
     r1_file_over_symlink_does_not_write_through_it:
         [
-            layer(b().file("real", "target").symlink("s", "real")),
+            layer(b().file("real", "target").symlink("real", "s")),
             layer(b().file("s", "mine")),
         ]
         => ["-rw-r--r-- 0:0 6 0 real", "-rw-r--r-- 0:0 4 0 s"];
@@ -316,7 +316,7 @@ dump_cases! {
         => ["drwx------ 0:0 0 0 d/", "-rw-r--r-- 0:0 1 0 d/b"];
 
     r2_whiteout_deletes_a_symlink_not_its_target:
-        [layer(b().file("t", "x").symlink("s", "t")), layer(b().whiteout("s"))]
+        [layer(b().file("t", "x").symlink("t", "s")), layer(b().whiteout("s"))]
         => ["-rw-r--r-- 0:0 1 0 t"];
 
     r2_whiteout_never_hides_own_layer_marker_first:
@@ -344,7 +344,7 @@ dump_cases! {
 
     r2_whiteout_does_not_reach_through_lower_symlink:
         [
-            layer(b().file("real/f", "1").symlink("lnk", "real")),
+            layer(b().file("real/f", "1").symlink("real", "lnk")),
             Tar::new().marker("lnk/.wh.f").layer(),
         ]
         => [
@@ -483,7 +483,7 @@ dump_cases! {
 
     r3_opaque_does_not_reach_through_lower_symlink:
         [
-            layer(b().file("real/f", "1").symlink("lnk", "real")),
+            layer(b().file("real/f", "1").symlink("real", "lnk")),
             layer(b().opaque("lnk")),
         ]
         => [
@@ -836,7 +836,7 @@ fn r5_builder_writes_non_marker_types_with_marker_names() {
     // Only regular files are markers, so these names round-trip.
     let l = layer(
         b().dir(".wh.d")
-            .symlink("d/.wh.s", "t")
+            .symlink("t", "d/.wh.s")
             .fifo(".wh.p")
             .dir("x/.wh..wh..opq"),
     );
@@ -887,7 +887,7 @@ dump_cases! {
 
     r6_lower_symlink_at_implied_parent_is_replaced_nothing_written_through:
         [
-            layer(b().file("real/old", "o").symlink("lnk", "real")),
+            layer(b().file("real/old", "o").symlink("real", "lnk")),
             layer(b().file("lnk/new", "n")),
         ]
         => [
@@ -899,7 +899,7 @@ dump_cases! {
 
     r6_lower_absolute_symlink_at_deep_implied_parent_is_replaced:
         [
-            layer(b().file("usr/lib/libc.so", "c").symlink("lib", "/usr/lib")),
+            layer(b().file("usr/lib/libc.so", "c").symlink("/usr/lib", "lib")),
             layer(b().file("lib/x/y", "n")),
         ]
         => [
@@ -961,7 +961,7 @@ error_cases! {
 fn r7_hardlink_in_same_layer_shares_the_file() {
     let tree = stack(&[layer(
         b().entry("bin/busybox", Entry::file("ELF").mode(0o755).mtime(3))
-            .hardlink("bin/sh", "bin/busybox"),
+            .hard_link("bin/busybox", "bin/sh"),
     )])
     .unwrap();
     let (bb, sh) = (
@@ -983,7 +983,7 @@ fn r7_hardlink_in_same_layer_shares_the_file() {
 fn r7_hardlink_to_lower_layer_file() {
     let tree = stack(&[
         layer(b().entry("usr/bin/python3.11", Entry::file("py").mode(0o755))),
-        layer(b().hardlink("usr/bin/python3", "usr/bin/python3.11")),
+        layer(b().hard_link("usr/bin/python3.11", "usr/bin/python3")),
     ])
     .unwrap();
     let (a, b) = (
@@ -1051,7 +1051,7 @@ fn r7_hardlink_chain_to_lower_file_in_any_tar_order() {
 
 #[test]
 fn r7_later_layer_replacing_one_path_leaves_the_other() {
-    let linked = stack(&[layer(b().file("a", "shared").hardlink("b", "a"))]).unwrap();
+    let linked = stack(&[layer(b().file("a", "shared").hard_link("a", "b"))]).unwrap();
     let replaced = linked.apply(&layer(b().file("a", "new"))).unwrap();
     let (a, other) = (replaced.lookup("a").unwrap(), replaced.lookup("b").unwrap());
     assert!(!a.same_file(&other));
@@ -1070,7 +1070,7 @@ fn r7_later_layer_replacing_one_path_leaves_the_other() {
 
 #[test]
 fn r7_hardlink_to_symlink_shares_the_symlink() {
-    let tree = stack(&[layer(b().symlink("s", "target").hardlink("h", "s"))]).unwrap();
+    let tree = stack(&[layer(b().symlink("target", "s").hard_link("s", "h"))]).unwrap();
     let h = tree.lookup("h").unwrap();
     assert_eq!(h.file_type(), FileType::Symlink);
     assert_eq!(h.link_target().unwrap(), "target");
@@ -1088,15 +1088,15 @@ fn r7_hardlink_stays_a_record_in_the_layer() {
 
 error_cases! {
     r7_hardlink_to_missing_path_is_an_error:
-        { stack(&[layer(b().file("a", "1")), layer(b().hardlink("h", "nope"))]) }
+        { stack(&[layer(b().file("a", "1")), layer(b().hard_link("nope", "h"))]) }
         => Error::InvalidHardlink { path, target, .. } if path == "h" && target == "nope",
 
     r7_hardlink_to_directory_is_an_error:
-        { stack(&[layer(b().dir("d")), layer(b().hardlink("h", "d"))]) }
+        { stack(&[layer(b().dir("d")), layer(b().hard_link("d", "h"))]) }
         => Error::InvalidHardlink { path, target, reason } if path == "h" && target == "d" && reason.contains("directory"),
 
     r7_hardlink_to_implied_directory_is_an_error:
-        { stack(&[layer(b().file("d/f", "1").hardlink("h", "d"))]) }
+        { stack(&[layer(b().file("d/f", "1").hard_link("d", "h"))]) }
         => Error::InvalidHardlink { .. },
 
     r7_hardlink_cycle_is_an_error:
@@ -1113,7 +1113,7 @@ error_cases! {
 
     r7_hardlink_through_lower_symlink_is_an_error:
         // Link targets are names in the layer stack, looked up without following symlinks.
-        { stack(&[layer(b().file("real/f", "1").symlink("lnk", "real")), layer(b().hardlink("h", "lnk/f"))]) }
+        { stack(&[layer(b().file("real/f", "1").symlink("real", "lnk")), layer(b().hard_link("lnk/f", "h"))]) }
         => Error::InvalidHardlink { .. },
 
     r7_hardlink_with_dotdot_target_is_an_error:
@@ -1127,23 +1127,23 @@ error_cases! {
 fn symlink_tree() -> Tree {
     stack(&[layer(
         b().file("bin/busybox", "BB")
-            .symlink("usr/bin/sh", "/bin/busybox")
-            .symlink("usr/lib/libfoo.so", "libfoo.so.1")
+            .symlink("/bin/busybox", "usr/bin/sh")
+            .symlink("libfoo.so.1", "usr/lib/libfoo.so")
             .file("usr/lib/libfoo.so.1", "FOO")
-            .symlink("lib", "usr/lib")
-            .symlink("up", "../../../../../etc/passwd")
+            .symlink("usr/lib", "lib")
+            .symlink("../../../../../etc/passwd", "up")
             .file("etc/passwd", "root")
-            .symlink("x/a", "y/b")
+            .symlink("y/b", "x/a")
             .file("x/y/b/z", "deep z")
             .file("x/z", "x z")
             .file("z", "root z")
-            .symlink("t", "x/a/../../z")
-            .symlink("abs_dot", "/./bin//busybox")
-            .symlink("dangling", "nowhere")
+            .symlink("x/a/../../z", "t")
+            .symlink("/./bin//busybox", "abs_dot")
+            .symlink("nowhere", "dangling")
             .symlink("self", "self")
-            .symlink("ping", "pong")
             .symlink("pong", "ping")
-            .symlink("file_as_dir", "etc/passwd/x"),
+            .symlink("ping", "pong")
+            .symlink("etc/passwd/x", "file_as_dir"),
     )])
     .unwrap()
 }
@@ -1151,7 +1151,7 @@ fn symlink_tree() -> Tree {
 #[test]
 fn r8_symlink_target_is_stored_verbatim() {
     let verbatim = "../a//b/./c/";
-    let tree = stack(&[layer(b().symlink("s", verbatim))]).unwrap();
+    let tree = stack(&[layer(b().symlink(verbatim, "s"))]).unwrap();
     assert_eq!(tree.lookup("s").unwrap().link_target().unwrap(), verbatim);
     assert_eq!(
         tree.dump().to_string(),
@@ -1232,7 +1232,7 @@ fn r8_forty_hops_resolve_forty_one_is_a_loop() {
         } else {
             format!("s{}", i + 1)
         };
-        builder = builder.symlink(format!("s{i}"), target);
+        builder = builder.symlink(target, format!("s{i}"));
     }
     let tree = stack(&[layer(builder)]).unwrap();
     let (resolved, _) = tree.resolve("s1").unwrap();
@@ -1477,7 +1477,7 @@ error_cases! {
         => Error::RootDirectory { .. },
 
     r10_builder_root_as_symlink_is_an_error:
-        { stack(&[b().symlink("./", "x").build()?]) }
+        { stack(&[b().symlink("x", "./").build()?]) }
         => Error::RootDirectory { .. },
 
     r10_builder_whiteout_of_root_is_an_error:
@@ -1506,7 +1506,7 @@ dump_cases! {
         ];
 
     path_non_utf8_names_are_kept:
-        [layer(b().file(&b"caf\xe9/men\xfc"[..], "x").symlink("s", &b"caf\xe9"[..]))]
+        [layer(b().file(&b"caf\xe9/men\xfc"[..], "x").symlink(&b"caf\xe9"[..], "s"))]
         => [
             "drwxr-xr-x 0:0 0 0 caf\\xe9/",
             "-rw-r--r-- 0:0 1 0 caf\\xe9/men\\xfc",
@@ -1559,7 +1559,7 @@ error_cases! {
         => Error::InvalidPath { .. },
 
     path_dotdot_in_builder_hardlink_target_is_an_error:
-        { stack(&[b().file("a", "1").hardlink("h", "x/../a").build()?]) }
+        { stack(&[b().file("a", "1").hard_link("x/../a", "h").build()?]) }
         => Error::InvalidPath { .. },
 
     path_nul_in_builder_is_an_error:
@@ -1571,7 +1571,7 @@ error_cases! {
         => Error::InvalidPath { .. },
 
     path_nul_in_builder_hardlink_target_is_an_error:
-        { stack(&[b().hardlink("h", "a\0").build()?]) }
+        { stack(&[b().hard_link("a\0", "h").build()?]) }
         => Error::InvalidPath { .. },
 }
 

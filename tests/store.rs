@@ -507,14 +507,14 @@ fn squash_keeps_the_tree() -> Result {
             Layer::builder()
                 .file("etc/a", "1")
                 .file("etc/b", "2")
-                .symlink("bin", "usr/bin")
+                .symlink("usr/bin", "bin")
                 .build()?,
             History::new("ADD rootfs /"),
         )
         .layer_with(
             Layer::builder()
                 .file("usr/bin/tool", "ELF")
-                .hardlink("usr/bin/tool2", "usr/bin/tool")
+                .hard_link("usr/bin/tool", "usr/bin/tool2")
                 .build()?,
             History::new("COPY tool /usr/bin/"),
         )

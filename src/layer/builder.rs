@@ -29,8 +29,8 @@ use crate::path::ImagePath;
 /// let layer = Layer::builder()
 ///     .file("etc/hostname", "box\n")
 ///     .entry("usr/bin/tool", Entry::file("ELF").mode(0o755).owner(0, 0).mtime(1_700_000_000))
-///     .symlink("bin", "usr/bin")
-///     .hardlink("usr/bin/tool2", "usr/bin/tool")
+///     .symlink("usr/bin", "bin")
+///     .hard_link("usr/bin/tool", "usr/bin/tool2")
 ///     .char_device("dev/null", 1, 3)
 ///     .fifo("run/pipe")
 ///     .opaque("var/cache")
@@ -106,32 +106,37 @@ impl LayerBuilder {
         self.entry(path, Entry::dir())
     }
 
-    /// Adds a symlink; `target` is stored verbatim.
+    /// Adds a symlink at `link` pointing to `original`, stored verbatim: the argument order
+    /// of [`std::os::unix::fs::symlink`] and [`Container::symlink`](crate::Container::symlink),
+    /// what the link points to first, the new path second (as `ln -s ORIGINAL LINK`).
     ///
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// // The usrmerge layout: an absolute target, resolved inside the image.
-    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("bin", "/usr/bin").build()?;
+    /// // The usrmerge layout: `bin` points to `/usr/bin`, an absolute target resolved inside
+    /// // the image.
+    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("/usr/bin", "bin").build()?;
     /// assert_eq!(layer.changeset()?.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("bin/env")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(self, path: impl AsRef<[u8]>, target: impl Into<Bytes>) -> LayerBuilder {
-        self.entry(path, Entry::symlink(target))
+    pub fn symlink(self, original: impl Into<Bytes>, link: impl AsRef<[u8]>) -> LayerBuilder {
+        self.entry(link, Entry::symlink(original))
     }
 
-    /// Adds a hardlink to `target`, a path of this layer or a lower one (R7). When `target`
-    /// is in this layer, the record is written with its metadata, as tar writers do (Docker
-    /// applies a link record's owner, mode and mtime to the shared file).
+    /// Makes `link` another name for the file at `original`, a path of this layer or a lower
+    /// one (R7): the argument order of [`std::fs::hard_link`] and
+    /// [`Container::hard_link`](crate::Container::hard_link) (as `ln ORIGINAL LINK`). When
+    /// `original` is in this layer, the record is written with its metadata, as tar writers do
+    /// (Docker applies a link record's owner, mode and mtime to the shared file).
     ///
     /// ```
     /// use layercake::{Entry, Layer, Tree};
     ///
     /// let layer = Layer::builder()
     ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
     /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
     /// // One file, two names: the bytes are stored once in the tar.
@@ -139,9 +144,9 @@ impl LayerBuilder {
     /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn hardlink(mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> LayerBuilder {
-        match self.path(target) {
-            Some(t) => self.entry(path, Entry::hardlink(t)),
+    pub fn hard_link(mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> LayerBuilder {
+        match self.path(original) {
+            Some(original) => self.entry(link, Entry::hardlink(original)),
             None => self,
         }
     }

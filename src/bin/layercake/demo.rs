@@ -30,7 +30,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
                 .mode(0o755)
                 .mtime(T0),
         )
-        .symlink("bin", "usr/bin")
+        .symlink("usr/bin", "bin")
         .build()?;
     let base = Image::builder()
         .layer_with(
