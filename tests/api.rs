@@ -108,3 +108,74 @@ fn links_take_the_standard_library_order_in_builders_and_containers() -> Result 
     }
     Ok(())
 }
+
+#[test]
+fn options_are_by_value_builders_with_in_force_accessors() -> Result {
+    use layercake::archive::{LoadOptions, Platform};
+    use layercake::layer::{DiffOptions, Duplicates, ReadOptions, WhiteoutStyle};
+    use layercake::store::AddOptions;
+    use layercake::{Compression, Limits};
+
+    // Every limit: the setter named after it, the accessor with `_in_force` appended.
+    let limits = Limits::default()
+        .layer_bytes(1)
+        .image_bytes(2)
+        .archive_bytes(3)
+        .blob_bytes(4)
+        .ratio(5)
+        .entries(6)
+        .path_bytes(7)
+        .name_bytes(8)
+        .depth(9)
+        .pax_bytes(10)
+        .json_bytes(11)
+        .layers(12)
+        .index_depth(13)
+        .trailing_bytes(14);
+    let read: [u64; 14] = [
+        limits.layer_bytes_in_force(),
+        limits.image_bytes_in_force(),
+        limits.archive_bytes_in_force(),
+        limits.blob_bytes_in_force(),
+        limits.ratio_in_force(),
+        limits.entries_in_force(),
+        limits.path_bytes_in_force() as u64,
+        limits.name_bytes_in_force() as u64,
+        limits.depth_in_force() as u64,
+        limits.pax_bytes_in_force(),
+        limits.json_bytes_in_force(),
+        limits.layers_in_force() as u64,
+        limits.index_depth_in_force() as u64,
+        limits.trailing_bytes_in_force(),
+    ];
+    assert_eq!(read, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    assert_eq!(Limits::default().ratio_in_force(), 128);
+    assert_ne!(limits, Limits::default());
+
+    let read = ReadOptions::new()
+        .limits(limits.clone())
+        .duplicates(Duplicates::Reject);
+    assert_eq!(read.limits_in_force(), &limits);
+    let arm = Platform::parse("linux/arm64")?;
+    let load = LoadOptions::new().read(read).platform(arm.clone());
+    assert_eq!(load.platform_in_force(), &arm);
+    assert_eq!(
+        DiffOptions::new()
+            .whiteouts(WhiteoutStyle::Opaque)
+            .whiteouts_in_force(),
+        WhiteoutStyle::Opaque
+    );
+    let writer = Writer::new(Format::OciArchive)
+        .compression(Compression::Gzip)
+        .level(1);
+    assert_eq!(
+        (
+            writer.format_in_force(),
+            writer.compression_in_force(),
+            writer.level_in_force()
+        ),
+        (Format::OciArchive, Some(Compression::Gzip), Some(1))
+    );
+    assert_eq!(AddOptions::new().tag("a").tags_in_force(), ["a"]);
+    Ok(())
+}

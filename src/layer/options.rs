@@ -106,8 +106,8 @@ impl ReadOptions {
     /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1 << 20));
     /// // e.g. to refuse an upload by its declared size before reading a byte of it
     /// let declared_size: u64 = 5 << 20;
-    /// assert!(declared_size > options.limits_in_force().layer_bytes);
-    /// assert_eq!(options.limits_in_force().entries, Limits::default().entries);
+    /// assert!(declared_size > options.limits_in_force().layer_bytes_in_force());
+    /// assert_eq!(options.limits_in_force().entries_in_force(), Limits::default().entries_in_force());
     /// ```
     pub fn limits_in_force(&self) -> &Limits {
         &self.limits
@@ -247,5 +247,18 @@ impl DiffOptions {
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> DiffOptions {
         self.whiteouts = style;
         self
+    }
+
+    /// The whiteout style in force.
+    ///
+    /// ```
+    /// use layercake::layer::{DiffOptions, WhiteoutStyle};
+    ///
+    /// assert_eq!(DiffOptions::new().whiteouts_in_force(), WhiteoutStyle::Explicit);
+    /// let opaque = DiffOptions::new().whiteouts(WhiteoutStyle::Opaque);
+    /// assert_eq!(opaque.whiteouts_in_force(), WhiteoutStyle::Opaque);
+    /// ```
+    pub fn whiteouts_in_force(&self) -> WhiteoutStyle {
+        self.whiteouts
     }
 }

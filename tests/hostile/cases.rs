@@ -1625,7 +1625,7 @@ pub fn all() -> Vec<Case> {
                 blob(bomb),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -3131,7 +3131,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "layers in one image",
-                    max: Limits::default().layers as u64,
+                    max: Limits::default().layers_in_force() as u64,
                 },
             )
             .at_open()
@@ -3450,7 +3450,7 @@ pub fn large() -> Vec<Case> {
                 blob(gzip_zeros_tar(BOMB)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -3460,7 +3460,7 @@ pub fn large() -> Vec<Case> {
                 blob(zstd_zeros_tar(BOMB)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -3471,7 +3471,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
             .when_read()
@@ -3482,7 +3482,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
             .when_read()
@@ -3495,7 +3495,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "layers in one image",
-                    max: Limits::default().layers as u64,
+                    max: Limits::default().layers_in_force() as u64,
                 },
             )
             .at_open()
@@ -3510,7 +3510,7 @@ pub fn large() -> Vec<Case> {
                 op,
                 Expect::Limit {
                     limit: "entries in one layer",
-                    max: Limits::default().entries,
+                    max: Limits::default().entries_in_force(),
                 },
             )
         }),
@@ -3523,7 +3523,7 @@ pub fn large() -> Vec<Case> {
                 op,
                 Expect::Limit {
                     limit: "entries in one layer",
-                    max: Limits::default().entries,
+                    max: Limits::default().entries_in_force(),
                 },
             )
         }),
