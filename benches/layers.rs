@@ -94,7 +94,7 @@ fn diff_and_commit(c: &mut Criterion) {
     group.bench_function("diff_1_change_on_100k_files", |b| {
         b.iter(|| black_box(container.diff().expect("diff")))
     });
-    let options = CommitOptions::new().created(3);
+    let options = CommitOptions::new().commit(layercake::Commit::new().created(3));
     group.bench_function("commit_1_change_on_100k_files", |b| {
         b.iter(|| black_box(container.commit(&options).expect("commit")))
     });

@@ -227,11 +227,11 @@ impl History {
     ///
     /// ```
     /// use layercake::config::History;
-    /// use layercake::{Image, Layer};
+    /// use layercake::{Commit, Image, Layer};
     ///
     /// let layer = Layer::builder().file("app", "").build()?;
     /// let image = Image::builder()
-    ///     .author("Jane")
+    ///     .commit(Commit::new().author("Jane"))
     ///     .layer_with(layer, History::new("COPY . /").author("ci-bot"))
     ///     .build()?;
     /// assert_eq!(

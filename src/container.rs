@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::{now, ContainerConfig, History};
+use crate::commit::Commit;
+use crate::config::{now, History};
 use crate::contents::Contents;
 use crate::diff::Change;
 use crate::entry::{Entry, EntryKind, Metadata};
@@ -37,7 +38,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// # Example
 ///
 /// ```
-/// use layercake::{CommitOptions, Container, Image, Layer};
+/// use layercake::{Commit, CommitOptions, Container, Image, Layer};
 ///
 /// let image = Image::builder()
 ///     .layer(
@@ -58,7 +59,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 ///     ["C /etc", "A /etc/hostname", "C /etc/hosts", "C /tmp", "D /tmp/x"]
 /// );
 ///
-/// let committed = c.commit(&CommitOptions::new().message("configure"))?;
+/// let committed = c.commit(&CommitOptions::new().commit(Commit::new().message("configure")))?;
 /// assert_eq!(committed.layers().count(), 2);
 /// assert_eq!(committed.tree()?, *c.tree());
 /// # Ok::<(), layercake::Error>(())
@@ -144,14 +145,14 @@ impl Container {
     /// from now on.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::{Commit, CommitOptions, Container, Image};
     ///
     /// // With a fixed clock (and creation time) a commit is reproducible.
     /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.set_clock(1_700_000_000);
     /// c.write("stamp", "")?;
     /// assert_eq!(c.metadata("stamp")?.metadata().mtime, 1_700_000_000);
-    /// let options = CommitOptions::new().created(1_700_000_000);
+    /// let options = CommitOptions::new().commit(Commit::new().created(1_700_000_000));
     /// assert_eq!(c.commit(&options)?.id(), c.commit(&options)?.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -847,14 +848,14 @@ impl Container {
     /// As [`Layer::diff`].
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image, Layer};
+    /// use layercake::{Commit, CommitOptions, Container, Image, Layer};
     ///
     /// let base = Image::builder()
     ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
     ///     .build()?;
     /// let mut c = Container::new(&base)?;
     /// c.remove_file("etc/motd")?;
-    /// let image = c.commit(&CommitOptions::new().message("no motd"))?;
+    /// let image = c.commit(&CommitOptions::new().commit(Commit::new().message("no motd")))?;
     /// // The new layer holds only the change: a whiteout on top of the base's layer.
     /// let top = image.layers().last().unwrap();
     /// assert_eq!(top.changeset()?.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/motd"]);
@@ -866,21 +867,13 @@ impl Container {
         let diff = DiffOptions::new().whiteouts(options.whiteouts);
         let layer = Layer::diff(&lower, &self.tree, &diff)?;
         let mut history = History::new(options.created_by.clone().unwrap_or_default());
-        history.comment = options.message.clone();
-        let mut builder = crate::Image::builder()
+        history.comment = options.commit.message.clone();
+        let commit = Commit::new().created(now()).merged(options.commit.clone());
+        crate::Image::builder()
             .base(&self.image)
             .layer_with(layer, history)
-            .created(options.created.unwrap_or_else(now));
-        if let Some(author) = &options.author {
-            builder = builder.author(author.clone());
-        }
-        if let Some(message) = &options.message {
-            builder = builder.comment(message.clone());
-        }
-        if let Some(config) = &options.config {
-            builder = builder.config(config.clone());
-        }
-        builder.build()
+            .commit(commit)
+            .build()
     }
 }
 
@@ -913,32 +906,31 @@ impl fmt::Debug for Container {
     }
 }
 
-/// Options for [`Container::commit`], like the flags of `docker commit`.
+/// Options for [`Container::commit`], like the flags of `docker commit`: the commit's
+/// metadata (a [`Commit`]), the history entry's `created_by`, and how recreated directories
+/// are recorded.
 ///
 /// ```
 /// use layercake::config::ContainerConfig;
-/// use layercake::{CommitOptions, Container, Image};
+/// use layercake::{Commit, CommitOptions, Container, Image};
 ///
 /// let mut config = ContainerConfig::default();
 /// config.cmd = Some(vec!["/bin/sh".into()]);
-/// let options = CommitOptions::new()
+/// let commit = Commit::new()
 ///     .author("Jane <jane@example.com>")
 ///     .message("add the app")
 ///     .created(1_700_000_000)
 ///     .config(config);
+/// let options = CommitOptions::new().commit(commit);
 /// let image = Container::new(&Image::builder().build()?)?.commit(&options)?;
 /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
 /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct CommitOptions {
-    author: Option<String>,
-    message: Option<String>,
+    commit: Commit,
     created_by: Option<String>,
-    created: Option<i64>,
-    config: Option<ContainerConfig>,
     whiteouts: WhiteoutStyle,
 }
 
@@ -959,35 +951,36 @@ impl CommitOptions {
         CommitOptions::default()
     }
 
-    /// Sets the author (`docker commit --author`).
+    /// Sets the commit metadata (`docker commit --author --message --change`); a creation
+    /// time left unset is now. Fields the [`Commit`] leaves unset keep what an earlier call
+    /// set.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::{Commit, CommitOptions, Container, Image};
     ///
     /// let c = Container::new(&Image::builder().build()?)?;
-    /// let image = c.commit(&CommitOptions::new().author("Jane <jane@example.com>"))?;
+    /// let commit = Commit::new().author("Jane <jane@example.com>").message("install nginx");
+    /// let image = c.commit(&CommitOptions::new().commit(commit))?;
     /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn author(mut self, author: impl Into<String>) -> CommitOptions {
-        self.author = Some(author.into());
-        self
-    }
-
-    /// Sets the commit message (`docker commit --message`).
-    ///
-    /// ```
-    /// use layercake::{CommitOptions, Container, Image};
-    ///
-    /// let c = Container::new(&Image::builder().build()?)?;
-    /// let image = c.commit(&CommitOptions::new().message("install nginx"))?;
     /// assert_eq!(image.inspect().comment, "install nginx");
     /// assert_eq!(image.history()[0].comment, "install nginx");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn message(mut self, message: impl Into<String>) -> CommitOptions {
-        self.message = Some(message.into());
+    pub fn commit(mut self, commit: Commit) -> CommitOptions {
+        self.commit = std::mem::take(&mut self.commit).merged(commit);
         self
+    }
+
+    /// The commit metadata in force.
+    ///
+    /// ```
+    /// use layercake::{Commit, CommitOptions};
+    ///
+    /// let options = CommitOptions::new().commit(Commit::new().message("fix"));
+    /// assert_eq!(options.commit_in_force().message_in_force(), Some("fix"));
+    /// ```
+    pub fn commit_in_force(&self) -> &Commit {
+        &self.commit
     }
 
     /// Sets the history entry's `created_by`.
@@ -1005,37 +998,15 @@ impl CommitOptions {
         self
     }
 
-    /// Sets the creation time (seconds since the epoch) instead of now.
+    /// The history entry's `created_by` in force, if set.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::CommitOptions;
     ///
-    /// let c = Container::new(&Image::builder().build()?)?;
-    /// let image = c.commit(&CommitOptions::new().created(1_700_000_000))?;
-    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
-    /// # Ok::<(), layercake::Error>(())
+    /// assert_eq!(CommitOptions::new().created_by("RUN make").created_by_in_force(), Some("RUN make"));
     /// ```
-    pub fn created(mut self, secs: i64) -> CommitOptions {
-        self.created = Some(secs);
-        self
-    }
-
-    /// Replaces the runtime config (`docker commit --change`).
-    ///
-    /// ```
-    /// use layercake::config::ContainerConfig;
-    /// use layercake::{CommitOptions, Container, Image};
-    ///
-    /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
-    /// let mut config = base.config().container_config().clone();
-    /// config.working_dir = Some("/srv".into());
-    /// let image = Container::new(&base)?.commit(&CommitOptions::new().config(config))?;
-    /// assert_eq!(image.config().container_config().working_dir.as_deref(), Some("/srv"));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn config(mut self, config: ContainerConfig) -> CommitOptions {
-        self.config = Some(config);
-        self
+    pub fn created_by_in_force(&self) -> Option<&str> {
+        self.created_by.as_deref()
     }
 
     /// Sets how recreated directories are recorded.
@@ -1059,5 +1030,17 @@ impl CommitOptions {
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> CommitOptions {
         self.whiteouts = style;
         self
+    }
+
+    /// The whiteout style in force.
+    ///
+    /// ```
+    /// use layercake::layer::WhiteoutStyle;
+    /// use layercake::CommitOptions;
+    ///
+    /// assert_eq!(CommitOptions::new().whiteouts_in_force(), WhiteoutStyle::Explicit);
+    /// ```
+    pub fn whiteouts_in_force(&self) -> WhiteoutStyle {
+        self.whiteouts
     }
 }

@@ -19,7 +19,7 @@
 //! into an image:
 //!
 //! ```
-//! use layercake::{CommitOptions, Container, Image, Layer, Tree};
+//! use layercake::{Commit, CommitOptions, Container, Image, Layer, Tree};
 //!
 //! let base = Layer::builder()
 //!     .file("etc/os-release", "ID=cake\n")
@@ -46,7 +46,8 @@
 //! let changes: Vec<String> = container.diff()?.iter().map(|c| c.to_string()).collect();
 //! assert_eq!(changes, ["C /etc", "D /etc/issue", "A /etc/motd", "A /srv", "A /srv/www", "A /srv/www/index.html"]);
 //!
-//! let committed = container.commit(&CommitOptions::new().message("serve cake").created(0))?;
+//! let commit = Commit::new().message("serve cake").created(0);
+//! let committed = container.commit(&CommitOptions::new().commit(commit))?;
 //! assert_eq!(committed.layers().count(), 3);
 //! assert_eq!(committed.tree()?, *container.tree());
 //!
@@ -149,6 +150,7 @@
 pub mod archive;
 mod changes;
 mod codec;
+mod commit;
 pub mod config;
 mod container;
 mod contents;
@@ -173,6 +175,7 @@ struct ReadmeDoctests;
 
 pub use crate::changes::Changeset;
 pub use crate::codec::Compression;
+pub use crate::commit::Commit;
 pub use crate::config::ImageConfig;
 pub use crate::container::{CommitOptions, Container};
 pub use crate::contents::{Contents, ContentsReader};

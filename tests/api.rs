@@ -14,17 +14,26 @@ fn squash_out_of_range_is_an_error() -> Result {
         .layer(Layer::builder().file("b", "2").build()?)
         .build()?;
     // In range: 0 (everything) to 2 (nothing to squash).
-    assert_eq!(image.squash(0)?.layers().count(), 1);
-    assert_eq!(image.squash(2)?.tree()?, image.tree()?);
+    assert_eq!(
+        image.squash(0, &layercake::Commit::new())?.layers().count(),
+        1
+    );
+    assert_eq!(
+        image.squash(2, &layercake::Commit::new())?.tree()?,
+        image.tree()?
+    );
     // Out of range: an error naming the index and the count, never a panic.
     for from in [3, 4, usize::MAX] {
-        match image.squash(from) {
+        match image.squash(from, &layercake::Commit::new()) {
             Err(Error::LayerOutOfRange { index, layers }) => assert_eq!((index, layers), (from, 2)),
             other => panic!("squash({from}): expected LayerOutOfRange, got {other:?}"),
         }
     }
     assert_eq!(
-        image.squash(3).unwrap_err().to_string(),
+        image
+            .squash(3, &layercake::Commit::new())
+            .unwrap_err()
+            .to_string(),
         "layer 3 is out of range: the image has 2 layers"
     );
     Ok(())
@@ -177,5 +186,80 @@ fn options_are_by_value_builders_with_in_force_accessors() -> Result {
         (Format::OciArchive, Some(Compression::Gzip), Some(1))
     );
     assert_eq!(AddOptions::new().tag("a").tags_in_force(), ["a"]);
+    Ok(())
+}
+
+#[test]
+fn one_commit_struct_for_builder_commit_import_and_squash() -> Result {
+    use layercake::archive::{import, ImportOptions};
+    use layercake::config::ContainerConfig;
+    use layercake::{Commit, CommitOptions};
+
+    let mut config = ContainerConfig::default();
+    config.cmd = Some(vec!["/app".into()]);
+    let commit = Commit::new()
+        .author("Jane <jane@example.com>")
+        .message("release 1")
+        .created(1_700_000_000)
+        .config(config.clone());
+    assert_eq!(commit.message_in_force(), Some("release 1"));
+
+    let layer = Layer::builder().file("app", "ELF").build()?;
+    let built = Image::builder()
+        .layer(layer.clone())
+        .commit(commit.clone())
+        .build()?;
+    let committed = Container::new(&Image::builder().build()?)?
+        .commit(&CommitOptions::new().commit(commit.clone()))?;
+    let imported = import(
+        layer.tar()?.clone(),
+        &ImportOptions::new().commit(commit.clone()),
+    )?;
+    let two = Image::builder()
+        .layer(layer)
+        .layer(Layer::builder().file("b", "").build()?)
+        .build()?;
+    let squashed = two.squash(0, &commit)?;
+
+    for (what, image) in [
+        ("built", &built),
+        ("committed", &committed),
+        ("imported", &imported),
+        ("squashed", &squashed),
+    ] {
+        let file = image.config().file();
+        assert_eq!(
+            file.author.as_deref(),
+            Some("Jane <jane@example.com>"),
+            "{what}"
+        );
+        assert_eq!(
+            file.comment.as_deref(),
+            Some("release 1"),
+            "{what}: the message"
+        );
+        assert_eq!(
+            file.created.as_deref(),
+            Some("2023-11-14T22:13:20Z"),
+            "{what}"
+        );
+        assert_eq!(file.config, config, "{what}");
+        let last = image.history().pop().expect("a history row");
+        assert_eq!(last.created, "2023-11-14T22:13:20Z", "{what}");
+    }
+    // The history row of the new layer carries the message where a commit writes one.
+    for image in [&committed, &imported, &squashed] {
+        assert_eq!(image.history().pop().unwrap().comment, "release 1");
+    }
+
+    // Unset fields keep the operation's default: the epoch for a builder, and the import's
+    // own message.
+    let plain = Image::builder().commit(Commit::new().author("x")).build()?;
+    assert_eq!(plain.inspect().created, "1970-01-01T00:00:00Z");
+    let imported = import(
+        Layer::builder().build()?.tar()?.clone(),
+        &ImportOptions::new().commit(Commit::new().created(0)),
+    )?;
+    assert_eq!(imported.inspect().comment, "Imported from -");
     Ok(())
 }

@@ -31,7 +31,10 @@ fn base() -> Result<Image> {
         .dir("var/lib")
         .file("tmp/x", "")
         .build()?;
-    Image::builder().layer(layer).created(0).build()
+    Image::builder()
+        .layer(layer)
+        .commit(layercake::Commit::new().created(0))
+        .build()
 }
 
 fn lines(c: &Container) -> Vec<String> {
@@ -132,7 +135,7 @@ fn hard_link_shares_one_node() -> Result {
     assert_eq!(c.read("lib64/libc.so")?, "ELF");
 
     // Both new names of a new file are written as one file and a hardlink to it.
-    let committed = c.commit(&CommitOptions::new().created(0))?;
+    let committed = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let top = committed.layers().last().unwrap();
     assert_eq!(
         top.changeset()?.entry("srv/data.bak").unwrap().kind(),
@@ -549,7 +552,7 @@ fn docker_diff_lines() -> Result {
         ]
     );
     // The image-to-image diff of the commit says the same.
-    let committed = c.commit(&CommitOptions::new().created(0))?;
+    let committed = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let by_image: Vec<String> = image
         .diff(&committed)?
         .iter()
@@ -570,14 +573,15 @@ fn commit_records_author_message_time_and_config() -> Result {
         .env("PATH=/usr/bin:/bin")
         .label("org.example.base", "1")
         .cmd(["/bin/sh"])
-        .created(1_000)
+        .commit(layercake::Commit::new().created(1_000))
         .build()?;
     let mut c = Container::new(&base)?;
     c.set_clock(1_700_000_000);
     c.write("app", "#!/bin/sh\n")?;
 
     // Without a config, the image's config is kept.
-    let kept = c.commit(&CommitOptions::new().created(1_700_000_000))?;
+    let kept =
+        c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(1_700_000_000)))?;
     assert_eq!(
         kept.config().container_config(),
         base.config().container_config()
@@ -588,11 +592,17 @@ fn commit_records_author_message_time_and_config() -> Result {
     config.working_dir = Some("/".into());
     let committed = c.commit(
         &CommitOptions::new()
-            .author("Jane Doe <jane@example.com>")
-            .message("add the app")
+            .commit(
+                layercake::Commit::new()
+                    .author("Jane Doe <jane@example.com>")
+                    .message("add the app"),
+            )
             .created_by("/bin/sh -c install app")
-            .created(1_700_000_000)
-            .config(config.clone()),
+            .commit(
+                layercake::Commit::new()
+                    .created(1_700_000_000)
+                    .config(config.clone()),
+            ),
     )?;
     assert_eq!(committed.layers().count(), 2);
     assert_eq!(committed.diff_ids()[0], base.diff_ids()[0]);
@@ -653,7 +663,7 @@ fn recreated_directory_whiteouts() -> Result {
     c.remove_file("keep/x")?;
     c.write("keep/y", "other")?;
 
-    let explicit = c.commit(&CommitOptions::new().created(0))?;
+    let explicit = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let layer = explicit.layers().last().unwrap();
     let whiteouts: Vec<String> = layer
         .changeset()?
@@ -667,7 +677,7 @@ fn recreated_directory_whiteouts() -> Result {
 
     let opaque = c.commit(
         &CommitOptions::new()
-            .created(0)
+            .commit(layercake::Commit::new().created(0))
             .whiteouts(WhiteoutStyle::Opaque),
     )?;
     let layer = opaque.layers().last().unwrap();
@@ -720,7 +730,10 @@ fn commit_is_deterministic() -> Result {
         c.symlink("/srv/www", "www")?;
         c.remove_file("tmp/x")?;
         c.set_xattr("etc/hosts", "user.origin", "test")?;
-        c.commit(&CommitOptions::new().message("m").created(1_700_000_000))
+        c.commit(
+            &CommitOptions::new()
+                .commit(layercake::Commit::new().message("m").created(1_700_000_000)),
+        )
     };
     let (a, b) = (build()?, build()?);
     assert_eq!(a.id(), b.id());
@@ -735,14 +748,14 @@ fn commit_is_deterministic() -> Result {
     let mut c = Container::new(&image)?;
     c.set_clock(5);
     c.write("f", "x")?;
-    let early = c.commit(&CommitOptions::new().created(5))?;
-    let late = c.commit(&CommitOptions::new().created(6))?;
+    let early = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(5)))?;
+    let late = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(6)))?;
     assert_ne!(early.id(), late.id());
     assert_eq!(early.diff_ids(), late.diff_ids());
     // A different clock changes the file's mtime, so the layer.
     c.set_clock(6);
     c.write("f", "x")?;
-    let touched = c.commit(&CommitOptions::new().created(5))?;
+    let touched = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(5)))?;
     assert_ne!(touched.diff_ids(), early.diff_ids());
     Ok(())
 }
@@ -761,7 +774,7 @@ fn container_new_on_an_image_reads_as_the_image() -> Result {
     let names: Vec<String> = c.read_dir("lib")?.map(|(name, _)| name).collect();
     assert_eq!(names, ["libc.so"]);
     // An empty commit is a layer with no changes.
-    let committed = c.commit(&CommitOptions::new().created(0))?;
+    let committed = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let top = committed.layers().last().unwrap();
     assert_eq!(top.changeset()?.entries().count(), 0);
     assert_eq!(top.changeset()?.whiteouts().count(), 0);
@@ -849,7 +862,8 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
     );
 
     // The commit writes the bytes of the files on disk into the new layer's tar.
-    let committed = c.commit(&CommitOptions::new().created(2_000))?;
+    let committed =
+        c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(2_000)))?;
     let top = committed.layers().last().unwrap();
     let changes = top.changeset()?;
     assert_eq!(
@@ -941,7 +955,7 @@ fn container_write_takes_contents_from_another_tree() -> Result {
         ["C /etc", "C /etc/passwd", "A /srv", "A /srv/big"]
     );
 
-    let committed = c.commit(&CommitOptions::new().created(0))?;
+    let committed = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let top = committed.layers().last().unwrap();
     assert_eq!(
         top.changeset()?

@@ -71,7 +71,7 @@ fn busybox_base() -> Image {
             History::new("ADD busybox / # built in memory").created("2023-11-14T22:13:20Z"),
         )
         .cmd(["/bin/sh"])
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap()
 }
@@ -85,11 +85,17 @@ fn hello_on(base: &Image) -> Image {
     config.cmd = Some(vec!["/bin/cat".into(), "/hello.txt".into()]);
     c.commit(
         &CommitOptions::new()
-            .author("layercake")
-            .message("say hello")
+            .commit(
+                layercake::Commit::new()
+                    .author("layercake")
+                    .message("say hello"),
+            )
             .created_by("layercake commit")
-            .created(1_700_000_200)
-            .config(config),
+            .commit(
+                layercake::Commit::new()
+                    .created(1_700_000_200)
+                    .config(config),
+            ),
     )
     .unwrap()
 }

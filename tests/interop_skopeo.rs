@@ -305,7 +305,7 @@ fn ours() -> (Image, Image) {
     let base = Image::builder()
         .layer(base)
         .cmd(["/bin/tool"])
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap();
     let mut c = Container::new(&base).unwrap();
@@ -315,7 +315,13 @@ fn ours() -> (Image, Image) {
     c.create_dir_all("srv/www").unwrap();
     c.write("srv/www/index.html", "<h1>cake</h1>\n").unwrap();
     let app = c
-        .commit(&CommitOptions::new().message("serve").created(1_700_000_200))
+        .commit(
+            &CommitOptions::new().commit(
+                layercake::Commit::new()
+                    .message("serve")
+                    .created(1_700_000_200),
+            ),
+        )
         .unwrap();
     (base, app)
 }

@@ -459,7 +459,7 @@ fn built_in_memory() -> Image {
     let image = Image::builder()
         .layer(base)
         .layer(patch)
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap();
     let mut c = Container::new(&image).unwrap();
@@ -474,7 +474,7 @@ fn built_in_memory() -> Image {
     c.set_owner("etc/motd", 5, 6).unwrap();
     c.commit(
         &CommitOptions::new()
-            .created(1_700_000_300)
+            .commit(layercake::Commit::new().created(1_700_000_300))
             .whiteouts(WhiteoutStyle::Opaque),
     )
     .unwrap()

@@ -1166,7 +1166,11 @@ fn check_commit(
 ) -> Result<Image, TestCaseError> {
     let what = format!("commit with {style:?}");
     let committed = c
-        .commit(&CommitOptions::new().created(0).whiteouts(style))
+        .commit(
+            &CommitOptions::new()
+                .commit(layercake::Commit::new().created(0))
+                .whiteouts(style),
+        )
         .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
     prop_assert_eq!(committed.layers().len(), c.image().layers().len() + 1);
     let layer = committed.layers().last().unwrap();

@@ -527,7 +527,7 @@ fn squash_keeps_the_tree() -> Result {
     assert!(tree.lookup("etc/a").is_none());
     assert!(tree.lookup("usr/bin").is_none());
 
-    let all = image.squash(0)?;
+    let all = image.squash(0, &layercake::Commit::new())?;
     assert_eq!(all.layers().count(), 1);
     assert_eq!(all.tree()?, tree);
     let layer = all.layers().next().unwrap();
@@ -536,7 +536,7 @@ fn squash_keeps_the_tree() -> Result {
     assert_eq!(all.history().len(), 1);
     assert_eq!(all.history()[0].created_by, "squash of layers 0..3");
 
-    let top = image.squash(1)?;
+    let top = image.squash(1, &layercake::Commit::new())?;
     assert_eq!(top.layers().count(), 2);
     assert_eq!(top.diff_ids()[0], image.diff_ids()[0]);
     assert_eq!(top.chain_ids()[0], image.chain_ids()[0]);
@@ -554,7 +554,7 @@ fn squash_keeps_the_tree() -> Result {
     assert_eq!(whiteouts, ["etc/a"]);
 
     // Squashing nothing above the last layer gives an empty layer and the same tree.
-    let none = image.squash(3)?;
+    let none = image.squash(3, &layercake::Commit::new())?;
     assert_eq!(none.layers().count(), 4);
     let empty = none.layers().last().unwrap().changeset()?;
     assert_eq!(empty.entries().count(), 0);
@@ -575,7 +575,7 @@ fn history_rows_are_newest_first() -> Result {
             Layer::builder().file("b", "123").build()?,
             History::new("COPY b /").comment("second"),
         )
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()?;
     let rows = image.history();
     let steps: Vec<(&str, Option<u64>, bool)> = rows

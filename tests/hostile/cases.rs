@@ -805,7 +805,7 @@ fn sample_image() -> Image {
     Image::builder()
         .layer(base)
         .layer(top)
-        .created(1)
+        .commit(layercake::Commit::new().created(1))
         .build()
         .unwrap()
 }
@@ -818,7 +818,7 @@ const SAMPLE_TREE: &[&str] = &[
 ];
 
 fn image_with_layers(n: usize) -> Image {
-    let mut builder = Image::builder().created(1);
+    let mut builder = Image::builder().commit(layercake::Commit::new().created(1));
     for i in 0..n {
         builder = builder.layer(b().file(format!("f{i}"), "x").build().unwrap());
     }
@@ -3071,7 +3071,7 @@ pub fn all() -> Vec<Case> {
         case("archive", "gzip_bomb_layer_in_oci", || {
             let image = Image::builder()
                 .layer(Layer::from_tar(zeros_tar(4 << 20)).unwrap())
-                .created(1)
+                .commit(layercake::Commit::new().created(1))
                 .build()
                 .unwrap();
             let m = oci_members(&image, Compression::Gzip);

@@ -252,8 +252,10 @@ pub fn import(
     message: Option<String>,
     format: Option<&str>,
 ) -> Result<()> {
-    let mut options = ImportOptions::default();
-    options.message = message;
+    let mut options = ImportOptions::new();
+    if let Some(message) = message {
+        options = options.commit(layercake::Commit::new().message(message));
+    }
     let image = with_spinner(format!("importing {}", file.display()), || {
         Ok(archive::import_layer(Layer::open(file)?, &options)?)
     })?;
@@ -304,7 +306,7 @@ pub fn squash(
     if from > count {
         return Err(format!("--from {from}: the image has {count} layers").into());
     }
-    let squashed = image.squash(from)?;
+    let squashed = image.squash(from, &layercake::Commit::new())?;
     let names = if tags.is_empty() {
         loaded.names()
     } else {

@@ -38,7 +38,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
             History::new("ADD rootfs /").created("2023-11-14T22:13:20Z"),
         )
         .cmd(["/bin/hello"])
-        .created(T0)
+        .commit(layercake::Commit::new().created(T0))
         .build()?;
     report_add(out, &mut store, &base, "cake/base:1")?;
     listing(out, &base.tree()?)?;
@@ -58,7 +58,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         .base(&base)
         .layer_with(app_layer, History::new("COPY menu.txt motd /"))
         .env("SHOP=open")
-        .created(T0 + 60)
+        .commit(layercake::Commit::new().created(T0 + 60))
         .build()?;
     let app = report_add(out, &mut store, &app, "cake/app:1")?;
     writeln!(out, "store: {}", store.usage()?)?;
@@ -123,9 +123,12 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     heading(out, "4. docker commit")?;
     let committed = container.commit(
         &CommitOptions::new()
-            .author("layercake demo")
-            .message("take an order")
-            .created(T0 + 180),
+            .commit(
+                layercake::Commit::new()
+                    .author("layercake demo")
+                    .message("take an order"),
+            )
+            .commit(layercake::Commit::new().created(T0 + 180)),
     )?;
     let committed = report_add(out, &mut store, &committed, "cake/app:2")?;
     let top = committed.layers().last().ok_or("no layers")?;
