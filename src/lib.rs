@@ -143,6 +143,31 @@
 //! entries is returned, so a failed read changes nothing. [`unpack()`](fn@unpack) writes a tree to a
 //! host directory through directory descriptors: nothing outside it, no symlink followed
 //! (Linux).
+//!
+//! ## Threads
+//!
+//! Every public type is `Send + Sync`: values ([`Layer`], [`Image`], [`Tree`], digests),
+//! builders and options, [`Container`], [`Store`], [`Error`], and the iterators and readers.
+//! [`Layer`], [`Image`] and [`Tree`] are also cheap to clone (an `Arc` inside), so one image
+//! can be read from many threads at once. The one exception is
+//! [`store::AddOptions`], which holds a progress callback (`FnMut + Send`): it is `Send`
+//! only. `tests/api.rs` asserts each of these at compile time.
+//!
+//! ```
+//! use layercake::{Image, Layer};
+//!
+//! let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+//! let readers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let image = image.clone();
+//!         std::thread::spawn(move || image.tree().map(|t| t.read("a").unwrap()))
+//!     })
+//!     .collect();
+//! for reader in readers {
+//!     assert_eq!(reader.join().unwrap()?, "1");
+//! }
+//! # Ok::<(), layercake::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
