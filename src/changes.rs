@@ -14,7 +14,7 @@ use crate::diff::{compare, ChangeKind};
 use crate::entry::{Entry, EntryKind};
 use crate::error::{Error, Result};
 use crate::layer::{DiffOptions, WhiteoutStyle};
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 use crate::tree::{split, Dir, Node, NodeKind, Tree};
 
 /// What one layer changes: entries it adds or replaces, paths it deletes from the layers
@@ -77,7 +77,7 @@ impl Changeset {
     /// assert!(changes.entry("etc").is_none());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn entry(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
+    pub fn entry(&self, path: impl AsImagePath) -> Option<&Entry> {
         let path = ImagePath::new(path).ok()?;
         self.entries.get(&path).map(|e| &**e)
     }

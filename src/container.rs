@@ -14,7 +14,7 @@ use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::{DiffOptions, Layer, WhiteoutStyle};
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 
 /// A container: an image plus a working tree you may change, like a container's writable
@@ -164,12 +164,12 @@ impl Container {
         self.tree.depth
     }
 
-    fn resolve(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Option<Node>)> {
+    fn resolve(&self, path: impl AsImagePath, follow: Follow) -> Result<(ImagePath, Option<Node>)> {
         let path = ImagePath::new(path)?;
         self.tree.resolve_path(&path, follow, Escape::Clamp)
     }
 
-    fn existing(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Node)> {
+    fn existing(&self, path: impl AsImagePath, follow: Follow) -> Result<(ImagePath, Node)> {
         match self.resolve(path, follow)? {
             (p, Some(node)) => Ok((p, node)),
             (p, None) => Err(Error::NotFound {
@@ -178,7 +178,7 @@ impl Container {
         }
     }
 
-    fn vacant(&self, path: impl AsRef<[u8]>) -> Result<ImagePath> {
+    fn vacant(&self, path: impl AsImagePath) -> Result<ImagePath> {
         match self.resolve(path, Follow::Parents)? {
             (p, None) => Ok(p),
             (p, Some(_)) => Err(Error::AlreadyExists {
@@ -218,7 +218,7 @@ impl Container {
     /// assert!(matches!(c.write("var/log/x", "x"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn write(&mut self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> Result<()> {
+    pub fn write(&mut self, path: impl AsImagePath, contents: impl Into<Contents>) -> Result<()> {
         let (path, node) = self.resolve(path, Follow::All)?;
         let metadata = match node {
             None if path.is_root() => unreachable!("the root always exists"),
@@ -261,7 +261,7 @@ impl Container {
     /// assert!(c.read("etc/missing").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
+    pub fn read(&self, path: impl AsImagePath) -> Result<Bytes> {
         self.tree.read(path)
     }
 
@@ -281,7 +281,7 @@ impl Container {
     /// assert!(matches!(c.create_dir("opt/app"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn create_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn create_dir(&mut self, path: impl AsImagePath) -> Result<()> {
         let path = self.vacant(path)?;
         self.put(&path, Entry::dir().mtime(self.clock));
         Ok(())
@@ -307,7 +307,7 @@ impl Container {
     /// assert!(matches!(err, Error::NotADirectory { .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn create_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn create_dir_all(&mut self, path: impl AsImagePath) -> Result<()> {
         let path = ImagePath::new(path)?;
         let mut done = ImagePath::ROOT;
         for name in path.components() {
@@ -354,7 +354,7 @@ impl Container {
     /// assert_eq!(changes, ["C /tmp", "D /tmp/cache"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_file(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_file(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
@@ -385,7 +385,7 @@ impl Container {
     /// assert!(!c.exists("var/log"));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_dir(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         match node.as_dir() {
             None => Err(Error::NotADirectory {
@@ -423,7 +423,7 @@ impl Container {
     /// assert!(matches!(c.remove_dir_all("/"), Err(Error::RootDirectory { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_dir_all(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, _) = self.existing(path, Follow::Parents)?;
         if path.is_root() {
             return Err(Error::RootDirectory {
@@ -458,7 +458,7 @@ impl Container {
     /// assert!(matches!(c.rename("app", "app/current/app"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn rename(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
+    pub fn rename(&mut self, from: impl AsImagePath, to: impl AsImagePath) -> Result<()> {
         let (from, node) = self.existing(from, Follow::Parents)?;
         let (to, target) = self.resolve(to, Follow::Parents)?;
         if from.is_root() || to.is_root() {
@@ -525,7 +525,7 @@ impl Container {
     /// assert_eq!(c.symlink_metadata("usr/bin/python3")?.link_target().unwrap(), "python3.12");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(&mut self, original: impl Into<Bytes>, link: impl AsRef<[u8]>) -> Result<()> {
+    pub fn symlink(&mut self, original: impl Into<Bytes>, link: impl AsImagePath) -> Result<()> {
         let link = self.vacant(link)?;
         self.put(&link, Entry::symlink(original).mtime(self.clock));
         Ok(())
@@ -551,7 +551,7 @@ impl Container {
     /// assert_eq!(c.read("sh")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn hard_link(&mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
+    pub fn hard_link(&mut self, original: impl AsImagePath, link: impl AsImagePath) -> Result<()> {
         let (original, node) = self.existing(original, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
@@ -574,7 +574,7 @@ impl Container {
     /// Changes an entry's metadata in place (copy-on-write: contents are shared).
     fn update(
         &mut self,
-        path: impl AsRef<[u8]>,
+        path: impl AsImagePath,
         follow: Follow,
         f: impl FnOnce(&mut Metadata),
     ) -> Result<()> {
@@ -622,7 +622,7 @@ impl Container {
     /// ));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_permissions(&mut self, path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
+    pub fn set_permissions(&mut self, path: impl AsImagePath, mode: u32) -> Result<()> {
         if mode > 0o7777 {
             return Err(Error::InvalidPath {
                 path: format!("{mode:o}"),
@@ -648,7 +648,7 @@ impl Container {
     /// assert_eq!((m.uid, m.gid), (1000, 1000));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_owner(&mut self, path: impl AsRef<[u8]>, uid: u64, gid: u64) -> Result<()> {
+    pub fn set_owner(&mut self, path: impl AsImagePath, uid: u64, gid: u64) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.uid = uid;
             m.gid = gid;
@@ -671,7 +671,7 @@ impl Container {
     /// assert_eq!(c.metadata("build-info")?.metadata().mtime, 0);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_mtime(&mut self, path: impl AsRef<[u8]>, mtime: i64) -> Result<()> {
+    pub fn set_mtime(&mut self, path: impl AsImagePath, mtime: i64) -> Result<()> {
         self.update(path, Follow::All, |m| m.mtime = mtime)
     }
 
@@ -693,7 +693,7 @@ impl Container {
     /// ```
     pub fn set_xattr(
         &mut self,
-        path: impl AsRef<[u8]>,
+        path: impl AsImagePath,
         name: impl Into<Bytes>,
         value: impl Into<Bytes>,
     ) -> Result<()> {
@@ -721,7 +721,7 @@ impl Container {
     /// assert!(c.metadata("ping")?.metadata().xattrs.is_empty());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_xattr(&mut self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_xattr(&mut self, path: impl AsImagePath, name: impl AsRef<[u8]>) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.xattrs.remove(name.as_ref());
         })
@@ -746,7 +746,7 @@ impl Container {
     /// assert_eq!(node.size(), 3);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
+    pub fn metadata(&self, path: impl AsImagePath) -> Result<Node> {
         Ok(self.existing(path, Follow::All)?.1)
     }
 
@@ -769,7 +769,7 @@ impl Container {
     /// assert!(c.metadata("etc/localtime").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink_metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
+    pub fn symlink_metadata(&self, path: impl AsImagePath) -> Result<Node> {
         Ok(self.existing(path, Follow::Parents)?.1)
     }
 
@@ -785,7 +785,7 @@ impl Container {
     /// assert!(!c.exists("dangling"), "a dangling symlink does not exist, as `Path::exists`");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn exists(&self, path: impl AsRef<[u8]>) -> bool {
+    pub fn exists(&self, path: impl AsImagePath) -> bool {
         self.metadata(path).is_ok()
     }
 
@@ -807,7 +807,7 @@ impl Container {
     /// assert_eq!(names, ["hostname", "hosts"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<ReadDir> {
+    pub fn read_dir(&self, path: impl AsImagePath) -> Result<ReadDir> {
         self.tree.read_dir(path)
     }
 

@@ -282,7 +282,7 @@ impl Entry {
     /// // A world-writable sticky directory, as `/tmp` is.
     /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
+    /// assert_eq!(tree.lookup("tmp")?.unwrap().mode_string(), "drwxrwxrwt");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn dir() -> Entry {
@@ -301,7 +301,7 @@ impl Entry {
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("lib/libc.so")?, "ELF");
-    /// assert_eq!(tree.lookup("lib/libc.so").unwrap().mode_string(), "lrwxrwxrwx");
+    /// assert_eq!(tree.lookup("lib/libc.so")?.unwrap().mode_string(), "lrwxrwxrwx");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn symlink(target: impl Into<Bytes>) -> Entry {
@@ -318,7 +318,7 @@ impl Entry {
     ///     .entry("bin/sh", Entry::hardlink(ImagePath::new("bin/busybox")?))
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
+    /// assert!(tree.lookup("bin/sh")?.unwrap().same_file(&tree.lookup("bin/busybox")?.unwrap()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn hardlink(target: ImagePath) -> Entry {
@@ -332,7 +332,7 @@ impl Entry {
     ///
     /// let tree = Tree::new()
     ///     .apply(&Layer::builder().entry("dev/null", Entry::char_device(1, 3)).build()?)?;
-    /// let null = tree.lookup("dev/null").unwrap();
+    /// let null = tree.lookup("dev/null")?.unwrap();
     /// assert_eq!(null.device(), Some((1, 3)));
     /// assert_eq!(null.mode_string(), "crw-rw-rw-");
     /// # Ok::<(), layercake::Error>(())
@@ -348,7 +348,7 @@ impl Entry {
     ///
     /// let tree = Tree::new()
     ///     .apply(&Layer::builder().entry("dev/sda", Entry::block_device(8, 0)).build()?)?;
-    /// let sda = tree.lookup("dev/sda").unwrap();
+    /// let sda = tree.lookup("dev/sda")?.unwrap();
     /// assert_eq!(sda.device(), Some((8, 0)));
     /// assert_eq!(sda.mode_string(), "brw-rw----");
     /// # Ok::<(), layercake::Error>(())
@@ -368,7 +368,7 @@ impl Entry {
     /// let tree = Tree::new().apply(
     ///     &Layer::builder().entry("run/initctl", Entry::fifo().mode(0o600)).build()?,
     /// )?;
-    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-------");
+    /// assert_eq!(tree.lookup("run/initctl")?.unwrap().mode_string(), "prw-------");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn fifo() -> Entry {

@@ -338,8 +338,8 @@ impl Image {
     ///     .build()?;
     /// let tree = image.tree()?;
     /// assert_eq!(tree.read("etc/motd")?, "v2");
-    /// assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
-    /// assert_eq!(tree.lookup("etc/issue").unwrap().layer(), Some(0));
+    /// assert_eq!(tree.lookup("etc/motd")?.unwrap().layer(), Some(1));
+    /// assert_eq!(tree.lookup("etc/issue")?.unwrap().layer(), Some(0));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn tree(&self) -> Result<Tree> {
@@ -390,7 +390,8 @@ impl Image {
     /// let squashed = image.squash(1, &Commit::new().message("one layer for b"))?;
     /// assert_eq!(squashed.layers().count(), 2);
     /// assert_eq!(squashed.tree()?, image.tree()?);
-    /// assert_eq!(squashed.history().last().unwrap().comment, "one layer for b");
+    /// // `history()` is newest first, as `docker history` shows it.
+    /// assert_eq!(squashed.history()[0].comment, "one layer for b");
     /// // Past the last layer is an error, not a panic.
     /// let err = image.squash(4, &Commit::new()).unwrap_err();
     /// assert!(matches!(err, Error::LayerOutOfRange { index: 4, layers: 3 }));

@@ -33,9 +33,9 @@
 //!
 //! // The merged view: what a container of this image sees.
 //! let tree = image.tree()?;
-//! assert!(tree.lookup("etc/motd").is_none());
+//! assert!(tree.lookup("etc/motd")?.is_none());
 //! assert_eq!(tree.read("etc/issue")?, "Cake Linux\n");
-//! assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
+//! assert_eq!(tree.lookup("etc/os-release")?.unwrap().layer(), Some(0));
 //!
 //! // A container: a writable layer on top. Change, delete, add; then commit.
 //! let mut container = Container::new(&image)?;
@@ -116,7 +116,7 @@
 //! let loaded = archive::load(&path, "data:1")?; // the index only
 //! assert!(!loaded.layers().next().unwrap().is_read());
 //! let tree = loaded.tree()?; // the layer is read now: verified, decompressed to disk, parsed
-//! let data = tree.lookup("srv/data.bin").unwrap().contents().unwrap().clone();
+//! let data = tree.lookup("srv/data.bin")?.unwrap().contents().unwrap().clone();
 //! assert!(data.as_bytes().is_none(), "on disk, not in memory");
 //! assert_eq!(data.len(), 1 << 20);
 //! let mut first = [0u8; 4];
@@ -211,9 +211,21 @@ pub use crate::error::{Error, Result};
 pub use crate::image::{HistoryRow, Image, ImageBuilder, Inspect, InspectRootFs};
 pub use crate::layer::{Layer, LayerBuilder};
 pub use crate::limits::Limits;
-pub use crate::path::ImagePath;
+pub use crate::path::{AsImagePath, ImagePath};
 pub use crate::reference::{Familiar, Reference};
 pub use crate::store::{AddReport, LayerStatus, Progress, Removal, Store, Usage, Verification};
 pub use crate::tree::{Node, Tree};
 #[cfg(target_os = "linux")]
 pub use crate::unpack::{unpack, UnpackOptions, UnpackReport};
+/// The byte buffer file contents, link targets and blobs come in and out as (a re-export of
+/// [`bytes::Bytes`], so callers need no `bytes` dependency of their own).
+///
+/// ```
+/// use layercake::{Bytes, Layer};
+///
+/// let layer = Layer::builder().file("a", Bytes::from_static(b"hi")).build()?;
+/// let contents: Bytes = layer.changeset()?.entry("a").unwrap().contents().unwrap().to_bytes()?;
+/// assert_eq!(contents, "hi");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+pub use bytes::Bytes;

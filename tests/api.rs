@@ -106,14 +106,14 @@ fn links_take_the_standard_library_order_in_builders_and_containers() -> Result 
     let from_builder = layercake::Tree::new().apply(&built)?;
     for tree in [&from_builder, c.tree()] {
         let sh = tree
-            .lookup("bin/sh")
+            .lookup("bin/sh")?
             .expect("the link is at the second argument");
         assert_eq!(sh.link_target().unwrap(), "busybox");
         assert_eq!(tree.read("bin/sh")?, "ELF");
         let ash = tree
-            .lookup("bin/ash")
+            .lookup("bin/ash")?
             .expect("the hardlink is at the second argument");
-        assert!(ash.same_file(&tree.lookup("bin/busybox").unwrap()));
+        assert!(ash.same_file(&tree.lookup("bin/busybox")?.unwrap()));
     }
     Ok(())
 }
@@ -244,12 +244,13 @@ fn one_commit_struct_for_builder_commit_import_and_squash() -> Result {
             "{what}"
         );
         assert_eq!(file.config, config, "{what}");
-        let last = image.history().pop().expect("a history row");
-        assert_eq!(last.created, "2023-11-14T22:13:20Z", "{what}");
+        // Newest first, as `docker history` shows it.
+        let newest = image.history().into_iter().next().expect("a history row");
+        assert_eq!(newest.created, "2023-11-14T22:13:20Z", "{what}");
     }
     // The history row of the new layer carries the message where a commit writes one.
     for image in [&committed, &imported, &squashed] {
-        assert_eq!(image.history().pop().unwrap().comment, "release 1");
+        assert_eq!(image.history()[0].comment, "release 1");
     }
 
     // Unset fields keep the operation's default: the epoch for a builder, and the import's
@@ -370,4 +371,82 @@ fn public_types_are_send_and_sync() {
         handle.join().unwrap(),
         Image::builder().build().unwrap().id()
     );
+}
+
+#[test]
+fn paths_accept_str_bytes_and_host_paths_everywhere() -> Result {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    use layercake::{ImagePath, Tree};
+
+    let latin1: &[u8] = b"srv/caf\xe9.txt";
+    // Builder entries: &str, bytes, &Path.
+    let layer = Layer::builder()
+        .file("etc/motd", "str")
+        .file(latin1, "bytes")
+        .file(Path::new("/srv/host.txt"), "path")
+        .symlink("motd", PathBuf::from("etc/motd.link"))
+        .hard_link(OsStr::from_bytes(latin1), b"srv/again")
+        .build()?;
+    let tree = Tree::new().apply(&layer)?;
+    // Tree lookups: every form names the same node.
+    assert_eq!(tree.read(OsStr::from_bytes(latin1))?, "bytes");
+    assert_eq!(tree.read(Path::new("srv/host.txt"))?, "path");
+    assert_eq!(tree.read(String::from("etc/motd.link"))?, "str");
+    assert!(tree.lookup(ImagePath::new("srv/again")?)?.is_some());
+    assert!(tree.lookup(latin1)?.is_some());
+    assert_eq!(tree.read_dir(Path::new("srv"))?.count(), 3);
+    // Container operations.
+    let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
+    c.write(Path::new("srv/new"), "x")?;
+    c.rename(OsStr::from_bytes(latin1), PathBuf::from("srv/cafe.txt"))?;
+    assert_eq!(c.read(b"srv/cafe.txt")?, "bytes");
+    assert!(c.exists(Path::new("/srv/new")));
+    Ok(())
+}
+
+#[test]
+fn lookup_of_an_invalid_path_is_an_error() -> Result {
+    let tree = layercake::Tree::new().apply(&Layer::builder().file("etc/motd", "").build()?)?;
+    assert!(tree.lookup("etc/motd")?.is_some());
+    assert!(tree.lookup("etc/nothing")?.is_none(), "missing is Ok(None)");
+    assert!(
+        tree.lookup("etc/motd/below")?.is_none(),
+        "through a file is Ok(None)"
+    );
+    for invalid in [&b"etc/../motd"[..], b"etc/mo\0td"] {
+        match tree.lookup(invalid) {
+            Err(Error::InvalidPath { .. }) => {}
+            other => panic!("{invalid:?}: expected InvalidPath, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bytes_is_reexported_at_the_crate_root() -> Result {
+    let contents: layercake::Bytes = layercake::Bytes::from_static(b"hi");
+    let tree =
+        layercake::Tree::new().apply(&Layer::builder().file("a", contents.clone()).build()?)?;
+    let read: layercake::Bytes = tree.read("a")?;
+    assert_eq!(read, contents);
+    Ok(())
+}
+
+#[test]
+fn empty_tar_is_a_digest_const() -> Result {
+    use layercake::{DiffId, Digest};
+    const EMPTY: Digest = Digest::EMPTY_TAR;
+    assert_eq!(EMPTY, Digest::sha256([0u8; 1024]));
+    assert_eq!(
+        Layer::builder().build()?.diff_id(),
+        DiffId::from_digest(EMPTY)
+    );
+    assert_eq!(
+        EMPTY.to_string(),
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+    );
+    Ok(())
 }

@@ -55,7 +55,7 @@ fn metadata_changes_share_the_lower_bytes() -> Result {
     let image = base()?;
     let layer = image.layers().next().unwrap();
     let lower_ptr = ptr(layer.changeset()?.entry("bin/tool").unwrap().contents());
-    let lower = image.tree()?.lookup("bin/tool").unwrap();
+    let lower = image.tree()?.lookup("bin/tool")?.unwrap();
     assert_eq!(ptr(lower.contents()), lower_ptr);
 
     let mut c = Container::new(&image)?;
@@ -76,7 +76,7 @@ fn metadata_changes_share_the_lower_bytes() -> Result {
         "the lower file itself was changed"
     );
     // The image is a value: its tree did not change.
-    let again = image.tree()?.lookup("bin/tool").unwrap();
+    let again = image.tree()?.lookup("bin/tool")?.unwrap();
     assert_eq!(again.metadata().mode, 0o755);
     assert!(again.metadata().xattrs.is_empty());
     Ok(())
@@ -87,8 +87,8 @@ fn changing_one_name_of_a_lower_hardlink_gives_it_its_own_file() -> Result {
     let image = base()?;
     let tree = image.tree()?;
     let (tool, alias) = (
-        tree.lookup("bin/tool").unwrap(),
-        tree.lookup("bin/tool-alias").unwrap(),
+        tree.lookup("bin/tool")?.unwrap(),
+        tree.lookup("bin/tool-alias")?.unwrap(),
     );
     assert!(tool.same_file(&alias));
 
@@ -122,7 +122,7 @@ fn hard_link_shares_one_node() -> Result {
 
     // A link to a lower file shares the lower node.
     c.hard_link("etc/passwd", "etc/passwd-")?;
-    let lower = c.image().tree()?.lookup("etc/passwd").unwrap();
+    let lower = c.image().tree()?.lookup("etc/passwd")?.unwrap();
     assert!(c.symlink_metadata("etc/passwd-")?.same_file(&lower));
     assert_eq!(c.symlink_metadata("etc/passwd-")?.layer(), Some(1));
     assert_eq!(c.symlink_metadata("etc/passwd")?.layer(), Some(0));
@@ -146,8 +146,8 @@ fn hard_link_shares_one_node() -> Result {
         .tree()?
         .apply(&Layer::from_tar(top.tar()?.clone())?)?;
     let (a, b) = (
-        imported.lookup("srv/data").unwrap(),
-        imported.lookup("srv/data.bak").unwrap(),
+        imported.lookup("srv/data")?.unwrap(),
+        imported.lookup("srv/data.bak")?.unwrap(),
     );
     assert!(a.same_file(&b));
     assert_eq!(imported, *c.tree());
@@ -168,8 +168,8 @@ fn hard_link_shares_one_node() -> Result {
     );
     let tree = committed.tree()?;
     let (a, b) = (
-        tree.lookup("etc/passwd").unwrap(),
-        tree.lookup("etc/passwd-").unwrap(),
+        tree.lookup("etc/passwd")?.unwrap(),
+        tree.lookup("etc/passwd-")?.unwrap(),
     );
     assert!(a.same_file(&b));
     Ok(())
@@ -212,7 +212,7 @@ fn rename_moves_a_whole_directory() -> Result {
     let run = c.metadata("opt/app/bin/run")?;
     assert_eq!(run.metadata().mode, 0o755);
     // Nothing copied, but everything moved is now supplied by the container's layer (2).
-    assert!(run.same_file(&lower.lookup("srv/app/bin/run").unwrap()));
+    assert!(run.same_file(&lower.lookup("srv/app/bin/run")?.unwrap()));
     for path in [
         "opt",
         "opt/app",
@@ -466,7 +466,7 @@ fn symlinks_resolve_inside_the_root() -> Result {
     c.write("abs-etc/motd", "hi\n")?;
     assert_eq!(c.tree().read("etc/motd")?, "hi\n");
     assert!(
-        c.tree().lookup("abs-etc/motd").is_none(),
+        c.tree().lookup("abs-etc/motd")?.is_none(),
         "lookup does not follow"
     );
     c.write("escape", "10.0.0.1 box\n")?;
@@ -639,7 +639,7 @@ fn commit_records_author_message_time_and_config() -> Result {
 
     // The new file carries the container's clock.
     let tree = committed.tree()?;
-    assert_eq!(tree.lookup("app").unwrap().metadata().mtime, 1_700_000_000);
+    assert_eq!(tree.lookup("app")?.unwrap().metadata().mtime, 1_700_000_000);
     assert_eq!(tree, *c.tree());
     Ok(())
 }
@@ -812,8 +812,8 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
     let file = TempFile::new("base.tar");
     let image = through_image_file(&base()?, &file)?;
     let lower = image.tree()?;
-    assert!(!in_memory(&lower.lookup("bin/tool").unwrap()));
-    assert!(!in_memory(&lower.lookup("usr/lib/libc.so").unwrap()));
+    assert!(!in_memory(&lower.lookup("bin/tool")?.unwrap()));
+    assert!(!in_memory(&lower.lookup("usr/lib/libc.so")?.unwrap()));
 
     let mut c = Container::new(&image)?;
     c.set_clock(1_000);
@@ -826,12 +826,12 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
         !in_memory(&tool),
         "copy-up of metadata keeps the contents on disk"
     );
-    assert!(!tool.same_file(&lower.lookup("bin/tool").unwrap()));
+    assert!(!tool.same_file(&lower.lookup("bin/tool")?.unwrap()));
     assert_eq!(c.read("bin/tool")?, vec![0x7f; 4096]);
     // The other name of the lower file keeps the lower node.
     assert!(c
         .symlink_metadata("bin/tool-alias")?
-        .same_file(&lower.lookup("bin/tool-alias").unwrap()));
+        .same_file(&lower.lookup("bin/tool-alias")?.unwrap()));
 
     // A write replaces the contents with bytes in memory.
     c.write("etc/hosts", "10.0.0.1 db\n")?;
@@ -900,7 +900,7 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
     assert_eq!(tree, *c.tree());
     assert_eq!(tree.dump().to_string(), c.tree().dump().to_string());
     for path in ["bin/tool", "etc/hosts", "usr/lib/libc.so.6"] {
-        let node = tree.lookup(path).unwrap();
+        let node = tree.lookup(path)?.unwrap();
         assert!(!in_memory(&node), "{path}");
         assert_eq!(tree.read(path)?, c.read(path)?, "{path}");
     }
@@ -921,7 +921,7 @@ fn container_write_takes_contents_from_another_tree() -> Result {
     let other = through_image_file(&other, &file)?;
     let other_tree = other.tree()?;
     let big = other_tree
-        .lookup("opt/big")
+        .lookup("opt/big")?
         .unwrap()
         .contents()
         .unwrap()
@@ -943,7 +943,7 @@ fn container_write_takes_contents_from_another_tree() -> Result {
     assert_eq!(c.read("srv/big")?, vec![0x5a; 300_000]);
     // Replacing a lower file with contents from elsewhere.
     let small = other_tree
-        .lookup("opt/small")
+        .lookup("opt/small")?
         .unwrap()
         .contents()
         .unwrap()

@@ -258,7 +258,12 @@ fn docker_engine_loads_runs_commits_and_saves_what_layercake_reads_and_writes() 
         "a hardlink in our layer is one inode in Docker"
     );
     // ... with the target's mode, owner and mtime, which our tree gives both names.
-    let issue = hello.tree().unwrap().lookup("etc/issue.net").unwrap();
+    let issue = hello
+        .tree()
+        .unwrap()
+        .lookup("etc/issue.net")
+        .unwrap()
+        .unwrap();
     let m = issue.metadata();
     assert_eq!(
         lines[2].split_once(' ').unwrap().1,
@@ -391,7 +396,12 @@ fn docker_engine_loads_runs_commits_and_saves_what_layercake_reads_and_writes() 
     // save` linked it: read for one image, it is read for the other.
     assert!(saved_base.layers().next().unwrap().is_read());
     // ... and read in place: file contents are ranges of the saved file.
-    let motd = committed.tree().unwrap().lookup("etc/motd").unwrap();
+    let motd = committed
+        .tree()
+        .unwrap()
+        .lookup("etc/motd")
+        .unwrap()
+        .unwrap();
     assert!(motd.contents().unwrap().as_bytes().is_none());
 
     // Our diff of base vs committed is `docker diff` of the container.

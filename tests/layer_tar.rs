@@ -261,7 +261,7 @@ fn lines(lines: &[&str]) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
-fn contents(layer: &Layer, path: impl AsRef<[u8]>) -> Vec<u8> {
+fn contents(layer: &Layer, path: impl layercake::AsImagePath) -> Vec<u8> {
     layer
         .changeset()
         .unwrap()
@@ -365,7 +365,8 @@ fn gnu_long_names_and_link_targets_from_the_tar_crate_builder() {
     assert!(tree
         .lookup("hard")
         .unwrap()
-        .same_file(&tree.lookup(&long).unwrap()));
+        .unwrap()
+        .same_file(&tree.lookup(&long).unwrap().unwrap()));
     assert_eq!(tree.read("sym").unwrap(), "data");
 }
 
@@ -1303,7 +1304,8 @@ fn canonical_output_for_hard_values_reads_back_equal() {
     assert!(tree
         .lookup("hard-long")
         .unwrap()
-        .same_file(&tree.lookup(&very_long).unwrap()));
+        .unwrap()
+        .same_file(&tree.lookup(&very_long).unwrap().unwrap()));
     assert_eq!(tree.read("sym-long").unwrap(), "very long name");
 }
 

@@ -1199,7 +1199,7 @@ fn check_commit(
     for (path, entry) in changes.entries() {
         if let layercake::EntryKind::Hardlink(target) = entry.kind() {
             for tree in [c.tree(), &applied] {
-                let (a, b) = (tree.lookup(path).unwrap(), tree.lookup(target).unwrap());
+                let (a, b) = (tree.lookup(path)?.unwrap(), tree.lookup(target)?.unwrap());
                 prop_assert!(a.same_file(&b), "{}: /{} and /{}", what, path, target);
             }
         }

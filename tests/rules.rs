@@ -291,8 +291,8 @@ fn r1_replaced_entry_carries_its_layer_index() {
         layer(b().file("b", "2")),
     ])
     .unwrap();
-    assert_eq!(tree.lookup("a").unwrap().layer(), Some(0));
-    assert_eq!(tree.lookup("b").unwrap().layer(), Some(1));
+    assert_eq!(tree.lookup("a").unwrap().unwrap().layer(), Some(0));
+    assert_eq!(tree.lookup("b").unwrap().unwrap().layer(), Some(1));
     assert_eq!(tree.depth(), 2);
 }
 
@@ -572,8 +572,8 @@ fn r4_tar_order_does_not_change_the_result() {
         let tree = base.apply(&l).unwrap();
         assert_eq!(tree.dump().to_string(), want, "{order:?}");
         let (link, new) = (
-            tree.lookup("d/link").unwrap(),
-            tree.lookup("d/new").unwrap(),
+            tree.lookup("d/link").unwrap().unwrap(),
+            tree.lookup("d/new").unwrap().unwrap(),
         );
         assert!(link.same_file(&new), "{order:?}");
     }
@@ -943,9 +943,12 @@ fn r6_implied_parents_carry_the_layer_index() {
         layer(b().file("kept/b", "2").file("new/c", "3")),
     ])
     .unwrap();
-    assert_eq!(tree.lookup("kept").unwrap().layer(), Some(0));
-    assert_eq!(tree.lookup("new").unwrap().layer(), Some(1));
-    assert_eq!(tree.lookup("new").unwrap().file_type(), FileType::Directory);
+    assert_eq!(tree.lookup("kept").unwrap().unwrap().layer(), Some(0));
+    assert_eq!(tree.lookup("new").unwrap().unwrap().layer(), Some(1));
+    assert_eq!(
+        tree.lookup("new").unwrap().unwrap().file_type(),
+        FileType::Directory
+    );
 }
 
 error_cases! {
@@ -965,8 +968,8 @@ fn r7_hardlink_in_same_layer_shares_the_file() {
     )])
     .unwrap();
     let (bb, sh) = (
-        tree.lookup("bin/busybox").unwrap(),
-        tree.lookup("bin/sh").unwrap(),
+        tree.lookup("bin/busybox").unwrap().unwrap(),
+        tree.lookup("bin/sh").unwrap().unwrap(),
     );
     assert!(sh.same_file(&bb));
     assert_eq!(sh.contents().unwrap(), "ELF");
@@ -987,8 +990,8 @@ fn r7_hardlink_to_lower_layer_file() {
     ])
     .unwrap();
     let (a, b) = (
-        tree.lookup("usr/bin/python3.11").unwrap(),
-        tree.lookup("usr/bin/python3").unwrap(),
+        tree.lookup("usr/bin/python3.11").unwrap().unwrap(),
+        tree.lookup("usr/bin/python3").unwrap().unwrap(),
     );
     assert!(a.same_file(&b));
     assert_eq!(b.contents().unwrap(), "py");
@@ -1008,7 +1011,8 @@ fn r7_hardlink_resolves_against_this_layers_replacement() {
     assert!(tree
         .lookup("h")
         .unwrap()
-        .same_file(&tree.lookup("a").unwrap()));
+        .unwrap()
+        .same_file(&tree.lookup("a").unwrap().unwrap()));
 }
 
 #[test]
@@ -1023,9 +1027,9 @@ fn r7_hardlink_chain_in_any_tar_order() {
         let tree = Tree::new()
             .apply(&Layer::from_tar(tar_of(&order)).unwrap())
             .unwrap();
-        let a = tree.lookup("a").unwrap();
+        let a = tree.lookup("a").unwrap().unwrap();
         for p in ["b", "c", "d/e"] {
-            let n = tree.lookup(p).unwrap();
+            let n = tree.lookup(p).unwrap().unwrap();
             assert!(n.same_file(&a), "{p} in {order:?}");
             assert_eq!(n.contents().unwrap(), "data");
         }
@@ -1043,9 +1047,15 @@ fn r7_hardlink_chain_to_lower_file_in_any_tar_order() {
         let tree = lower
             .apply(&Layer::from_tar(tar_of(&order)).unwrap())
             .unwrap();
-        let base = tree.lookup("base").unwrap();
-        assert!(tree.lookup("h1").unwrap().same_file(&base), "{order:?}");
-        assert!(tree.lookup("h2").unwrap().same_file(&base), "{order:?}");
+        let base = tree.lookup("base").unwrap().unwrap();
+        assert!(
+            tree.lookup("h1").unwrap().unwrap().same_file(&base),
+            "{order:?}"
+        );
+        assert!(
+            tree.lookup("h2").unwrap().unwrap().same_file(&base),
+            "{order:?}"
+        );
     }
 }
 
@@ -1053,28 +1063,32 @@ fn r7_hardlink_chain_to_lower_file_in_any_tar_order() {
 fn r7_later_layer_replacing_one_path_leaves_the_other() {
     let linked = stack(&[layer(b().file("a", "shared").hard_link("a", "b"))]).unwrap();
     let replaced = linked.apply(&layer(b().file("a", "new"))).unwrap();
-    let (a, other) = (replaced.lookup("a").unwrap(), replaced.lookup("b").unwrap());
+    let (a, other) = (
+        replaced.lookup("a").unwrap().unwrap(),
+        replaced.lookup("b").unwrap().unwrap(),
+    );
     assert!(!a.same_file(&other));
     assert_eq!(a.contents().unwrap(), "new");
     assert_eq!(other.contents().unwrap(), "shared");
 
     let deleted = linked.apply(&layer(b().whiteout("b"))).unwrap();
-    assert!(deleted.lookup("b").is_none());
+    assert!(deleted.lookup("b").unwrap().is_none());
     assert_eq!(deleted.read("a").unwrap(), "shared");
     // The lower tree still links them.
     assert!(linked
         .lookup("a")
         .unwrap()
-        .same_file(&linked.lookup("b").unwrap()));
+        .unwrap()
+        .same_file(&linked.lookup("b").unwrap().unwrap()));
 }
 
 #[test]
 fn r7_hardlink_to_symlink_shares_the_symlink() {
     let tree = stack(&[layer(b().symlink("target", "s").hard_link("s", "h"))]).unwrap();
-    let h = tree.lookup("h").unwrap();
+    let h = tree.lookup("h").unwrap().unwrap();
     assert_eq!(h.file_type(), FileType::Symlink);
     assert_eq!(h.link_target().unwrap(), "target");
-    assert!(h.same_file(&tree.lookup("s").unwrap()));
+    assert!(h.same_file(&tree.lookup("s").unwrap().unwrap()));
 }
 
 #[test]
@@ -1152,7 +1166,10 @@ fn symlink_tree() -> Tree {
 fn r8_symlink_target_is_stored_verbatim() {
     let verbatim = "../a//b/./c/";
     let tree = stack(&[layer(b().symlink(verbatim, "s"))]).unwrap();
-    assert_eq!(tree.lookup("s").unwrap().link_target().unwrap(), verbatim);
+    assert_eq!(
+        tree.lookup("s").unwrap().unwrap().link_target().unwrap(),
+        verbatim
+    );
     assert_eq!(
         tree.dump().to_string(),
         lines(&["lrwxrwxrwx 0:0 12 0 s -> ../a//b/./c/"])
@@ -1187,10 +1204,10 @@ fn r8_resolution_cases() {
 fn r8_lookup_does_not_follow_symlinks() {
     let tree = symlink_tree();
     assert_eq!(
-        tree.lookup("usr/bin/sh").unwrap().file_type(),
+        tree.lookup("usr/bin/sh").unwrap().unwrap().file_type(),
         FileType::Symlink
     );
-    assert!(tree.lookup("lib/libfoo.so.1").is_none());
+    assert!(tree.lookup("lib/libfoo.so.1").unwrap().is_none());
     let names: Vec<String> = tree.read_dir("lib").unwrap().map(|(n, _)| n).collect();
     assert_eq!(names, ["libfoo.so", "libfoo.so.1"]);
 }
@@ -1315,7 +1332,7 @@ fn r9_metadata_survives_build_tar_read() {
         (root.mode, root.uid, root.gid, root.mtime),
         (0o750, 7, 8, 11)
     );
-    let m = |p: &str| tree.lookup(p).unwrap().metadata().clone();
+    let m = |p: &str| tree.lookup(p).unwrap().unwrap().metadata().clone();
     assert_eq!(m("bin/su").mode, 0o4755);
     assert_eq!(m("bin/su").mtime, 1_700_000_000);
     assert_eq!(m("bin/wall").mode, 0o2755);
@@ -1350,21 +1367,30 @@ fn r9_metadata_survives_build_tar_read() {
     assert_eq!(x[&b"user.empty"[..]], "");
     assert_eq!(x[&b"user.mime"[..]], "text/plain");
     assert_eq!(m("xattr/dir").xattrs[&b"trusted.overlay.opaque"[..]], "y");
-    assert_eq!(tree.lookup("dev/null").unwrap().device(), Some((1, 3)));
     assert_eq!(
-        tree.lookup("dev/null").unwrap().file_type(),
+        tree.lookup("dev/null").unwrap().unwrap().device(),
+        Some((1, 3))
+    );
+    assert_eq!(
+        tree.lookup("dev/null").unwrap().unwrap().file_type(),
         FileType::CharDevice
     );
-    assert_eq!(tree.lookup("dev/sda").unwrap().device(), Some((8, 0)));
     assert_eq!(
-        tree.lookup("dev/sda").unwrap().file_type(),
+        tree.lookup("dev/sda").unwrap().unwrap().device(),
+        Some((8, 0))
+    );
+    assert_eq!(
+        tree.lookup("dev/sda").unwrap().unwrap().file_type(),
         FileType::BlockDevice
     );
     assert_eq!(
-        tree.lookup("dev/big").unwrap().device(),
+        tree.lookup("dev/big").unwrap().unwrap().device(),
         Some((4095, 1_048_575))
     );
-    assert_eq!(tree.lookup("run/fifo").unwrap().file_type(), FileType::Fifo);
+    assert_eq!(
+        tree.lookup("run/fifo").unwrap().unwrap().file_type(),
+        FileType::Fifo
+    );
     assert_eq!(
         (
             m("link").uid,
@@ -1377,7 +1403,8 @@ fn r9_metadata_survives_build_tar_read() {
     assert!(tree
         .lookup("hard")
         .unwrap()
-        .same_file(&tree.lookup("bin/su").unwrap()));
+        .unwrap()
+        .same_file(&tree.lookup("bin/su").unwrap().unwrap()));
 
     let dump = tree.dump().to_string();
     for line in [
@@ -1530,7 +1557,7 @@ fn path_normalisation_via_image_path() {
     }
     let tree = stack(&[layer(b().file("a/b", "1"))]).unwrap();
     assert_eq!(tree.read("./a//b/").unwrap(), "1");
-    assert!(tree.lookup("/./a//b").is_some());
+    assert!(tree.lookup("/./a//b").unwrap().is_some());
 }
 
 error_cases! {

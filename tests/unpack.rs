@@ -288,7 +288,7 @@ fn a_normal_image_unpacks_as_its_tree() {
         .sum();
     let linked: u64 = ["bin/ls", "bin/cat", "ro/link-to-passwd"]
         .iter()
-        .map(|p| tree.lookup(p).unwrap().size())
+        .map(|p| tree.lookup(p).unwrap().unwrap().size())
         .sum();
     assert_eq!(
         report.bytes,
@@ -569,7 +569,7 @@ fn a_later_unpack_does_not_write_through_an_earlier_symlink() {
         .unwrap();
     let first = tree([lower.clone()]);
     let merged = tree([lower, upper]);
-    assert!(merged.lookup("evil").unwrap().is_dir(), "R6");
+    assert!(merged.lookup("evil").unwrap().unwrap().is_dir(), "R6");
 
     let before = scratch.outside();
     unpack(&first, scratch.dir(), &UnpackOptions::new()).unwrap();
@@ -896,7 +896,7 @@ fn a_tree_read_from_disk_unpacks_as_its_tree() {
     let in_memory = Tree::new()
         .apply(&Layer::from_tar(squashed).unwrap())
         .unwrap();
-    let big = in_memory.lookup("srv/big").unwrap();
+    let big = in_memory.lookup("srv/big").unwrap().unwrap();
     assert!(big.contents().unwrap().as_bytes().is_some());
     assert_eq!(in_memory, tree);
     let want = unpack(&in_memory, memory.dir(), &UnpackOptions::new()).unwrap();

@@ -9,7 +9,7 @@ use crate::contents::Contents;
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::layer::Layer;
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 
 /// Builds a [`Layer`] in code; errors are kept and reported by [`LayerBuilder::build`].
 ///
@@ -46,7 +46,7 @@ pub struct LayerBuilder {
 }
 
 impl LayerBuilder {
-    fn path(&mut self, path: impl AsRef<[u8]>) -> Option<ImagePath> {
+    fn path(&mut self, path: impl AsImagePath) -> Option<ImagePath> {
         match ImagePath::new(path) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -64,10 +64,10 @@ impl LayerBuilder {
     /// // `/tmp` needs its sticky bit: the 0755 of `dir` would not do.
     /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
+    /// assert_eq!(tree.lookup("tmp")?.unwrap().mode_string(), "drwxrwxrwt");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn entry(mut self, path: impl AsRef<[u8]>, entry: Entry) -> LayerBuilder {
+    pub fn entry(mut self, path: impl AsImagePath, entry: Entry) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.entries.insert(p, Arc::new(entry));
         }
@@ -86,7 +86,7 @@ impl LayerBuilder {
     /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> LayerBuilder {
+    pub fn file(self, path: impl AsImagePath, contents: impl Into<Contents>) -> LayerBuilder {
         self.entry(path, Entry::file(contents))
     }
 
@@ -102,7 +102,7 @@ impl LayerBuilder {
     /// assert_eq!(written.changeset()?.entry("app").unwrap().metadata().mode, 0o755);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn dir(self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn dir(self, path: impl AsImagePath) -> LayerBuilder {
         self.entry(path, Entry::dir())
     }
 
@@ -121,7 +121,7 @@ impl LayerBuilder {
     /// assert_eq!(tree.read("bin/env")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(self, original: impl Into<Bytes>, link: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn symlink(self, original: impl Into<Bytes>, link: impl AsImagePath) -> LayerBuilder {
         self.entry(link, Entry::symlink(original))
     }
 
@@ -141,10 +141,10 @@ impl LayerBuilder {
     /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
     /// // One file, two names: the bytes are stored once in the tar.
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
+    /// assert!(tree.lookup("bin/sh")?.unwrap().same_file(&tree.lookup("bin/busybox")?.unwrap()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn hard_link(mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn hard_link(mut self, original: impl AsImagePath, link: impl AsImagePath) -> LayerBuilder {
         match self.path(original) {
             Some(original) => self.entry(link, Entry::hardlink(original)),
             None => self,
@@ -163,7 +163,7 @@ impl LayerBuilder {
     /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn char_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
+    pub fn char_device(self, path: impl AsImagePath, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::char_device(major, minor))
     }
 
@@ -177,7 +177,7 @@ impl LayerBuilder {
     /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn block_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
+    pub fn block_device(self, path: impl AsImagePath, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::block_device(major, minor))
     }
 
@@ -187,12 +187,12 @@ impl LayerBuilder {
     /// use layercake::{Layer, Tree};
     ///
     /// let tree = Tree::new().apply(&Layer::builder().fifo("run/initctl").build()?)?;
-    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-r--r--");
+    /// assert_eq!(tree.lookup("run/initctl")?.unwrap().mode_string(), "prw-r--r--");
     /// // A pipe has no contents to read.
     /// assert!(tree.read("run/initctl").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn fifo(self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn fifo(self, path: impl AsImagePath) -> LayerBuilder {
         self.entry(path, Entry::fifo())
     }
 
@@ -205,12 +205,12 @@ impl LayerBuilder {
     /// let base = Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?;
     /// let lower = Tree::new().apply(&base)?;
     /// let upper = lower.apply(&Layer::builder().whiteout("etc/motd").build()?)?;
-    /// assert!(upper.lookup("etc/motd").is_none());
-    /// assert!(upper.lookup("etc/hosts").is_some());
+    /// assert!(upper.lookup("etc/motd")?.is_none());
+    /// assert!(upper.lookup("etc/hosts")?.is_some());
     /// assert!(matches!(Layer::builder().whiteout("/").build(), Err(Error::RootDirectory { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn whiteout(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn whiteout(mut self, path: impl AsImagePath) -> LayerBuilder {
         match self.path(path) {
             Some(p) if p.is_root() => {
                 self.error.get_or_insert(Error::RootDirectory {
@@ -238,7 +238,7 @@ impl LayerBuilder {
     /// assert_eq!(names, ["index.html"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn opaque(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn opaque(mut self, path: impl AsImagePath) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.opaques.insert(p);
         }

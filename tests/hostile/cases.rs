@@ -2454,8 +2454,11 @@ pub fn all() -> Vec<Case> {
                 Expect::Check(|o| match o {
                     Outcome::Tree(t)
                         if t.lookup("h")
+                            .map_err(|e| e.to_string())?
                             .unwrap()
-                            .same_file(&t.lookup("etc/passwd").unwrap()) =>
+                            .same_file(
+                                &t.lookup("etc/passwd").map_err(|e| e.to_string())?.unwrap(),
+                            ) =>
                     {
                         Ok(())
                     }
@@ -2537,7 +2540,10 @@ pub fn all() -> Vec<Case> {
                 Expect::Check(|o| match o {
                     Outcome::Tree(t)
                         if t.read("c").unwrap() == "Y"
-                            && t.lookup("c").unwrap().same_file(&t.lookup("b").unwrap()) =>
+                            && t.lookup("c")
+                                .map_err(|e| e.to_string())?
+                                .unwrap()
+                                .same_file(&t.lookup("b").map_err(|e| e.to_string())?.unwrap()) =>
                     {
                         Ok(())
                     }
@@ -2607,8 +2613,9 @@ pub fn all() -> Vec<Case> {
                     Outcome::Tree(t)
                         if t.len() == 20_001
                             && t.lookup("h000000")
+                                .map_err(|e| e.to_string())?
                                 .unwrap()
-                                .same_file(&t.lookup("z").unwrap()) =>
+                                .same_file(&t.lookup("z").map_err(|e| e.to_string())?.unwrap()) =>
                     {
                         Ok(())
                     }
@@ -3281,7 +3288,12 @@ pub fn all() -> Vec<Case> {
             p(
                 apply(tars),
                 Expect::Check(|o| match o {
-                    Outcome::Tree(t) if t.len() == 101 && t.lookup("d/99-0").is_some() => Ok(()),
+                    Outcome::Tree(t)
+                        if t.len() == 101
+                            && t.lookup("d/99-0").map_err(|e| e.to_string())?.is_some() =>
+                    {
+                        Ok(())
+                    }
                     other => Err(format!("{other:?}")),
                 }),
             )

@@ -63,7 +63,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     let app = report_add(out, &mut store, &app, "cake/app:1")?;
     writeln!(out, "store: {}", store.usage()?)?;
     let tree = app.tree()?;
-    let motd = tree.lookup("etc/motd").ok_or("etc/motd is missing")?;
+    let motd = tree.lookup("etc/motd")?.ok_or("etc/motd is missing")?;
     writeln!(
         out,
         "merged view: /etc/motd comes from layer {} and reads {:?}",
