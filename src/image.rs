@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::changes::Changeset;
 use crate::commit::Commit;
-use crate::config::{ConfigFile, ContainerConfig, History, ImageConfig, RootFs};
+use crate::config::{ConfigFile, ContainerConfig, History, ImageConfig, RootFs, Timestamp};
 use crate::diff::Change;
 use crate::digest::{ChainId, DiffId, ImageId};
 use crate::error::{Error, Result};
@@ -425,7 +425,7 @@ impl Image {
         file.history = base_history;
         let created = commit.apply(&mut file, None);
         let mut row = History::new(format!("squash of layers {from}..{}", chain.len()));
-        row.created = created;
+        row.created = created.and_then(|c| Timestamp::parse(&c).ok());
         row.author = commit.author.clone();
         row.comment = commit.message.clone();
         file.history.push(row);
@@ -519,7 +519,11 @@ impl Image {
             .iter()
             .map(|h| HistoryRow {
                 id: None,
-                created: h.created.clone().unwrap_or_default(),
+                created: h
+                    .created
+                    .as_ref()
+                    .map(Timestamp::to_string)
+                    .unwrap_or_default(),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 comment: h.comment.clone().unwrap_or_default(),
                 size: if h.empty_layer {
@@ -997,7 +1001,9 @@ impl ImageBuilder {
             file.config = config;
         }
         for mut h in self.history {
-            h.created.get_or_insert_with(|| created.clone());
+            if h.created.is_none() {
+                h.created = Timestamp::parse(&created).ok();
+            }
             if h.author.is_none() {
                 h.author = self.commit.author_in_force().map(str::to_owned);
             }

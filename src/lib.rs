@@ -189,6 +189,7 @@ mod limits;
 mod path;
 mod reference;
 pub mod store;
+mod timestamp;
 pub mod tree;
 #[cfg(target_os = "linux")]
 pub mod unpack;

@@ -450,3 +450,32 @@ fn empty_tar_is_a_digest_const() -> Result {
     );
     Ok(())
 }
+
+#[test]
+fn history_created_is_typed_and_keeps_its_text() -> Result {
+    use layercake::config::{History, Timestamp};
+    use layercake::ImageConfig;
+
+    // A time as some builder wrote it: a fraction and an offset, not Docker's own form.
+    let text = "2016-06-01T20:53:37.123456789-07:00";
+    let json = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[]}},"history":[{{"created":"{text}","created_by":"RUN x","empty_layer":true}}]}}"#
+    );
+    let config = ImageConfig::from_bytes(json.clone())?;
+    let created: &Timestamp = config.file().history[0].created.as_ref().unwrap();
+    assert_eq!(created.unix_seconds(), 1_464_839_617);
+    assert_eq!(created.subsec_nanos(), 123_456_789);
+    assert_eq!(created.as_str(), text);
+    // Written again, the history entry is the same text, byte for byte.
+    let rewritten = ImageConfig::from_file(config.file().clone())?;
+    let back = String::from_utf8(rewritten.as_bytes().to_vec()).unwrap();
+    assert!(back.contains(&format!(r#""created":"{text}""#)), "{back}");
+    // A time in any other form is refused with the text named, as Go's time.Time refuses it.
+    let bad = json.replace(text, "last tuesday");
+    let err = ImageConfig::from_bytes(bad).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
+    // And built in code.
+    let step = History::new("COPY . /").created(Timestamp::from_unix(0));
+    assert_eq!(step.created.unwrap().as_str(), "1970-01-01T00:00:00Z");
+    Ok(())
+}

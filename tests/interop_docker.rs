@@ -68,7 +68,8 @@ fn busybox_base() -> Image {
     Image::builder()
         .layer_with(
             layer.build().unwrap(),
-            History::new("ADD busybox / # built in memory").created("2023-11-14T22:13:20Z"),
+            History::new("ADD busybox / # built in memory")
+                .created(layercake::config::Timestamp::from_unix(1_700_000_000)),
         )
         .cmd(["/bin/sh"])
         .commit(layercake::Commit::new().created(1_700_000_000))

@@ -35,7 +35,8 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     let base = Image::builder()
         .layer_with(
             base_layer,
-            History::new("ADD rootfs /").created("2023-11-14T22:13:20Z"),
+            History::new("ADD rootfs /")
+                .created(layercake::config::Timestamp::from_unix(1_700_000_000)),
         )
         .cmd(["/bin/hello"])
         .commit(layercake::Commit::new().created(T0))
