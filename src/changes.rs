@@ -65,21 +65,27 @@ impl Changeset {
         self.entries.iter().map(|(p, e)| (p, &**e))
     }
 
-    /// The entry at exactly `path`, if this changeset has one. `None` for an invalid path.
+    /// The entry at exactly `path`, if this changeset has one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`](crate::Error::InvalidPath) for a path with a `..` component or
+    /// a NUL byte, as [`Tree::lookup`](crate::Tree::lookup).
     ///
     /// ```
-    /// use layercake::Layer;
+    /// use layercake::{Error, Layer};
     ///
     /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
     /// let changes = layer.changeset()?;
-    /// assert_eq!(changes.entry("/etc/motd").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(changes.entry("/etc/motd")?.unwrap().contents().unwrap(), "hi");
     /// // Did this layer write `etc` itself? No: readers imply it (R6).
-    /// assert!(changes.entry("etc").is_none());
+    /// assert!(changes.entry("etc")?.is_none());
+    /// assert!(matches!(changes.entry("etc/../motd"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn entry(&self, path: impl AsImagePath) -> Option<&Entry> {
-        let path = ImagePath::new(path).ok()?;
-        self.entries.get(&path).map(|e| &**e)
+    pub fn entry(&self, path: impl AsImagePath) -> Result<Option<&Entry>> {
+        let path = ImagePath::new(path)?;
+        Ok(self.entries.get(&path).map(|e| &**e))
     }
 
     /// The paths deleted from the layers below (R2).

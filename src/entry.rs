@@ -53,7 +53,7 @@ impl Metadata {
     ///     .entry("home/app", Entry::dir().with_metadata(private.clone()))
     ///     .entry("home/app/.ssh", Entry::dir().with_metadata(private.clone()))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("home/app/.ssh").unwrap().metadata(), &private);
+    /// assert_eq!(layer.changeset()?.entry("home/app/.ssh")?.unwrap().metadata(), &private);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(mode: u32) -> Metadata {
@@ -73,7 +73,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("home/nobody", Entry::dir().with_metadata(nobody))
     ///     .build()?;
-    /// let read_back = layer.changeset()?.entry("home/nobody").unwrap().metadata();
+    /// let read_back = layer.changeset()?.entry("home/nobody")?.unwrap().metadata();
     /// assert_eq!((read_back.uid, read_back.gid), (65534, 65534));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -92,7 +92,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").with_metadata(m))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue")?.unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Metadata {
@@ -112,7 +112,7 @@ impl Metadata {
     ///     .entry("bin/ping", Entry::file("ELF").with_metadata(m))
     ///     .build()?;
     /// // Written as a `SCHILY.xattr.` PAX record, and read back.
-    /// assert_eq!(layer.changeset()?.entry("bin/ping").unwrap().metadata().xattrs.len(), 1);
+    /// assert_eq!(layer.changeset()?.entry("bin/ping")?.unwrap().metadata().xattrs.len(), 1);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn xattr(mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> Metadata {
@@ -188,7 +188,7 @@ impl FileType {
 ///     })
 ///     .count();
 /// assert_eq!(devices, 1);
-/// assert_eq!(layer.changeset()?.entry("b").unwrap().kind(), &EntryKind::Symlink("a".into()));
+/// assert_eq!(layer.changeset()?.entry("b")?.unwrap().kind(), &EntryKind::Symlink("a".into()));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -249,7 +249,7 @@ impl Entry {
     ///     Metadata::new(0o666).owner(0, 5),
     /// );
     /// let layer = Layer::builder().entry("dev/tty", tty.clone()).build()?;
-    /// assert_eq!(layer.changeset()?.entry("dev/tty"), Some(&tty), "the layer tar keeps it all");
+    /// assert_eq!(layer.changeset()?.entry("dev/tty")?, Some(&tty), "the layer tar keeps it all");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(kind: EntryKind, metadata: Metadata) -> Entry {
@@ -265,7 +265,7 @@ impl Entry {
     /// assert_eq!(script.metadata().mode, 0o644);
     /// let layer = Layer::builder().entry("usr/bin/hi", script.mode(0o755)).build()?;
     /// assert_eq!(
-    ///     layer.changeset()?.entry("usr/bin/hi").unwrap().contents().unwrap(),
+    ///     layer.changeset()?.entry("usr/bin/hi")?.unwrap().contents().unwrap(),
     ///     "#!/bin/sh\necho hi\n"
     /// );
     /// # Ok::<(), layercake::Error>(())
@@ -400,7 +400,7 @@ impl Entry {
     ///
     /// let layer =
     ///     Layer::builder().entry("srv/data", Entry::dir().owner(1000, 1000)).build()?;
-    /// let m = layer.changeset()?.entry("srv/data").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("srv/data")?.unwrap().metadata();
     /// assert_eq!((m.uid, m.gid), (1000, 1000));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -418,7 +418,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").mtime(1_700_000_000))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue")?.unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Entry {
@@ -434,7 +434,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("app", Entry::file("ELF").xattr("user.checksum", "abc"))
     ///     .build()?;
-    /// let xattrs = &layer.changeset()?.entry("app").unwrap().metadata().xattrs;
+    /// let xattrs = &layer.changeset()?.entry("app")?.unwrap().metadata().xattrs;
     /// assert_eq!(xattrs.get(&b"user.checksum"[..]).unwrap(), "abc");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -467,7 +467,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/shadow", Entry::file("").mode(0o640).owner(0, 42))
     ///     .build()?;
-    /// let m = layer.changeset()?.entry("etc/shadow").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("etc/shadow")?.unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid), (0o640, 0, 42));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -484,7 +484,7 @@ impl Entry {
     ///     .file("bin/busybox", "ELF")
     ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
-    /// let sh = layer.changeset()?.entry("bin/sh").unwrap();
+    /// let sh = layer.changeset()?.entry("bin/sh")?.unwrap();
     /// assert_eq!(sh.kind(), &EntryKind::Hardlink(ImagePath::new("bin/busybox")?));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -543,9 +543,9 @@ impl Entry {
     ///     .symlink("etc/hostname", "hostname")
     ///     .build()?;
     /// let changes = layer.changeset()?;
-    /// assert_eq!(changes.entry("etc/hostname").unwrap().contents().unwrap(), "box\n");
+    /// assert_eq!(changes.entry("etc/hostname")?.unwrap().contents().unwrap(), "box\n");
     /// assert!(
-    ///     changes.entry("hostname").unwrap().contents().is_none(),
+    ///     changes.entry("hostname")?.unwrap().contents().is_none(),
     ///     "a symlink has no contents"
     /// );
     /// # Ok::<(), layercake::Error>(())
@@ -563,7 +563,7 @@ impl Entry {
     /// use layercake::Layer;
     ///
     /// let layer = Layer::builder().symlink("libz.so.1", "usr/lib/libz.so").build()?;
-    /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so").unwrap().link_target().unwrap(), "libz.so.1");
+    /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so")?.unwrap().link_target().unwrap(), "libz.so.1");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn link_target(&self) -> Option<&Bytes> {

@@ -225,7 +225,7 @@ pub use crate::unpack::{unpack, UnpackOptions, UnpackReport};
 /// use layercake::{Bytes, Layer};
 ///
 /// let layer = Layer::builder().file("a", Bytes::from_static(b"hi")).build()?;
-/// let contents: Bytes = layer.changeset()?.entry("a").unwrap().contents().unwrap().to_bytes()?;
+/// let contents: Bytes = layer.changeset()?.entry("a")?.unwrap().contents().unwrap().to_bytes()?;
 /// assert_eq!(contents, "hi");
 /// # Ok::<(), layercake::Error>(())
 /// ```

@@ -354,7 +354,7 @@ impl Node {
     /// // Copy a file from one tree into a new layer, metadata and all (`COPY --from`).
     /// let node = build.lookup("out/tool")?.unwrap();
     /// let layer = Layer::builder().entry("usr/bin/tool", node.to_entry()).build()?;
-    /// assert_eq!(layer.changeset()?.entry("usr/bin/tool").unwrap(), &node.to_entry());
+    /// assert_eq!(layer.changeset()?.entry("usr/bin/tool")?.unwrap(), &node.to_entry());
     /// assert!(build.lookup("out")?.unwrap().to_entry().is_dir());
     /// # Ok::<(), layercake::Error>(())
     /// ```

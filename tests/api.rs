@@ -479,3 +479,16 @@ fn history_created_is_typed_and_keeps_its_text() -> Result {
     assert_eq!(step.created.unwrap().as_str(), "1970-01-01T00:00:00Z");
     Ok(())
 }
+
+#[test]
+fn changeset_entry_of_an_invalid_path_is_an_error() -> Result {
+    let layer = Layer::builder().file("etc/motd", "hi").build()?;
+    let changes = layer.changeset()?;
+    assert!(changes.entry("etc/motd")?.is_some());
+    assert!(changes.entry("etc/issue")?.is_none());
+    assert!(matches!(
+        changes.entry("etc/../motd"),
+        Err(Error::InvalidPath { .. })
+    ));
+    Ok(())
+}

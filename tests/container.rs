@@ -54,7 +54,7 @@ fn ptr(contents: Option<&layercake::Contents>) -> *const u8 {
 fn metadata_changes_share_the_lower_bytes() -> Result {
     let image = base()?;
     let layer = image.layers().next().unwrap();
-    let lower_ptr = ptr(layer.changeset()?.entry("bin/tool").unwrap().contents());
+    let lower_ptr = ptr(layer.changeset()?.entry("bin/tool")?.unwrap().contents());
     let lower = image.tree()?.lookup("bin/tool")?.unwrap();
     assert_eq!(ptr(lower.contents()), lower_ptr);
 
@@ -138,7 +138,7 @@ fn hard_link_shares_one_node() -> Result {
     let committed = c.commit(&CommitOptions::new().commit(layercake::Commit::new().created(0)))?;
     let top = committed.layers().last().unwrap();
     assert_eq!(
-        top.changeset()?.entry("srv/data.bak").unwrap().kind(),
+        top.changeset()?.entry("srv/data.bak")?.unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("srv/data")?)
     );
     let imported = c
@@ -155,15 +155,15 @@ fn hard_link_shares_one_node() -> Result {
     // A new name of an unchanged lower file is written as a hardlink to the lower path (R7),
     // so the committed image keeps the two names one file; so are names of a lower symlink.
     assert_eq!(
-        top.changeset()?.entry("etc/passwd-").unwrap().kind(),
+        top.changeset()?.entry("etc/passwd-")?.unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("etc/passwd")?)
     );
     assert_eq!(
-        top.changeset()?.entry("lib64").unwrap().kind(),
+        top.changeset()?.entry("lib64")?.unwrap().kind(),
         &EntryKind::Hardlink(ImagePath::new("lib")?)
     );
     assert!(
-        top.changeset()?.entry("etc/passwd").is_none(),
+        top.changeset()?.entry("etc/passwd")?.is_none(),
         "the lower file is not copied"
     );
     let tree = committed.tree()?;
@@ -867,12 +867,12 @@ fn a_container_on_an_image_file_keeps_contents_on_disk_until_written() -> Result
     let top = committed.layers().last().unwrap();
     let changes = top.changeset()?;
     assert_eq!(
-        changes.entry("bin/tool").unwrap().contents().unwrap(),
+        changes.entry("bin/tool")?.unwrap().contents().unwrap(),
         &vec![0x7f; 4096]
     );
     assert_eq!(
         changes
-            .entry("usr/lib/libc.so.6")
+            .entry("usr/lib/libc.so.6")?
             .unwrap()
             .contents()
             .unwrap(),
@@ -959,7 +959,7 @@ fn container_write_takes_contents_from_another_tree() -> Result {
     let top = committed.layers().last().unwrap();
     assert_eq!(
         top.changeset()?
-            .entry("srv/big")
+            .entry("srv/big")?
             .unwrap()
             .contents()
             .unwrap(),

@@ -609,6 +609,7 @@ fn r4_duplicate_last_wins_by_default() {
             .unwrap()
             .entry("a")
             .unwrap()
+            .unwrap()
             .contents()
             .unwrap(),
         "second!"
@@ -629,6 +630,7 @@ fn r4_duplicate_last_wins_by_default() {
             .changeset()
             .unwrap()
             .entry("a")
+            .unwrap()
             .unwrap()
             .contents()
             .unwrap(),
@@ -1094,7 +1096,7 @@ fn r7_hardlink_to_symlink_shares_the_symlink() {
 #[test]
 fn r7_hardlink_stays_a_record_in_the_layer() {
     let l = Tar::new().file("a", "x").hardlink("b", "./a").layer();
-    match l.changeset().unwrap().entry("b").unwrap().kind() {
+    match l.changeset().unwrap().entry("b").unwrap().unwrap().kind() {
         EntryKind::Hardlink(target) => assert_eq!(target, &ImagePath::new("a").unwrap()),
         other => panic!("expected a hardlink record, got {other:?}"),
     }
@@ -1734,6 +1736,7 @@ fn refusals_are_the_same_for_tars_read_from_memory_and_from_disk() {
             l.changeset()
                 .unwrap()
                 .entry("a")
+                .unwrap()
                 .unwrap()
                 .contents()
                 .unwrap(),

@@ -99,8 +99,8 @@ impl Writer {
     /// Writer::new(Format::DockerArchive).image(&image, ["app:1"]).write(&mut tar)?;
     /// // One file for `docker load` (manifest.json) and for OCI tools (index.json).
     /// let files = Layer::from_tar(tar)?;
-    /// assert!(files.changeset()?.entry("manifest.json").is_some());
-    /// assert!(files.changeset()?.entry("index.json").is_some());
+    /// assert!(files.changeset()?.entry("manifest.json")?.is_some());
+    /// assert!(files.changeset()?.entry("index.json")?.is_some());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(format: Format) -> Writer {

@@ -80,7 +80,7 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let a = Layer::builder().file("etc/motd", "hi\n").build()?;
-    /// let m = a.changeset()?.entry("etc/motd").unwrap().metadata();
+    /// let m = a.changeset()?.entry("etc/motd")?.unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0));
     /// // No clock and no user involved: the same calls give the same layer anywhere.
     /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
@@ -96,10 +96,10 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let implied = Layer::builder().file("app/run", "").build()?;
-    /// assert!(implied.changeset()?.entry("app").is_none(), "not written: readers imply it");
+    /// assert!(implied.changeset()?.entry("app")?.is_none(), "not written: readers imply it");
     /// // A base layer meant for Docker writes its directories (see above).
     /// let written = Layer::builder().dir("app").file("app/run", "").build()?;
-    /// assert_eq!(written.changeset()?.entry("app").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(written.changeset()?.entry("app")?.unwrap().metadata().mode, 0o755);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn dir(self, path: impl AsImagePath) -> LayerBuilder {
@@ -116,7 +116,7 @@ impl LayerBuilder {
     /// // The usrmerge layout: `bin` points to `/usr/bin`, an absolute target resolved inside
     /// // the image.
     /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("/usr/bin", "bin").build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
+    /// assert_eq!(layer.changeset()?.entry("bin")?.unwrap().link_target().unwrap(), "/usr/bin");
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("bin/env")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
@@ -138,7 +138,7 @@ impl LayerBuilder {
     ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
     ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(layer.changeset()?.entry("bin/sh")?.unwrap().metadata().mode, 0o755);
     /// // One file, two names: the bytes are stored once in the tar.
     /// let tree = Tree::new().apply(&layer)?;
     /// assert!(tree.lookup("bin/sh")?.unwrap().same_file(&tree.lookup("bin/busybox")?.unwrap()));
@@ -159,7 +159,7 @@ impl LayerBuilder {
     /// // The device nodes a minimal root filesystem ships.
     /// let layer =
     ///     Layer::builder().char_device("dev/null", 1, 3).char_device("dev/zero", 1, 5).build()?;
-    /// let null = layer.changeset()?.entry("dev/null").unwrap();
+    /// let null = layer.changeset()?.entry("dev/null")?.unwrap();
     /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -173,7 +173,7 @@ impl LayerBuilder {
     /// use layercake::{EntryKind, Layer};
     ///
     /// let layer = Layer::builder().block_device("dev/sda", 8, 0).build()?;
-    /// let sda = layer.changeset()?.entry("dev/sda").unwrap();
+    /// let sda = layer.changeset()?.entry("dev/sda")?.unwrap();
     /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
     /// # Ok::<(), layercake::Error>(())
     /// ```

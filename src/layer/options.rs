@@ -17,7 +17,7 @@ use crate::limits::Limits;
 /// let tar = [&a[..a.len() - 1024], &b[..]].concat();
 /// assert_eq!(Duplicates::default(), Duplicates::LastWins);
 /// let read = Layer::from_tar(tar.clone())?;
-/// assert_eq!(read.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
+/// assert_eq!(read.changeset()?.entry("f")?.unwrap().contents().unwrap(), "2");
 /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
 /// assert!(matches!(Layer::from_tar_with(tar, &strict), Err(Error::DuplicateEntry { .. })));
 /// # Ok::<(), layercake::Error>(())
@@ -124,7 +124,7 @@ impl ReadOptions {
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// let options = ReadOptions::new().temp_dir(std::env::temp_dir());
     /// let layer = Layer::from_blob_with(gz.blob().contents().clone(), &options)?;
-    /// assert_eq!(layer.changeset()?.entry("a").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(layer.changeset()?.entry("a")?.unwrap().contents().unwrap(), "hi");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> ReadOptions {

@@ -2198,7 +2198,11 @@ pub fn all() -> Vec<Case> {
                 op,
                 Expect::Check(|o| match o {
                     Outcome::Layer(l)
-                        if l.changeset().unwrap().entry("d/d/d/d/d/d/d/f").is_some() =>
+                        if l.changeset()
+                            .unwrap()
+                            .entry("d/d/d/d/d/d/d/f")
+                            .map_err(|e| e.to_string())?
+                            .is_some() =>
                     {
                         Ok(())
                     }
@@ -2248,7 +2252,15 @@ pub fn all() -> Vec<Case> {
             p(
                 layer_tar(tar),
                 Expect::Check(|o| match o {
-                    Outcome::Layer(l) if l.changeset().unwrap().entry(b"a\nb").is_some() => Ok(()),
+                    Outcome::Layer(l)
+                        if l.changeset()
+                            .unwrap()
+                            .entry(b"a\nb")
+                            .map_err(|e| e.to_string())?
+                            .is_some() =>
+                    {
+                        Ok(())
+                    }
                     other => Err(format!("{other:?}")),
                 }),
             )
