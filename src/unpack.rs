@@ -272,6 +272,57 @@ impl UnpackOptions {
         self.xattrs = xattrs;
         self
     }
+    /// The [`Owners`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Owners;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().owners(Owners::Keep);
+    /// assert_eq!(options.owners_in_force(), Owners::Keep);
+    /// ```
+    pub fn owners_in_force(&self) -> Owners {
+        self.owners
+    }
+
+    /// The [`Devices`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Devices;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().devices(Devices::Create);
+    /// assert_eq!(options.devices_in_force(), Devices::Create);
+    /// ```
+    pub fn devices_in_force(&self) -> Devices {
+        self.devices
+    }
+
+    /// The [`Setuid`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Setuid;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().setuid(Setuid::Keep);
+    /// assert_eq!(options.setuid_in_force(), Setuid::Keep);
+    /// ```
+    pub fn setuid_in_force(&self) -> Setuid {
+        self.setuid
+    }
+
+    /// The [`Xattrs`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Xattrs;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().xattrs(Xattrs::Auto);
+    /// assert_eq!(options.xattrs_in_force(), Xattrs::Auto);
+    /// ```
+    pub fn xattrs_in_force(&self) -> Xattrs {
+        self.xattrs
+    }
 }
 
 /// What [`unpack()`] wrote, and what it left out.

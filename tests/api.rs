@@ -492,3 +492,45 @@ fn changeset_entry_of_an_invalid_path_is_an_error() -> Result {
     ));
     Ok(())
 }
+
+#[test]
+fn options_in_force_accessors_for_commit_import_and_unpack() -> Result {
+    use layercake::archive::{ImportOptions, Platform};
+    use layercake::layer::WhiteoutStyle;
+    use layercake::unpack::{Devices, Owners, Setuid, Xattrs};
+    use layercake::{Commit, CommitOptions, UnpackOptions};
+
+    let commit = CommitOptions::new()
+        .commit(Commit::new().message("m"))
+        .commit(Commit::new().author("a"))
+        .created_by("RUN x")
+        .whiteouts(WhiteoutStyle::Opaque);
+    // A second commit() merges: both fields are kept.
+    assert_eq!(commit.commit_in_force().message_in_force(), Some("m"));
+    assert_eq!(commit.commit_in_force().author_in_force(), Some("a"));
+    assert_eq!(commit.created_by_in_force(), Some("RUN x"));
+    assert_eq!(commit.whiteouts_in_force(), WhiteoutStyle::Opaque);
+
+    let arm = Platform::parse("linux/arm64")?;
+    let import = ImportOptions::new()
+        .commit(Commit::new().created(5))
+        .platform(arm.clone());
+    assert_eq!(import.commit_in_force().created_in_force(), Some(5));
+    assert_eq!(import.platform_in_force(), Some(&arm));
+
+    let unpack = UnpackOptions::new()
+        .owners(Owners::Drop)
+        .devices(Devices::Create)
+        .setuid(Setuid::Keep)
+        .xattrs(Xattrs::Skip);
+    assert_eq!(
+        (
+            unpack.owners_in_force(),
+            unpack.devices_in_force(),
+            unpack.setuid_in_force(),
+            unpack.xattrs_in_force()
+        ),
+        (Owners::Drop, Devices::Create, Setuid::Keep, Xattrs::Skip)
+    );
+    Ok(())
+}
