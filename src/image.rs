@@ -703,7 +703,7 @@ pub struct HistoryRow {
 /// Builds an [`Image`] in code: layers, history, runtime config.
 ///
 /// Defaults: `linux`/`amd64`, created at the Unix epoch (so the same calls give the same
-/// ImageId; set [`ImageBuilder::created`] for a real time), no author.
+/// ImageId; give [`ImageBuilder::commit`] a [`Commit::created`] for a real time), no author.
 ///
 /// ```
 /// use layercake::config::History;
