@@ -357,6 +357,20 @@ setters! {
 }
 
 impl Limits {
+    /// The defaults of the table above, as [`Limits::default`]: the start of a by-value
+    /// chain like every options type's `new()`.
+    ///
+    /// ```
+    /// use layercake::Limits;
+    ///
+    /// assert_eq!(Limits::new(), Limits::default());
+    /// let tight = Limits::new().entries(10_000);
+    /// assert_eq!(tight.entries_in_force(), 10_000);
+    /// ```
+    pub fn new() -> Limits {
+        Limits::default()
+    }
+
     /// Output below this many bytes is never a decompression bomb, whatever the ratio.
     ///
     /// Small layers of zeros or text compress far beyond any sane ratio; the ratio limit

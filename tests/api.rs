@@ -160,6 +160,7 @@ fn options_are_by_value_builders_with_in_force_accessors() -> Result {
     assert_eq!(read, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     assert_eq!(Limits::default().ratio_in_force(), 128);
     assert_ne!(limits, Limits::default());
+    assert_eq!(Limits::new(), Limits::default());
 
     let read = ReadOptions::new()
         .limits(limits.clone())
