@@ -45,7 +45,7 @@ fn lookup(c: &mut Criterion) {
     for n in [1usize, 10, 100] {
         let tree = stacked_image(n).tree().expect("tree");
         group.bench_with_input(BenchmarkId::new("layers", n), &tree, |b, tree| {
-            b.iter(|| black_box(tree.lookup("usr/lib/x86_64-linux-gnu/libc.so.6")))
+            b.iter(|| black_box(tree.lookup("usr/lib/x86_64-linux-gnu/libc.so.6").unwrap()))
         });
         group.bench_with_input(BenchmarkId::new("resolve_layers", n), &tree, |b, tree| {
             b.iter(|| black_box(tree.resolve("/usr/lib/x86_64-linux-gnu/libc.so.6").is_ok()))
@@ -86,7 +86,7 @@ fn diff_and_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("commit");
     group.sample_size(20);
     let image = big_image();
-    let mut container = Container::new(&image);
+    let mut container = Container::new(&image).unwrap();
     container.set_clock(2);
     container
         .write("data/d050/f0500", "changed")
@@ -94,7 +94,7 @@ fn diff_and_commit(c: &mut Criterion) {
     group.bench_function("diff_1_change_on_100k_files", |b| {
         b.iter(|| black_box(container.diff().expect("diff")))
     });
-    let options = CommitOptions::new().created(3);
+    let options = CommitOptions::new().commit(layercake::Commit::new().created(3));
     group.bench_function("commit_1_change_on_100k_files", |b| {
         b.iter(|| black_box(container.commit(&options).expect("commit")))
     });

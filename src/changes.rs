@@ -14,7 +14,7 @@ use crate::diff::{compare, ChangeKind};
 use crate::entry::{Entry, EntryKind};
 use crate::error::{Error, Result};
 use crate::layer::{DiffOptions, WhiteoutStyle};
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 use crate::tree::{split, Dir, Node, NodeKind, Tree};
 
 /// What one layer changes: entries it adds or replaces, paths it deletes from the layers
@@ -28,7 +28,7 @@ use crate::tree::{split, Dir, Node, NodeKind, Tree};
 ///
 /// let layer = Layer::builder()
 ///     .file("bin/busybox", "ELF")
-///     .hardlink("bin/sh", "bin/busybox")
+///     .hard_link("bin/busybox", "bin/sh")
 ///     .whiteout("bin/bash")
 ///     .opaque("var/cache")
 ///     .build()?;
@@ -65,21 +65,27 @@ impl Changeset {
         self.entries.iter().map(|(p, e)| (p, &**e))
     }
 
-    /// The entry at exactly `path`, if this changeset has one. `None` for an invalid path.
+    /// The entry at exactly `path`, if this changeset has one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`](crate::Error::InvalidPath) for a path with a `..` component or
+    /// a NUL byte, as [`Tree::lookup`](crate::Tree::lookup).
     ///
     /// ```
-    /// use layercake::Layer;
+    /// use layercake::{Error, Layer};
     ///
     /// let layer = Layer::builder().file("etc/motd", "hi").build()?;
     /// let changes = layer.changeset()?;
-    /// assert_eq!(changes.entry("/etc/motd").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(changes.entry("/etc/motd")?.unwrap().contents().unwrap(), "hi");
     /// // Did this layer write `etc` itself? No: readers imply it (R6).
-    /// assert!(changes.entry("etc").is_none());
+    /// assert!(changes.entry("etc")?.is_none());
+    /// assert!(matches!(changes.entry("etc/../motd"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn entry(&self, path: impl AsRef<[u8]>) -> Option<&Entry> {
-        let path = ImagePath::new(path).ok()?;
-        self.entries.get(&path).map(|e| &**e)
+    pub fn entry(&self, path: impl AsImagePath) -> Result<Option<&Entry>> {
+        let path = ImagePath::new(path)?;
+        Ok(self.entries.get(&path).map(|e| &**e))
     }
 
     /// The paths deleted from the layers below (R2).
@@ -131,7 +137,7 @@ impl Changeset {
     ///
     /// let layer = Layer::builder()
     ///     .file("app/main.py", "print('hi')\n")
-    ///     .symlink("app/run", "main.py")
+    ///     .symlink("main.py", "app/run")
     ///     .whiteout("tmp/cache")
     ///     .build()?;
     /// // What `docker history` shows for the layer: 12 bytes of file data.

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::digest::{DiffId, Digest, ImageId};
 use crate::error::{Error, Result};
+pub use crate::timestamp::Timestamp;
 
 /// The typed view of an image config (`application/vnd.oci.image.config.v1+json`).
 ///
@@ -163,20 +164,21 @@ pub struct ContainerConfig {
 /// ```
 /// use layercake::config::History;
 ///
-/// let h = History::new("RUN make").comment("build").author("ci").created("2024-01-01T00:00:00Z");
+/// let created = "2024-01-01T00:00:00Z".parse()?;
+/// let h = History::new("RUN make").comment("build").author("ci").created(created);
 /// assert_eq!(
 ///     serde_json::to_string(&h)?,
 ///     r#"{"created":"2024-01-01T00:00:00Z","created_by":"RUN make","author":"ci","#.to_owned()
 ///         + r#""comment":"build"}"#
 /// );
-/// # Ok::<(), serde_json::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct History {
-    /// When the step ran (RFC 3339).
+    /// When the step ran: RFC 3339, typed, its text kept as read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    pub created: Option<Timestamp>,
     /// The command of the step (`/bin/sh -c #(nop) ENV ...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
@@ -227,11 +229,11 @@ impl History {
     ///
     /// ```
     /// use layercake::config::History;
-    /// use layercake::{Image, Layer};
+    /// use layercake::{Commit, Image, Layer};
     ///
     /// let layer = Layer::builder().file("app", "").build()?;
     /// let image = Image::builder()
-    ///     .author("Jane")
+    ///     .commit(Commit::new().author("Jane"))
     ///     .layer_with(layer, History::new("COPY . /").author("ci-bot"))
     ///     .build()?;
     /// assert_eq!(
@@ -246,20 +248,20 @@ impl History {
         self
     }
 
-    /// Sets the creation time (RFC 3339).
+    /// Sets the creation time.
     ///
     /// ```
-    /// use layercake::config::History;
+    /// use layercake::config::{History, Timestamp};
     /// use layercake::{Image, Layer};
     ///
     /// let layer = Layer::builder().file("app", "").build()?;
-    /// let step = History::new("COPY app /").created("2024-01-01T00:00:00Z");
+    /// let step = History::new("COPY app /").created("2024-01-01T00:00:00Z".parse()?);
     /// let image = Image::builder().layer_with(layer, step).build()?;
     /// assert_eq!(image.history()[0].created, "2024-01-01T00:00:00Z", "not the image's time");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn created(mut self, created: impl Into<String>) -> History {
-        self.created = Some(created.into());
+    pub fn created(mut self, created: Timestamp) -> History {
+        self.created = Some(created);
         self
     }
 }

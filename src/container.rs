@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::{now, ContainerConfig, History};
+use crate::commit::Commit;
+use crate::config::{now, History};
 use crate::contents::Contents;
 use crate::diff::Change;
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::{DiffOptions, Layer, WhiteoutStyle};
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 
 /// A container: an image plus a working tree you may change, like a container's writable
@@ -37,7 +38,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 /// # Example
 ///
 /// ```
-/// use layercake::{CommitOptions, Container, Image, Layer};
+/// use layercake::{Commit, CommitOptions, Container, Image, Layer};
 ///
 /// let image = Image::builder()
 ///     .layer(
@@ -47,7 +48,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 ///             .build()?,
 ///     )
 ///     .build()?;
-/// let mut c = Container::new(&image);
+/// let mut c = Container::new(&image)?;
 /// c.write("etc/hostname", "box\n")?;
 /// c.remove_file("tmp/x")?;
 /// c.set_permissions("etc/hosts", 0o600)?;
@@ -58,7 +59,7 @@ use crate::tree::{Dir, Escape, Follow, Node, NodeKind, ReadDir, Tree};
 ///     ["C /etc", "A /etc/hostname", "C /etc/hosts", "C /tmp", "D /tmp/x"]
 /// );
 ///
-/// let committed = c.commit(&CommitOptions::new().message("configure"))?;
+/// let committed = c.commit(&CommitOptions::new().commit(Commit::new().message("configure")))?;
 /// assert_eq!(committed.layers().count(), 2);
 /// assert_eq!(committed.tree()?, *c.tree());
 /// # Ok::<(), layercake::Error>(())
@@ -73,45 +74,30 @@ pub struct Container {
 impl Container {
     /// A container on `image`, its working tree equal to the image's.
     ///
-    /// # Panics
-    ///
-    /// If the image's layers do not apply, as [`Container::try_new`] reports: a layer hardlinks
-    /// to a path its lower layers lack, or to a directory (R7). Image builders and loaders do
-    /// not check this, so use [`Container::try_new`] for an image from outside the program.
-    ///
-    /// ```
-    /// use layercake::{Container, Image, Layer};
-    ///
-    /// let image = Image::builder()
-    ///     .layer(Layer::builder().file("etc/motd", "hi\n").build()?)
-    ///     .build()?;
-    /// let c = Container::new(&image);
-    /// assert_eq!(c.read("etc/motd")?, "hi\n");
-    /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn new(image: &Image) -> Container {
-        Container::try_new(image).expect("the image's layers apply")
-    }
-
-    /// A container on `image`, or the error [`Container::new`] would panic with.
-    ///
     /// # Errors
     ///
-    /// As [`Image::tree`]: [`Error::InvalidHardlink`] if a layer links to a path its lower
-    /// layers lack, or to a directory (R7).
+    /// As [`Image::tree`]: the image's layers are read here if they were not yet, so a layer
+    /// that cannot be read (missing, corrupt, over a [`Limits`](crate::Limits) limit) is its
+    /// error, and [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack,
+    /// or to a directory (R7). Image builders and loaders check neither, so this never panics.
     ///
     /// ```
     /// use layercake::{Container, Error, Image, Layer};
     ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("etc/motd", "hi\n").build()?)
+    ///     .build()?;
+    /// let c = Container::new(&image)?;
+    /// assert_eq!(c.read("etc/motd")?, "hi\n");
+    /// assert!(c.diff()?.is_empty(), "nothing has changed yet");
+    ///
     /// // A layer may link to a file of a lower layer; with nothing below, the link dangles.
-    /// let layer = Layer::builder().hardlink("bin/sh", "bin/busybox").build()?;
+    /// let layer = Layer::builder().hard_link("bin/busybox", "bin/sh").build()?;
     /// let image = Image::builder().layer(layer).build()?;
-    /// let err = Container::try_new(&image).unwrap_err();
-    /// assert!(matches!(err, Error::InvalidHardlink { .. }));
+    /// assert!(matches!(Container::new(&image), Err(Error::InvalidHardlink { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn try_new(image: &Image) -> Result<Container> {
+    pub fn new(image: &Image) -> Result<Container> {
         Ok(Container {
             image: image.clone(),
             tree: image.tree()?,
@@ -126,7 +112,7 @@ impl Container {
     ///
     /// let image =
     ///     Image::builder().layer(Layer::builder().file("motd", "old").build()?).build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.write("motd", "new")?;
     /// // The image is a value: changing the container does not touch it.
     /// assert_eq!(c.image().tree()?.read("motd")?, "old");
@@ -142,7 +128,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image, Tree};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("draft", "v1")?;
     /// // A snapshot costs one `Arc` clone; the container goes on changing without it.
     /// let snapshot: Tree = c.tree().clone();
@@ -159,14 +145,14 @@ impl Container {
     /// from now on.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::{Commit, CommitOptions, Container, Image};
     ///
     /// // With a fixed clock (and creation time) a commit is reproducible.
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.set_clock(1_700_000_000);
     /// c.write("stamp", "")?;
     /// assert_eq!(c.metadata("stamp")?.metadata().mtime, 1_700_000_000);
-    /// let options = CommitOptions::new().created(1_700_000_000);
+    /// let options = CommitOptions::new().commit(Commit::new().created(1_700_000_000));
     /// assert_eq!(c.commit(&options)?.id(), c.commit(&options)?.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -178,12 +164,12 @@ impl Container {
         self.tree.depth
     }
 
-    fn resolve(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Option<Node>)> {
+    fn resolve(&self, path: impl AsImagePath, follow: Follow) -> Result<(ImagePath, Option<Node>)> {
         let path = ImagePath::new(path)?;
         self.tree.resolve_path(&path, follow, Escape::Clamp)
     }
 
-    fn existing(&self, path: impl AsRef<[u8]>, follow: Follow) -> Result<(ImagePath, Node)> {
+    fn existing(&self, path: impl AsImagePath, follow: Follow) -> Result<(ImagePath, Node)> {
         match self.resolve(path, follow)? {
             (p, Some(node)) => Ok((p, node)),
             (p, None) => Err(Error::NotFound {
@@ -192,7 +178,7 @@ impl Container {
         }
     }
 
-    fn vacant(&self, path: impl AsRef<[u8]>) -> Result<ImagePath> {
+    fn vacant(&self, path: impl AsImagePath) -> Result<ImagePath> {
         match self.resolve(path, Follow::Parents)? {
             (p, None) => Ok(p),
             (p, Some(_)) => Err(Error::AlreadyExists {
@@ -224,7 +210,7 @@ impl Container {
     /// let layer = Layer::builder()
     ///     .entry("etc/shadow", Entry::file("root:*:").mode(0o600))
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.write("etc/shadow", "root:!:")?;
     /// assert_eq!(c.read("etc/shadow")?, "root:!:");
     /// assert_eq!(c.metadata("etc/shadow")?.metadata().mode, 0o600, "the mode is kept");
@@ -232,7 +218,7 @@ impl Container {
     /// assert!(matches!(c.write("var/log/x", "x"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn write(&mut self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> Result<()> {
+    pub fn write(&mut self, path: impl AsImagePath, contents: impl Into<Contents>) -> Result<()> {
         let (path, node) = self.resolve(path, Follow::All)?;
         let metadata = match node {
             None if path.is_root() => unreachable!("the root always exists"),
@@ -268,14 +254,14 @@ impl Container {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/alpine-release", "3.20\n")
-    ///     .symlink("etc/os", "alpine-release")
+    ///     .symlink("alpine-release", "etc/os")
     ///     .build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert_eq!(c.read("etc/os")?, "3.20\n");
     /// assert!(c.read("etc/missing").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
+    pub fn read(&self, path: impl AsImagePath) -> Result<Bytes> {
         self.tree.read(path)
     }
 
@@ -288,14 +274,14 @@ impl Container {
     /// ```
     /// use layercake::{Container, Error, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir("srv")?;
     /// assert!(c.metadata("srv")?.is_dir());
     /// assert!(matches!(c.create_dir("srv"), Err(Error::AlreadyExists { .. })));
     /// assert!(matches!(c.create_dir("opt/app"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn create_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn create_dir(&mut self, path: impl AsImagePath) -> Result<()> {
         let path = self.vacant(path)?;
         self.put(&path, Entry::dir().mtime(self.clock));
         Ok(())
@@ -312,7 +298,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Error, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir_all("srv/www/static")?;
     /// c.create_dir_all("srv/www")?; // already there: fine, as `mkdir -p`
     /// assert!(c.metadata("srv/www/static")?.is_dir());
@@ -321,7 +307,7 @@ impl Container {
     /// assert!(matches!(err, Error::NotADirectory { .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn create_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn create_dir_all(&mut self, path: impl AsImagePath) -> Result<()> {
         let path = ImagePath::new(path)?;
         let mut done = ImagePath::ROOT;
         for name in path.components() {
@@ -360,7 +346,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("tmp/cache", "x").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.remove_file("tmp/cache")?;
     /// assert!(!c.exists("tmp/cache"));
     /// // A deleted lower file is a `D`, and a whiteout once committed.
@@ -368,7 +354,7 @@ impl Container {
     /// assert_eq!(changes, ["C /tmp", "D /tmp/cache"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_file(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_file(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
@@ -392,14 +378,14 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("var/log/boot.log", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// assert!(matches!(c.remove_dir("var/log"), Err(Error::DirectoryNotEmpty { .. })));
     /// c.remove_file("var/log/boot.log")?;
     /// c.remove_dir("var/log")?;
     /// assert!(!c.exists("var/log"));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_dir(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_dir(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, node) = self.existing(path, Follow::Parents)?;
         match node.as_dir() {
             None => Err(Error::NotADirectory {
@@ -431,13 +417,13 @@ impl Container {
     ///     .file("var/cache/apt/a.deb", "")
     ///     .file("var/cache/apt/b.deb", "")
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.remove_dir_all("var/cache")?;
     /// assert!(!c.exists("var/cache/apt/a.deb"));
     /// assert!(matches!(c.remove_dir_all("/"), Err(Error::RootDirectory { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_dir_all(&mut self, path: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_dir_all(&mut self, path: impl AsImagePath) -> Result<()> {
         let (path, _) = self.existing(path, Follow::Parents)?;
         if path.is_root() {
             return Err(Error::RootDirectory {
@@ -465,14 +451,14 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("app/v1/run", "1").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.rename("app/v1", "app/current")?;
     /// assert_eq!(c.read("app/current/run")?, "1");
     /// assert!(!c.exists("app/v1"));
     /// assert!(matches!(c.rename("app", "app/current/app"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn rename(&mut self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<()> {
+    pub fn rename(&mut self, from: impl AsImagePath, to: impl AsImagePath) -> Result<()> {
         let (from, node) = self.existing(from, Follow::Parents)?;
         let (to, target) = self.resolve(to, Follow::Parents)?;
         if from.is_root() || to.is_root() {
@@ -518,8 +504,9 @@ impl Container {
         Ok(())
     }
 
-    /// Creates a symlink at `link` pointing to `target` (stored verbatim), like
-    /// `std::os::unix::fs::symlink(target, link)`.
+    /// Creates a symlink at `link` pointing to `original` (stored verbatim), in the argument
+    /// order of [`std::os::unix::fs::symlink`] and [`LayerBuilder::symlink`](crate::LayerBuilder::symlink):
+    /// what the link points to first, the new path second (as `ln -s ORIGINAL LINK`).
     ///
     /// # Errors
     ///
@@ -531,21 +518,22 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("usr/bin/python3.12", "ELF").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// // A relative target resolves from the link's own directory.
     /// c.symlink("python3.12", "usr/bin/python3")?;
     /// assert_eq!(c.read("usr/bin/python3")?, "ELF");
     /// assert_eq!(c.symlink_metadata("usr/bin/python3")?.link_target().unwrap(), "python3.12");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(&mut self, target: impl Into<Bytes>, link: impl AsRef<[u8]>) -> Result<()> {
+    pub fn symlink(&mut self, original: impl Into<Bytes>, link: impl AsImagePath) -> Result<()> {
         let link = self.vacant(link)?;
-        self.put(&link, Entry::symlink(target).mtime(self.clock));
+        self.put(&link, Entry::symlink(original).mtime(self.clock));
         Ok(())
     }
 
     /// Makes `link` another name for the file at `original` (which is not followed if it
-    /// is a symlink, as `link(2)`): both paths then share one file, until one of them is
+    /// is a symlink, as `link(2)`), in the argument order of [`std::fs::hard_link`] and
+    /// [`LayerBuilder::hard_link`](crate::LayerBuilder::hard_link): both paths then share one file, until one of them is
     /// written or has its metadata changed, which gives that path a file of its own.
     ///
     /// # Errors
@@ -556,14 +544,14 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("busybox", "ELF")?;
     /// c.hard_link("busybox", "sh")?;
     /// assert!(c.metadata("sh")?.same_file(&c.metadata("busybox")?));
     /// assert_eq!(c.read("sh")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn hard_link(&mut self, original: impl AsRef<[u8]>, link: impl AsRef<[u8]>) -> Result<()> {
+    pub fn hard_link(&mut self, original: impl AsImagePath, link: impl AsImagePath) -> Result<()> {
         let (original, node) = self.existing(original, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
@@ -586,7 +574,7 @@ impl Container {
     /// Changes an entry's metadata in place (copy-on-write: contents are shared).
     fn update(
         &mut self,
-        path: impl AsRef<[u8]>,
+        path: impl AsImagePath,
         follow: Follow,
         f: impl FnOnce(&mut Metadata),
     ) -> Result<()> {
@@ -625,7 +613,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("usr/bin/tool", "ELF").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.set_permissions("usr/bin/tool", 0o4755)?;
     /// assert_eq!(c.metadata("usr/bin/tool")?.mode_string(), "-rwsr-xr-x");
     /// assert!(matches!(
@@ -634,7 +622,7 @@ impl Container {
     /// ));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_permissions(&mut self, path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
+    pub fn set_permissions(&mut self, path: impl AsImagePath, mode: u32) -> Result<()> {
         if mode > 0o7777 {
             return Err(Error::InvalidPath {
                 path: format!("{mode:o}"),
@@ -653,14 +641,14 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.create_dir_all("home/app")?;
     /// c.set_owner("home/app", 1000, 1000)?;
     /// let m = c.metadata("home/app")?.metadata().clone();
     /// assert_eq!((m.uid, m.gid), (1000, 1000));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_owner(&mut self, path: impl AsRef<[u8]>, uid: u64, gid: u64) -> Result<()> {
+    pub fn set_owner(&mut self, path: impl AsImagePath, uid: u64, gid: u64) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.uid = uid;
             m.gid = gid;
@@ -677,13 +665,13 @@ impl Container {
     /// use layercake::{Container, Image};
     ///
     /// // Pin a generated file's mtime (`touch -d`), e.g. for a reproducible layer.
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("build-info", "v1")?;
     /// c.set_mtime("build-info", 0)?;
     /// assert_eq!(c.metadata("build-info")?.metadata().mtime, 0);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn set_mtime(&mut self, path: impl AsRef<[u8]>, mtime: i64) -> Result<()> {
+    pub fn set_mtime(&mut self, path: impl AsImagePath, mtime: i64) -> Result<()> {
         self.update(path, Follow::All, |m| m.mtime = mtime)
     }
 
@@ -696,7 +684,7 @@ impl Container {
     /// ```
     /// use layercake::{Container, Image};
     ///
-    /// let mut c = Container::new(&Image::builder().build()?);
+    /// let mut c = Container::new(&Image::builder().build()?)?;
     /// c.write("ping", "ELF")?;
     /// c.set_xattr("ping", "user.origin", "build")?;
     /// let node = c.metadata("ping")?;
@@ -705,7 +693,7 @@ impl Container {
     /// ```
     pub fn set_xattr(
         &mut self,
-        path: impl AsRef<[u8]>,
+        path: impl AsImagePath,
         name: impl Into<Bytes>,
         value: impl Into<Bytes>,
     ) -> Result<()> {
@@ -727,13 +715,13 @@ impl Container {
     /// let layer = Layer::builder()
     ///     .entry("ping", Entry::file("ELF").xattr("user.origin", "build"))
     ///     .build()?;
-    /// let mut c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// c.remove_xattr("ping", "user.origin")?;
     /// c.remove_xattr("ping", "user.never-set")?; // a missing attribute is fine
     /// assert!(c.metadata("ping")?.metadata().xattrs.is_empty());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn remove_xattr(&mut self, path: impl AsRef<[u8]>, name: impl AsRef<[u8]>) -> Result<()> {
+    pub fn remove_xattr(&mut self, path: impl AsImagePath, name: impl AsRef<[u8]>) -> Result<()> {
         self.update(path, Follow::All, |m| {
             m.xattrs.remove(name.as_ref());
         })
@@ -750,15 +738,15 @@ impl Container {
     ///
     /// let layer = Layer::builder()
     ///     .file("lib/libc.so.6", "ELF")
-    ///     .symlink("lib/libc.so", "libc.so.6")
+    ///     .symlink("libc.so.6", "lib/libc.so")
     ///     .build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// let node = c.metadata("lib/libc.so")?;
     /// assert_eq!(node.file_type(), FileType::File, "the link is followed");
     /// assert_eq!(node.size(), 3);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
+    pub fn metadata(&self, path: impl AsImagePath) -> Result<Node> {
         Ok(self.existing(path, Follow::All)?.1)
     }
 
@@ -773,15 +761,15 @@ impl Container {
     /// use layercake::{Container, FileType, Image, Layer};
     ///
     /// let layer =
-    ///     Layer::builder().symlink("etc/localtime", "/usr/share/zoneinfo/UTC").build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    ///     Layer::builder().symlink("/usr/share/zoneinfo/UTC", "etc/localtime").build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// // The link itself, even though its target does not exist.
     /// let node = c.symlink_metadata("etc/localtime")?;
     /// assert_eq!(node.file_type(), FileType::Symlink);
     /// assert!(c.metadata("etc/localtime").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink_metadata(&self, path: impl AsRef<[u8]>) -> Result<Node> {
+    pub fn symlink_metadata(&self, path: impl AsImagePath) -> Result<Node> {
         Ok(self.existing(path, Follow::Parents)?.1)
     }
 
@@ -791,13 +779,13 @@ impl Container {
     /// use layercake::{Container, Image, Layer};
     ///
     /// let layer =
-    ///     Layer::builder().file("etc/passwd", "").symlink("dangling", "nowhere").build()?;
-    /// let c = Container::new(&Image::builder().layer(layer).build()?);
+    ///     Layer::builder().file("etc/passwd", "").symlink("nowhere", "dangling").build()?;
+    /// let c = Container::new(&Image::builder().layer(layer).build()?)?;
     /// assert!(c.exists("/etc/passwd"));
     /// assert!(!c.exists("dangling"), "a dangling symlink does not exist, as `Path::exists`");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn exists(&self, path: impl AsRef<[u8]>) -> bool {
+    pub fn exists(&self, path: impl AsImagePath) -> bool {
         self.metadata(path).is_ok()
     }
 
@@ -813,13 +801,13 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("etc/hosts", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.write("etc/hostname", "box\n")?;
     /// let names: Vec<_> = c.read_dir("etc")?.map(|(name, _)| name).collect();
     /// assert_eq!(names, ["hostname", "hosts"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<ReadDir> {
+    pub fn read_dir(&self, path: impl AsImagePath) -> Result<ReadDir> {
         self.tree.read_dir(path)
     }
 
@@ -836,7 +824,7 @@ impl Container {
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&image);
+    /// let mut c = Container::new(&image)?;
     /// c.remove_file("etc/motd")?;
     /// c.write("etc/issue", "cake")?;
     /// let deleted: Vec<String> = c
@@ -860,14 +848,14 @@ impl Container {
     /// As [`Layer::diff`].
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image, Layer};
+    /// use layercake::{Commit, CommitOptions, Container, Image, Layer};
     ///
     /// let base = Image::builder()
     ///     .layer(Layer::builder().file("etc/motd", "hi").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&base);
+    /// let mut c = Container::new(&base)?;
     /// c.remove_file("etc/motd")?;
-    /// let image = c.commit(&CommitOptions::new().message("no motd"))?;
+    /// let image = c.commit(&CommitOptions::new().commit(Commit::new().message("no motd")))?;
     /// // The new layer holds only the change: a whiteout on top of the base's layer.
     /// let top = image.layers().last().unwrap();
     /// assert_eq!(top.changeset()?.whiteouts().map(|w| w.to_string()).collect::<Vec<_>>(), ["etc/motd"]);
@@ -879,21 +867,13 @@ impl Container {
         let diff = DiffOptions::new().whiteouts(options.whiteouts);
         let layer = Layer::diff(&lower, &self.tree, &diff)?;
         let mut history = History::new(options.created_by.clone().unwrap_or_default());
-        history.comment = options.message.clone();
-        let mut builder = crate::Image::builder()
+        history.comment = options.commit.message.clone();
+        let commit = Commit::new().created(now()).merged(options.commit.clone());
+        crate::Image::builder()
             .base(&self.image)
             .layer_with(layer, history)
-            .created(options.created.unwrap_or_else(now));
-        if let Some(author) = &options.author {
-            builder = builder.author(author.clone());
-        }
-        if let Some(message) = &options.message {
-            builder = builder.comment(message.clone());
-        }
-        if let Some(config) = &options.config {
-            builder = builder.config(config.clone());
-        }
-        builder.build()
+            .commit(commit)
+            .build()
     }
 }
 
@@ -926,32 +906,31 @@ impl fmt::Debug for Container {
     }
 }
 
-/// Options for [`Container::commit`], like the flags of `docker commit`.
+/// Options for [`Container::commit`], like the flags of `docker commit`: the commit's
+/// metadata (a [`Commit`]), the history entry's `created_by`, and how recreated directories
+/// are recorded.
 ///
 /// ```
 /// use layercake::config::ContainerConfig;
-/// use layercake::{CommitOptions, Container, Image};
+/// use layercake::{Commit, CommitOptions, Container, Image};
 ///
 /// let mut config = ContainerConfig::default();
 /// config.cmd = Some(vec!["/bin/sh".into()]);
-/// let options = CommitOptions::new()
+/// let commit = Commit::new()
 ///     .author("Jane <jane@example.com>")
 ///     .message("add the app")
 ///     .created(1_700_000_000)
 ///     .config(config);
-/// let image = Container::new(&Image::builder().build()?).commit(&options)?;
+/// let options = CommitOptions::new().commit(commit);
+/// let image = Container::new(&Image::builder().build()?)?.commit(&options)?;
 /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
 /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct CommitOptions {
-    author: Option<String>,
-    message: Option<String>,
+    commit: Commit,
     created_by: Option<String>,
-    created: Option<i64>,
-    config: Option<ContainerConfig>,
     whiteouts: WhiteoutStyle,
 }
 
@@ -963,7 +942,7 @@ impl CommitOptions {
     /// use layercake::{CommitOptions, Container, Image};
     ///
     /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
-    /// let image = Container::new(&base).commit(&CommitOptions::new())?;
+    /// let image = Container::new(&base)?.commit(&CommitOptions::new())?;
     /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
     /// assert_eq!(image.inspect().author, "");
     /// # Ok::<(), layercake::Error>(())
@@ -972,35 +951,36 @@ impl CommitOptions {
         CommitOptions::default()
     }
 
-    /// Sets the author (`docker commit --author`).
+    /// Sets the commit metadata (`docker commit --author --message --change`); a creation
+    /// time left unset is now. Fields the [`Commit`] leaves unset keep what an earlier call
+    /// set.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::{Commit, CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
-    /// let image = c.commit(&CommitOptions::new().author("Jane <jane@example.com>"))?;
+    /// let c = Container::new(&Image::builder().build()?)?;
+    /// let commit = Commit::new().author("Jane <jane@example.com>").message("install nginx");
+    /// let image = c.commit(&CommitOptions::new().commit(commit))?;
     /// assert_eq!(image.inspect().author, "Jane <jane@example.com>");
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn author(mut self, author: impl Into<String>) -> CommitOptions {
-        self.author = Some(author.into());
-        self
-    }
-
-    /// Sets the commit message (`docker commit --message`).
-    ///
-    /// ```
-    /// use layercake::{CommitOptions, Container, Image};
-    ///
-    /// let c = Container::new(&Image::builder().build()?);
-    /// let image = c.commit(&CommitOptions::new().message("install nginx"))?;
     /// assert_eq!(image.inspect().comment, "install nginx");
     /// assert_eq!(image.history()[0].comment, "install nginx");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn message(mut self, message: impl Into<String>) -> CommitOptions {
-        self.message = Some(message.into());
+    pub fn commit(mut self, commit: Commit) -> CommitOptions {
+        self.commit = std::mem::take(&mut self.commit).merged(commit);
         self
+    }
+
+    /// The commit metadata in force.
+    ///
+    /// ```
+    /// use layercake::{Commit, CommitOptions};
+    ///
+    /// let options = CommitOptions::new().commit(Commit::new().message("fix"));
+    /// assert_eq!(options.commit_in_force().message_in_force(), Some("fix"));
+    /// ```
+    pub fn commit_in_force(&self) -> &Commit {
+        &self.commit
     }
 
     /// Sets the history entry's `created_by`.
@@ -1008,7 +988,7 @@ impl CommitOptions {
     /// ```
     /// use layercake::{CommitOptions, Container, Image};
     ///
-    /// let c = Container::new(&Image::builder().build()?);
+    /// let c = Container::new(&Image::builder().build()?)?;
     /// let image = c.commit(&CommitOptions::new().created_by("/bin/sh -c apk add nginx"))?;
     /// assert_eq!(image.history()[0].created_by, "/bin/sh -c apk add nginx");
     /// # Ok::<(), layercake::Error>(())
@@ -1018,37 +998,15 @@ impl CommitOptions {
         self
     }
 
-    /// Sets the creation time (seconds since the epoch) instead of now.
+    /// The history entry's `created_by` in force, if set.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::CommitOptions;
     ///
-    /// let c = Container::new(&Image::builder().build()?);
-    /// let image = c.commit(&CommitOptions::new().created(1_700_000_000))?;
-    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
-    /// # Ok::<(), layercake::Error>(())
+    /// assert_eq!(CommitOptions::new().created_by("RUN make").created_by_in_force(), Some("RUN make"));
     /// ```
-    pub fn created(mut self, secs: i64) -> CommitOptions {
-        self.created = Some(secs);
-        self
-    }
-
-    /// Replaces the runtime config (`docker commit --change`).
-    ///
-    /// ```
-    /// use layercake::config::ContainerConfig;
-    /// use layercake::{CommitOptions, Container, Image};
-    ///
-    /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
-    /// let mut config = base.config().container_config().clone();
-    /// config.working_dir = Some("/srv".into());
-    /// let image = Container::new(&base).commit(&CommitOptions::new().config(config))?;
-    /// assert_eq!(image.config().container_config().working_dir.as_deref(), Some("/srv"));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn config(mut self, config: ContainerConfig) -> CommitOptions {
-        self.config = Some(config);
-        self
+    pub fn created_by_in_force(&self) -> Option<&str> {
+        self.created_by.as_deref()
     }
 
     /// Sets how recreated directories are recorded.
@@ -1060,7 +1018,7 @@ impl CommitOptions {
     /// let base = Image::builder()
     ///     .layer(Layer::builder().file("www/a", "").file("www/b", "").build()?)
     ///     .build()?;
-    /// let mut c = Container::new(&base);
+    /// let mut c = Container::new(&base)?;
     /// c.remove_dir_all("www")?;
     /// c.create_dir("www")?;
     /// c.write("www/index.html", "")?;
@@ -1072,5 +1030,17 @@ impl CommitOptions {
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> CommitOptions {
         self.whiteouts = style;
         self
+    }
+
+    /// The whiteout style in force.
+    ///
+    /// ```
+    /// use layercake::layer::WhiteoutStyle;
+    /// use layercake::CommitOptions;
+    ///
+    /// assert_eq!(CommitOptions::new().whiteouts_in_force(), WhiteoutStyle::Explicit);
+    /// ```
+    pub fn whiteouts_in_force(&self) -> WhiteoutStyle {
+        self.whiteouts
     }
 }

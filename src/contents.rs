@@ -37,7 +37,7 @@ const CHUNK: usize = 256 << 10;
 ///
 /// let layer = Layer::builder().file("etc/motd", "hello\n").build()?;
 /// let tree = Tree::new().apply(&layer)?;
-/// let contents: Contents = tree.lookup("etc/motd").unwrap().contents().unwrap().clone();
+/// let contents: Contents = tree.lookup("etc/motd")?.unwrap().contents().unwrap().clone();
 /// assert_eq!(contents.len(), 6);
 /// // Three ways to get the bytes: all at once, as a reader, or at an offset.
 /// assert_eq!(contents.to_bytes()?, "hello\n");
@@ -400,7 +400,7 @@ impl Contents {
     /// use layercake::{Layer, Tree};
     ///
     /// let tree = Tree::new().apply(&Layer::builder().file("etc/hostname", "box\n").build()?)?;
-    /// let contents = tree.lookup("etc/hostname").unwrap().contents().unwrap().clone();
+    /// let contents = tree.lookup("etc/hostname")?.unwrap().contents().unwrap().clone();
     /// assert_eq!(contents.to_bytes()?, "box\n");
     /// # Ok::<(), layercake::Error>(())
     /// ```

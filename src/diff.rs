@@ -20,7 +20,7 @@ use crate::tree::{Dir, Node, Tree};
 /// let image = Image::builder()
 ///     .layer(Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?)
 ///     .build()?;
-/// let mut c = Container::new(&image);
+/// let mut c = Container::new(&image)?;
 /// c.remove_file("etc/motd")?;
 /// c.write("etc/hosts", "127.0.0.1 box\n")?;
 /// c.write("etc/issue", "")?;
@@ -66,7 +66,7 @@ impl ChangeKind {
 /// let image = Image::builder()
 ///     .layer(Layer::builder().file("etc/hosts", "").build()?)
 ///     .build()?;
-/// let mut c = Container::new(&image);
+/// let mut c = Container::new(&image)?;
 /// c.write("etc/motd", "hi")?;
 /// let lines: Vec<String> = c.diff()?.iter().map(|ch| ch.to_string()).collect();
 /// assert_eq!(lines, ["C /etc", "A /etc/motd"]);

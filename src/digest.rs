@@ -85,18 +85,45 @@ impl Digest {
     ///     .layer(Layer::builder().file("a", "").build()?)
     ///     .layer(Layer::builder().build()?)
     ///     .build()?;
-    /// let empty: DiffId = Digest::EMPTY_TAR.parse()?;
+    /// let empty = DiffId::from_digest(Digest::EMPTY_TAR);
     /// assert_eq!(image.diff_ids().iter().filter(|d| **d == empty).count(), 1);
+    /// assert_eq!(
+    ///     Digest::EMPTY_TAR.to_string(),
+    ///     "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+    /// );
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub const EMPTY_TAR: &'static str =
-        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+    pub const EMPTY_TAR: Digest =
+        Digest::sha256_from_hex("5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+
+    /// A SHA-256 digest from its 64 hex digits, at compile time (for the constants above).
+    const fn sha256_from_hex(hex: &str) -> Digest {
+        const fn nibble(c: u8) -> u8 {
+            match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => panic!("not a lowercase hex digit"),
+            }
+        }
+        let hex = hex.as_bytes();
+        assert!(hex.len() == 64, "64 hex digits");
+        let mut bytes = [0u8; 64];
+        let mut i = 0;
+        while i < 32 {
+            bytes[i] = nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]);
+            i += 1;
+        }
+        Digest {
+            algorithm: Algorithm::Sha256,
+            bytes,
+        }
+    }
 
     /// Hashes `data` with SHA-256.
     ///
     /// ```
     /// let d = layercake::Digest::sha256(&[0u8; 1024]);
-    /// assert_eq!(d.to_string(), layercake::Digest::EMPTY_TAR);
+    /// assert_eq!(d, layercake::Digest::EMPTY_TAR);
     /// ```
     pub fn sha256(data: impl AsRef<[u8]>) -> Digest {
         Digest::from_sha256(Sha256::digest(data.as_ref()).into())
@@ -283,7 +310,7 @@ macro_rules! identity {
             /// ```
             #[doc = concat!("use layercake::{Digest, ", stringify!($name), "};")]
             ///
-            #[doc = concat!("let id: ", stringify!($name), " = Digest::EMPTY_TAR.parse()?;")]
+            #[doc = concat!("let id = ", stringify!($name), "::from_digest(Digest::EMPTY_TAR);")]
             /// // Back to a plain digest, to check bytes against it.
             /// assert!(id.digest().verify([0u8; 1024]));
             /// # Ok::<(), layercake::Error>(())
@@ -297,7 +324,7 @@ macro_rules! identity {
             /// ```
             #[doc = concat!("use layercake::{Digest, ", stringify!($name), "};")]
             ///
-            #[doc = concat!("let id: ", stringify!($name), " = Digest::EMPTY_TAR.parse()?;")]
+            #[doc = concat!("let id = ", stringify!($name), "::from_digest(Digest::EMPTY_TAR);")]
             /// // The short form `docker` shows.
             /// assert_eq!(&id.to_hex().to_string()[..12], "5f70bf18a086");
             /// # Ok::<(), layercake::Error>(())
@@ -339,7 +366,7 @@ identity! {
     /// use layercake::{DiffId, Layer};
     ///
     /// let empty = Layer::builder().build()?;
-    /// assert_eq!(empty.diff_id().to_string(), layercake::Digest::EMPTY_TAR);
+    /// assert_eq!(empty.diff_id().digest(), layercake::Digest::EMPTY_TAR);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     DiffId
@@ -694,7 +721,7 @@ mod tests {
         let a: DiffId = "sha256:c6f988f4874bb0add23a778f753c65efe992244e148a1d2ec2a8b664fb66bbd1"
             .parse()
             .unwrap();
-        let b: DiffId = Digest::EMPTY_TAR.parse().unwrap();
+        let b = DiffId::from_digest(Digest::EMPTY_TAR);
         assert_eq!(ChainId::of(&[a]).unwrap().digest(), a.digest());
         assert_eq!(
             ChainId::of(&[a, b]).unwrap().to_string(),

@@ -53,7 +53,7 @@ impl Metadata {
     ///     .entry("home/app", Entry::dir().with_metadata(private.clone()))
     ///     .entry("home/app/.ssh", Entry::dir().with_metadata(private.clone()))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("home/app/.ssh").unwrap().metadata(), &private);
+    /// assert_eq!(layer.changeset()?.entry("home/app/.ssh")?.unwrap().metadata(), &private);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(mode: u32) -> Metadata {
@@ -73,7 +73,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("home/nobody", Entry::dir().with_metadata(nobody))
     ///     .build()?;
-    /// let read_back = layer.changeset()?.entry("home/nobody").unwrap().metadata();
+    /// let read_back = layer.changeset()?.entry("home/nobody")?.unwrap().metadata();
     /// assert_eq!((read_back.uid, read_back.gid), (65534, 65534));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -92,7 +92,7 @@ impl Metadata {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").with_metadata(m))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue")?.unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Metadata {
@@ -112,7 +112,7 @@ impl Metadata {
     ///     .entry("bin/ping", Entry::file("ELF").with_metadata(m))
     ///     .build()?;
     /// // Written as a `SCHILY.xattr.` PAX record, and read back.
-    /// assert_eq!(layer.changeset()?.entry("bin/ping").unwrap().metadata().xattrs.len(), 1);
+    /// assert_eq!(layer.changeset()?.entry("bin/ping")?.unwrap().metadata().xattrs.len(), 1);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn xattr(mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) -> Metadata {
@@ -127,7 +127,7 @@ impl Metadata {
 /// use layercake::{FileType, Layer, Tree};
 ///
 /// let tree = Tree::new().apply(
-///     &Layer::builder().file("bin/busybox", "").symlink("bin/sh", "busybox").build()?,
+///     &Layer::builder().file("bin/busybox", "").symlink("busybox", "bin/sh").build()?,
 /// )?;
 /// let types: Vec<FileType> = tree.walk().map(|(_, node)| node.file_type()).collect();
 /// assert_eq!(types, [FileType::Directory, FileType::File, FileType::Symlink]);
@@ -177,7 +177,7 @@ impl FileType {
 ///
 /// let layer = Layer::builder()
 ///     .file("a", "x")
-///     .symlink("b", "a")
+///     .symlink("a", "b")
 ///     .char_device("dev/null", 1, 3)
 ///     .build()?;
 /// let devices = layer
@@ -188,7 +188,7 @@ impl FileType {
 ///     })
 ///     .count();
 /// assert_eq!(devices, 1);
-/// assert_eq!(layer.changeset()?.entry("b").unwrap().kind(), &EntryKind::Symlink("a".into()));
+/// assert_eq!(layer.changeset()?.entry("b")?.unwrap().kind(), &EntryKind::Symlink("a".into()));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -249,7 +249,7 @@ impl Entry {
     ///     Metadata::new(0o666).owner(0, 5),
     /// );
     /// let layer = Layer::builder().entry("dev/tty", tty.clone()).build()?;
-    /// assert_eq!(layer.changeset()?.entry("dev/tty"), Some(&tty), "the layer tar keeps it all");
+    /// assert_eq!(layer.changeset()?.entry("dev/tty")?, Some(&tty), "the layer tar keeps it all");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(kind: EntryKind, metadata: Metadata) -> Entry {
@@ -265,7 +265,7 @@ impl Entry {
     /// assert_eq!(script.metadata().mode, 0o644);
     /// let layer = Layer::builder().entry("usr/bin/hi", script.mode(0o755)).build()?;
     /// assert_eq!(
-    ///     layer.changeset()?.entry("usr/bin/hi").unwrap().contents().unwrap(),
+    ///     layer.changeset()?.entry("usr/bin/hi")?.unwrap().contents().unwrap(),
     ///     "#!/bin/sh\necho hi\n"
     /// );
     /// # Ok::<(), layercake::Error>(())
@@ -282,7 +282,7 @@ impl Entry {
     /// // A world-writable sticky directory, as `/tmp` is.
     /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
+    /// assert_eq!(tree.lookup("tmp")?.unwrap().mode_string(), "drwxrwxrwt");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn dir() -> Entry {
@@ -301,7 +301,7 @@ impl Entry {
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("lib/libc.so")?, "ELF");
-    /// assert_eq!(tree.lookup("lib/libc.so").unwrap().mode_string(), "lrwxrwxrwx");
+    /// assert_eq!(tree.lookup("lib/libc.so")?.unwrap().mode_string(), "lrwxrwxrwx");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn symlink(target: impl Into<Bytes>) -> Entry {
@@ -318,7 +318,7 @@ impl Entry {
     ///     .entry("bin/sh", Entry::hardlink(ImagePath::new("bin/busybox")?))
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
+    /// assert!(tree.lookup("bin/sh")?.unwrap().same_file(&tree.lookup("bin/busybox")?.unwrap()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn hardlink(target: ImagePath) -> Entry {
@@ -332,7 +332,7 @@ impl Entry {
     ///
     /// let tree = Tree::new()
     ///     .apply(&Layer::builder().entry("dev/null", Entry::char_device(1, 3)).build()?)?;
-    /// let null = tree.lookup("dev/null").unwrap();
+    /// let null = tree.lookup("dev/null")?.unwrap();
     /// assert_eq!(null.device(), Some((1, 3)));
     /// assert_eq!(null.mode_string(), "crw-rw-rw-");
     /// # Ok::<(), layercake::Error>(())
@@ -348,7 +348,7 @@ impl Entry {
     ///
     /// let tree = Tree::new()
     ///     .apply(&Layer::builder().entry("dev/sda", Entry::block_device(8, 0)).build()?)?;
-    /// let sda = tree.lookup("dev/sda").unwrap();
+    /// let sda = tree.lookup("dev/sda")?.unwrap();
     /// assert_eq!(sda.device(), Some((8, 0)));
     /// assert_eq!(sda.mode_string(), "brw-rw----");
     /// # Ok::<(), layercake::Error>(())
@@ -368,7 +368,7 @@ impl Entry {
     /// let tree = Tree::new().apply(
     ///     &Layer::builder().entry("run/initctl", Entry::fifo().mode(0o600)).build()?,
     /// )?;
-    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-------");
+    /// assert_eq!(tree.lookup("run/initctl")?.unwrap().mode_string(), "prw-------");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn fifo() -> Entry {
@@ -400,7 +400,7 @@ impl Entry {
     ///
     /// let layer =
     ///     Layer::builder().entry("srv/data", Entry::dir().owner(1000, 1000)).build()?;
-    /// let m = layer.changeset()?.entry("srv/data").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("srv/data")?.unwrap().metadata();
     /// assert_eq!((m.uid, m.gid), (1000, 1000));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -418,7 +418,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/issue", Entry::file("cake\n").mtime(1_700_000_000))
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("etc/issue").unwrap().metadata().mtime, 1_700_000_000);
+    /// assert_eq!(layer.changeset()?.entry("etc/issue")?.unwrap().metadata().mtime, 1_700_000_000);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mtime(mut self, mtime: i64) -> Entry {
@@ -434,7 +434,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("app", Entry::file("ELF").xattr("user.checksum", "abc"))
     ///     .build()?;
-    /// let xattrs = &layer.changeset()?.entry("app").unwrap().metadata().xattrs;
+    /// let xattrs = &layer.changeset()?.entry("app")?.unwrap().metadata().xattrs;
     /// assert_eq!(xattrs.get(&b"user.checksum"[..]).unwrap(), "abc");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -467,7 +467,7 @@ impl Entry {
     /// let layer = Layer::builder()
     ///     .entry("etc/shadow", Entry::file("").mode(0o640).owner(0, 42))
     ///     .build()?;
-    /// let m = layer.changeset()?.entry("etc/shadow").unwrap().metadata();
+    /// let m = layer.changeset()?.entry("etc/shadow")?.unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid), (0o640, 0, 42));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -482,9 +482,9 @@ impl Entry {
     ///
     /// let layer = Layer::builder()
     ///     .file("bin/busybox", "ELF")
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
-    /// let sh = layer.changeset()?.entry("bin/sh").unwrap();
+    /// let sh = layer.changeset()?.entry("bin/sh")?.unwrap();
     /// assert_eq!(sh.kind(), &EntryKind::Hardlink(ImagePath::new("bin/busybox")?));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -497,7 +497,7 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().file("a", "").symlink("b", "a").fifo("c").build()?;
+    /// let layer = Layer::builder().file("a", "").symlink("a", "b").fifo("c").build()?;
     /// let letters: String = layer.changeset()?.entries().map(|(_, e)| e.file_type().as_char()).collect();
     /// assert_eq!(letters, "-lp");
     /// # Ok::<(), layercake::Error>(())
@@ -540,12 +540,12 @@ impl Entry {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/hostname", "box\n")
-    ///     .symlink("hostname", "etc/hostname")
+    ///     .symlink("etc/hostname", "hostname")
     ///     .build()?;
     /// let changes = layer.changeset()?;
-    /// assert_eq!(changes.entry("etc/hostname").unwrap().contents().unwrap(), "box\n");
+    /// assert_eq!(changes.entry("etc/hostname")?.unwrap().contents().unwrap(), "box\n");
     /// assert!(
-    ///     changes.entry("hostname").unwrap().contents().is_none(),
+    ///     changes.entry("hostname")?.unwrap().contents().is_none(),
     ///     "a symlink has no contents"
     /// );
     /// # Ok::<(), layercake::Error>(())
@@ -562,8 +562,8 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().symlink("usr/lib/libz.so", "libz.so.1").build()?;
-    /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so").unwrap().link_target().unwrap(), "libz.so.1");
+    /// let layer = Layer::builder().symlink("libz.so.1", "usr/lib/libz.so").build()?;
+    /// assert_eq!(layer.changeset()?.entry("usr/lib/libz.so")?.unwrap().link_target().unwrap(), "libz.so.1");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn link_target(&self) -> Option<&Bytes> {
@@ -578,7 +578,7 @@ impl Entry {
     /// ```
     /// use layercake::Layer;
     ///
-    /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
+    /// let layer = Layer::builder().file("a", "hello").symlink("a", "b").dir("c").build()?;
     /// let sizes: Vec<u64> = layer.changeset()?.entries().map(|(_, e)| e.size()).collect();
     /// assert_eq!(sizes, [5, 1, 0]);
     /// # Ok::<(), layercake::Error>(())

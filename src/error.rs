@@ -267,6 +267,16 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A layer index past the end of an image, e.g. [`Image::squash`](crate::Image::squash)
+    /// from a layer the image does not have.
+    #[error("layer {index} is out of range: the image has {layers} layers")]
+    LayerOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// How many layers the image has.
+        layers: usize,
+    },
+
     /// Reading or writing failed.
     #[error("i/o error while {context}")]
     Io {

@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::changes::Changeset;
-use crate::config::{rfc3339, ConfigFile, ContainerConfig, History, ImageConfig, RootFs};
+use crate::commit::Commit;
+use crate::config::{ConfigFile, ContainerConfig, History, ImageConfig, RootFs, Timestamp};
 use crate::diff::Change;
 use crate::digest::{ChainId, DiffId, ImageId};
 use crate::error::{Error, Result};
@@ -337,8 +338,8 @@ impl Image {
     ///     .build()?;
     /// let tree = image.tree()?;
     /// assert_eq!(tree.read("etc/motd")?, "v2");
-    /// assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
-    /// assert_eq!(tree.lookup("etc/issue").unwrap().layer(), Some(0));
+    /// assert_eq!(tree.lookup("etc/motd")?.unwrap().layer(), Some(1));
+    /// assert_eq!(tree.lookup("etc/issue")?.unwrap().layer(), Some(0));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn tree(&self) -> Result<Tree> {
@@ -370,36 +371,40 @@ impl Image {
     }
 
     /// A new image whose layers `from..` are squashed into one; the filesystem is
-    /// unchanged, and the history keeps one entry for the new layer.
+    /// unchanged, and the history keeps one entry for the new layer, with the `commit`'s
+    /// message, author and time (default: the image's own time), as a commit would write it.
     ///
     /// # Errors
     ///
-    /// As [`Image::tree`].
-    ///
-    /// # Panics
-    ///
-    /// If `from` is greater than the number of layers.
+    /// [`Error::LayerOutOfRange`] if `from` is greater than the number of layers; otherwise as
+    /// [`Image::tree`].
     ///
     /// ```
-    /// use layercake::{Image, Layer};
+    /// use layercake::{Commit, Error, Image, Layer};
     ///
     /// let image = Image::builder()
     ///     .layer(Layer::builder().file("a", "1").build()?)
     ///     .layer(Layer::builder().file("b", "2").build()?)
     ///     .layer(Layer::builder().whiteout("a").build()?)
     ///     .build()?;
-    /// let squashed = image.squash(1)?;
+    /// let squashed = image.squash(1, &Commit::new().message("one layer for b"))?;
     /// assert_eq!(squashed.layers().count(), 2);
     /// assert_eq!(squashed.tree()?, image.tree()?);
+    /// // `history()` is newest first, as `docker history` shows it.
+    /// assert_eq!(squashed.history()[0].comment, "one layer for b");
+    /// // Past the last layer is an error, not a panic.
+    /// let err = image.squash(4, &Commit::new()).unwrap_err();
+    /// assert!(matches!(err, Error::LayerOutOfRange { index: 4, layers: 3 }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn squash(&self, from: usize) -> Result<Image> {
+    pub fn squash(&self, from: usize, commit: &Commit) -> Result<Image> {
         let chain = self.chain();
-        assert!(
-            from <= chain.len(),
-            "squash from {from} of {} layers",
-            chain.len()
-        );
+        if from > chain.len() {
+            return Err(Error::LayerOutOfRange {
+                index: from,
+                layers: chain.len(),
+            });
+        }
         let lower = chain_tree(&chain[..from])?;
         let layer = Layer::diff(&lower, &self.tree()?, &DiffOptions::default())?;
         let file = self.config().file();
@@ -418,10 +423,12 @@ impl Image {
         };
         let mut file = file.clone();
         file.history = base_history;
-        file.history.push(History::new(format!(
-            "squash of layers {from}..{}",
-            chain.len()
-        )));
+        let created = commit.apply(&mut file, None);
+        let mut row = History::new(format!("squash of layers {from}..{}", chain.len()));
+        row.created = created.and_then(|c| Timestamp::parse(&c).ok());
+        row.author = commit.author.clone();
+        row.comment = commit.message.clone();
+        file.history.push(row);
         file.rootfs.diff_ids.truncate(from);
         file.rootfs.diff_ids.push(layer.diff_id());
         let config = ImageConfig::from_file(file)?;
@@ -436,11 +443,10 @@ impl Image {
     /// tree built, say), and is `None` before.
     ///
     /// ```
-    /// use layercake::{Image, Layer};
+    /// use layercake::{Commit, Image, Layer};
     ///
     /// let image = Image::builder()
-    ///     .author("Jane")
-    ///     .comment("first build")
+    ///     .commit(Commit::new().author("Jane").message("first build"))
     ///     .layer(Layer::builder().file("a", "12345").build()?)
     ///     .build()?;
     /// let inspect = image.inspect();
@@ -523,7 +529,11 @@ impl Image {
             .iter()
             .map(|h| HistoryRow {
                 id: None,
-                created: h.created.clone().unwrap_or_default(),
+                created: h
+                    .created
+                    .as_ref()
+                    .map(Timestamp::to_string)
+                    .unwrap_or_default(),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 comment: h.comment.clone().unwrap_or_default(),
                 size: if h.empty_layer {
@@ -631,7 +641,7 @@ pub struct HistoryRow {
 /// Builds an [`Image`] in code: layers, history, runtime config.
 ///
 /// Defaults: `linux`/`amd64`, created at the Unix epoch (so the same calls give the same
-/// ImageId; set [`ImageBuilder::created`] for a real time), no author.
+/// ImageId; give [`ImageBuilder::commit`] a [`Commit::created`] for a real time), no author.
 ///
 /// ```
 /// use layercake::config::History;
@@ -658,9 +668,7 @@ pub struct ImageBuilder {
     layers: Vec<Layer>,
     history: Vec<History>,
     config: Option<ContainerConfig>,
-    created: Option<i64>,
-    author: Option<String>,
-    comment: Option<String>,
+    commit: Commit,
     architecture: Option<String>,
     os: Option<String>,
 }
@@ -831,53 +839,31 @@ impl ImageBuilder {
         self.config.get_or_insert_with(|| base.unwrap_or_default())
     }
 
-    /// Sets the creation time, seconds since the epoch (default: the epoch itself).
+    /// Sets the commit metadata: author, message, creation time (default: the epoch itself,
+    /// so the same calls give the same image), and a runtime config, which replaces the one
+    /// set so far as [`ImageBuilder::config`] would. Fields the [`Commit`] leaves unset keep
+    /// what an earlier call, or the base, set. History entries without an author or time of
+    /// their own get the commit's.
     ///
     /// ```
-    /// use layercake::Image;
+    /// use layercake::{Commit, Image, Layer};
     ///
-    /// let image = Image::builder().created(1_700_000_000).build()?;
-    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
-    /// assert_ne!(
-    ///     image.id(),
-    ///     Image::builder().build()?.id(),
-    ///     "the time is part of the config"
-    /// );
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn created(mut self, secs: i64) -> ImageBuilder {
-        self.created = Some(secs);
-        self
-    }
-
-    /// Sets the author.
-    ///
-    /// ```
-    /// use layercake::{Image, Layer};
-    ///
-    /// let image = Image::builder().author("Jane").layer(Layer::builder().build()?).build()?;
+    /// let image = Image::builder()
+    ///     .commit(Commit::new().author("Jane").message("nightly build").created(1_700_000_000))
+    ///     .layer(Layer::builder().build()?)
+    ///     .build()?;
     /// assert_eq!(image.inspect().author, "Jane");
-    /// // History entries without an author of their own get this one.
-    /// assert_eq!(image.config().file().history[0].author.as_deref(), Some("Jane"));
-    /// # Ok::<(), layercake::Error>(())
-    /// ```
-    pub fn author(mut self, author: impl Into<String>) -> ImageBuilder {
-        self.author = Some(author.into());
-        self
-    }
-
-    /// Sets the commit message (Docker's top-level `comment`).
-    ///
-    /// ```
-    /// use layercake::Image;
-    ///
-    /// let image = Image::builder().comment("nightly build").build()?;
-    /// assert_eq!(image.inspect().comment, "nightly build");
     /// assert_eq!(image.config().file().comment.as_deref(), Some("nightly build"));
+    /// assert_eq!(image.inspect().created, "2023-11-14T22:13:20Z");
+    /// assert_eq!(image.config().file().history[0].author.as_deref(), Some("Jane"));
+    /// assert_eq!(image.history()[0].created, "2023-11-14T22:13:20Z");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn comment(mut self, comment: impl Into<String>) -> ImageBuilder {
-        self.comment = Some(comment.into());
+    pub fn commit(mut self, mut commit: Commit) -> ImageBuilder {
+        if let Some(config) = commit.config.take() {
+            self.config = Some(config);
+        }
+        self.commit = std::mem::take(&mut self.commit).merged(commit);
         self
     }
 
@@ -929,7 +915,6 @@ impl ImageBuilder {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn build(self) -> Result<Image> {
-        let created = rfc3339(self.created.unwrap_or(0));
         let base_chain = self.base.as_ref().map_or(&[][..], |b| b.chain());
         let mut file = match &self.base {
             Some(b) => b.config().file().clone(),
@@ -943,26 +928,22 @@ impl ImageBuilder {
                 ..ConfigFile::default()
             },
         };
-        file.created = Some(created.clone());
+        let created = self.commit.apply(&mut file, Some(0)).unwrap_or_default();
         if let Some(a) = self.architecture {
             file.architecture = a;
         }
         if let Some(os) = self.os {
             file.os = os;
         }
-        if self.author.is_some() {
-            file.author = self.author.clone();
-        }
-        if self.comment.is_some() {
-            file.comment = self.comment;
-        }
         if let Some(config) = self.config {
             file.config = config;
         }
         for mut h in self.history {
-            h.created.get_or_insert_with(|| created.clone());
+            if h.created.is_none() {
+                h.created = Timestamp::parse(&created).ok();
+            }
             if h.author.is_none() {
-                h.author = self.author.clone();
+                h.author = self.commit.author_in_force().map(str::to_owned);
             }
             file.history.push(h);
         }

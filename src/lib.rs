@@ -40,7 +40,7 @@
 //!     // Which layer supplied the file: 0 is the bottom one.
 //!     println!("{} {:>8} layer {:?}  /etc/{name}", node.mode_string(), node.size(), node.layer());
 //! }
-//! assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
+//! assert_eq!(tree.lookup("etc/motd")?.unwrap().layer(), Some(1));
 //! assert_eq!(tree.read("etc/passwd")?, "root:x:0:0::/root:/bin/sh\n");
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -55,7 +55,7 @@
 //! into an image:
 //!
 //! ```
-//! use layercake::{CommitOptions, Container, Image, Layer, Tree};
+//! use layercake::{Commit, CommitOptions, Container, Image, Layer, Tree};
 //!
 //! let base = Layer::builder()
 //!     .file("etc/os-release", "ID=cake\n")
@@ -69,12 +69,12 @@
 //!
 //! // The merged view: what a container of this image sees.
 //! let tree = image.tree()?;
-//! assert!(tree.lookup("etc/motd").is_none());
+//! assert!(tree.lookup("etc/motd")?.is_none());
 //! assert_eq!(tree.read("etc/issue")?, "Cake Linux\n");
-//! assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
+//! assert_eq!(tree.lookup("etc/os-release")?.unwrap().layer(), Some(0));
 //!
 //! // A container: a writable layer on top. Change, delete, add; then commit.
-//! let mut container = Container::new(&image);
+//! let mut container = Container::new(&image)?;
 //! container.write("etc/motd", "back again\n")?;
 //! container.remove_file("etc/issue")?;
 //! container.create_dir_all("srv/www")?;
@@ -82,7 +82,8 @@
 //! let changes: Vec<String> = container.diff()?.iter().map(|c| c.to_string()).collect();
 //! assert_eq!(changes, ["C /etc", "D /etc/issue", "A /etc/motd", "A /srv", "A /srv/www", "A /srv/www/index.html"]);
 //!
-//! let committed = container.commit(&CommitOptions::new().message("serve cake").created(0))?;
+//! let commit = Commit::new().message("serve cake").created(0);
+//! let committed = container.commit(&CommitOptions::new().commit(commit))?;
 //! assert_eq!(committed.layers().count(), 3);
 //! assert_eq!(committed.tree()?, *container.tree());
 //!
@@ -151,7 +152,7 @@
 //! let loaded = archive::load(&path, "data:1")?; // the index only
 //! assert!(!loaded.layers().next().unwrap().is_read());
 //! let tree = loaded.tree()?; // the layer is read now: verified, decompressed to disk, parsed
-//! let data = tree.lookup("srv/data.bin").unwrap().contents().unwrap().clone();
+//! let data = tree.lookup("srv/data.bin")?.unwrap().contents().unwrap().clone();
 //! assert!(data.as_bytes().is_none(), "on disk, not in memory");
 //! assert_eq!(data.len(), 1 << 20);
 //! let mut first = [0u8; 4];
@@ -178,6 +179,31 @@
 //! entries is returned, so a failed read changes nothing. [`unpack()`](fn@unpack) writes a tree to a
 //! host directory through directory descriptors: nothing outside it, no symlink followed
 //! (Linux).
+//!
+//! ## Threads
+//!
+//! Every public type is `Send + Sync`: values ([`Layer`], [`Image`], [`Tree`], digests),
+//! builders and options, [`Container`], [`Store`], [`Error`], and the iterators and readers.
+//! [`Layer`], [`Image`] and [`Tree`] are also cheap to clone (an `Arc` inside), so one image
+//! can be read from many threads at once. The one exception is
+//! [`store::AddOptions`], which holds a progress callback (`FnMut + Send`): it is `Send`
+//! only. `tests/api.rs` asserts each of these at compile time.
+//!
+//! ```
+//! use layercake::{Image, Layer};
+//!
+//! let image = Image::builder().layer(Layer::builder().file("a", "1").build()?).build()?;
+//! let readers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let image = image.clone();
+//!         std::thread::spawn(move || image.tree().map(|t| t.read("a").unwrap()))
+//!     })
+//!     .collect();
+//! for reader in readers {
+//!     assert_eq!(reader.join().unwrap()?, "1");
+//! }
+//! # Ok::<(), layercake::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -185,6 +211,7 @@
 pub mod archive;
 mod changes;
 mod codec;
+mod commit;
 pub mod config;
 mod container;
 mod contents;
@@ -199,6 +226,7 @@ mod limits;
 mod path;
 mod reference;
 pub mod store;
+mod timestamp;
 pub mod tree;
 #[cfg(target_os = "linux")]
 pub mod unpack;
@@ -210,6 +238,7 @@ struct ReadmeDoctests;
 
 pub use crate::changes::Changeset;
 pub use crate::codec::Compression;
+pub use crate::commit::Commit;
 pub use crate::config::ImageConfig;
 pub use crate::container::{CommitOptions, Container};
 pub use crate::contents::{Contents, ContentsReader};
@@ -220,9 +249,21 @@ pub use crate::error::{Error, Result};
 pub use crate::image::{HistoryRow, Image, ImageBuilder, Inspect, InspectRootFs};
 pub use crate::layer::{Layer, LayerBuilder};
 pub use crate::limits::Limits;
-pub use crate::path::ImagePath;
+pub use crate::path::{AsImagePath, ImagePath};
 pub use crate::reference::{Familiar, Reference};
 pub use crate::store::{AddReport, LayerStatus, Progress, Removal, Store, Usage, Verification};
 pub use crate::tree::{Node, Tree};
 #[cfg(target_os = "linux")]
 pub use crate::unpack::{unpack, UnpackOptions, UnpackReport};
+/// The byte buffer file contents, link targets and blobs come in and out as (a re-export of
+/// [`bytes::Bytes`], so callers need no `bytes` dependency of their own).
+///
+/// ```
+/// use layercake::{Bytes, Layer};
+///
+/// let layer = Layer::builder().file("a", Bytes::from_static(b"hi")).build()?;
+/// let contents: Bytes = layer.changeset()?.entry("a")?.unwrap().contents().unwrap().to_bytes()?;
+/// assert_eq!(contents, "hi");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+pub use bytes::Bytes;

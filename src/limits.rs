@@ -34,6 +34,10 @@
 /// `-l`. Raise `ratio` for those; `layer_bytes` still bounds the output. The method and
 /// the figures: `benches/RATIO.md` in the repository.
 ///
+/// Each limit has a by-value setter named after it (`Limits::default().ratio(2000)`) and an
+/// accessor with `_in_force` appended (`limits.ratio_in_force()`), the naming every options
+/// type of the crate uses.
+///
 /// Anything non-zero after a tar's end blocks is an error whatever `trailing_bytes` says.
 ///
 /// JSON nesting is bounded by `serde_json`'s recursion limit (128 levels), and symlink
@@ -48,39 +52,21 @@
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Limits {
-    /// Uncompressed bytes of one layer.
-    pub layer_bytes: u64,
-    /// Bytes of all the layers of one image, as declared when its file is opened (blob and
-    /// member sizes, before anything is read).
-    pub image_bytes: u64,
-    /// Bytes of the layers of one image file: declared (checked when it is opened) and
-    /// uncompressed (counted as layers are read, shared by all the file's images).
-    pub archive_bytes: u64,
-    /// Bytes of one compressed blob.
-    pub blob_bytes: u64,
-    /// Largest decompression ratio (uncompressed bytes per blob byte taken in so far),
-    /// checked as output grows past [`Limits::RATIO_FLOOR`].
-    pub ratio: u64,
-    /// Records in one layer tar.
-    pub entries: u64,
-    /// Bytes of one path, and of one symlink target.
-    pub path_bytes: usize,
-    /// Bytes of one path component.
-    pub name_bytes: usize,
-    /// Components of one path.
-    pub depth: usize,
-    /// Bytes of one PAX extended header or GNU long name/link record.
-    pub pax_bytes: u64,
-    /// Bytes of one JSON document (manifest, index, config, `manifest.json`).
-    pub json_bytes: u64,
-    /// Layers of one image.
-    pub layers: usize,
-    /// Nesting of indexes in an OCI layout.
-    pub index_depth: usize,
-    /// Zero bytes allowed after a tar's end-of-archive blocks.
-    pub trailing_bytes: u64,
+    pub(crate) layer_bytes: u64,
+    pub(crate) image_bytes: u64,
+    pub(crate) archive_bytes: u64,
+    pub(crate) blob_bytes: u64,
+    pub(crate) ratio: u64,
+    pub(crate) entries: u64,
+    pub(crate) path_bytes: usize,
+    pub(crate) name_bytes: usize,
+    pub(crate) depth: usize,
+    pub(crate) pax_bytes: u64,
+    pub(crate) json_bytes: u64,
+    pub(crate) layers: usize,
+    pub(crate) index_depth: usize,
+    pub(crate) trailing_bytes: u64,
 }
 
 impl Default for Limits {
@@ -105,7 +91,7 @@ impl Default for Limits {
 }
 
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident / $in_force:ident: $ty:ty),* $(,)?) => {
         impl Limits {
             $(
                 $(#[$doc])*
@@ -113,13 +99,26 @@ macro_rules! setters {
                     self.$name = value;
                     self
                 }
+
+                #[doc = concat!("The `", stringify!($name), "` limit in force (see [`Limits::", stringify!($name), "`]).")]
+                ///
+                /// ```
+                /// use layercake::Limits;
+                ///
+                #[doc = concat!("let default = Limits::default().", stringify!($in_force), "();")]
+                #[doc = concat!("let halved = Limits::default().", stringify!($name), "(default / 2);")]
+                #[doc = concat!("assert_eq!(halved.", stringify!($in_force), "(), default / 2);")]
+                /// ```
+                pub fn $in_force(&self) -> $ty {
+                    self.$name
+                }
             )*
         }
     };
 }
 
 setters! {
-    /// Sets [`Limits::layer_bytes`].
+    /// Sets the limit on uncompressed bytes of one layer.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -132,8 +131,9 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "uncompressed layer bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    layer_bytes: u64,
-    /// Sets [`Limits::image_bytes`].
+    layer_bytes / layer_bytes_in_force: u64,
+    /// Sets the limit on bytes of all the layers of one image, as declared when its file is
+    /// opened (blob and member sizes, before anything is read).
     ///
     /// ```
     /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
@@ -153,9 +153,9 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    image_bytes: u64,
-    /// Sets [`Limits::archive_bytes`]: what all the layers of one image file may declare and
-    /// unpack to, however many images share them. Declared sizes are checked when the file is
+    image_bytes / image_bytes_in_force: u64,
+    /// Sets the limit on bytes of the layers of one image file: what all the layers of one
+    /// image file may declare and unpack to, however many images share them. Declared sizes are checked when the file is
     /// opened; uncompressed bytes are counted as layers are read, so a file of many layers,
     /// each within its limits, cannot add up past it either.
     ///
@@ -183,8 +183,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    archive_bytes: u64,
-    /// Sets [`Limits::blob_bytes`].
+    archive_bytes / archive_bytes_in_force: u64,
+    /// Sets the limit on bytes of one compressed blob.
     ///
     /// ```
     /// use layercake::Compression;
@@ -198,9 +198,9 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "blob bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    blob_bytes: u64,
-    /// Sets [`Limits::ratio`]. It only counts once a blob's output passes
-    /// [`Limits::RATIO_FLOOR`] (see there for a small layer it lets through).
+    blob_bytes / blob_bytes_in_force: u64,
+    /// Sets the largest decompression ratio (uncompressed bytes per blob byte taken in so
+    /// far). It only counts once a blob's output passes [`Limits::RATIO_FLOOR`] (see there for a small layer it lets through).
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -208,11 +208,11 @@ setters! {
     ///
     /// // A layer that really is a big file of zeros (a VM disk, a swap file) needs more.
     /// let options = ReadOptions::new().limits(Limits::default().ratio(2000));
-    /// assert_eq!(options.limits_in_force().ratio, 2000);
-    /// assert_eq!(Limits::default().ratio, 128);
+    /// assert_eq!(options.limits_in_force().ratio_in_force(), 2000);
+    /// assert_eq!(Limits::default().ratio_in_force(), 128);
     /// ```
-    ratio: u64,
-    /// Sets [`Limits::entries`]. Every record counts, whiteouts and opaque markers included.
+    ratio / ratio_in_force: u64,
+    /// Sets the limit on records in one layer tar. Every record counts, whiteouts and opaque markers included.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -225,8 +225,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "entries in one layer", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    entries: u64,
-    /// Sets [`Limits::path_bytes`]; it bounds symlink targets too.
+    entries / entries_in_force: u64,
+    /// Sets the limit on bytes of one path, and of one symlink target.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -239,8 +239,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    path_bytes: usize,
-    /// Sets [`Limits::name_bytes`].
+    path_bytes / path_bytes_in_force: usize,
+    /// Sets the limit on bytes of one path component.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -253,8 +253,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path component bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    name_bytes: usize,
-    /// Sets [`Limits::depth`].
+    name_bytes / name_bytes_in_force: usize,
+    /// Sets the limit on components of one path.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -267,8 +267,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "path depth", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    depth: usize,
-    /// Sets [`Limits::pax_bytes`].
+    depth / depth_in_force: usize,
+    /// Sets the limit on bytes of one PAX extended header or GNU long name/link record.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -282,8 +282,9 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "PAX or long-name record bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pax_bytes: u64,
-    /// Sets [`Limits::json_bytes`].
+    pax_bytes / pax_bytes_in_force: u64,
+    /// Sets the limit on bytes of one JSON document (manifest, index, config,
+    /// `manifest.json`).
     ///
     /// ```
     /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
@@ -300,8 +301,8 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "JSON document bytes", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    json_bytes: u64,
-    /// Sets [`Limits::layers`].
+    json_bytes / json_bytes_in_force: u64,
+    /// Sets the limit on layers of one image.
     ///
     /// ```
     /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
@@ -319,9 +320,9 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: "layers in one image", .. }));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    layers: usize,
-    /// Sets [`Limits::index_depth`]: how many image indexes may lie between `index.json`
-    /// and a manifest.
+    layers / layers_in_force: usize,
+    /// Sets the limit on nesting of indexes in an OCI layout: how many image indexes may lie
+    /// between `index.json` and a manifest.
     ///
     /// ```
     /// use layercake::archive::{Archive, Format, LoadOptions, Writer};
@@ -337,8 +338,8 @@ setters! {
     /// assert_eq!(Archive::from_bytes_with(tar, &options)?.only_image()?.id(), image.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    index_depth: usize,
-    /// Sets [`Limits::trailing_bytes`].
+    index_depth / index_depth_in_force: usize,
+    /// Sets the limit on zero bytes allowed after a tar's end-of-archive blocks.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;
@@ -352,10 +353,24 @@ setters! {
     /// assert!(matches!(err, Error::LimitExceeded { limit: l, .. } if l == limit));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    trailing_bytes: u64,
+    trailing_bytes / trailing_bytes_in_force: u64,
 }
 
 impl Limits {
+    /// The defaults of the table above, as [`Limits::default`]: the start of a by-value
+    /// chain like every options type's `new()`.
+    ///
+    /// ```
+    /// use layercake::Limits;
+    ///
+    /// assert_eq!(Limits::new(), Limits::default());
+    /// let tight = Limits::new().entries(10_000);
+    /// assert_eq!(tight.entries_in_force(), 10_000);
+    /// ```
+    pub fn new() -> Limits {
+        Limits::default()
+    }
+
     /// Output below this many bytes is never a decompression bomb, whatever the ratio.
     ///
     /// Small layers of zeros or text compress far beyond any sane ratio; the ratio limit

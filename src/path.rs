@@ -1,7 +1,10 @@
 //! [`ImagePath`]: a normalised path inside an image, as bytes.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
@@ -58,8 +61,9 @@ impl ImagePath {
     /// assert!(matches!(ImagePath::new("a\0b"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn new(path: impl AsRef<[u8]>) -> Result<ImagePath> {
-        let raw = path.as_ref();
+    pub fn new(path: impl AsImagePath) -> Result<ImagePath> {
+        let raw = path.image_path_bytes();
+        let raw = &raw[..];
         let invalid = |reason| Error::InvalidPath {
             path: lossy(raw),
             reason,
@@ -248,6 +252,107 @@ impl Ord for ImagePath {
 impl PartialOrd for ImagePath {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// A path as every path-taking method of the crate accepts it: `&str` and `String`, bytes
+/// (`&[u8]`, `b"..."`, `Vec<u8>`, [`Bytes`]), a host path (`&Path`, `PathBuf`, `&OsStr`,
+/// `OsString`: its bytes as they are on Unix, so a non-UTF-8 name arrives intact), or an
+/// [`ImagePath`]. One bound for tree lookups, container operations and builder entries.
+///
+/// The path is normalised and checked where it is used, as [`ImagePath::new`] does.
+///
+/// ```
+/// use std::path::Path;
+///
+/// use layercake::{Container, Image, ImagePath, Layer};
+///
+/// let layer = Layer::builder().file("etc/motd", "hi").file(b"caf\xe9", "latin-1").build()?;
+/// let tree = layercake::Tree::new().apply(&layer)?;
+/// // The same file, however the caller holds its name.
+/// assert_eq!(tree.read("etc/motd")?, "hi");
+/// assert_eq!(tree.read(b"etc/motd")?, "hi");
+/// assert_eq!(tree.read(Path::new("/etc/motd"))?, "hi");
+/// assert_eq!(tree.read(ImagePath::new("etc/motd")?)?, "hi");
+/// assert_eq!(tree.read(String::from("etc/motd"))?, "hi");
+/// # #[cfg(unix)] {
+/// use std::os::unix::ffi::OsStrExt;
+/// let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+/// assert_eq!(tree.read(latin1)?, "latin-1");
+/// # }
+/// let mut c = Container::new(&Image::builder().layer(layer).build()?)?;
+/// c.write(Path::new("etc/hostname"), "box")?;
+/// assert_eq!(c.read("etc/hostname")?, "box");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+pub trait AsImagePath {
+    /// The path's bytes, before normalisation. Borrowed except for a host path on a platform
+    /// whose paths are not bytes (not Unix), which goes through its UTF-8 form.
+    fn image_path_bytes(&self) -> Cow<'_, [u8]>;
+}
+
+impl<T: AsImagePath + ?Sized> AsImagePath for &T {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        (**self).image_path_bytes()
+    }
+}
+
+macro_rules! as_image_path_bytes {
+    ($($ty:ty),*) => {
+        $(impl AsImagePath for $ty {
+            fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+                Cow::Borrowed(AsRef::<[u8]>::as_ref(self))
+            }
+        })*
+    };
+}
+
+as_image_path_bytes!(str, String, [u8], Vec<u8>, Bytes, ImagePath);
+
+impl<const N: usize> AsImagePath for [u8; N] {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl AsImagePath for Cow<'_, str> {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl AsImagePath for OsStr {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            Cow::Borrowed(self.as_bytes())
+        }
+        #[cfg(not(unix))]
+        {
+            match self.to_string_lossy() {
+                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+            }
+        }
+    }
+}
+
+impl AsImagePath for OsString {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        self.as_os_str().image_path_bytes()
+    }
+}
+
+impl AsImagePath for Path {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        self.as_os_str().image_path_bytes()
+    }
+}
+
+impl AsImagePath for PathBuf {
+    fn image_path_bytes(&self) -> Cow<'_, [u8]> {
+        self.as_os_str().image_path_bytes()
     }
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use crate::contents::{Contents, ContentsReader};
 use crate::entry::{mode_string, Entry, EntryKind, Escaped, FileType, Metadata};
 use crate::error::{Error, Result};
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 
 /// How many symlinks one resolution may follow before [`Error::SymlinkLoop`] (as Linux).
 ///
@@ -29,7 +29,7 @@ use crate::path::ImagePath;
 /// // l1 -> l0, l2 -> l1, ...: a chain of MAX_SYMLINK_HOPS + 1 links ending at a file.
 /// let mut b = Layer::builder().file("l0", "end");
 /// for i in 1..=MAX_SYMLINK_HOPS + 1 {
-///     b = b.symlink(format!("l{i}"), format!("l{}", i - 1));
+///     b = b.symlink(format!("l{}", i - 1), format!("l{i}"));
 /// }
 /// let tree = Tree::new().apply(&b.build()?)?;
 /// assert_eq!(tree.read(format!("l{MAX_SYMLINK_HOPS}"))?, "end");
@@ -98,10 +98,10 @@ pub(crate) enum NodeKind {
 /// let top = Layer::builder().file("etc/motd", "hello\n").build()?;
 /// let image = Image::builder().layer(base).layer(top).build()?;
 /// let tree = image.tree()?;
-/// let motd = tree.lookup("etc/motd").unwrap();
+/// let motd = tree.lookup("etc/motd")?.unwrap();
 /// assert_eq!(motd.contents().unwrap(), "hello\n");
 /// assert_eq!(motd.layer(), Some(1));
-/// assert_eq!(tree.lookup("etc/os-release").unwrap().layer(), Some(0));
+/// assert_eq!(tree.lookup("etc/os-release")?.unwrap().layer(), Some(0));
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -168,8 +168,8 @@ impl Node {
     ///     .build()?;
     /// // Which layer does the file you see come from (and which would you rebuild)?
     /// let tree = image.tree()?;
-    /// assert_eq!(tree.lookup("etc/motd").unwrap().layer(), Some(1));
-    /// assert_eq!(tree.lookup("etc/hosts").unwrap().layer(), Some(0));
+    /// assert_eq!(tree.lookup("etc/motd")?.unwrap().layer(), Some(1));
+    /// assert_eq!(tree.lookup("etc/hosts")?.unwrap().layer(), Some(0));
     /// assert_eq!(Tree::new().root().layer(), None);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -185,7 +185,7 @@ impl Node {
     /// let shadow = Entry::file("root:*:").mode(0o640).owner(0, 42);
     /// let tree = Tree::new().apply(&Layer::builder().entry("etc/shadow", shadow).build()?)?;
     /// // An image audit: is the password file kept from other users?
-    /// let m = tree.lookup("etc/shadow").unwrap().metadata().clone();
+    /// let m = tree.lookup("etc/shadow")?.unwrap().metadata().clone();
     /// assert_eq!((m.mode & 0o007, m.uid, m.gid), (0, 0, 42));
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -203,10 +203,10 @@ impl Node {
     /// use layercake::{FileType, Layer, Tree};
     ///
     /// let layer =
-    ///     Layer::builder().file("bin/busybox", "ELF").symlink("bin/sh", "busybox").build()?;
+    ///     Layer::builder().file("bin/busybox", "ELF").symlink("busybox", "bin/sh").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // `lookup` is `lstat`: it sees the link; `resolve` is `stat`: it sees the file.
-    /// assert_eq!(tree.lookup("bin/sh").unwrap().file_type(), FileType::Symlink);
+    /// assert_eq!(tree.lookup("bin/sh")?.unwrap().file_type(), FileType::Symlink);
     /// assert_eq!(tree.resolve("bin/sh")?.1.file_type(), FileType::File);
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -239,7 +239,7 @@ impl Node {
     /// use layercake::{Entry, Layer, Tree};
     /// let layer = Layer::builder().entry("su", Entry::file("").mode(0o4755)).build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("su").unwrap().mode_string(), "-rwsr-xr-x");
+    /// assert_eq!(tree.lookup("su")?.unwrap().mode_string(), "-rwsr-xr-x");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn mode_string(&self) -> String {
@@ -253,14 +253,14 @@ impl Node {
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("link", "data").build()?;
+    /// let layer = Layer::builder().file("data", vec![7u8; 4096]).symlink("data", "link").build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// let contents = tree.lookup("data").unwrap().contents().unwrap().clone();
+    /// let contents = tree.lookup("data")?.unwrap().contents().unwrap().clone();
     /// assert_eq!(contents.len(), 4096);
     /// // A slice of the layer's tar, not a copy of it.
     /// let tar = layer.tar()?.as_bytes().unwrap();
     /// assert!(tar.as_ptr_range().contains(&contents.as_bytes().unwrap().as_ptr()));
-    /// assert!(tree.lookup("link").unwrap().contents().is_none());
+    /// assert!(tree.lookup("link")?.unwrap().contents().is_none());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn contents(&self) -> Option<&Contents> {
@@ -273,10 +273,10 @@ impl Node {
     /// use layercake::{Layer, Tree};
     ///
     /// let layer =
-    ///     Layer::builder().file("usr/lib/libc.so", "").symlink("lib", "/usr/lib").build()?;
+    ///     Layer::builder().file("usr/lib/libc.so", "").symlink("/usr/lib", "lib").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // What `readlink` shows: the absolute target as stored, not resolved.
-    /// assert_eq!(tree.lookup("lib").unwrap().link_target().unwrap(), "/usr/lib");
+    /// assert_eq!(tree.lookup("lib")?.unwrap().link_target().unwrap(), "/usr/lib");
     /// assert_eq!(tree.resolve("lib/libc.so")?.0.to_string(), "usr/lib/libc.so");
     /// # Ok::<(), layercake::Error>(())
     /// ```
@@ -292,8 +292,8 @@ impl Node {
     /// let layer = Layer::builder().char_device("dev/null", 1, 3).file("dev/fake", "").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // Is `/dev/null` really the null device, or a file in its place?
-    /// assert_eq!(tree.lookup("dev/null").unwrap().device(), Some((1, 3)));
-    /// assert_eq!(tree.lookup("dev/fake").unwrap().device(), None);
+    /// assert_eq!(tree.lookup("dev/null")?.unwrap().device(), Some((1, 3)));
+    /// assert_eq!(tree.lookup("dev/fake")?.unwrap().device(), None);
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn device(&self) -> Option<(u32, u32)> {
@@ -310,7 +310,7 @@ impl Node {
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// let layer = Layer::builder().file("a", "hello").symlink("b", "a").dir("c").build()?;
+    /// let layer = Layer::builder().file("a", "hello").symlink("a", "b").dir("c").build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// let sizes: Vec<u64> = tree.walk().map(|(_, node)| node.size()).collect();
     /// assert_eq!(sizes, [5, 1, 0]);
@@ -327,11 +327,11 @@ impl Node {
     ///
     /// let layer = Layer::builder()
     ///     .file("bin/busybox", "ELF")
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .file("bin/copy", "ELF")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// let node = |path: &str| tree.lookup(path).unwrap();
+    /// let node = |path: &str| tree.lookup(path).unwrap().unwrap();
     /// assert!(node("bin/sh").same_file(&node("bin/busybox")));
     /// assert!(!node("bin/copy").same_file(&node("bin/busybox")), "equal bytes, another file");
     /// # Ok::<(), layercake::Error>(())
@@ -352,10 +352,10 @@ impl Node {
     /// let tool = Entry::file("ELF").mode(0o755).owner(0, 0);
     /// let build = Tree::new().apply(&Layer::builder().entry("out/tool", tool).build()?)?;
     /// // Copy a file from one tree into a new layer, metadata and all (`COPY --from`).
-    /// let node = build.lookup("out/tool").unwrap();
+    /// let node = build.lookup("out/tool")?.unwrap();
     /// let layer = Layer::builder().entry("usr/bin/tool", node.to_entry()).build()?;
-    /// assert_eq!(layer.changeset()?.entry("usr/bin/tool").unwrap(), &node.to_entry());
-    /// assert!(build.lookup("out").unwrap().to_entry().is_dir());
+    /// assert_eq!(layer.changeset()?.entry("usr/bin/tool")?.unwrap(), &node.to_entry());
+    /// assert!(build.lookup("out")?.unwrap().to_entry().is_dir());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn to_entry(&self) -> Entry {
@@ -392,7 +392,7 @@ impl Node {
 ///
 /// let layer = Layer::builder()
 ///     .file("bin/sh", "ELF...")
-///     .symlink("bin/bash", "sh")
+///     .symlink("sh", "bin/bash")
 ///     .build()?;
 /// let tree = Tree::new().apply(&layer)?;
 /// let (path, node) = tree.resolve("/bin/bash")?;
@@ -469,18 +469,24 @@ impl Tree {
     /// The entry stored at exactly this path, like `lstat` on a tree with no symlinks in
     /// the way: no symlink is followed, not even in a parent component.
     ///
-    /// Returns `None` if the path is invalid, missing, or crosses a non-directory.
+    /// Returns `Ok(None)` if the path is missing or crosses a non-directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPath`] for a path with a `..` component or a NUL byte: a path that
+    /// cannot name anything is the caller's mistake, not a missing file.
     ///
     /// ```
-    /// use layercake::{Layer, Tree};
-    /// let tree = Tree::new().apply(&Layer::builder().symlink("lib", "usr/lib").build()?)?;
-    /// assert!(tree.lookup("lib").unwrap().link_target().is_some());
-    /// assert!(tree.lookup("lib/libc.so").is_none());
+    /// use layercake::{Error, Layer, Tree};
+    /// let tree = Tree::new().apply(&Layer::builder().symlink("usr/lib", "lib").build()?)?;
+    /// assert!(tree.lookup("lib")?.unwrap().link_target().is_some());
+    /// assert!(tree.lookup("lib/libc.so")?.is_none(), "not followed");
+    /// assert!(matches!(tree.lookup("lib/../etc"), Err(Error::InvalidPath { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn lookup(&self, path: impl AsRef<[u8]>) -> Option<Node> {
-        let path = ImagePath::new(path).ok()?;
-        self.lookup_path(&path).cloned()
+    pub fn lookup(&self, path: impl AsImagePath) -> Result<Option<Node>> {
+        let path = ImagePath::new(path)?;
+        Ok(self.lookup_path(&path).cloned())
     }
 
     pub(crate) fn lookup_path(&self, path: &ImagePath) -> Option<&Node> {
@@ -507,8 +513,8 @@ impl Tree {
     /// let layer = Layer::builder()
     ///     .file("usr/lib/libc.so", "ELF")
     ///     .file("etc/hostname", "box")
-    ///     .symlink("lib", "/usr/lib")
-    ///     .symlink("usr/lib/up", "../../../etc")
+    ///     .symlink("/usr/lib", "lib")
+    ///     .symlink("../../../etc", "usr/lib/up")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
     /// // An absolute target starts at the image root, never at the host's.
@@ -518,7 +524,7 @@ impl Tree {
     /// assert!(matches!(tree.resolve("lib/nothing"), Err(Error::NotFound { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn resolve(&self, path: impl AsRef<[u8]>) -> Result<(ImagePath, Node)> {
+    pub fn resolve(&self, path: impl AsImagePath) -> Result<(ImagePath, Node)> {
         let path = ImagePath::new(path)?;
         match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
             (resolved, Some(node)) => Ok((resolved, node)),
@@ -630,7 +636,7 @@ impl Tree {
     /// assert_eq!(tree.read("/a")?, "x");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Bytes> {
+    pub fn read(&self, path: impl AsImagePath) -> Result<Bytes> {
         self.file(path)?.to_bytes()
     }
 
@@ -656,12 +662,12 @@ impl Tree {
     /// assert_eq!(users, ["root", "bin"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open(&self, path: impl AsRef<[u8]>) -> Result<ContentsReader> {
+    pub fn open(&self, path: impl AsImagePath) -> Result<ContentsReader> {
         Ok(self.file(path)?.reader())
     }
 
     /// The contents of the regular file `path` resolves to.
-    fn file(&self, path: impl AsRef<[u8]>) -> Result<Contents> {
+    fn file(&self, path: impl AsImagePath) -> Result<Contents> {
         let (resolved, node) = self.resolve(path)?;
         match (&node.kind, node.contents()) {
             (NodeKind::Dir(_), _) => Err(Error::IsADirectory {
@@ -689,7 +695,7 @@ impl Tree {
     /// assert_eq!(names, ["a", "b"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<ReadDir> {
+    pub fn read_dir(&self, path: impl AsImagePath) -> Result<ReadDir> {
         let (resolved, node) = self.resolve(path)?;
         match node.kind {
             NodeKind::Dir(dir) => Ok(ReadDir { dir, next: None }),
@@ -726,7 +732,7 @@ impl Tree {
     /// assert_eq!(paths, ["a/b", "a/b/c"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn walk_under(&self, path: impl AsRef<[u8]>) -> Walk<'_> {
+    pub fn walk_under(&self, path: impl AsImagePath) -> Walk<'_> {
         let stack = ImagePath::new(path)
             .ok()
             .and_then(|p| {
@@ -912,7 +918,7 @@ impl fmt::Debug for Tree {
 /// ```
 /// use layercake::{Layer, Tree};
 ///
-/// let layer = Layer::builder().file("bin/busybox", "").symlink("bin/sh", "busybox").build()?;
+/// let layer = Layer::builder().file("bin/busybox", "").symlink("busybox", "bin/sh").build()?;
 /// let dir = Tree::new().apply(&layer)?.read_dir("bin")?; // the tree is dropped here
 /// let links: Vec<String> = dir
 ///     .filter(|(_, node)| node.link_target().is_some())
@@ -996,7 +1002,7 @@ impl<'a> Iterator for Walk<'a> {
 /// ```
 /// use layercake::{Layer, Tree};
 ///
-/// let layer = Layer::builder().symlink("sh", "busybox").char_device("null", 1, 3).build()?;
+/// let layer = Layer::builder().symlink("busybox", "sh").char_device("null", 1, 3).build()?;
 /// let tree = Tree::new().apply(&layer)?;
 /// assert_eq!(
 ///     format!("{}", tree.dump()),
@@ -1057,8 +1063,8 @@ impl Tree {
     /// let top = Layer::builder().whiteout("etc/a").file("etc/c", "3").build()?;
     /// let lower = Tree::new().apply(&base)?;
     /// let merged = lower.apply(&top)?;
-    /// assert!(merged.lookup("etc/a").is_none());
-    /// assert!(lower.lookup("etc/a").is_some(), "the lower tree is unchanged");
+    /// assert!(merged.lookup("etc/a")?.is_none());
+    /// assert!(lower.lookup("etc/a")?.is_some(), "the lower tree is unchanged");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn apply(&self, layer: &crate::Layer) -> Result<Tree> {

@@ -272,6 +272,57 @@ impl UnpackOptions {
         self.xattrs = xattrs;
         self
     }
+    /// The [`Owners`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Owners;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().owners(Owners::Keep);
+    /// assert_eq!(options.owners_in_force(), Owners::Keep);
+    /// ```
+    pub fn owners_in_force(&self) -> Owners {
+        self.owners
+    }
+
+    /// The [`Devices`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Devices;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().devices(Devices::Create);
+    /// assert_eq!(options.devices_in_force(), Devices::Create);
+    /// ```
+    pub fn devices_in_force(&self) -> Devices {
+        self.devices
+    }
+
+    /// The [`Setuid`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Setuid;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().setuid(Setuid::Keep);
+    /// assert_eq!(options.setuid_in_force(), Setuid::Keep);
+    /// ```
+    pub fn setuid_in_force(&self) -> Setuid {
+        self.setuid
+    }
+
+    /// The [`Xattrs`] policy in force.
+    ///
+    /// ```
+    /// use layercake::unpack::Xattrs;
+    /// use layercake::UnpackOptions;
+    ///
+    /// let options = UnpackOptions::new().xattrs(Xattrs::Auto);
+    /// assert_eq!(options.xattrs_in_force(), Xattrs::Auto);
+    /// ```
+    pub fn xattrs_in_force(&self) -> Xattrs {
+        self.xattrs
+    }
 }
 
 /// What [`unpack()`] wrote, and what it left out.
@@ -329,7 +380,7 @@ impl UnpackReport {
     ///
     /// let layer = Layer::builder()
     ///     .file("etc/motd", "hi\n")
-    ///     .symlink("motd", "etc/motd")
+    ///     .symlink("etc/motd", "motd")
     ///     .fifo("run/pipe")
     ///     .build()?;
     /// let tree = Tree::new().apply(&layer)?;
@@ -521,8 +572,8 @@ impl fmt::Display for SkipReason {
 ///
 /// let layer = Layer::builder()
 ///     .file("etc/os-release", "ID=cake\n")
-///     .symlink("etc/escape", "../../../../etc/passwd")
-///     .hardlink("etc/os-release.bak", "etc/os-release")
+///     .symlink("../../../../etc/passwd", "etc/escape")
+///     .hard_link("etc/os-release", "etc/os-release.bak")
 ///     .build()?;
 /// let image = Image::builder().layer(layer).build()?;
 ///

@@ -54,7 +54,7 @@ fn sample_image(tag_file: &str) -> Image {
     Image::builder()
         .layer(base)
         .layer(top)
-        .created(1)
+        .commit(layercake::Commit::new().created(1))
         .build()
         .unwrap()
 }
@@ -65,7 +65,7 @@ fn sample_pair() -> (Image, Image) {
     let b = Image::builder()
         .base(&a)
         .layer(Layer::builder().file("b", "b\n").build().unwrap())
-        .created(2)
+        .commit(layercake::Commit::new().created(2))
         .build()
         .unwrap();
     (a, b)

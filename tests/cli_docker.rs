@@ -14,7 +14,7 @@ use std::process::Command;
 use common::{tool, Dockerd, TempDir};
 use layercake::archive::{Format, Writer};
 use layercake::config::History;
-use layercake::{Entry, Image, Layer};
+use layercake::{Commit, Entry, Image, Layer};
 
 fn layercake<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_layercake"));
@@ -42,18 +42,19 @@ fn base() -> Image {
             Entry::file(busybox).mode(0o755).mtime(1_700_000_000),
         )
         .entry("etc/motd", Entry::file("motd\n").mtime(1_700_000_000))
-        .hardlink("etc/motd.link", "etc/motd");
+        .hard_link("etc/motd", "etc/motd.link");
     for applet in ["sh", "cat", "echo", "mkdir"] {
-        layer = layer.symlink(format!("bin/{applet}"), "busybox");
+        layer = layer.symlink("busybox", format!("bin/{applet}"));
     }
     Image::builder()
         .layer_with(
             layer.build().unwrap(),
-            History::new("ADD busybox / # built in memory").created("2023-11-14T22:13:20Z"),
+            History::new("ADD busybox / # built in memory")
+                .created("2023-11-14T22:13:20Z".parse().unwrap()),
         )
         .cmd(["/bin/sh"])
         .env("PATH=/bin")
-        .created(1_700_000_000)
+        .commit(Commit::new().created(1_700_000_000))
         .build()
         .unwrap()
 }

@@ -43,7 +43,7 @@ fn image() -> Image {
     let base = Layer::builder()
         .entry("etc", Entry::dir())
         .file("etc/issue", "Cake\n")
-        .hardlink("etc/issue.net", "etc/issue")
+        .hard_link("etc/issue", "etc/issue.net")
         .entry("usr/bin/su", Entry::file("ELF").mode(0o4755))
         .file(&b"data/latin1-caf\xe9.txt"[..], "caf\u{e9}\n")
         .build()

@@ -76,7 +76,7 @@ fn base_and_app() -> (Image, Image) {
                 .build()
                 .unwrap(),
         )
-        .created(1_600_000_000)
+        .commit(layercake::Commit::new().created(1_600_000_000))
         .build()
         .unwrap();
     let app = Image::builder()
@@ -88,7 +88,7 @@ fn base_and_app() -> (Image, Image) {
                 .unwrap(),
         )
         .cmd(["/app/run"])
-        .created(1_600_086_400)
+        .commit(layercake::Commit::new().created(1_600_086_400))
         .build()
         .unwrap();
     (base, app)

@@ -53,7 +53,7 @@ fn busybox_base() -> Image {
                 .mtime(1_700_000_000),
         )
         .entry("etc/group", Entry::file("root:x:0:\n").mtime(1_700_000_000))
-        .hardlink("etc/issue.net", "etc/issue")
+        .hard_link("etc/issue", "etc/issue.net")
         .entry("srv/old/a", Entry::file("a\n").mtime(1_700_000_000))
         .entry("srv/old/b", Entry::file("b\n").mtime(1_700_000_000))
         .entry(
@@ -63,33 +63,40 @@ fn busybox_base() -> Image {
         .entry("tmp", Entry::dir().mode(0o1777))
         .dir("var/log");
     for applet in APPLETS {
-        layer = layer.symlink(format!("bin/{applet}"), "busybox");
+        layer = layer.symlink("busybox", format!("bin/{applet}"));
     }
     Image::builder()
         .layer_with(
             layer.build().unwrap(),
-            History::new("ADD busybox / # built in memory").created("2023-11-14T22:13:20Z"),
+            History::new("ADD busybox / # built in memory")
+                .created(layercake::config::Timestamp::from_unix(1_700_000_000)),
         )
         .cmd(["/bin/sh"])
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap()
 }
 
 /// The base plus a container commit that writes `/hello.txt` and makes it the command.
 fn hello_on(base: &Image) -> Image {
-    let mut c = Container::new(base);
+    let mut c = Container::new(base).unwrap();
     c.set_clock(1_700_000_100);
     c.write("hello.txt", HELLO).unwrap();
     let mut config: ContainerConfig = base.config().container_config().clone();
     config.cmd = Some(vec!["/bin/cat".into(), "/hello.txt".into()]);
     c.commit(
         &CommitOptions::new()
-            .author("layercake")
-            .message("say hello")
+            .commit(
+                layercake::Commit::new()
+                    .author("layercake")
+                    .message("say hello"),
+            )
             .created_by("layercake commit")
-            .created(1_700_000_200)
-            .config(config),
+            .commit(
+                layercake::Commit::new()
+                    .created(1_700_000_200)
+                    .config(config),
+            ),
     )
     .unwrap()
 }
@@ -252,7 +259,12 @@ fn docker_engine_loads_runs_commits_and_saves_what_layercake_reads_and_writes() 
         "a hardlink in our layer is one inode in Docker"
     );
     // ... with the target's mode, owner and mtime, which our tree gives both names.
-    let issue = hello.tree().unwrap().lookup("etc/issue.net").unwrap();
+    let issue = hello
+        .tree()
+        .unwrap()
+        .lookup("etc/issue.net")
+        .unwrap()
+        .unwrap();
     let m = issue.metadata();
     assert_eq!(
         lines[2].split_once(' ').unwrap().1,
@@ -385,7 +397,12 @@ fn docker_engine_loads_runs_commits_and_saves_what_layercake_reads_and_writes() 
     // save` linked it: read for one image, it is read for the other.
     assert!(saved_base.layers().next().unwrap().is_read());
     // ... and read in place: file contents are ranges of the saved file.
-    let motd = committed.tree().unwrap().lookup("etc/motd").unwrap();
+    let motd = committed
+        .tree()
+        .unwrap()
+        .lookup("etc/motd")
+        .unwrap()
+        .unwrap();
     assert!(motd.contents().unwrap().as_bytes().is_none());
 
     // Our diff of base vs committed is `docker diff` of the container.

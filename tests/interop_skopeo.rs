@@ -293,8 +293,8 @@ fn ours() -> (Image, Image) {
         )
         .file("etc/issue", "Cake\n")
         .entry("usr/bin/tool", Entry::file(vec![1u8; 100_000]).mode(0o755))
-        .hardlink("usr/bin/tool2", "usr/bin/tool")
-        .symlink("bin", "usr/bin")
+        .hard_link("usr/bin/tool", "usr/bin/tool2")
+        .symlink("usr/bin", "bin")
         .entry(
             format!("share/{}", "x".repeat(200)),
             Entry::file("long\n").xattr("user.k", "v"),
@@ -305,17 +305,23 @@ fn ours() -> (Image, Image) {
     let base = Image::builder()
         .layer(base)
         .cmd(["/bin/tool"])
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap();
-    let mut c = Container::new(&base);
+    let mut c = Container::new(&base).unwrap();
     c.set_clock(1_700_000_100);
     c.remove_file("etc/issue").unwrap();
     c.write("etc/motd", "changed in a container\n").unwrap();
     c.create_dir_all("srv/www").unwrap();
     c.write("srv/www/index.html", "<h1>cake</h1>\n").unwrap();
     let app = c
-        .commit(&CommitOptions::new().message("serve").created(1_700_000_200))
+        .commit(
+            &CommitOptions::new().commit(
+                layercake::Commit::new()
+                    .message("serve")
+                    .created(1_700_000_200),
+            ),
+        )
         .unwrap();
     (base, app)
 }

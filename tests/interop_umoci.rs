@@ -188,16 +188,23 @@ fn umoci_repack_images_load_with_umoci_ids_and_flatten_like_umoci_unpack() {
     // The fixture is what it claims: long names, non-UTF-8 names, xattrs, hardlinks,
     // devices, and a top layer of whiteouts.
     let tree = v1.tree().unwrap();
-    assert!(tree.lookup(format!("long/{}", long_name('n'))).is_some());
-    assert!(tree.lookup(b"dirs/caf\xe9").is_some());
-    assert!(tree.lookup(b"dirs/\xff\xfe/inside").is_some());
-    let hostname = tree.lookup("etc/hostname").unwrap();
+    assert!(tree
+        .lookup(format!("long/{}", long_name('n')))
+        .unwrap()
+        .is_some());
+    assert!(tree.lookup(b"dirs/caf\xe9").unwrap().is_some());
+    assert!(tree.lookup(b"dirs/\xff\xfe/inside").unwrap().is_some());
+    let hostname = tree.lookup("etc/hostname").unwrap().unwrap();
     assert_eq!(hostname.metadata().xattrs.len(), 1);
     assert!(tree
         .lookup("usr/bin/tool")
         .unwrap()
-        .same_file(&tree.lookup("usr/bin/tool-alias").unwrap()));
-    assert_eq!(tree.lookup("dev/zero").unwrap().device(), Some((1, 5)));
+        .unwrap()
+        .same_file(&tree.lookup("usr/bin/tool-alias").unwrap().unwrap()));
+    assert_eq!(
+        tree.lookup("dev/zero").unwrap().unwrap().device(),
+        Some((1, 5))
+    );
     let top = v2.layers().last().unwrap();
     let whiteouts: Vec<String> = changes(top).whiteouts().map(|w| w.to_string()).collect();
     for gone in ["etc/issue", "var/old", "var/cache/app/a", "var/cache/app/b"] {
@@ -220,7 +227,7 @@ fn umoci_repack_images_load_with_umoci_ids_and_flatten_like_umoci_unpack() {
     let tree = v2.tree().unwrap();
     assert_eq!(tree.read("swap").unwrap(), "now a file\n");
     assert_eq!(tree.read("f2dir/inside").unwrap(), "now a directory\n");
-    assert!(tree.lookup("var/cache/app/a").is_none());
+    assert!(tree.lookup("var/cache/app/a").unwrap().is_none());
 }
 
 /// Inserts `source` (or a whiteout) into `layout:from` as a new tag `to`.
@@ -330,14 +337,15 @@ fn umoci_insert_layers_truncated_opaque_and_whiteout_flatten_like_umoci_unpack()
         .collect();
     assert_eq!(gone, ["etc/motd"]);
     let tree = image.tree().unwrap();
-    assert!(tree.lookup("var/cache/old-1").is_none());
-    assert!(tree.lookup("var/cache/keep").is_none());
+    assert!(tree.lookup("var/cache/old-1").unwrap().is_none());
+    assert!(tree.lookup("var/cache/keep").unwrap().is_none());
     assert_eq!(tree.read("var/cache/fresh").unwrap(), "fresh\n");
-    assert!(tree.lookup("etc/motd").is_none());
+    assert!(tree.lookup("etc/motd").unwrap().is_none());
     assert!(tree
         .lookup("opt/app/bin/run")
         .unwrap()
-        .same_file(&tree.lookup("opt/app/bin/run-again").unwrap()));
+        .unwrap()
+        .same_file(&tree.lookup("opt/app/bin/run-again").unwrap().unwrap()));
 }
 
 #[test]
@@ -393,8 +401,8 @@ fn gnu_tar_layer_added_with_umoci_raw_add_layer_flattens_like_umoci_unpack() {
     assert_eq!(changes(top).opaque_dirs().count(), 1);
     assert_eq!(changes(top).whiteouts().count(), 1);
     let tree = image.tree().unwrap();
-    assert!(tree.lookup("etc/motd").is_none());
-    assert!(tree.lookup("var/cache/old").is_none());
+    assert!(tree.lookup("etc/motd").unwrap().is_none());
+    assert!(tree.lookup("var/cache/old").unwrap().is_none());
     assert_eq!(tree.resolve("to-long").unwrap().0.to_string(), long);
 }
 
@@ -419,16 +427,16 @@ fn built_in_memory() -> Image {
                 .mode(0o4755)
                 .mtime(1_600_000_000),
         )
-        .hardlink("usr/bin/tool-alias", "usr/bin/tool")
-        .symlink("bin", "usr/bin")
-        .symlink("etc/dangling", "/no/where")
+        .hard_link("usr/bin/tool", "usr/bin/tool-alias")
+        .symlink("usr/bin", "bin")
+        .symlink("/no/where", "etc/dangling")
         .entry(
             format!("long/{}", long_name('p')),
             Entry::file("pax path\n"),
         )
         .symlink(
-            format!("long/{}", long_name('t')),
             format!("/long/{}", long_name('p')),
+            format!("long/{}", long_name('t')),
         )
         .file(b"odd/caf\xe9".as_slice(), "latin-1\n")
         .file(b"odd/\xff/inside".as_slice(), "in a non-UTF-8 directory\n")
@@ -459,10 +467,10 @@ fn built_in_memory() -> Image {
     let image = Image::builder()
         .layer(base)
         .layer(patch)
-        .created(1_700_000_000)
+        .commit(layercake::Commit::new().created(1_700_000_000))
         .build()
         .unwrap();
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image).unwrap();
     c.set_clock(1_700_000_200);
     c.remove_dir_all("srv").unwrap();
     c.create_dir("srv").unwrap();
@@ -474,7 +482,7 @@ fn built_in_memory() -> Image {
     c.set_owner("etc/motd", 5, 6).unwrap();
     c.commit(
         &CommitOptions::new()
-            .created(1_700_000_300)
+            .commit(layercake::Commit::new().created(1_700_000_300))
             .whiteouts(WhiteoutStyle::Opaque),
     )
     .unwrap()

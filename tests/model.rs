@@ -427,7 +427,7 @@ impl Model {
             }
         }
         for (p, path, target, t) in resolved {
-            builder = builder.hardlink(p.render(), target.render());
+            builder = builder.hard_link(target.render(), p.render());
             let mut node = self.entries[&t].clone();
             node.layer = Some(index);
             self.imply_parents(path, index);
@@ -1166,7 +1166,11 @@ fn check_commit(
 ) -> Result<Image, TestCaseError> {
     let what = format!("commit with {style:?}");
     let committed = c
-        .commit(&CommitOptions::new().created(0).whiteouts(style))
+        .commit(
+            &CommitOptions::new()
+                .commit(layercake::Commit::new().created(0))
+                .whiteouts(style),
+        )
         .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
     prop_assert_eq!(committed.layers().len(), c.image().layers().len() + 1);
     let layer = committed.layers().last().unwrap();
@@ -1195,7 +1199,7 @@ fn check_commit(
     for (path, entry) in changes.entries() {
         if let layercake::EntryKind::Hardlink(target) = entry.kind() {
             for tree in [c.tree(), &applied] {
-                let (a, b) = (tree.lookup(path).unwrap(), tree.lookup(target).unwrap());
+                let (a, b) = (tree.lookup(path)?.unwrap(), tree.lookup(target)?.unwrap());
                 prop_assert!(a.same_file(&b), "{}: /{} and /{}", what, path, target);
             }
         }
@@ -1371,7 +1375,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
 
     let top = case.layers.len();
     let mut clock = 1_000;
-    let mut c = Container::new(&image);
+    let mut c = Container::new(&image)?;
     c.set_clock(clock);
     for (i, op) in case.ops.iter().enumerate() {
         if let Op::SetClock(t) = op {

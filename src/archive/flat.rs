@@ -5,7 +5,8 @@ use std::io::Write;
 
 use crate::archive::Platform;
 use crate::codec::tar_write;
-use crate::config::{ContainerConfig, History};
+use crate::commit::Commit;
+use crate::config::History;
 use crate::contents::Contents;
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -44,33 +45,106 @@ pub fn export<W: Write>(tree: &Tree, mut out: W) -> Result<()> {
         .map_err(|e| Error::io("writing the exported tar", e))
 }
 
-/// Options for [`import`], like the flags of `docker import`.
+/// Options for [`import`], like the flags of `docker import`: the commit's metadata (a
+/// [`Commit`]: `--message`, `--change`, the time) and the platform.
 ///
 /// ```
 /// use layercake::archive::{import, ImportOptions, Platform};
-/// use layercake::Layer;
+/// use layercake::{Commit, Layer};
 ///
 /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
-/// let mut options = ImportOptions::default();
-/// options.message = Some("rootfs of build 42".into());
-/// options.created = Some(0);
-/// options.platform = Some(Platform::parse("linux/arm64")?);
+/// let options = ImportOptions::new()
+///     .commit(Commit::new().message("rootfs of build 42").created(0))
+///     .platform(Platform::parse("linux/arm64")?);
 /// let image = import(rootfs.tar()?.clone(), &options)?;
 /// assert_eq!(image.inspect().architecture, "arm64");
 /// assert_eq!(image.inspect().comment, "rootfs of build 42");
 /// # Ok::<(), layercake::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-#[non_exhaustive]
 pub struct ImportOptions {
-    /// The runtime config (`--change`).
-    pub config: Option<ContainerConfig>,
-    /// The commit message (`--message`).
-    pub message: Option<String>,
-    /// The creation time, seconds since the epoch (default: now).
-    pub created: Option<i64>,
-    /// The platform written in the config (default: the host's).
-    pub platform: Option<Platform>,
+    commit: Commit,
+    platform: Option<Platform>,
+}
+
+impl ImportOptions {
+    /// The defaults: the message `Imported from -`, created now, an empty runtime config, the
+    /// host's platform.
+    ///
+    /// ```
+    /// use layercake::archive::{import, ImportOptions, Platform};
+    /// use layercake::Layer;
+    ///
+    /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
+    /// let image = import(rootfs.tar()?.clone(), &ImportOptions::new())?;
+    /// assert_eq!(image.inspect().comment, "Imported from -");
+    /// assert_eq!(image.inspect().architecture, Platform::host().architecture);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn new() -> ImportOptions {
+        ImportOptions::default()
+    }
+
+    /// Sets the commit metadata (`--message`, `--change`, the time). Fields the [`Commit`]
+    /// leaves unset keep what an earlier call set.
+    ///
+    /// ```
+    /// use layercake::archive::{import, ImportOptions};
+    /// use layercake::{Commit, Layer};
+    ///
+    /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
+    /// let options = ImportOptions::new().commit(Commit::new().author("ci").created(60));
+    /// let image = import(rootfs.tar()?.clone(), &options)?;
+    /// assert_eq!(image.inspect().author, "ci");
+    /// assert_eq!(image.inspect().created, "1970-01-01T00:01:00Z");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn commit(mut self, commit: Commit) -> ImportOptions {
+        self.commit = std::mem::take(&mut self.commit).merged(commit);
+        self
+    }
+
+    /// The commit metadata in force.
+    ///
+    /// ```
+    /// use layercake::archive::ImportOptions;
+    /// use layercake::Commit;
+    ///
+    /// let options = ImportOptions::new().commit(Commit::new().message("rootfs"));
+    /// assert_eq!(options.commit_in_force().message_in_force(), Some("rootfs"));
+    /// ```
+    pub fn commit_in_force(&self) -> &Commit {
+        &self.commit
+    }
+
+    /// Sets the platform written in the config (default: the host's).
+    ///
+    /// ```
+    /// use layercake::archive::{import, ImportOptions, Platform};
+    /// use layercake::Layer;
+    ///
+    /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
+    /// let options = ImportOptions::new().platform(Platform::parse("linux/riscv64")?);
+    /// assert_eq!(import(rootfs.tar()?.clone(), &options)?.inspect().architecture, "riscv64");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn platform(mut self, platform: Platform) -> ImportOptions {
+        self.platform = Some(platform);
+        self
+    }
+
+    /// The platform in force, if set (`None`: the host's).
+    ///
+    /// ```
+    /// use layercake::archive::{ImportOptions, Platform};
+    ///
+    /// let arm = Platform::parse("linux/arm64")?;
+    /// assert_eq!(ImportOptions::new().platform(arm.clone()).platform_in_force(), Some(&arm));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn platform_in_force(&self) -> Option<&Platform> {
+        self.platform.as_ref()
+    }
 }
 
 /// Makes a one-layer image from a root filesystem tar (plain, gzip or zstd; in memory or a
@@ -85,7 +159,7 @@ pub struct ImportOptions {
 /// use layercake::Layer;
 ///
 /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
-/// let image = import(rootfs.tar()?.clone(), &ImportOptions::default())?;
+/// let image = import(rootfs.tar()?.clone(), &ImportOptions::new())?;
 /// assert_eq!(image.diff_ids(), [rootfs.diff_id()]);
 /// assert_eq!(image.history()[0].comment, "Imported from -");
 /// # Ok::<(), layercake::Error>(())
@@ -105,24 +179,21 @@ pub fn import(blob: impl Into<Contents>, options: &ImportOptions) -> Result<Imag
 /// use layercake::Layer;
 ///
 /// let rootfs = Layer::builder().file("bin/sh", "ELF").build()?;
-/// let image = import_layer(rootfs.clone(), &ImportOptions::default())?;
+/// let image = import_layer(rootfs.clone(), &ImportOptions::new())?;
 /// assert_eq!(image.diff_ids(), [rootfs.diff_id()]);
 /// # Ok::<(), layercake::Error>(())
 /// ```
 pub fn import_layer(layer: Layer, options: &ImportOptions) -> Result<Image> {
     let platform = options.platform.clone().unwrap_or_else(Platform::host);
-    let message = options
-        .message
-        .clone()
-        .unwrap_or_else(|| "Imported from -".into());
-    let mut builder = Image::builder()
-        .layer_with(layer, History::default().comment(message.clone()))
-        .comment(message)
+    let commit = Commit::new()
+        .message("Imported from -")
+        .created(crate::config::now())
+        .merged(options.commit.clone());
+    let message = commit.message.clone().unwrap_or_default();
+    Image::builder()
+        .layer_with(layer, History::default().comment(message))
+        .commit(commit)
         .os(platform.os)
         .architecture(platform.architecture)
-        .created(options.created.unwrap_or_else(crate::config::now));
-    if let Some(config) = &options.config {
-        builder = builder.config(config.clone());
-    }
-    builder.build()
+        .build()
 }

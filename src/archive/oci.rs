@@ -13,7 +13,7 @@
 //! let mut tar = Vec::new();
 //! Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 //! let files = Layer::from_tar(tar)?;
-//! let read = |name: &str| files.changeset()?.entry(name).unwrap().contents().unwrap().to_bytes();
+//! let read = |name: &str| files.changeset()?.entry(name)?.unwrap().contents().unwrap().to_bytes();
 //! let index: Index = serde_json::from_slice(&read("index.json")?)?;
 //! let manifest: Manifest =
 //!     serde_json::from_slice(&read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()))?)?;
@@ -97,7 +97,7 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 /// let mut tar = Vec::new();
 /// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index = files.changeset()?.entry("index.json")?.unwrap().contents().unwrap().to_bytes()?;
 /// let index: Index = serde_json::from_slice(&index)?;
 /// assert_eq!(index.manifests[0].annotations[REF_NAME], "1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -116,7 +116,7 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// let mut tar = Vec::new();
 /// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index = files.changeset()?.entry("index.json")?.unwrap().contents().unwrap().to_bytes()?;
 /// let index: Index = serde_json::from_slice(&index)?;
 /// assert_eq!(index.manifests[0].annotations[IMAGE_NAME], "docker.io/library/app:1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -321,7 +321,7 @@ impl fmt::Display for Platform {
 /// let mut tar = Vec::new();
 /// Writer::new(Format::OciArchive).image(&image, ["app:1"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let read = |name: &str| files.changeset()?.entry(name).unwrap().contents().unwrap().to_bytes();
+/// let read = |name: &str| files.changeset()?.entry(name)?.unwrap().contents().unwrap().to_bytes();
 /// let index: Index = serde_json::from_slice(&read("index.json")?)?;
 /// let manifest_blob = read(&format!("blobs/sha256/{}", index.manifests[0].digest.to_hex()))?;
 /// let manifest: Manifest = serde_json::from_slice(&manifest_blob)?;
@@ -361,7 +361,7 @@ pub struct Manifest {
 /// let mut tar = Vec::new();
 /// Writer::new(Format::OciArchive).image(&image, ["app:1", "app:latest"]).write(&mut tar)?;
 /// let files = Layer::from_tar(tar)?;
-/// let index = files.changeset()?.entry("index.json").unwrap().contents().unwrap().to_bytes()?;
+/// let index = files.changeset()?.entry("index.json")?.unwrap().contents().unwrap().to_bytes()?;
 /// let index: Index = serde_json::from_slice(&index)?;
 /// assert_eq!(index.schema_version, 2);
 /// assert_eq!(index.manifests.len(), 2, "one entry per name");

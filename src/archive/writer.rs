@@ -99,8 +99,8 @@ impl Writer {
     /// Writer::new(Format::DockerArchive).image(&image, ["app:1"]).write(&mut tar)?;
     /// // One file for `docker load` (manifest.json) and for OCI tools (index.json).
     /// let files = Layer::from_tar(tar)?;
-    /// assert!(files.changeset()?.entry("manifest.json").is_some());
-    /// assert!(files.changeset()?.entry("index.json").is_some());
+    /// assert!(files.changeset()?.entry("manifest.json")?.is_some());
+    /// assert!(files.changeset()?.entry("index.json")?.is_some());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new(format: Format) -> Writer {
@@ -272,10 +272,36 @@ impl Writer {
     /// ```
     /// use layercake::archive::{Format, Writer};
     ///
-    /// assert_eq!(Writer::new(Format::OciLayout).format(), Format::OciLayout);
+    /// assert_eq!(Writer::new(Format::OciLayout).format_in_force(), Format::OciLayout);
     /// ```
-    pub fn format(&self) -> Format {
+    pub fn format_in_force(&self) -> Format {
         self.format
+    }
+
+    /// The compression asked for with [`Writer::compression`], if any (`None`: each layer
+    /// as it is, plain where the format allows).
+    ///
+    /// ```
+    /// use layercake::archive::{Format, Writer};
+    /// use layercake::Compression;
+    ///
+    /// assert_eq!(Writer::new(Format::OciArchive).compression_in_force(), None);
+    /// let zstd = Writer::new(Format::OciArchive).compression(Compression::Zstd);
+    /// assert_eq!(zstd.compression_in_force(), Some(Compression::Zstd));
+    /// ```
+    pub fn compression_in_force(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// The compression level asked for with [`Writer::level`], if any.
+    ///
+    /// ```
+    /// use layercake::archive::{Format, Writer};
+    ///
+    /// assert_eq!(Writer::new(Format::OciArchive).level(9).level_in_force(), Some(9));
+    /// ```
+    pub fn level_in_force(&self) -> Option<u32> {
+        self.level
     }
 
     /// The first contradiction found while building.

@@ -9,7 +9,7 @@ use crate::contents::Contents;
 use crate::entry::{Entry, EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::layer::Layer;
-use crate::path::ImagePath;
+use crate::path::{AsImagePath, ImagePath};
 
 /// Builds a [`Layer`] in code; errors are kept and reported by [`LayerBuilder::build`].
 ///
@@ -29,8 +29,8 @@ use crate::path::ImagePath;
 /// let layer = Layer::builder()
 ///     .file("etc/hostname", "box\n")
 ///     .entry("usr/bin/tool", Entry::file("ELF").mode(0o755).owner(0, 0).mtime(1_700_000_000))
-///     .symlink("bin", "usr/bin")
-///     .hardlink("usr/bin/tool2", "usr/bin/tool")
+///     .symlink("usr/bin", "bin")
+///     .hard_link("usr/bin/tool", "usr/bin/tool2")
 ///     .char_device("dev/null", 1, 3)
 ///     .fifo("run/pipe")
 ///     .opaque("var/cache")
@@ -46,7 +46,7 @@ pub struct LayerBuilder {
 }
 
 impl LayerBuilder {
-    fn path(&mut self, path: impl AsRef<[u8]>) -> Option<ImagePath> {
+    fn path(&mut self, path: impl AsImagePath) -> Option<ImagePath> {
         match ImagePath::new(path) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -64,10 +64,10 @@ impl LayerBuilder {
     /// // `/tmp` needs its sticky bit: the 0755 of `dir` would not do.
     /// let layer = Layer::builder().entry("tmp", Entry::dir().mode(0o1777)).build()?;
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert_eq!(tree.lookup("tmp").unwrap().mode_string(), "drwxrwxrwt");
+    /// assert_eq!(tree.lookup("tmp")?.unwrap().mode_string(), "drwxrwxrwt");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn entry(mut self, path: impl AsRef<[u8]>, entry: Entry) -> LayerBuilder {
+    pub fn entry(mut self, path: impl AsImagePath, entry: Entry) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.entries.insert(p, Arc::new(entry));
         }
@@ -80,13 +80,13 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let a = Layer::builder().file("etc/motd", "hi\n").build()?;
-    /// let m = a.changeset()?.entry("etc/motd").unwrap().metadata();
+    /// let m = a.changeset()?.entry("etc/motd")?.unwrap().metadata();
     /// assert_eq!((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0));
     /// // No clock and no user involved: the same calls give the same layer anywhere.
     /// assert_eq!(Layer::builder().file("etc/motd", "hi\n").build()?.diff_id(), a.diff_id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn file(self, path: impl AsRef<[u8]>, contents: impl Into<Contents>) -> LayerBuilder {
+    pub fn file(self, path: impl AsImagePath, contents: impl Into<Contents>) -> LayerBuilder {
         self.entry(path, Entry::file(contents))
     }
 
@@ -96,52 +96,57 @@ impl LayerBuilder {
     /// use layercake::Layer;
     ///
     /// let implied = Layer::builder().file("app/run", "").build()?;
-    /// assert!(implied.changeset()?.entry("app").is_none(), "not written: readers imply it");
+    /// assert!(implied.changeset()?.entry("app")?.is_none(), "not written: readers imply it");
     /// // A base layer meant for Docker writes its directories (see above).
     /// let written = Layer::builder().dir("app").file("app/run", "").build()?;
-    /// assert_eq!(written.changeset()?.entry("app").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(written.changeset()?.entry("app")?.unwrap().metadata().mode, 0o755);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn dir(self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn dir(self, path: impl AsImagePath) -> LayerBuilder {
         self.entry(path, Entry::dir())
     }
 
-    /// Adds a symlink; `target` is stored verbatim.
+    /// Adds a symlink at `link` pointing to `original`, stored verbatim: the argument order
+    /// of [`std::os::unix::fs::symlink`] and [`Container::symlink`](crate::Container::symlink),
+    /// what the link points to first, the new path second (as `ln -s ORIGINAL LINK`).
     ///
     /// ```
     /// use layercake::{Layer, Tree};
     ///
-    /// // The usrmerge layout: an absolute target, resolved inside the image.
-    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("bin", "/usr/bin").build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin").unwrap().link_target().unwrap(), "/usr/bin");
+    /// // The usrmerge layout: `bin` points to `/usr/bin`, an absolute target resolved inside
+    /// // the image.
+    /// let layer = Layer::builder().file("usr/bin/env", "ELF").symlink("/usr/bin", "bin").build()?;
+    /// assert_eq!(layer.changeset()?.entry("bin")?.unwrap().link_target().unwrap(), "/usr/bin");
     /// let tree = Tree::new().apply(&layer)?;
     /// assert_eq!(tree.read("bin/env")?, "ELF");
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn symlink(self, path: impl AsRef<[u8]>, target: impl Into<Bytes>) -> LayerBuilder {
-        self.entry(path, Entry::symlink(target))
+    pub fn symlink(self, original: impl Into<Bytes>, link: impl AsImagePath) -> LayerBuilder {
+        self.entry(link, Entry::symlink(original))
     }
 
-    /// Adds a hardlink to `target`, a path of this layer or a lower one (R7). When `target`
-    /// is in this layer, the record is written with its metadata, as tar writers do (Docker
-    /// applies a link record's owner, mode and mtime to the shared file).
+    /// Makes `link` another name for the file at `original`, a path of this layer or a lower
+    /// one (R7): the argument order of [`std::fs::hard_link`] and
+    /// [`Container::hard_link`](crate::Container::hard_link) (as `ln ORIGINAL LINK`). When
+    /// `original` is in this layer, the record is written with its metadata, as tar writers do
+    /// (Docker applies a link record's owner, mode and mtime to the shared file).
     ///
     /// ```
     /// use layercake::{Entry, Layer, Tree};
     ///
     /// let layer = Layer::builder()
     ///     .entry("bin/busybox", Entry::file("ELF").mode(0o755))
-    ///     .hardlink("bin/sh", "bin/busybox")
+    ///     .hard_link("bin/busybox", "bin/sh")
     ///     .build()?;
-    /// assert_eq!(layer.changeset()?.entry("bin/sh").unwrap().metadata().mode, 0o755);
+    /// assert_eq!(layer.changeset()?.entry("bin/sh")?.unwrap().metadata().mode, 0o755);
     /// // One file, two names: the bytes are stored once in the tar.
     /// let tree = Tree::new().apply(&layer)?;
-    /// assert!(tree.lookup("bin/sh").unwrap().same_file(&tree.lookup("bin/busybox").unwrap()));
+    /// assert!(tree.lookup("bin/sh")?.unwrap().same_file(&tree.lookup("bin/busybox")?.unwrap()));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn hardlink(mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> LayerBuilder {
-        match self.path(target) {
-            Some(t) => self.entry(path, Entry::hardlink(t)),
+    pub fn hard_link(mut self, original: impl AsImagePath, link: impl AsImagePath) -> LayerBuilder {
+        match self.path(original) {
+            Some(original) => self.entry(link, Entry::hardlink(original)),
             None => self,
         }
     }
@@ -154,11 +159,11 @@ impl LayerBuilder {
     /// // The device nodes a minimal root filesystem ships.
     /// let layer =
     ///     Layer::builder().char_device("dev/null", 1, 3).char_device("dev/zero", 1, 5).build()?;
-    /// let null = layer.changeset()?.entry("dev/null").unwrap();
+    /// let null = layer.changeset()?.entry("dev/null")?.unwrap();
     /// assert_eq!((null.file_type(), null.metadata().mode), (FileType::CharDevice, 0o666));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn char_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
+    pub fn char_device(self, path: impl AsImagePath, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::char_device(major, minor))
     }
 
@@ -168,11 +173,11 @@ impl LayerBuilder {
     /// use layercake::{EntryKind, Layer};
     ///
     /// let layer = Layer::builder().block_device("dev/sda", 8, 0).build()?;
-    /// let sda = layer.changeset()?.entry("dev/sda").unwrap();
+    /// let sda = layer.changeset()?.entry("dev/sda")?.unwrap();
     /// assert_eq!(sda.kind(), &EntryKind::BlockDevice { major: 8, minor: 0 });
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn block_device(self, path: impl AsRef<[u8]>, major: u32, minor: u32) -> LayerBuilder {
+    pub fn block_device(self, path: impl AsImagePath, major: u32, minor: u32) -> LayerBuilder {
         self.entry(path, Entry::block_device(major, minor))
     }
 
@@ -182,12 +187,12 @@ impl LayerBuilder {
     /// use layercake::{Layer, Tree};
     ///
     /// let tree = Tree::new().apply(&Layer::builder().fifo("run/initctl").build()?)?;
-    /// assert_eq!(tree.lookup("run/initctl").unwrap().mode_string(), "prw-r--r--");
+    /// assert_eq!(tree.lookup("run/initctl")?.unwrap().mode_string(), "prw-r--r--");
     /// // A pipe has no contents to read.
     /// assert!(tree.read("run/initctl").is_err());
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn fifo(self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn fifo(self, path: impl AsImagePath) -> LayerBuilder {
         self.entry(path, Entry::fifo())
     }
 
@@ -200,12 +205,12 @@ impl LayerBuilder {
     /// let base = Layer::builder().file("etc/motd", "").file("etc/hosts", "").build()?;
     /// let lower = Tree::new().apply(&base)?;
     /// let upper = lower.apply(&Layer::builder().whiteout("etc/motd").build()?)?;
-    /// assert!(upper.lookup("etc/motd").is_none());
-    /// assert!(upper.lookup("etc/hosts").is_some());
+    /// assert!(upper.lookup("etc/motd")?.is_none());
+    /// assert!(upper.lookup("etc/hosts")?.is_some());
     /// assert!(matches!(Layer::builder().whiteout("/").build(), Err(Error::RootDirectory { .. })));
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn whiteout(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn whiteout(mut self, path: impl AsImagePath) -> LayerBuilder {
         match self.path(path) {
             Some(p) if p.is_root() => {
                 self.error.get_or_insert(Error::RootDirectory {
@@ -233,7 +238,7 @@ impl LayerBuilder {
     /// assert_eq!(names, ["index.html"]);
     /// # Ok::<(), layercake::Error>(())
     /// ```
-    pub fn opaque(mut self, path: impl AsRef<[u8]>) -> LayerBuilder {
+    pub fn opaque(mut self, path: impl AsImagePath) -> LayerBuilder {
         if let Some(p) = self.path(path) {
             self.changes.opaques.insert(p);
         }

@@ -397,7 +397,7 @@ impl Layer {
     /// let twice = [&a[..a.len() - 1024], &b[..]].concat();
     ///
     /// let last_wins = Layer::from_tar(twice.clone())?;
-    /// assert_eq!(last_wins.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
+    /// assert_eq!(last_wins.changeset()?.entry("f")?.unwrap().contents().unwrap(), "2");
     /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
     /// assert!(matches!(Layer::from_tar_with(twice, &strict), Err(Error::DuplicateEntry { .. })));
     /// # Ok::<(), layercake::Error>(())
@@ -648,7 +648,7 @@ impl Layer {
     ///
     /// let layer = Layer::builder().file("etc/motd", "hi").whiteout("etc/issue").build()?;
     /// let changes = layer.changeset()?;
-    /// assert_eq!(changes.entry("etc/motd").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(changes.entry("etc/motd")?.unwrap().contents().unwrap(), "hi");
     /// assert_eq!(changes.whiteouts().count(), 1);
     /// # Ok::<(), layercake::Error>(())
     /// ```

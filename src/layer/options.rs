@@ -17,7 +17,7 @@ use crate::limits::Limits;
 /// let tar = [&a[..a.len() - 1024], &b[..]].concat();
 /// assert_eq!(Duplicates::default(), Duplicates::LastWins);
 /// let read = Layer::from_tar(tar.clone())?;
-/// assert_eq!(read.changeset()?.entry("f").unwrap().contents().unwrap(), "2");
+/// assert_eq!(read.changeset()?.entry("f")?.unwrap().contents().unwrap(), "2");
 /// let strict = ReadOptions::new().duplicates(Duplicates::Reject);
 /// assert!(matches!(Layer::from_tar_with(tar, &strict), Err(Error::DuplicateEntry { .. })));
 /// # Ok::<(), layercake::Error>(())
@@ -106,8 +106,8 @@ impl ReadOptions {
     /// let options = ReadOptions::new().limits(Limits::default().layer_bytes(1 << 20));
     /// // e.g. to refuse an upload by its declared size before reading a byte of it
     /// let declared_size: u64 = 5 << 20;
-    /// assert!(declared_size > options.limits_in_force().layer_bytes);
-    /// assert_eq!(options.limits_in_force().entries, Limits::default().entries);
+    /// assert!(declared_size > options.limits_in_force().layer_bytes_in_force());
+    /// assert_eq!(options.limits_in_force().entries_in_force(), Limits::default().entries_in_force());
     /// ```
     pub fn limits_in_force(&self) -> &Limits {
         &self.limits
@@ -124,7 +124,7 @@ impl ReadOptions {
     /// let gz = Layer::builder().file("a", "hi").build()?.compress(Compression::Gzip, 6)?;
     /// let options = ReadOptions::new().temp_dir(std::env::temp_dir());
     /// let layer = Layer::from_blob_with(gz.blob().contents().clone(), &options)?;
-    /// assert_eq!(layer.changeset()?.entry("a").unwrap().contents().unwrap(), "hi");
+    /// assert_eq!(layer.changeset()?.entry("a")?.unwrap().contents().unwrap(), "hi");
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> ReadOptions {
@@ -167,7 +167,7 @@ impl ReadOptions {
 ///
 /// let files = Layer::builder().file("www/a", "").file("www/b", "").build()?;
 /// let base = Image::builder().layer(files).build()?;
-/// let mut c = Container::new(&base);
+/// let mut c = Container::new(&base)?;
 /// c.remove_dir_all("www")?;
 /// c.create_dir("www")?;
 /// c.write("www/index.html", "")?;
@@ -247,5 +247,18 @@ impl DiffOptions {
     pub fn whiteouts(mut self, style: WhiteoutStyle) -> DiffOptions {
         self.whiteouts = style;
         self
+    }
+
+    /// The whiteout style in force.
+    ///
+    /// ```
+    /// use layercake::layer::{DiffOptions, WhiteoutStyle};
+    ///
+    /// assert_eq!(DiffOptions::new().whiteouts_in_force(), WhiteoutStyle::Explicit);
+    /// let opaque = DiffOptions::new().whiteouts(WhiteoutStyle::Opaque);
+    /// assert_eq!(opaque.whiteouts_in_force(), WhiteoutStyle::Opaque);
+    /// ```
+    pub fn whiteouts_in_force(&self) -> WhiteoutStyle {
+        self.whiteouts
     }
 }

@@ -200,6 +200,17 @@ impl<'a> AddOptions<'a> {
         self
     }
 
+    /// The tags in force, as given.
+    ///
+    /// ```
+    /// use layercake::store::AddOptions;
+    ///
+    /// assert_eq!(AddOptions::new().tag("app").tag("app:1").tags_in_force(), ["app", "app:1"]);
+    /// ```
+    pub fn tags_in_force(&self) -> &[String] {
+        &self.tags
+    }
+
     /// Calls `progress` as each layer is found or written (see [`Progress`]); it may be
     /// called from a thread the store reads on.
     ///

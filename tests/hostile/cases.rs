@@ -839,7 +839,7 @@ fn sample_image() -> Image {
     Image::builder()
         .layer(base)
         .layer(top)
-        .created(1)
+        .commit(layercake::Commit::new().created(1))
         .build()
         .unwrap()
 }
@@ -852,7 +852,7 @@ const SAMPLE_TREE: &[&str] = &[
 ];
 
 fn image_with_layers(n: usize) -> Image {
-    let mut builder = Image::builder().created(1);
+    let mut builder = Image::builder().commit(layercake::Commit::new().created(1));
     for i in 0..n {
         builder = builder.layer(b().file(format!("f{i}"), "x").build().unwrap());
     }
@@ -1661,7 +1661,7 @@ pub fn all() -> Vec<Case> {
                 blob(bomb),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -2036,7 +2036,12 @@ pub fn all() -> Vec<Case> {
                 Expect::Check(|o| match o {
                     Outcome::Layer(l) => {
                         let changes = l.changeset().map_err(|e| e.to_string())?;
-                        let xattrs = &changes.entry("f").ok_or("no f")?.metadata().xattrs;
+                        let xattrs = &changes
+                            .entry("f")
+                            .map_err(|e| e.to_string())?
+                            .ok_or("no f")?
+                            .metadata()
+                            .xattrs;
                         match xattrs.get(&b"user.bin"[..]) {
                             Some(v) if v[..] == b"\0\x01\0"[..] => Ok(()),
                             other => Err(format!("xattr {other:?}")),
@@ -2309,7 +2314,11 @@ pub fn all() -> Vec<Case> {
                 op,
                 Expect::Check(|o| match o {
                     Outcome::Layer(l)
-                        if l.changeset().unwrap().entry("d/d/d/d/d/d/d/f").is_some() =>
+                        if l.changeset()
+                            .unwrap()
+                            .entry("d/d/d/d/d/d/d/f")
+                            .map_err(|e| e.to_string())?
+                            .is_some() =>
                     {
                         Ok(())
                     }
@@ -2359,7 +2368,15 @@ pub fn all() -> Vec<Case> {
             p(
                 layer_tar(tar),
                 Expect::Check(|o| match o {
-                    Outcome::Layer(l) if l.changeset().unwrap().entry(b"a\nb").is_some() => Ok(()),
+                    Outcome::Layer(l)
+                        if l.changeset()
+                            .unwrap()
+                            .entry(b"a\nb")
+                            .map_err(|e| e.to_string())?
+                            .is_some() =>
+                    {
+                        Ok(())
+                    }
                     other => Err(format!("{other:?}")),
                 }),
             )
@@ -2579,8 +2596,11 @@ pub fn all() -> Vec<Case> {
                 Expect::Check(|o| match o {
                     Outcome::Tree(t)
                         if t.lookup("h")
+                            .map_err(|e| e.to_string())?
                             .unwrap()
-                            .same_file(&t.lookup("etc/passwd").unwrap()) =>
+                            .same_file(
+                                &t.lookup("etc/passwd").map_err(|e| e.to_string())?.unwrap(),
+                            ) =>
                     {
                         Ok(())
                     }
@@ -2662,7 +2682,10 @@ pub fn all() -> Vec<Case> {
                 Expect::Check(|o| match o {
                     Outcome::Tree(t)
                         if t.read("c").unwrap() == "Y"
-                            && t.lookup("c").unwrap().same_file(&t.lookup("b").unwrap()) =>
+                            && t.lookup("c")
+                                .map_err(|e| e.to_string())?
+                                .unwrap()
+                                .same_file(&t.lookup("b").map_err(|e| e.to_string())?.unwrap()) =>
                     {
                         Ok(())
                     }
@@ -2732,8 +2755,9 @@ pub fn all() -> Vec<Case> {
                     Outcome::Tree(t)
                         if t.len() == 20_001
                             && t.lookup("h000000")
+                                .map_err(|e| e.to_string())?
                                 .unwrap()
-                                .same_file(&t.lookup("z").unwrap()) =>
+                                .same_file(&t.lookup("z").map_err(|e| e.to_string())?.unwrap()) =>
                     {
                         Ok(())
                     }
@@ -3603,7 +3627,7 @@ pub fn all() -> Vec<Case> {
         case("archive", "gzip_bomb_layer_in_oci", || {
             let image = Image::builder()
                 .layer(Layer::from_tar(zeros_tar(4 << 20)).unwrap())
-                .created(1)
+                .commit(layercake::Commit::new().created(1))
                 .build()
                 .unwrap();
             let m = oci_members(&image, Compression::Gzip);
@@ -3663,7 +3687,7 @@ pub fn all() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "layers in one image",
-                    max: Limits::default().layers as u64,
+                    max: Limits::default().layers_in_force() as u64,
                 },
             )
             .at_open()
@@ -3813,7 +3837,12 @@ pub fn all() -> Vec<Case> {
             p(
                 apply(tars),
                 Expect::Check(|o| match o {
-                    Outcome::Tree(t) if t.len() == 101 && t.lookup("d/99-0").is_some() => Ok(()),
+                    Outcome::Tree(t)
+                        if t.len() == 101
+                            && t.lookup("d/99-0").map_err(|e| e.to_string())?.is_some() =>
+                    {
+                        Ok(())
+                    }
                     other => Err(format!("{other:?}")),
                 }),
             )
@@ -3982,7 +4011,7 @@ pub fn large() -> Vec<Case> {
                 blob(gzip_zeros_tar(BOMB)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -3992,7 +4021,7 @@ pub fn large() -> Vec<Case> {
                 blob(zstd_zeros_tar(BOMB)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
         }),
@@ -4003,7 +4032,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
             .when_read()
@@ -4014,7 +4043,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "decompression ratio",
-                    max: Limits::default().ratio,
+                    max: Limits::default().ratio_in_force(),
                 },
             )
             .when_read()
@@ -4027,7 +4056,7 @@ pub fn large() -> Vec<Case> {
                 archive_op(tar_of(&m)),
                 Expect::Limit {
                     limit: "layers in one image",
-                    max: Limits::default().layers as u64,
+                    max: Limits::default().layers_in_force() as u64,
                 },
             )
             .at_open()
@@ -4042,7 +4071,7 @@ pub fn large() -> Vec<Case> {
                 op,
                 Expect::Limit {
                     limit: "entries in one layer",
-                    max: Limits::default().entries,
+                    max: Limits::default().entries_in_force(),
                 },
             )
         }),
@@ -4055,7 +4084,7 @@ pub fn large() -> Vec<Case> {
                 op,
                 Expect::Limit {
                     limit: "entries in one layer",
-                    max: Limits::default().entries,
+                    max: Limits::default().entries_in_force(),
                 },
             )
         }),

@@ -62,6 +62,7 @@ pub fn check_tree(tree: &Tree) {
     for (path, node) in tree.walk() {
         let looked_up = tree
             .lookup(path.as_bytes())
+            .expect("a walked path is a valid path")
             .expect("a walked path looks up");
         assert!(
             looked_up.same_file(node),
@@ -80,7 +81,7 @@ pub fn check_tree(tree: &Tree) {
                     "resolved path `{resolved}` is not normalised inside the root"
                 );
                 assert!(
-                    tree.lookup(bytes).is_some(),
+                    matches!(tree.lookup(bytes), Ok(Some(_))),
                     "resolved path `{resolved}` is missing"
                 );
             }

@@ -370,8 +370,10 @@ pub fn import(
 ) -> Result<()> {
     let names: Vec<String> = tag.into_iter().collect();
     check_tags(output, &names)?;
-    let mut options = ImportOptions::default();
-    options.message = message;
+    let mut options = ImportOptions::new();
+    if let Some(message) = message {
+        options = options.commit(layercake::Commit::new().message(message));
+    }
     let image = with_spinner(format!("importing {}", file.display()), || {
         Ok(archive::import_layer(Layer::open(file)?, &options)?)
     })?;
@@ -430,7 +432,14 @@ pub fn squash(
         )
         .into());
     }
-    let squashed = image.squash(from)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // The history row a commit would write, made now, saying what it merged.
+    let commit = layercake::Commit::new()
+        .created(now)
+        .message(format!("merge {} to layer {from}", image.id()));
+    let squashed = image.squash(from, &commit)?;
     // The new layer in the input's compression (the lower layers keep their blobs).
     let compression = image
         .layers()
@@ -442,17 +451,12 @@ pub fn squash(
             *top = top.compress(compression, default_level(compression))?;
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
     let mut file = squashed.config().file().clone();
     if let Some(row) = file.history.last_mut() {
         row.created_by = Some(format!(
             "layercake squash: layers {}\u{2013}{count} of {count}",
             from + 1
         ));
-        row.created = Some(rfc3339(now));
-        row.comment = Some(format!("merge {} to layer {from}", image.id()));
     }
     file.created = Some(rfc3339(now));
     let config = layercake::config::ImageConfig::from_file(file)?;

@@ -30,15 +30,16 @@ pub fn run(out: &mut impl Write) -> Result<()> {
                 .mode(0o755)
                 .mtime(T0),
         )
-        .symlink("bin", "usr/bin")
+        .symlink("usr/bin", "bin")
         .build()?;
     let base = Image::builder()
         .layer_with(
             base_layer,
-            History::new("ADD rootfs /").created("2023-11-14T22:13:20Z"),
+            History::new("ADD rootfs /")
+                .created(layercake::config::Timestamp::from_unix(1_700_000_000)),
         )
         .cmd(["/bin/hello"])
-        .created(T0)
+        .commit(layercake::Commit::new().created(T0))
         .build()?;
     report_add(out, &mut store, &base, "cake/base:1")?;
     listing(out, &base.tree()?)?;
@@ -58,12 +59,12 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         .base(&base)
         .layer_with(app_layer, History::new("COPY menu.txt motd /"))
         .env("SHOP=open")
-        .created(T0 + 60)
+        .commit(layercake::Commit::new().created(T0 + 60))
         .build()?;
     let app = report_add(out, &mut store, &app, "cake/app:1")?;
     writeln!(out, "store: {}", store.usage()?)?;
     let tree = app.tree()?;
-    let motd = tree.lookup("etc/motd").ok_or("etc/motd is missing")?;
+    let motd = tree.lookup("etc/motd")?.ok_or("etc/motd is missing")?;
     writeln!(
         out,
         "merged view: /etc/motd comes from layer {} and reads {:?}",
@@ -87,7 +88,7 @@ pub fn run(out: &mut impl Write) -> Result<()> {
         out,
         "3. A container on cake/app:1 changes, deletes and adds files",
     )?;
-    let mut container = Container::new(&app);
+    let mut container = Container::new(&app)?;
     container.set_clock(T0 + 120);
     let mut menu = container.read("srv/app/menu.txt")?.to_vec();
     menu.extend_from_slice(b"opera\n");
@@ -123,9 +124,12 @@ pub fn run(out: &mut impl Write) -> Result<()> {
     heading(out, "4. docker commit")?;
     let committed = container.commit(
         &CommitOptions::new()
-            .author("layercake demo")
-            .message("take an order")
-            .created(T0 + 180),
+            .commit(
+                layercake::Commit::new()
+                    .author("layercake demo")
+                    .message("take an order"),
+            )
+            .commit(layercake::Commit::new().created(T0 + 180)),
     )?;
     let committed = report_add(out, &mut store, &committed, "cake/app:2")?;
     let top = committed.layers().last().ok_or("no layers")?;
