@@ -61,7 +61,8 @@ pub struct Limits {
     /// Bytes of one compressed blob.
     pub blob_bytes: u64,
     /// Largest decompression ratio (uncompressed bytes per blob byte taken in so far),
-    /// checked as output grows past [`Limits::RATIO_FLOOR`].
+    /// checked as output grows past [`Limits::RATIO_FLOOR`]; past it, a blob is refused with
+    /// [`Error::RatioExceeded`](crate::Error::RatioExceeded), which names the blob.
     pub ratio: u64,
     /// Records in one layer tar.
     pub entries: u64,

@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::{lossy, Error, Result};
+use crate::error::{Error, Result};
 
 /// A path inside an image, relative to its root and normalised.
 ///
@@ -61,7 +61,7 @@ impl ImagePath {
     pub fn new(path: impl AsRef<[u8]>) -> Result<ImagePath> {
         let raw = path.as_ref();
         let invalid = |reason| Error::InvalidPath {
-            path: lossy(raw),
+            path: crate::error::path_bytes(raw),
             reason,
         };
         if raw.contains(&0) {
@@ -194,7 +194,7 @@ impl ImagePath {
             || name.contains(&0)
         {
             return Err(Error::InvalidPath {
-                path: lossy(name),
+                path: crate::error::path_bytes(name),
                 reason: "not a single file name",
             });
         }

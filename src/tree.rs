@@ -523,7 +523,7 @@ impl Tree {
         match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
             (resolved, Some(node)) => Ok((resolved, node)),
             (_, None) => Err(Error::NotFound {
-                path: path.to_string(),
+                path: crate::error::path_bytes(&path),
             }),
         }
     }
@@ -538,7 +538,7 @@ impl Tree {
         escape: Escape,
     ) -> Result<(ImagePath, Option<Node>)> {
         let escaping = || Error::InvalidPath {
-            path: path.to_string(),
+            path: crate::error::path_bytes(path),
             reason: "a symlink on the way leaves the root",
         };
         // The components still to walk, in reverse so the next one is at the end.
@@ -563,7 +563,7 @@ impl Tree {
             let dir_node = stack.last().map_or(&self.root, |(_, n)| n);
             let Some(dir) = dir_node.as_dir() else {
                 return Err(Error::NotADirectory {
-                    path: join_names(&stack).to_string(),
+                    path: crate::error::path_bytes(join_names(&stack)),
                 });
             };
             let Some(child) = dir.children.get(&name[..]).cloned() else {
@@ -572,7 +572,7 @@ impl Tree {
                     return Ok((here, None));
                 }
                 return Err(Error::NotFound {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(path),
                 });
             };
             let is_last = todo.iter().all(|c| c.is_empty() || &c[..] == b".");
@@ -581,7 +581,7 @@ impl Tree {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return Err(Error::SymlinkLoop {
-                            path: path.to_string(),
+                            path: crate::error::path_bytes(path),
                         });
                     }
                     if target.first() == Some(&b'/') {
@@ -655,11 +655,11 @@ impl Tree {
         let (resolved, node) = self.resolve(path)?;
         match (&node.kind, node.contents()) {
             (NodeKind::Dir(_), _) => Err(Error::IsADirectory {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
             }),
             (_, Some(contents)) => Ok(contents.clone()),
             (_, None) => Err(Error::InvalidPath {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
                 reason: "not a regular file",
             }),
         }
@@ -684,7 +684,7 @@ impl Tree {
         match node.kind {
             NodeKind::Dir(dir) => Ok(ReadDir { dir, next: None }),
             NodeKind::Leaf(_) => Err(Error::NotADirectory {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
             }),
         }
     }

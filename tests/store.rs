@@ -481,8 +481,8 @@ fn from_parts_checks_the_layers_against_the_config() -> Result {
         Error::DigestMismatch {
             expected, actual, ..
         } => {
-            assert_eq!(expected, layers[1].diff_id().to_string());
-            assert_eq!(actual, wrong_top.diff_id().to_string());
+            assert_eq!(expected, layers[1].diff_id().digest());
+            assert_eq!(actual, wrong_top.diff_id().digest());
         }
         other => panic!("expected DigestMismatch, got {other}"),
     }

@@ -56,11 +56,7 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
         )?;
         let config = files.small(&entry.config, limits.json_bytes)?;
         if let Some(digest) = digest_in_name(&entry.config) {
-            verify(
-                &config,
-                &digest.to_string(),
-                &format!("config {}", entry.config),
-            )?;
+            verify(&config, &digest, &format!("config {}", entry.config))?;
         }
         let blobs: Vec<(String, Contents, Option<Digest>)> = entry
             .layers

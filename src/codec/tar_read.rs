@@ -597,7 +597,7 @@ impl Reader<'_> {
                 .insert(path.clone(), Arc::new(Entry::new(kind, metadata)));
             if previous.is_some() && self.options.duplicates == Duplicates::Reject {
                 return Err(Error::DuplicateEntry {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(&path),
                 });
             }
         }
