@@ -5,7 +5,7 @@ use std::io;
 
 use bytes::Bytes;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, ImageId};
 
 /// A specialised `Result` whose error is [`Error`].
 ///
@@ -231,16 +231,17 @@ pub enum Error {
     /// An image cannot be removed while tags point at it and `force` was not given.
     ImageInUse {
         /// The image id.
-        id: String,
-        /// Its tags, comma separated.
-        tags: String,
+        id: ImageId,
+        /// Its tags, in familiar form (`busybox:latest`).
+        tags: Vec<String>,
     },
 
     /// A blob is not what it claims to be: not a valid compressed stream, truncated, or
     /// followed by garbage.
     InvalidBlob {
-        /// The digest of the blob (as found, or as named by its descriptor).
-        digest: String,
+        /// The digest of the blob (as named by its descriptor, or as found); `None` for a
+        /// stream whose digest is not known.
+        digest: Option<Digest>,
         /// What is wrong.
         reason: String,
     },
@@ -433,9 +434,13 @@ impl Error {
             }
             Error::ImageInUse { id, tags } => write!(
                 w,
-                "image {id} is tagged as {tags}; untag it or remove it by tag"
+                "image {id} is tagged as {}; untag it or remove it by tag",
+                tags.join(", ")
             ),
-            Error::InvalidBlob { digest, reason } => write!(w, "blob {digest}: {reason}"),
+            Error::InvalidBlob { digest, reason } => match digest {
+                Some(digest) => write!(w, "blob {digest}: {reason}"),
+                None => write!(w, "blob of a stream: {reason}"),
+            },
             Error::MissingBlob { digest, path } => {
                 write!(w, "missing blob {digest}")?;
                 if let Some(path) = path {

@@ -603,3 +603,29 @@ fn typed_error_fields_paths_are_bytes() {
         r"no such file or directory `data/latin1-caf\xe9.txt`"
     );
 }
+
+/// A blob that does not decompress names its digest as a `Digest`.
+#[test]
+fn typed_error_fields_an_invalid_blob_names_its_digest() {
+    let layer = Layer::builder().file("a", "data").build().unwrap();
+    let packed = layer
+        .compress(
+            layercake::Compression::Gzip,
+            layercake::Compression::Gzip.default_level(),
+        )
+        .unwrap();
+    let blob = packed.blob().contents().to_bytes().unwrap();
+    let cut = Bytes::copy_from_slice(&blob[..blob.len() - 8]);
+    let digest = layercake::Digest::sha256(&cut);
+    let err = Layer::from_blob(cut).unwrap_err();
+    match &err {
+        Error::InvalidBlob {
+            digest: Some(d), ..
+        } => assert_eq!(*d, digest),
+        other => panic!("expected InvalidBlob with a digest, got {other:?}"),
+    }
+    assert!(
+        err.to_string().starts_with(&format!("blob {digest}: ")),
+        "{err}"
+    );
+}

@@ -343,8 +343,8 @@ fn remove_follows_docker_rmi() -> Result {
     let err = store.remove(&one.id().to_string()).unwrap_err();
     match &err {
         Error::ImageInUse { id, tags } => {
-            assert_eq!(id, &one.id().to_string());
-            assert_eq!(tags, "one:a, one:b");
+            assert_eq!(*id, one.id());
+            assert_eq!(tags, &["one:a", "one:b"]);
         }
         other => panic!("expected ImageInUse, got {other}"),
     }

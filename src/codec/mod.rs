@@ -166,7 +166,7 @@ pub(crate) fn decode(
 /// the one its manifest names (the likelier story for a blob that does not decompress or
 /// parse), and the blob's digest in an `InvalidBlob` that has none yet.
 fn explain(e: Error, expected: &Expected, blob: Option<&Contents>) -> Error {
-    let unnamed = matches!(&e, Error::InvalidBlob { digest, .. } if digest.is_empty())
+    let unnamed = matches!(&e, Error::InvalidBlob { digest: None, .. })
         || matches!(&e, Error::RatioExceeded { blob: None, .. });
     let actual = if expected.blob.is_some() || unnamed {
         blob.and_then(|blob| {
@@ -183,10 +183,7 @@ fn explain(e: Error, expected: &Expected, blob: Option<&Contents>) -> Error {
     }
     match e {
         Error::InvalidBlob { reason, .. } if unnamed => Error::InvalidBlob {
-            digest: expected
-                .blob
-                .or(actual)
-                .map_or_else(|| "of a stream".into(), |d| d.to_string()),
+            digest: expected.blob.or(actual),
             reason,
         },
         Error::RatioExceeded {
@@ -347,7 +344,7 @@ fn compressed<R: Read + Send>(
             (Produced::Done(None), Some(apart)) => apart?,
             _ => {
                 return Err(Error::InvalidBlob {
-                    digest: String::new(),
+                    digest: None,
                     reason: "the decompressor stopped early".into(),
                 })
             }
@@ -423,7 +420,7 @@ fn produce<R: Read>(
     recycled: &Receiver<Vec<u8>>,
 ) -> Result<Produced> {
     let corrupt = |e: io::Error| Error::InvalidBlob {
-        digest: String::new(),
+        digest: None,
         reason: format!("{compression} stream is corrupt or truncated: {e}"),
     };
     let buffered = BufReader::with_capacity(CHUNK, Taken::new(blob, hash));
@@ -455,7 +452,7 @@ fn produce<R: Read>(
     }
     if trailing > 0 {
         return Err(Error::InvalidBlob {
-            digest: String::new(),
+            digest: None,
             reason: format!("{trailing} bytes after the end of the {compression} stream"),
         });
     }

@@ -436,7 +436,7 @@ impl Disk {
         let blob = tee.copy.finish()?;
         if blob.len() != total {
             return Err(Error::InvalidBlob {
-                digest: decoded.blob_digest.to_string(),
+                digest: Some(decoded.blob_digest),
                 reason: format!("{} bytes after the end of the stream", total - blob.len()),
             });
         }
