@@ -172,8 +172,8 @@ impl Changeset {
         for (path, entry) in &self.entries {
             if let Some(parent) = leaf.filter(|l| path.starts_with(l)) {
                 return Err(Error::ParentNotDirectory {
-                    path: path.to_string(),
-                    parent: parent.to_string(),
+                    path: crate::error::path_bytes(path),
+                    parent: crate::error::path_bytes(parent),
                 });
             }
             if !entry.is_dir() {
@@ -342,8 +342,8 @@ pub(crate) fn apply(tree: &Tree, changes: &Changeset) -> Result<Tree> {
                 break kind.clone();
             }
             let invalid = |reason| Error::InvalidHardlink {
-                path: link.to_string(),
-                target: target.to_string(),
+                path: crate::error::path_bytes(link),
+                target: crate::error::path_bytes(target),
                 reason,
             };
             if let Some(next) = links.get(target) {

@@ -173,7 +173,7 @@ impl Container {
         match self.resolve(path, follow)? {
             (p, Some(node)) => Ok((p, node)),
             (p, None) => Err(Error::NotFound {
-                path: p.to_string(),
+                path: crate::error::path_bytes(&p),
             }),
         }
     }
@@ -182,7 +182,7 @@ impl Container {
         match self.resolve(path, Follow::Parents)? {
             (p, None) => Ok(p),
             (p, Some(_)) => Err(Error::AlreadyExists {
-                path: p.to_string(),
+                path: crate::error::path_bytes(&p),
             }),
         }
     }
@@ -225,12 +225,12 @@ impl Container {
             None => Metadata::new(0o644),
             Some(n) if n.is_dir() => {
                 return Err(Error::IsADirectory {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(&path),
                 })
             }
             Some(n) if n.contents().is_none() => {
                 return Err(Error::InvalidPath {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(&path),
                     reason: "not a regular file",
                 })
             }
@@ -316,13 +316,13 @@ impl Container {
                 (resolved, Some(node)) if node.is_dir() => done = resolved,
                 (resolved, Some(_)) => {
                     return Err(Error::NotADirectory {
-                        path: resolved.to_string(),
+                        path: crate::error::path_bytes(&resolved),
                     })
                 }
                 // A dangling symlink: `mkdir` does not create through it.
                 (resolved, None) if resolved != next => {
                     return Err(Error::AlreadyExists {
-                        path: next.to_string(),
+                        path: crate::error::path_bytes(&next),
                     })
                 }
                 (resolved, None) => {
@@ -358,7 +358,7 @@ impl Container {
         let (path, node) = self.existing(path, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
-                path: path.to_string(),
+                path: crate::error::path_bytes(&path),
             });
         }
         self.tree.remove(&path);
@@ -389,10 +389,10 @@ impl Container {
         let (path, node) = self.existing(path, Follow::Parents)?;
         match node.as_dir() {
             None => Err(Error::NotADirectory {
-                path: path.to_string(),
+                path: crate::error::path_bytes(&path),
             }),
             Some(d) if !d.children.is_empty() => Err(Error::DirectoryNotEmpty {
-                path: path.to_string(),
+                path: crate::error::path_bytes(&path),
             }),
             Some(_) if path.is_root() => Err(Error::RootDirectory {
                 reason: "the root cannot be removed",
@@ -476,24 +476,24 @@ impl Container {
         }
         if node.is_dir() && to.starts_with(&from) {
             return Err(Error::InvalidPath {
-                path: to.to_string(),
+                path: crate::error::path_bytes(&to),
                 reason: "cannot move a directory into itself",
             });
         }
         match (&target, node.is_dir()) {
             (Some(t), true) if !t.is_dir() => {
                 return Err(Error::NotADirectory {
-                    path: to.to_string(),
+                    path: crate::error::path_bytes(&to),
                 })
             }
             (Some(t), true) if t.as_dir().is_some_and(|d| !d.children.is_empty()) => {
                 return Err(Error::DirectoryNotEmpty {
-                    path: to.to_string(),
+                    path: crate::error::path_bytes(&to),
                 })
             }
             (Some(t), false) if t.is_dir() => {
                 return Err(Error::IsADirectory {
-                    path: to.to_string(),
+                    path: crate::error::path_bytes(&to),
                 })
             }
             _ => {}
@@ -555,7 +555,7 @@ impl Container {
         let (original, node) = self.existing(original, Follow::Parents)?;
         if node.is_dir() {
             return Err(Error::IsADirectory {
-                path: original.to_string(),
+                path: crate::error::path_bytes(&original),
             });
         }
         let link = self.vacant(link)?;
@@ -605,7 +605,7 @@ impl Container {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`]; [`Error::InvalidPath`] for bits outside `0o7777`.
+    /// [`Error::NotFound`]; [`Error::InvalidMode`] for bits outside `0o7777`.
     ///
     /// ```
     /// use layercake::{Container, Error, Image, Layer};
@@ -618,15 +618,15 @@ impl Container {
     /// assert_eq!(c.metadata("usr/bin/tool")?.mode_string(), "-rwsr-xr-x");
     /// assert!(matches!(
     ///     c.set_permissions("usr/bin/tool", 0o100755),
-    ///     Err(Error::InvalidPath { .. })
+    ///     Err(Error::InvalidMode { mode: 0o100755, .. })
     /// ));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn set_permissions(&mut self, path: impl AsImagePath, mode: u32) -> Result<()> {
         if mode > 0o7777 {
-            return Err(Error::InvalidPath {
-                path: format!("{mode:o}"),
-                reason: "mode has bits outside 0o7777",
+            return Err(Error::InvalidMode {
+                path: crate::error::path_bytes(path.image_path_bytes()),
+                mode,
             });
         }
         self.update(path, Follow::All, |m| m.mode = mode)

@@ -77,6 +77,7 @@ pub(crate) struct HostFile {
 impl HostFile {
     /// Opens a file on the host for reading.
     pub(crate) fn open(path: &Path) -> Result<Arc<HostFile>> {
+        Error::check_host_path(path, "opening")?;
         let file = File::open(path)
             .map_err(|e| Error::io(format_args!("opening {}", path.display()), e))?;
         Ok(Arc::new(HostFile {

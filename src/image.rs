@@ -573,8 +573,8 @@ fn verify_layers(config: &ImageConfig, layers: &[Layer]) -> Result<()> {
         if *want != layer.diff_id() {
             return Err(Error::DigestMismatch {
                 what: format!("layer {i}"),
-                expected: want.to_string(),
-                actual: layer.diff_id().to_string(),
+                expected: want.digest(),
+                actual: layer.diff_id().digest(),
             });
         }
     }

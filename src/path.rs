@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::error::{lossy, Error, Result};
+use crate::error::{Error, Result};
 
 /// A path inside an image, relative to its root and normalised.
 ///
@@ -65,7 +65,7 @@ impl ImagePath {
         let raw = path.image_path_bytes();
         let raw = &raw[..];
         let invalid = |reason| Error::InvalidPath {
-            path: lossy(raw),
+            path: crate::error::path_bytes(raw),
             reason,
         };
         if raw.contains(&0) {
@@ -198,7 +198,7 @@ impl ImagePath {
             || name.contains(&0)
         {
             return Err(Error::InvalidPath {
-                path: lossy(name),
+                path: crate::error::path_bytes(name),
                 reason: "not a single file name",
             });
         }

@@ -529,7 +529,7 @@ impl Tree {
         match self.resolve_path(&path, Follow::All, Escape::Clamp)? {
             (resolved, Some(node)) => Ok((resolved, node)),
             (_, None) => Err(Error::NotFound {
-                path: path.to_string(),
+                path: crate::error::path_bytes(&path),
             }),
         }
     }
@@ -544,7 +544,7 @@ impl Tree {
         escape: Escape,
     ) -> Result<(ImagePath, Option<Node>)> {
         let escaping = || Error::InvalidPath {
-            path: path.to_string(),
+            path: crate::error::path_bytes(path),
             reason: "a symlink on the way leaves the root",
         };
         // Every step below is O(1) or O(one name), so a lookup costs what its components
@@ -579,7 +579,7 @@ impl Tree {
             let dir_node = stack.last().map_or(&self.root, |(_, n)| n);
             let Some(dir) = dir_node.as_dir() else {
                 return Err(Error::NotADirectory {
-                    path: join_names(&stack).to_string(),
+                    path: crate::error::path_bytes(join_names(&stack)),
                 });
             };
             let Some(child) = dir.children.get(&name[..]).cloned() else {
@@ -587,7 +587,7 @@ impl Tree {
                     return Ok((join_names(&stack).join_unchecked(&name), None));
                 }
                 return Err(Error::NotFound {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(path),
                 });
             };
             match child.link_target() {
@@ -595,7 +595,7 @@ impl Tree {
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return Err(Error::SymlinkLoop {
-                            path: path.to_string(),
+                            path: crate::error::path_bytes(path),
                         });
                     }
                     if target.first() == Some(&b'/') {
@@ -671,11 +671,11 @@ impl Tree {
         let (resolved, node) = self.resolve(path)?;
         match (&node.kind, node.contents()) {
             (NodeKind::Dir(_), _) => Err(Error::IsADirectory {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
             }),
             (_, Some(contents)) => Ok(contents.clone()),
             (_, None) => Err(Error::InvalidPath {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
                 reason: "not a regular file",
             }),
         }
@@ -700,7 +700,7 @@ impl Tree {
         match node.kind {
             NodeKind::Dir(dir) => Ok(ReadDir { dir, next: None }),
             NodeKind::Leaf(_) => Err(Error::NotADirectory {
-                path: resolved.to_string(),
+                path: crate::error::path_bytes(&resolved),
             }),
         }
     }

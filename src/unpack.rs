@@ -977,7 +977,7 @@ impl Unpacker<'_> {
                 // A tree holds directories as directory nodes and hardlinks as shared
                 // nodes; a leaf of either kind is not something to write.
                 return Err(Error::InvalidPath {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(path),
                     reason: "a tree leaf that is a directory or hardlink record",
                 });
             }
@@ -1168,7 +1168,7 @@ fn check_name(name: &[u8], path: &ImagePath) -> Result<()> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
     {
         return Err(Error::InvalidPath {
-            path: path.to_string(),
+            path: crate::error::path_bytes(path),
             reason: "not a single file name",
         });
     }

@@ -410,14 +410,15 @@ fn errors_by_variant() -> Result {
         Err(Error::SymlinkLoop { .. })
     ));
 
-    // InvalidPath: `..` components, modes with type bits, devices as files.
+    // InvalidPath: `..` components, devices as files.
     assert!(matches!(
         c.write("etc/../x", "x"),
         Err(Error::InvalidPath { .. })
     ));
+    // InvalidMode: modes with type bits.
     assert!(matches!(
         c.set_permissions("etc/hosts", 0o100644),
-        Err(Error::InvalidPath { .. })
+        Err(Error::InvalidMode { mode: 0o100644, .. })
     ));
     let mut fifo = Container::new(
         &Image::builder()

@@ -231,6 +231,7 @@ enum Failure {
     DirectoryNotEmpty,
     RootDirectory,
     InvalidPath,
+    InvalidMode,
     SymlinkLoop,
     Unexpected(String),
 }
@@ -244,6 +245,7 @@ fn failure(err: &Error) -> Failure {
         Error::DirectoryNotEmpty { .. } => Failure::DirectoryNotEmpty,
         Error::RootDirectory { .. } => Failure::RootDirectory,
         Error::InvalidPath { .. } => Failure::InvalidPath,
+        Error::InvalidMode { .. } => Failure::InvalidMode,
         Error::SymlinkLoop { .. } => Failure::SymlinkLoop,
         other => Failure::Unexpected(other.to_string()),
     }
@@ -696,7 +698,7 @@ impl Model {
             }
             Op::SetPermissions(p, mode) => {
                 if *mode > 0o7777 {
-                    return fail(Failure::InvalidPath);
+                    return fail(Failure::InvalidMode);
                 }
                 self.update(p, top, |m| m.mode = *mode).map(|()| None)
             }

@@ -346,8 +346,8 @@ fn remove_follows_docker_rmi() -> Result {
     let err = store.remove(&one.id().to_string()).unwrap_err();
     match &err {
         Error::ImageInUse { id, tags } => {
-            assert_eq!(id, &one.id().to_string());
-            assert_eq!(tags, "one:a, one:b");
+            assert_eq!(*id, one.id());
+            assert_eq!(tags, &["one:a", "one:b"]);
         }
         other => panic!("expected ImageInUse, got {other}"),
     }
@@ -484,8 +484,8 @@ fn from_parts_checks_the_layers_against_the_config() -> Result {
         Error::DigestMismatch {
             expected, actual, ..
         } => {
-            assert_eq!(expected, layers[1].diff_id().to_string());
-            assert_eq!(actual, wrong_top.diff_id().to_string());
+            assert_eq!(expected, layers[1].diff_id().digest());
+            assert_eq!(actual, wrong_top.diff_id().digest());
         }
         other => panic!("expected DigestMismatch, got {other}"),
     }

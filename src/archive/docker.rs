@@ -70,11 +70,7 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
         Limits::check("JSON document bytes", config.len(), limits.json_bytes)?;
         let config = config.to_bytes()?;
         if let Some(digest) = config_digest {
-            verify(
-                &config,
-                &digest.to_string(),
-                &format!("config {}", entry.config),
-            )?;
+            verify(&config, &digest, &format!("config {}", entry.config))?;
         }
         let blobs: Vec<(String, Contents, Option<Digest>)> = entry
             .layers

@@ -43,11 +43,14 @@ impl Files {
     /// contradict each other), [`Error::LimitExceeded`] past a limit (members count as
     /// entries), [`Error::Io`] if reading fails.
     pub(crate) fn tar(archive: &Contents, label: String, options: &ReadOptions) -> Result<Files> {
+        // The reader's words are about a layer; here the tar is the image file, and the
+        // message names that file: `FILE: archive truncated: …`.
         let not_archive = |e: Error| {
-            let reason = match e {
+            let (reason, member) = match e {
                 Error::LimitExceeded { .. } | Error::Io { .. } => return e,
                 Error::DuplicateEntry { path } => {
-                    let index = tar_read::INDEX_MEMBERS.contains(&path.as_bytes());
+                    let index = tar_read::INDEX_MEMBERS.contains(&&path[..]);
+                    let path = String::from_utf8_lossy(&path).into_owned();
                     return Error::InvalidArchive {
                         path: Some(label.clone()),
                         reason: if index {
@@ -58,17 +61,21 @@ impl Files {
                         source: None,
                     };
                 }
-                // The reader's words are about a layer; here the tar is the image file.
-                Error::InvalidTar {
-                    path: Some(p),
-                    reason,
-                } => format!("{reason} (at member `{p}`)"),
-                Error::InvalidTar { path: None, reason } => reason,
-                e => e.to_string(),
+                Error::InvalidTar { path, reason } => (reason, path),
+                e => (e.to_string(), None),
             };
+            let truncated = reason.contains("ends inside") || reason.contains("past the end");
+            let what = if truncated {
+                "archive truncated"
+            } else {
+                "not a readable tar archive"
+            };
+            let at = member.map_or_else(String::new, |m| {
+                format!(" (at member `{}`)", String::from_utf8_lossy(&m))
+            });
             Error::InvalidArchive {
                 path: Some(label.clone()),
-                reason: format!("not a readable tar archive: {reason}"),
+                reason: format!("{what}: {reason}{at}"),
                 source: None,
             }
         };
@@ -168,14 +175,14 @@ impl Files {
         Limits::check("blob bytes", desc.size, max)?;
         let path = blob_path(&desc.digest);
         let blob = self.member(&path).map_err(|_| Error::MissingBlob {
-            digest: desc.digest.to_string(),
+            digest: desc.digest,
             path: Some(path),
         })?;
         if desc.size != blob.len() {
-            return Err(Error::DigestMismatch {
-                what: format!("size of blob {}", desc.digest),
-                expected: desc.size.to_string(),
-                actual: blob.len().to_string(),
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: desc.size,
+                actual: blob.len(),
             });
         }
         Ok(blob)
@@ -186,7 +193,7 @@ impl Files {
     pub(crate) fn verified_blob(&self, desc: &Descriptor) -> Result<Bytes> {
         let limit = self.options.limits.json_bytes;
         let bytes = self.blob(desc, limit)?.to_bytes()?;
-        verify(&bytes, &desc.digest.to_string(), &desc.media_type)?;
+        verify(&bytes, &desc.digest, &desc.media_type)?;
         Ok(bytes)
     }
 
@@ -213,19 +220,15 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &st
     })
 }
 
-/// Checks that `bytes` hash to `digest` (a digest string that parses; others never match).
-pub(crate) fn verify(bytes: &[u8], digest: &str, what: &str) -> Result<()> {
-    let actual = crate::digest::Digest::sha256(bytes);
-    let matches = digest
-        .parse::<crate::digest::Digest>()
-        .is_ok_and(|d| d.verify(bytes));
-    if matches {
+/// Checks that `bytes` hash to `digest`.
+pub(crate) fn verify(bytes: &[u8], digest: &crate::digest::Digest, what: &str) -> Result<()> {
+    if digest.verify(bytes) {
         return Ok(());
     }
     Err(Error::DigestMismatch {
         what: what.to_owned(),
-        expected: digest.to_owned(),
-        actual: actual.to_string(),
+        expected: *digest,
+        actual: crate::digest::Digest::sha256(bytes),
     })
 }
 

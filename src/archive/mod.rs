@@ -510,7 +510,8 @@ impl Archive {
     /// [`Error::InvalidReference`] for a name (`RepoTags`, a ref name) outside its grammar,
     /// shown escaped; [`Error::MissingBlob`] for a manifest,
     /// config or layer blob it lacks; [`Error::DigestMismatch`] for a manifest or config
-    /// that is not what names it, or a blob of another size than its descriptor says;
+    /// that is not what names it; [`Error::SizeMismatch`] for a blob of another size than
+    /// its descriptor says;
     /// [`Error::InvalidConfig`] for a bad config; [`Error::Unsupported`] for an unknown
     /// manifest media type; [`Error::LimitExceeded`] past a [`Limits`] (sizes of documents,
     /// declared blob and layer sizes, layer counts, nesting). Problems inside a layer come
@@ -560,6 +561,7 @@ impl Archive {
     /// ```
     pub fn open_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Archive> {
         let path = path.as_ref();
+        Error::check_host_path(path, "opening")?;
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io(format_args!("opening {}", path.display()), e))?;
         if meta.is_dir() {

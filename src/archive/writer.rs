@@ -497,8 +497,8 @@ fn verify_blob(layer: &Layer) -> Result<()> {
     if hash.digest() != blob.digest() {
         return Err(Error::DigestMismatch {
             what: format!("layer blob {}", blob.digest()),
-            expected: blob.digest().to_string(),
-            actual: hash.digest().to_string(),
+            expected: blob.digest(),
+            actual: hash.digest(),
         });
     }
     Ok(())

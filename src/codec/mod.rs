@@ -154,8 +154,8 @@ pub(crate) fn decode(
         if decoded.diff_id != want {
             return Err(Error::DigestMismatch {
                 what: format!("layer {want}"),
-                expected: want.to_string(),
-                actual: decoded.diff_id.to_string(),
+                expected: want.digest(),
+                actual: decoded.diff_id.digest(),
             });
         }
     }
@@ -166,7 +166,8 @@ pub(crate) fn decode(
 /// the one its manifest names (the likelier story for a blob that does not decompress or
 /// parse), and the blob's digest in an `InvalidBlob` that has none yet.
 fn explain(e: Error, expected: &Expected, blob: Option<&Contents>) -> Error {
-    let unnamed = matches!(&e, Error::InvalidBlob { digest, .. } if digest.is_empty());
+    let unnamed = matches!(&e, Error::InvalidBlob { digest: None, .. })
+        || matches!(&e, Error::RatioExceeded { blob: None, .. });
     let actual = if expected.blob.is_some() || unnamed {
         blob.and_then(|blob| {
             let mut hash = HashingReader::new(blob.reader());
@@ -182,11 +183,19 @@ fn explain(e: Error, expected: &Expected, blob: Option<&Contents>) -> Error {
     }
     match e {
         Error::InvalidBlob { reason, .. } if unnamed => Error::InvalidBlob {
-            digest: expected
-                .blob
-                .or(actual)
-                .map_or_else(|| "of a stream".into(), |d| d.to_string()),
+            digest: expected.blob.or(actual),
             reason,
+        },
+        Error::RatioExceeded {
+            blob: None,
+            value,
+            max,
+            offset,
+        } => Error::RatioExceeded {
+            blob: expected.blob.or(actual),
+            value,
+            max,
+            offset,
         },
         other => other,
     }
@@ -195,8 +204,8 @@ fn explain(e: Error, expected: &Expected, blob: Option<&Contents>) -> Error {
 fn mismatch(want: Digest, actual: Digest) -> Error {
     Error::DigestMismatch {
         what: format!("layer blob {want}"),
-        expected: want.to_string(),
-        actual: actual.to_string(),
+        expected: want,
+        actual,
     }
 }
 
@@ -335,7 +344,7 @@ fn compressed<R: Read + Send>(
             (Produced::Done(None), Some(apart)) => apart?,
             _ => {
                 return Err(Error::InvalidBlob {
-                    digest: String::new(),
+                    digest: None,
                     reason: "the decompressor stopped early".into(),
                 })
             }
@@ -411,7 +420,7 @@ fn produce<R: Read>(
     recycled: &Receiver<Vec<u8>>,
 ) -> Result<Produced> {
     let corrupt = |e: io::Error| Error::InvalidBlob {
-        digest: String::new(),
+        digest: None,
         reason: format!("{compression} stream is corrupt or truncated: {e}"),
     };
     let buffered = BufReader::with_capacity(CHUNK, Taken::new(blob, hash));
@@ -443,7 +452,7 @@ fn produce<R: Read>(
     }
     if trailing > 0 {
         return Err(Error::InvalidBlob {
-            digest: String::new(),
+            digest: None,
             reason: format!("{trailing} bytes after the end of the {compression} stream"),
         });
     }
@@ -555,10 +564,11 @@ impl Guard<'_> {
             // whatever follows it in the blob.
             let input = self.consumed.max(1);
             if total > Limits::RATIO_FLOOR && total > input.saturating_mul(ratio) {
-                return Err(Error::LimitExceeded {
-                    limit: "decompression ratio",
+                return Err(Error::RatioExceeded {
+                    blob: None,
                     value: total.div_ceil(input),
                     max: ratio,
+                    offset: self.consumed,
                 });
             }
         }

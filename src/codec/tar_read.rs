@@ -642,7 +642,7 @@ impl Reader<'_> {
             };
             if refused {
                 return Err(Error::DuplicateEntry {
-                    path: path.to_string(),
+                    path: crate::error::path_bytes(&path),
                 });
             }
         }

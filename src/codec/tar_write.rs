@@ -37,7 +37,7 @@ pub(crate) struct Written {
 fn check_writable(changes: &Changeset) -> Result<()> {
     let refuse = |path: &ImagePath, reason| {
         Err(Error::InvalidPath {
-            path: path.to_string(),
+            path: crate::error::path_bytes(path),
             reason,
         })
     };

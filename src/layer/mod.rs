@@ -416,7 +416,8 @@ impl Layer {
     /// # Errors
     ///
     /// [`Error::InvalidBlob`](crate::Error::InvalidBlob) for a corrupt, truncated or garbage-trailed stream,
-    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) past a [`Limits`] (blob size, layer size, ratio),
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) past a [`Limits`] (blob size, layer size),
+    /// [`Error::RatioExceeded`](crate::Error::RatioExceeded) past its decompression ratio,
     /// [`Error::Io`](crate::Error::Io) if the temporary file cannot be written, then as [`Layer::from_tar`].
     ///
     /// ```

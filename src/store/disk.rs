@@ -243,11 +243,18 @@ impl Disk {
         Limits::check("JSON blob bytes", desc.size, limit)?;
         let bytes = read_small(&self.blob_path(&desc.digest), limit)?;
         let actual = Digest::sha256(&bytes);
-        if actual != desc.digest || bytes.len() as u64 != desc.size {
+        if bytes.len() as u64 != desc.size {
+            return Err(Error::SizeMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: desc.size,
+                actual: bytes.len() as u64,
+            });
+        }
+        if actual != desc.digest {
             return Err(Error::DigestMismatch {
                 what: format!("blob {}", desc.digest),
-                expected: desc.digest.to_string(),
-                actual: actual.to_string(),
+                expected: desc.digest,
+                actual,
             });
         }
         Ok(bytes)
@@ -429,7 +436,7 @@ impl Disk {
         let blob = tee.copy.finish()?;
         if blob.len() != total {
             return Err(Error::InvalidBlob {
-                digest: decoded.blob_digest.to_string(),
+                digest: Some(decoded.blob_digest),
                 reason: format!("{} bytes after the end of the stream", total - blob.len()),
             });
         }
@@ -472,8 +479,8 @@ impl Disk {
         if actual != digest {
             return Err(Error::DigestMismatch {
                 what: format!("{what} {digest}"),
-                expected: digest.to_string(),
-                actual: actual.to_string(),
+                expected: digest,
+                actual,
             });
         }
         let written = out.finish()?;

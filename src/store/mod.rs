@@ -1004,8 +1004,8 @@ impl Store {
             }
             None if tags.len() > 1 => {
                 return Err(Error::ImageInUse {
-                    id: id.to_string(),
-                    tags: self.tags_of(id).join(", "),
+                    id,
+                    tags: self.tags_of(id),
                 })
             }
             None => {

@@ -113,6 +113,8 @@ pub enum Expect {
     Limit { limit: &'static str, max: u64 },
     /// `DigestMismatch { expected, .. }`.
     DigestMismatch { expected: String },
+    /// `SizeMismatch { expected, actual, .. }`.
+    SizeMismatch { expected: u64, actual: u64 },
     /// `MissingBlob { digest, .. }`.
     MissingBlob { digest: String },
     /// `InvalidTar` whose reason contains this.
@@ -374,9 +376,31 @@ impl Expect {
                 },
             ) => l == limit && m == max && value > m,
             (Expect::DigestMismatch { expected }, Error::DigestMismatch { expected: e, .. }) => {
-                e == expected
+                e.to_string() == *expected
             }
-            (Expect::MissingBlob { digest }, Error::MissingBlob { digest: d, .. }) => d == digest,
+            (
+                Expect::Limit {
+                    limit: "decompression ratio",
+                    max,
+                },
+                Error::RatioExceeded {
+                    value,
+                    max: m,
+                    blob,
+                    ..
+                },
+            ) => m == max && value > m && blob.is_some(),
+            (
+                Expect::SizeMismatch { expected, actual },
+                Error::SizeMismatch {
+                    expected: e,
+                    actual: a,
+                    ..
+                },
+            ) => e == expected && a == actual,
+            (Expect::MissingBlob { digest }, Error::MissingBlob { digest: d, .. }) => {
+                d.to_string() == *digest
+            }
             (Expect::InvalidTar(want), Error::InvalidTar { reason, .. }) => reason.contains(want),
             (Expect::InvalidPath(want), Error::InvalidPath { reason, .. }) => reason == want,
             (
@@ -458,6 +482,9 @@ impl Expect {
             Expect::Limit { limit, max } => format!("LimitExceeded {{ {limit:?}, max {max} }}"),
             Expect::DigestMismatch { expected } => {
                 format!("DigestMismatch {{ expected {expected} }}")
+            }
+            Expect::SizeMismatch { expected, actual } => {
+                format!("SizeMismatch {{ expected {expected}, actual {actual} }}")
             }
             Expect::MissingBlob { digest } => format!("MissingBlob {{ {digest} }}"),
             Expect::InvalidTar(r) => format!("InvalidTar {{ reason containing {r:?} }}"),
@@ -1487,8 +1514,9 @@ pub fn all() -> Vec<Case> {
             set_manifest(&mut m, &manifest);
             p(
                 archive_op(tar_of(&m)),
-                Expect::DigestMismatch {
-                    expected: (size + 1).to_string(),
+                Expect::SizeMismatch {
+                    expected: size + 1,
+                    actual: size,
                 },
             )
             .at_open()

@@ -437,15 +437,43 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            // One line: the error, then each underlying cause the error does not repeat.
+            // One line: the error, then each underlying cause the error does not repeat
+            // (layercake's own errors end with their cause's message already), with every
+            // unprintable character escaped: messages quote input, and the causes' words
+            // (serde_json's, an argument's) are not escaped by the library.
             let mut line = format!("layercake: {e}");
             let mut cause = e.source();
             while let Some(c) = cause {
-                line.push_str(&format!(": {c}"));
+                let text = c.to_string();
+                if !line.contains(&text) && !line.contains(&escape(&text)) {
+                    line.push_str(&format!(": {text}"));
+                }
                 cause = c.source();
             }
-            eprintln!("{line}");
+            eprintln!("{}", escape(&line));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Escapes what a terminal would act on, as the library's `Display` of its errors does:
+/// control characters (C0, DEL, C1) and the format characters that reorder text. Text the
+/// library escaped already passes unchanged.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let unprintable = c.is_control()
+            || matches!(c,
+                '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
+                | '\u{feff}' | '\u{fff9}'..='\u{fffb}');
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if unprintable && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if unprintable => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -140,6 +140,9 @@ impl Loaded {
 /// is read here; layers are read when a command needs them. An argument that is neither an
 /// existing path nor has a transport prefix names an image in the store, as in `docker`.
 pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
+    if arg.is_empty() {
+        return Err("IMAGE: path is empty".into());
+    }
     let target = parse(arg);
     if target.format.is_none() && std::fs::symlink_metadata(&target.path).is_err() {
         check_transport(arg)?;
