@@ -1109,3 +1109,19 @@ fn a_name_offering_other_platforms_only_is_an_error_naming_them() {
     let archive = Archive::from_bytes_with(solo, &s390x).unwrap();
     assert_eq!(archive.image("solo:1").unwrap().id(), arm.id());
 }
+
+#[test]
+fn an_error_in_a_member_names_the_file_and_the_member() {
+    let dir = TempDir::new("member-error");
+    let path = dir.join("bad.tar");
+    let members = [("manifest.json", br#"[{"Config":"#.to_vec())];
+    std::fs::write(&path, tar_of(&members)).unwrap();
+    let err = Archive::open(&path).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}: manifest.json: malformed JSON",
+            path.display()
+        )),
+        "{err}"
+    );
+}

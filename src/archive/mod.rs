@@ -652,10 +652,11 @@ impl Archive {
 
     fn read(format: Format, files: &Files, options: &LoadOptions) -> Result<Archive> {
         let mut loader = Loader::new(files, &options.platform);
-        let (images, unavailable) = match format {
-            Format::DockerArchive => (docker::read(&mut loader)?, Vec::new()),
-            Format::OciLayout | Format::OciArchive => oci::read_layout(&mut loader)?,
+        let read = match format {
+            Format::DockerArchive => docker::read(&mut loader).map(|images| (images, Vec::new())),
+            Format::OciLayout | Format::OciArchive => oci::read_layout(&mut loader),
         };
+        let (images, unavailable) = read.map_err(|e| in_file(e, &files.label))?;
         Ok(Archive {
             format,
             label: files.label.clone(),
@@ -836,6 +837,23 @@ impl Archive {
         } else {
             format!("it holds {}", all.join(", "))
         }
+    }
+}
+
+/// An error about a member of an image file (`manifest.json: malformed JSON`) as one about
+/// the file, naming the member: `FILE: manifest.json: malformed JSON`.
+fn in_file(e: Error, file: &str) -> Error {
+    match e {
+        Error::InvalidArchive {
+            path: Some(member),
+            reason,
+            source,
+        } if member != file => Error::InvalidArchive {
+            path: Some(file.to_owned()),
+            reason: format!("{member}: {reason}"),
+            source,
+        },
+        other => other,
     }
 }
 

@@ -3200,7 +3200,7 @@ pub fn all() -> Vec<Case> {
                     else {
                         return false;
                     };
-                    reason == "malformed JSON"
+                    reason == "manifest.json: malformed JSON"
                         && json.to_string().contains("recursion limit exceeded")
                 }),
             )
