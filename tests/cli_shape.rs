@@ -302,3 +302,26 @@ fn inspect_and_history_with_no_size_read_no_layer() {
     assert!(fails(&["inspect", s(&path)]).contains("mismatch"));
     assert!(fails(&["history", s(&path)]).contains("mismatch"));
 }
+
+#[test]
+fn limit_raises_a_limit_and_a_refused_ratio_says_how() {
+    let dir = TempDir::new("limit");
+    // 200 MiB of zeros in one file, gzip: past 128:1 once output passes 64 MiB.
+    let rootfs = dir.join("zeros.tar.gz");
+    let layer = Layer::builder()
+        .file("zeros", vec![0u8; 200 << 20])
+        .build()
+        .unwrap()
+        .compress(Compression::Gzip, 6)
+        .unwrap();
+    std::fs::write(&rootfs, layer.blob().contents().to_bytes().unwrap()).unwrap();
+    let out = dir.join("image.tar");
+    let refused = fails(&["import", s(&rootfs), "-o", s(&out)]);
+    assert!(
+        refused.contains("decompression ratio") && refused.contains("--limit ratio="),
+        "{refused}"
+    );
+    let id = ok(&["--limit", "ratio=2000", "import", s(&rootfs), "-o", s(&out)]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert!(fails(&["--limit", "bogus=1", "images"]).contains("no such limit"));
+}

@@ -197,6 +197,20 @@ impl LoadOptions {
         self
     }
 
+    /// The read options in force (limits, temporary directory, duplicates).
+    ///
+    /// ```
+    /// use layercake::archive::LoadOptions;
+    /// use layercake::layer::ReadOptions;
+    /// use layercake::Limits;
+    ///
+    /// let options = LoadOptions::new().read(ReadOptions::new().limits(Limits::new().ratio(2000)));
+    /// assert_eq!(options.read_in_force().limits_in_force().ratio_in_force(), 2000);
+    /// ```
+    pub fn read_in_force(&self) -> &ReadOptions {
+        &self.read
+    }
+
     /// Sets the platform to take from a multi-platform index (an image index or Docker
     /// manifest list), the host's by default. The platforms an index offers are listed
     /// ([`ArchiveImage::platforms`]), and a name whose index has none for this platform is

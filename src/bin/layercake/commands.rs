@@ -375,7 +375,10 @@ pub fn import(
         options = options.commit(layercake::Commit::new().message(message));
     }
     let image = with_spinner(format!("importing {}", file.display()), || {
-        Ok(archive::import_layer(Layer::open(file)?, &options)?)
+        Ok(archive::import_layer(
+            Layer::open_with(file, crate::source::load_options().read_in_force())?,
+            &options,
+        )?)
     })?;
     save(output, format, None, None, &image, &names, None)?;
     println!("{}", image.id());

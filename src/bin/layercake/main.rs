@@ -27,6 +27,13 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
 
+    /// Raises or lowers a limit on what image files may hold, as `NAME=VALUE` (repeatable):
+    /// ratio, layer-bytes, image-bytes, archive-bytes, blob-bytes, entries, path-bytes,
+    /// name-bytes, depth, pax-bytes, json-bytes, layers, index-depth, trailing-bytes. E.g.
+    /// `--limit ratio=2000` reads a layer of zero-filled files that looks like a bomb.
+    #[arg(long, global = true, value_name = "NAME=VALUE", value_parser = source::parse_limit)]
+    limit: Vec<(String, u64)>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -324,6 +331,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = source::set_limits(&cli.limit) {
+        eprintln!("layercake: {e}");
+        return ExitCode::FAILURE;
+    }
     let root = root::Root::new(cli.root);
     let root = &root;
     // Not locked: `load`'s progress may be reported from another thread.
@@ -449,6 +460,11 @@ fn main() -> ExitCode {
                     line.push_str(&format!(": {text}"));
                 }
                 cause = c.source();
+            }
+            if let Some(layercake::Error::RatioExceeded { .. }) =
+                e.downcast_ref::<layercake::Error>()
+            {
+                line.push_str(" (here: --limit ratio=N)");
             }
             eprintln!("{}", escape(&line));
             ExitCode::FAILURE

@@ -3,16 +3,66 @@
 
 use std::error::Error;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use layercake::archive::{Archive, ArchiveImage, Format, Writer};
+use layercake::archive::{Archive, ArchiveImage, Format, LoadOptions, Writer};
+use layercake::layer::ReadOptions;
 use layercake::Compression;
 use layercake::Image;
+use layercake::Limits;
 
 use crate::root::Root;
 
 pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// The options every image file is read with: the defaults, with `--limit`s.
+static LOAD_OPTIONS: OnceLock<LoadOptions> = OnceLock::new();
+
+/// `NAME=VALUE` of `--limit`.
+pub fn parse_limit(text: &str) -> std::result::Result<(String, u64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected NAME=VALUE, e.g. ratio=2000"))?;
+    let value = value.parse::<u64>().map_err(|e| format!("`{text}`: {e}"))?;
+    Ok((name.to_owned(), value))
+}
+
+/// Sets the limits of every image file read, from `--limit NAME=VALUE`s.
+pub fn set_limits(given: &[(String, u64)]) -> Result<()> {
+    let mut limits = Limits::default();
+    for (name, value) in given {
+        let value = *value;
+        let size = || usize::try_from(value).map_err(|e| format!("--limit {name}: {e}"));
+        limits = match name.as_str() {
+            "ratio" => limits.ratio(value),
+            "layer-bytes" => limits.layer_bytes(value),
+            "image-bytes" => limits.image_bytes(value),
+            "archive-bytes" => limits.archive_bytes(value),
+            "blob-bytes" => limits.blob_bytes(value),
+            "entries" => limits.entries(value),
+            "path-bytes" => limits.path_bytes(size()?),
+            "name-bytes" => limits.name_bytes(size()?),
+            "depth" => limits.depth(size()?),
+            "pax-bytes" => limits.pax_bytes(value),
+            "json-bytes" => limits.json_bytes(value),
+            "layers" => limits.layers(size()?),
+            "index-depth" => limits.index_depth(size()?),
+            "trailing-bytes" => limits.trailing_bytes(value),
+            other => return Err(format!("--limit {other}: no such limit").into()),
+        };
+    }
+    let options = LoadOptions::new().read(ReadOptions::new().limits(limits));
+    LOAD_OPTIONS
+        .set(options)
+        .map_err(|_| "limits set twice".into())
+}
+
+/// How image files are read (see [`set_limits`]).
+pub fn load_options() -> &'static LoadOptions {
+    LOAD_OPTIONS.get_or_init(LoadOptions::new)
+}
 
 /// A parsed IMAGE or OUTPUT argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +198,7 @@ pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
         check_transport(arg)?;
         return root.load(arg);
     }
-    let archive = Archive::open(&target.path)?;
+    let archive = Archive::open_with(&target.path, load_options())?;
     if let Some(wanted) = target.format {
         let found = archive.format();
         // A docker-archive written by Docker 25 or layercake is also an OCI layout.

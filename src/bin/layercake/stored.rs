@@ -37,7 +37,7 @@ pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<
     if let Some(text) = input.to_str() {
         crate::source::check_transport(text)?;
     }
-    let archive = Archive::open(input)?;
+    let archive = Archive::open_with(input, crate::source::load_options())?;
     let mut store = root.open()?;
     // Bars on a terminal only; the lines go to standard output either way.
     let multi = std::io::stderr().is_terminal().then(MultiProgress::new);
