@@ -55,7 +55,7 @@ pub(super) fn read(loader: &mut Loader<'_>) -> Result<Vec<ArchiveImage>> {
         let references: Vec<Reference> = entry
             .repo_tags
             .iter()
-            .map(|t| Reference::parse(t))
+            .map(|t| repo_tag(t))
             .collect::<Result<_>>()?;
         Limits::check(
             "layers in one image",
@@ -111,6 +111,23 @@ fn blob_digest(name: &str, key: &str) -> Result<Option<Digest>> {
         )),
         (a, b) => Ok(a.or(b)),
     }
+}
+
+/// A `RepoTags` entry: a reference with a tag, as `docker load` requires (`busybox` alone or
+/// `busybox@sha256:…` is refused there too).
+fn repo_tag(text: &str) -> Result<Reference> {
+    let reference = Reference::parse(text)?;
+    let tagged = text
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'));
+    if !tagged || reference.digest().is_some() {
+        return Err(Error::InvalidReference {
+            reference: text.chars().take(256).collect(),
+            reason: "a RepoTags entry must be name:tag",
+        });
+    }
+    Ok(reference)
 }
 
 /// The digest a member name carries, if it is digest-shaped: `blobs/sha256/HEX` or

@@ -3592,6 +3592,23 @@ pub fn all() -> Vec<Case> {
             )
             .at_open()
         }),
+        case("archive", "docker_repo_tag_without_tag_is_refused", || {
+            // `docker load` wants name:tag in RepoTags: a bare name, or a digest, is refused.
+            let image = sample_image();
+            let mut m = docker_save_members(&image);
+            let config = format!("{}.json", image.id().to_hex());
+            let layers: Vec<String> = (1..=2).map(|i| format!("{i:064x}/layer.tar")).collect();
+            let manifest =
+                json!([{"Config": config, "RepoTags": ["localhost:5000/app"], "Layers": layers}]);
+            m.insert("manifest.json".into(), manifest.to_string().into_bytes());
+            p(
+                archive_op(tar_of(&m)),
+                Expect::Fails("InvalidReference `localhost:5000/app` (no tag)", |e| {
+                    matches!(e, Error::InvalidReference { reference, .. } if reference == "localhost:5000/app")
+                }),
+            )
+            .at_open()
+        }),
         case("archive", "oci_ref_name_invalid_is_refused_escaped", || {
             let mut m = oci_members(&sample_image(), Compression::Gzip);
             let mut index = index_of(&m);
