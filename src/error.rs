@@ -1,5 +1,7 @@
 //! The crate's one error type: every failure names the path, digest or limit it is about.
 
+// A path's bytes shown: UTF-8 as text, any other byte as `\xNN`.
+use crate::entry::Escaped as PathBytes;
 use std::fmt;
 use std::io;
 
@@ -327,21 +329,6 @@ impl fmt::Display for Error {
     /// Writes the message, escaping what is not printable (see [`Error`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.message(&mut Escaping(f))
-    }
-}
-
-/// Shows the bytes of a path: UTF-8 as text, any other byte as `\xNN`.
-struct PathBytes<'a>(&'a [u8]);
-
-impl fmt::Display for PathBytes<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -114,47 +114,12 @@ pub fn load(root: &Root, out: &mut (impl Write + Send), input: &Path) -> Result<
     Ok(())
 }
 
-/// Parses RFC 3339 (`2023-06-12T23:05:42.123Z`, `…+02:00`) to seconds since the epoch.
+/// Parses RFC 3339 (`2023-06-12T23:05:42.123Z`, `…+02:00`) to seconds since the epoch, as
+/// the library's [`Timestamp`](layercake::config::Timestamp) reads it.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let num = |s: &str| -> Option<i64> {
-        s.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-');
-    let (year, month, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    if time.len() < 8 || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let (hour, minute, second) = (
-        num(time.get(0..2)?)?,
-        num(time.get(3..5)?)?,
-        num(time.get(6..8)?)?,
-    );
-    let rest = time[8..].trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match rest {
-        "Z" | "z" | "" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest.get(1..)?.split_once(':')?;
-            sign * (num(h)? * 3600 + num(m)? * 60)
-        }
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    layercake::config::Timestamp::parse(text)
+        .ok()
+        .map(|t| t.unix_seconds())
 }
 
 /// Docker's `CREATED`: `About an hour ago`, `3 weeks ago`, `2 years ago`.
