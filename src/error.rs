@@ -1,13 +1,13 @@
 //! The crate's one error type: every failure names the path, digest or limit it is about.
 
-// A path's bytes shown: UTF-8 as text, any other byte as `\xNN`.
-use crate::entry::Escaped as PathBytes;
 use std::fmt;
 use std::io;
 
 use bytes::Bytes;
 
 use crate::digest::{Digest, ImageId};
+// A path's bytes shown: UTF-8 as text, any other byte as `\xNN`.
+use crate::entry::Escaped as PathBytes;
 
 /// A specialised `Result` whose error is [`Error`].
 ///
