@@ -326,8 +326,9 @@ impl Image {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack, or to a
-    /// directory (R7).
+    /// The errors of [`Layer::changeset`] for a layer not read yet (layers of an image file
+    /// are read here), and [`Error::InvalidHardlink`] if a layer links to a path its lower
+    /// layers lack, or to a directory (R7).
     ///
     /// ```
     /// use layercake::{Image, Layer};
@@ -377,7 +378,7 @@ impl Image {
     /// # Errors
     ///
     /// [`Error::LayerOutOfRange`] if `from` is greater than the number of layers; otherwise as
-    /// [`Image::tree`].
+    /// [`Image::tree`] and [`Layer::diff`].
     ///
     /// ```
     /// use layercake::{Commit, Error, Image, Layer};
