@@ -935,8 +935,9 @@ pub struct CommitOptions {
 }
 
 impl CommitOptions {
-    /// The defaults: no author or message, created now, the image's config, explicit
-    /// whiteouts.
+    /// The defaults: no author or message of its own (the new config keeps the image's
+    /// `author` and `comment`; the new history entry has no comment), created now, the
+    /// image's config, explicit whiteouts.
     ///
     /// ```
     /// use layercake::{CommitOptions, Container, Image};

@@ -1082,7 +1082,9 @@ impl Store {
         gone
     }
 
-    /// `docker image inspect` of an image, with its tags.
+    /// `docker image inspect` of an image, with its tags. Nothing is read: as with
+    /// [`Image::inspect`], `size` is `None` until every layer has been read
+    /// ([`Image::read_layers`]).
     ///
     /// # Errors
     ///
