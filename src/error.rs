@@ -106,7 +106,9 @@ pub enum Error {
         actual: u64,
     },
 
-    /// A path is not acceptable inside an image.
+    /// A path is not acceptable inside an image (a `..` component, a NUL byte, a name a
+    /// layer tar cannot carry), or names the wrong kind of entry for what was asked (a
+    /// device or pipe where a regular file is needed, a directory moved into itself).
     InvalidPath {
         /// The path, as given.
         path: Bytes,
@@ -290,7 +292,10 @@ pub enum Error {
         offset: u64,
     },
 
-    /// Something this crate does not support (a compression, a media type, a format).
+    /// Something this crate does not support (a compression, a media type, a format, a
+    /// platform string it cannot parse), a name whose index has no image for the platform
+    /// asked, or writer options that contradict each other
+    /// ([`Writer::write`](crate::archive::Writer::write)).
     Unsupported {
         /// What it is.
         what: String,
