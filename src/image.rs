@@ -841,9 +841,10 @@ impl ImageBuilder {
     }
 
     /// Sets the commit metadata: author, message, creation time (default: the epoch itself,
-    /// so the same calls give the same image), and a runtime config, which replaces the one
-    /// set so far as [`ImageBuilder::config`] would. Fields the [`Commit`] leaves unset keep
-    /// what an earlier call, or the base, set. History entries without an author or time of
+    /// also on a base, so the same calls give the same image), and a runtime config, which
+    /// replaces the one set so far as [`ImageBuilder::config`] would. Fields the [`Commit`]
+    /// leaves unset keep what an earlier call set; an author, message or config no call
+    /// sets is the base's. History entries without an author or time of
     /// their own get the commit's.
     ///
     /// ```
