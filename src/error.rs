@@ -230,7 +230,8 @@ pub enum Error {
         candidates: Vec<String>,
     },
 
-    /// An image cannot be removed while tags point at it and `force` was not given.
+    /// An image cannot be removed by id while several tags point at it (as `docker rmi`
+    /// without `-f` refuses): remove it by tag, one tag at a time.
     ImageInUse {
         /// The image id.
         id: ImageId,
