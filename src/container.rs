@@ -773,7 +773,8 @@ impl Container {
         Ok(self.existing(path, Follow::Parents)?.1)
     }
 
-    /// Whether something exists at `path` (following symlinks).
+    /// Whether something exists at `path` (following symlinks). Any error, an invalid path
+    /// or a symlink loop included, is `false`, as with [`std::path::Path::exists`].
     ///
     /// ```
     /// use layercake::{Container, Image, Layer};
