@@ -11,10 +11,13 @@ use crate::config::{ConfigFile, ContainerConfig};
 /// [`Image::squash`](crate::Image::squash).
 ///
 /// The message is the config's top-level `comment`, and the `comment` of the history entry
-/// the commit adds (Docker's JSON says "comment"; this API says "message" throughout). A
-/// field left unset keeps what the image had, or the default of the operation: the epoch for
-/// [`ImageBuilder`](crate::ImageBuilder) (reproducible), now for a container commit and an
-/// import.
+/// the commit adds. Docker's JSON says "comment", and so do the types that mirror it
+/// ([`History`](crate::config::History), [`Inspect`](crate::Inspect),
+/// [`HistoryRow`](crate::HistoryRow)); what makes an image says "message". An author,
+/// message or config left unset keeps what the image had; a time left unset is the
+/// operation's default: the epoch for [`ImageBuilder`](crate::ImageBuilder) (reproducible,
+/// also on a base), now for a container commit and an import, the image's own time for a
+/// squash.
 ///
 /// ```
 /// use layercake::{Commit, CommitOptions, Container, Image};

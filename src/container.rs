@@ -773,7 +773,8 @@ impl Container {
         Ok(self.existing(path, Follow::Parents)?.1)
     }
 
-    /// Whether something exists at `path` (following symlinks).
+    /// Whether something exists at `path` (following symlinks). Any error, an invalid path
+    /// or a symlink loop included, is `false`, as with [`std::path::Path::exists`].
     ///
     /// ```
     /// use layercake::{Container, Image, Layer};
@@ -935,8 +936,9 @@ pub struct CommitOptions {
 }
 
 impl CommitOptions {
-    /// The defaults: no author or message, created now, the image's config, explicit
-    /// whiteouts.
+    /// The defaults: no author or message of its own (the new config keeps the image's
+    /// `author` and `comment`; the new history entry has no comment), created now, the
+    /// image's config, explicit whiteouts.
     ///
     /// ```
     /// use layercake::{CommitOptions, Container, Image};

@@ -108,7 +108,9 @@ pub enum Error {
         actual: u64,
     },
 
-    /// A path is not acceptable inside an image.
+    /// A path is not acceptable inside an image (a `..` component, a NUL byte, a name a
+    /// layer tar cannot carry), or names the wrong kind of entry for what was asked (a
+    /// device or pipe where a regular file is needed, a directory moved into itself).
     InvalidPath {
         /// The path, as given.
         path: Bytes,
@@ -230,7 +232,8 @@ pub enum Error {
         candidates: Vec<String>,
     },
 
-    /// An image cannot be removed while tags point at it and `force` was not given.
+    /// An image cannot be removed by id while several tags point at it (as `docker rmi`
+    /// without `-f` refuses): remove it by tag, one tag at a time.
     ImageInUse {
         /// The image id.
         id: ImageId,
@@ -292,7 +295,10 @@ pub enum Error {
         offset: u64,
     },
 
-    /// Something this crate does not support (a compression, a media type, a format).
+    /// Something this crate does not support (a compression, a media type, a format, a
+    /// platform string it cannot parse), a name whose index has no image for the platform
+    /// asked, or writer options that contradict each other
+    /// ([`Writer::write`](crate::archive::Writer::write)).
     Unsupported {
         /// What it is.
         what: String,

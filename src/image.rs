@@ -326,8 +326,9 @@ impl Image {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidHardlink`] if a layer links to a path its lower layers lack, or to a
-    /// directory (R7).
+    /// The errors of [`Layer::changeset`] for a layer not read yet (layers of an image file
+    /// are read here), and [`Error::InvalidHardlink`] if a layer links to a path its lower
+    /// layers lack, or to a directory (R7).
     ///
     /// ```
     /// use layercake::{Image, Layer};
@@ -377,7 +378,7 @@ impl Image {
     /// # Errors
     ///
     /// [`Error::LayerOutOfRange`] if `from` is greater than the number of layers; otherwise as
-    /// [`Image::tree`].
+    /// [`Image::tree`] and [`Layer::diff`].
     ///
     /// ```
     /// use layercake::{Commit, Error, Image, Layer};
@@ -840,9 +841,10 @@ impl ImageBuilder {
     }
 
     /// Sets the commit metadata: author, message, creation time (default: the epoch itself,
-    /// so the same calls give the same image), and a runtime config, which replaces the one
-    /// set so far as [`ImageBuilder::config`] would. Fields the [`Commit`] leaves unset keep
-    /// what an earlier call, or the base, set. History entries without an author or time of
+    /// also on a base, so the same calls give the same image), and a runtime config, which
+    /// replaces the one set so far as [`ImageBuilder::config`] would. Fields the [`Commit`]
+    /// leaves unset keep what an earlier call set; an author, message or config no call
+    /// sets is the base's. History entries without an author or time of
     /// their own get the commit's.
     ///
     /// ```

@@ -166,7 +166,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, unpack, import, convert, squash), with clap and indicatif |
+//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, unpack, import, convert, squash, load, images, save, tag, rmi, prune, verify, df), with clap and indicatif |
 //!
 //! ## Safety
 //!
@@ -174,8 +174,8 @@
 //! no NUL, the root stays a directory) and malformed input gives a typed [`Error`], never a
 //! panic. Every size, count and depth an input could inflate is bounded by [`Limits`], with
 //! defaults taken from Linux, Docker, containerd and Go (see its table); exceeding one is
-//! [`Error::LimitExceeded`] naming it; counts and declared sizes are checked before a byte is
-//! decompressed. A layer is verified against every digest that names it before any of its
+//! [`Error::LimitExceeded`] naming it ([`Error::RatioExceeded`] for the decompression ratio);
+//! counts and declared sizes are checked before a byte is decompressed. A layer is verified against every digest that names it before any of its
 //! entries is returned, so a failed read changes nothing. [`unpack()`](fn@unpack) writes a tree to a
 //! host directory through directory descriptors: nothing outside it, no symlink followed
 //! (Linux).

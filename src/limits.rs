@@ -1,6 +1,8 @@
 //! [`Limits`]: how much untrusted input a read may make layercake hold or do. Every byte of
 //! an image file is attacker-controlled; each limit here, when exceeded, stops the read with
-//! [`Error::LimitExceeded`](crate::Error::LimitExceeded) naming it.
+//! [`Error::LimitExceeded`](crate::Error::LimitExceeded) naming it, except the decompression
+//! ratio, which stops it with [`Error::RatioExceeded`](crate::Error::RatioExceeded) naming the
+//! blob.
 
 /// Limits on what reading a layer or an image file accepts, with defaults that follow the
 /// platform and the tools people already run.
@@ -201,6 +203,7 @@ setters! {
     blob_bytes / blob_bytes_in_force: u64,
     /// Sets the largest decompression ratio (uncompressed bytes per blob byte taken in so
     /// far). It only counts once a blob's output passes [`Limits::RATIO_FLOOR`] (see there for a small layer it lets through).
+    /// Exceeding it is [`Error::RatioExceeded`](crate::Error::RatioExceeded), not `LimitExceeded`.
     ///
     /// ```
     /// use layercake::layer::ReadOptions;

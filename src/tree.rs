@@ -723,7 +723,8 @@ impl Tree {
 
     /// Every entry below directory `path`, with full paths, as [`Tree::walk`] orders them.
     /// The path is taken as it is (no symlink followed; resolve it first if it may hold
-    /// one); the walk is empty if it is not a directory.
+    /// one); the walk is empty if it is not a directory, and also if `path` is invalid (a
+    /// `..` component or a NUL byte), where [`Tree::lookup`] gives an error.
     ///
     /// ```
     /// use layercake::{Layer, Tree};

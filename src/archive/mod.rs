@@ -212,9 +212,14 @@ impl LoadOptions {
     }
 
     /// Sets the platform to take from a multi-platform index (an image index or Docker
-    /// manifest list), the host's by default. The platforms an index offers are listed
-    /// ([`ArchiveImage::platforms`]), and a name whose index has none for this platform is
-    /// an error naming the ones it has.
+    /// manifest list, or several entries of `index.json` under one name), the host's by
+    /// default. A manifest is taken when its OS and architecture are those asked and, if
+    /// the platform asked has a variant, its variant too; a manifest that names no platform
+    /// is taken for any. In an image index or manifest list the first such manifest is
+    /// taken; of several entries of `index.json` under one name, each such one. A name with
+    /// a single entry, a manifest, is read whatever its platform. The platforms an index
+    /// offers are listed ([`ArchiveImage::platforms`]), and a name whose index has none for
+    /// this platform is an error naming the ones it has.
     ///
     /// ```
     /// use layercake::archive::{Archive, Format, LoadOptions, Platform, Writer};

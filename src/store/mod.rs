@@ -278,7 +278,8 @@ pub enum Progress {
         /// The blob's size.
         total: u64,
     },
-    /// A new layer, verified and written (in memory: kept).
+    /// A new layer, verified and written (in memory: kept as it is, and a layer of an
+    /// image file not read yet is read and verified when first needed).
     Stored {
         /// The layer.
         diff_id: DiffId,
@@ -1082,7 +1083,9 @@ impl Store {
         gone
     }
 
-    /// `docker image inspect` of an image, with its tags.
+    /// `docker image inspect` of an image, with its tags. Nothing is read: as with
+    /// [`Image::inspect`], `size` is `None` until every layer has been read
+    /// ([`Image::read_layers`]).
     ///
     /// # Errors
     ///
