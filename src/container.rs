@@ -874,6 +874,7 @@ impl Container {
             .base(&self.image)
             .layer_with(layer, history)
             .commit(commit)
+            .own_author()
             .build()
     }
 }
@@ -936,17 +937,20 @@ pub struct CommitOptions {
 }
 
 impl CommitOptions {
-    /// The defaults: no author or message of its own (the new config keeps the image's
-    /// `author` and `comment`; the new history entry has no comment), created now, the
+    /// The defaults: no author or message (as `docker commit`, the new image's `author`
+    /// and `comment` are the commit's, not the base's: empty here), created now, the
     /// image's config, explicit whiteouts.
     ///
     /// ```
-    /// use layercake::{CommitOptions, Container, Image};
+    /// use layercake::{Commit, CommitOptions, Container, Image};
     ///
-    /// let base = Image::builder().cmd(["/bin/sh"]).build()?;
+    /// let base = Image::builder()
+    ///     .cmd(["/bin/sh"])
+    ///     .commit(Commit::new().author("Jane").message("base"))
+    ///     .build()?;
     /// let image = Container::new(&base)?.commit(&CommitOptions::new())?;
     /// assert_eq!(image.config().container_config().cmd, Some(vec!["/bin/sh".to_string()]));
-    /// assert_eq!(image.inspect().author, "");
+    /// assert_eq!((image.inspect().author.as_str(), image.inspect().comment.as_str()), ("", ""));
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn new() -> CommitOptions {

@@ -377,7 +377,7 @@ impl Image {
     ///
     /// # Errors
     ///
-    /// [`Error::LayerOutOfRange`] if `from` is greater than the number of layers; otherwise as
+    /// [`Error::LayerOutOfRange`] if `from` is not below the number of layers (no layer to squash); otherwise as
     /// [`Image::tree`] and [`Layer::diff`].
     ///
     /// ```
@@ -400,7 +400,7 @@ impl Image {
     /// ```
     pub fn squash(&self, from: usize, commit: &Commit) -> Result<Image> {
         let chain = self.chain();
-        if from > chain.len() {
+        if from >= chain.len() {
             return Err(Error::LayerOutOfRange {
                 index: from,
                 layers: chain.len(),
@@ -425,7 +425,11 @@ impl Image {
         let mut file = file.clone();
         file.history = base_history;
         let created = commit.apply(&mut file, None);
-        let mut row = History::new(format!("squash of layers {from}..{}", chain.len()));
+        let mut row = History::new(format!(
+            "layercake squash: layers {}\u{2013}{n} of {n}",
+            from + 1,
+            n = chain.len()
+        ));
         row.created = created.and_then(|c| Timestamp::parse(&c).ok());
         row.author = commit.author.clone();
         row.comment = commit.message.clone();
@@ -672,9 +676,18 @@ pub struct ImageBuilder {
     commit: Commit,
     architecture: Option<String>,
     os: Option<String>,
+    /// The base's author and comment are not carried over (`docker commit`: the new image's
+    /// are the commit's, empty if it gives none).
+    own_author: bool,
 }
 
 impl ImageBuilder {
+    /// The new image's author and comment are the commit's alone, not the base's.
+    pub(crate) fn own_author(mut self) -> ImageBuilder {
+        self.own_author = true;
+        self
+    }
+
     /// Starts from another image: its layers (shared, with their cached trees), history and
     /// config.
     ///
@@ -930,6 +943,10 @@ impl ImageBuilder {
                 ..ConfigFile::default()
             },
         };
+        if self.own_author {
+            file.author = None;
+            file.comment = None;
+        }
         let created = self.commit.apply(&mut file, Some(0)).unwrap_or_default();
         if let Some(a) = self.architecture {
             file.architecture = a;

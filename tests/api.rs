@@ -13,17 +13,18 @@ fn squash_out_of_range_is_an_error() -> Result {
         .layer(Layer::builder().file("a", "1").build()?)
         .layer(Layer::builder().file("b", "2").build()?)
         .build()?;
-    // In range: 0 (everything) to 2 (nothing to squash).
+    // In range: 0 (everything) to 1 (the top layer alone).
     assert_eq!(
         image.squash(0, &layercake::Commit::new())?.layers().count(),
         1
     );
     assert_eq!(
-        image.squash(2, &layercake::Commit::new())?.tree()?,
+        image.squash(1, &layercake::Commit::new())?.tree()?,
         image.tree()?
     );
-    // Out of range: an error naming the index and the count, never a panic.
-    for from in [3, 4, usize::MAX] {
+    // Out of range (from 2: no layer to squash, as the CLI's `--from`): an error naming the
+    // index and the count, never a panic.
+    for from in [2, 3, 4, usize::MAX] {
         match image.squash(from, &layercake::Commit::new()) {
             Err(Error::LayerOutOfRange { index, layers }) => assert_eq!((index, layers), (from, 2)),
             other => panic!("squash({from}): expected LayerOutOfRange, got {other:?}"),

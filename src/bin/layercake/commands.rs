@@ -454,16 +454,7 @@ pub fn squash(
             *top = top.compress(compression, default_level(compression))?;
         }
     }
-    let mut file = squashed.config().file().clone();
-    if let Some(row) = file.history.last_mut() {
-        row.created_by = Some(format!(
-            "layercake squash: layers {}\u{2013}{count} of {count}",
-            from + 1
-        ));
-    }
-    file.created = Some(rfc3339(now));
-    let config = layercake::config::ImageConfig::from_file(file)?;
-    let squashed = layercake::Image::from_parts(config.as_bytes().clone(), layers)?;
+    let squashed = layercake::Image::from_parts(squashed.config().as_bytes().clone(), layers)?;
     let names = if tags.is_empty() {
         loaded.names()
     } else {
