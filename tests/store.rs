@@ -537,7 +537,10 @@ fn squash_keeps_the_tree() -> Result {
     assert_eq!(layer.changeset()?.whiteouts().count(), 0);
     assert_eq!(layer.changeset()?.opaque_dirs().count(), 0);
     assert_eq!(all.history().len(), 1);
-    assert_eq!(all.history()[0].created_by, "squash of layers 0..3");
+    assert_eq!(
+        all.history()[0].created_by,
+        "layercake squash: layers 1\u{2013}3 of 3"
+    );
 
     let top = image.squash(1, &layercake::Commit::new())?;
     assert_eq!(top.layers().count(), 2);
@@ -545,7 +548,10 @@ fn squash_keeps_the_tree() -> Result {
     assert_eq!(top.chain_ids()[0], image.chain_ids()[0]);
     assert_eq!(top.tree()?, tree);
     let rows: Vec<String> = top.history().into_iter().map(|r| r.created_by).collect();
-    assert_eq!(rows, ["squash of layers 1..3", "ADD rootfs /"]);
+    assert_eq!(
+        rows,
+        ["layercake squash: layers 2\u{2013}3 of 3", "ADD rootfs /"]
+    );
     assert_ne!(top.id(), image.id());
     // The squashed layer still deletes what the kept layer below had.
     let layer = top.layers().last().unwrap();
@@ -556,13 +562,14 @@ fn squash_keeps_the_tree() -> Result {
         .collect();
     assert_eq!(whiteouts, ["etc/a"]);
 
-    // Squashing nothing above the last layer gives an empty layer and the same tree.
-    let none = image.squash(3, &layercake::Commit::new())?;
-    assert_eq!(none.layers().count(), 4);
-    let empty = none.layers().last().unwrap().changeset()?;
-    assert_eq!(empty.entries().count(), 0);
-    assert!(empty.is_empty());
-    assert_eq!(none.tree()?, tree);
+    // Squashing from past the last layer squashes nothing: an error, not an empty layer.
+    assert!(matches!(
+        image.squash(3, &layercake::Commit::new()),
+        Err(layercake::Error::LayerOutOfRange {
+            index: 3,
+            layers: 3
+        })
+    ));
     Ok(())
 }
 
