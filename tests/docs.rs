@@ -11,38 +11,39 @@ fn at(text: &str, heading: &str) -> usize {
         .unwrap_or_else(|| panic!("no heading `{heading}`"))
 }
 
+/// Asserts that the section of `text` from heading `from` to heading `to` comes first and
+/// does what a new user comes for: open an image file, list /etc with each file's layer,
+/// read a file.
+fn opens_an_image_file(text: &str, from: &str, to: &str, whose: &str) {
+    let (start, end) = (at(text, from), at(text, to));
+    assert!(start < end, "{whose}: `{from}` comes before `{to}`");
+    for step in [
+        "archive::load(",
+        "read_dir(\"etc\")",
+        ".layer()",
+        "tree.read(",
+    ] {
+        assert!(
+            text[start..end].contains(step),
+            "{whose}: the first example lacks {step}"
+        );
+    }
+}
+
 #[test]
 fn readme_and_tour_open_with_an_image_file() {
-    let readme = read("README.md");
-    let first_example = at(&readme, "## Open an image file");
-    assert!(first_example < at(&readme, "## A short example"));
-    let section = &readme[first_example..at(&readme, "## A short example")];
-    for step in [
-        "archive::load(",
-        "read_dir(\"etc\")",
-        ".layer()",
-        "tree.read(",
-    ] {
-        assert!(
-            section.contains(step),
-            "the README's first example lacks {step}"
-        );
-    }
-    let lib = read("src/lib.rs");
-    let tour = at(&lib, "//! ## Open an image file");
-    assert!(tour < at(&lib, "//! ## A tour"));
-    let section = &lib[tour..at(&lib, "//! ## A tour")];
-    for step in [
-        "archive::load(",
-        "read_dir(\"etc\")",
-        ".layer()",
-        "tree.read(",
-    ] {
-        assert!(
-            section.contains(step),
-            "the tour's first example lacks {step}"
-        );
-    }
+    opens_an_image_file(
+        &read("README.md"),
+        "## Open an image file",
+        "## A short example",
+        "README",
+    );
+    opens_an_image_file(
+        &read("src/lib.rs"),
+        "//! ## Open an image file",
+        "//! ## A tour",
+        "crate tour",
+    );
 }
 
 #[test]

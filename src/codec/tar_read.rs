@@ -281,14 +281,7 @@ pub(crate) fn read(
     options: &ReadOptions,
     contents_at: ContentsAt<'_>,
 ) -> Result<Changeset> {
-    Reader {
-        input,
-        options,
-        pos: 0,
-        last: None,
-        members: false,
-    }
-    .read(contents_at)
+    Reader::new(input, options, false).read(contents_at)
 }
 
 /// Reads the members of an image file (a docker-archive or an oci-archive) as [`read`] reads
@@ -306,14 +299,7 @@ pub(crate) fn read_members(
     options: &ReadOptions,
     contents_at: ContentsAt<'_>,
 ) -> Result<Changeset> {
-    Reader {
-        input,
-        options,
-        pos: 0,
-        last: None,
-        members: true,
-    }
-    .read(contents_at)
+    Reader::new(input, options, true).read(contents_at)
 }
 
 /// Whether a member named twice in an image file means the same thing both times.
@@ -338,7 +324,18 @@ struct Reader<'a> {
     members: bool,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader at the start of `input`; `members` for the members of an image file.
+    fn new(input: &'a mut dyn TarInput, options: &'a ReadOptions, members: bool) -> Reader<'a> {
+        Reader {
+            input,
+            options,
+            pos: 0,
+            last: None,
+            members,
+        }
+    }
+
     fn limits(&self) -> &Limits {
         &self.options.limits
     }
