@@ -1298,3 +1298,44 @@ fn usage_counts_every_blob_when_two_manifests_name_two_blobs_of_one_layer() {
         "usage: stored bytes vs the bytes of blobs/sha256, every one named by a manifest"
     );
 }
+
+#[test]
+fn usage_counts_what_no_image_uses_as_reclaimable_and_prune_deletes_it() {
+    let dir = TempDir::new("reclaimable");
+    let root = dir.join("root");
+    let file = dir.join("app.tar");
+    write_archive(
+        &file,
+        &app(&base(11, 2, 4096), "r", 512),
+        "r:1",
+        Source::OciGzip,
+    );
+    let mut store = Store::open(&root).unwrap();
+    store
+        .add_with(&open_image(&file), AddOptions::new().tag("r:1"))
+        .unwrap();
+    assert_eq!(store.usage().unwrap().reclaimable_bytes, 0);
+    // What a load killed between storing a blob and naming it in the index leaves: a
+    // well-formed blob no image uses.
+    let stray = b"a blob no manifest names".to_vec();
+    let name = hex(Digest::sha256(&stray));
+    std::fs::write(blobs_dir(&root).join(&name), &stray).unwrap();
+    let store_again = Store::open(&root).unwrap();
+    let usage = store_again.usage().unwrap();
+    assert_eq!(usage.reclaimable_bytes, stray.len() as u64);
+    assert_verifies(&store_again, "a stray blob is not corrupt");
+    let mut store = store_again;
+    store.prune().unwrap();
+    assert!(!blobs_dir(&root).join(&name).exists(), "prune deletes it");
+    assert_eq!(store.usage().unwrap().reclaimable_bytes, 0);
+    assert_eq!(
+        store
+            .image("r:1")
+            .unwrap()
+            .tree()
+            .unwrap()
+            .read("app/r")
+            .unwrap(),
+        "#!/bin/sh\necho r\n"
+    );
+}

@@ -523,28 +523,42 @@ impl Disk {
     /// Deletes every blob and cached tar that no entry of the index uses, through manifests
     /// and nested indexes. The caller holds the removal lock and the index lock.
     pub(super) fn collect_garbage(&self) -> Result<()> {
-        let (blobs, diff_ids) = self.referenced()?;
-        for (dir, keep) in [
-            (
-                self.blobs_dir(),
-                blobs.iter().map(|d| d.to_hex().to_string()).collect(),
-            ),
-            (
-                self.cache_dir(),
-                diff_ids
-                    .iter()
-                    .map(|d| d.to_hex().to_string())
-                    .collect::<BTreeSet<String>>(),
-            ),
-        ] {
-            for (name, path) in list(&dir)? {
-                if !keep.contains(&name) {
-                    std::fs::remove_file(&path)
-                        .map_err(|e| Error::io(format_args!("deleting {}", path.display()), e))?;
-                }
-            }
+        for path in self.unreferenced()? {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format_args!("deleting {}", path.display()), e))?;
         }
         self.clean_ingest()
+    }
+
+    /// Bytes of the blobs and cached tars no entry of the index uses.
+    pub(super) fn unreferenced_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for path in self.unreferenced()? {
+            total += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    /// The blobs and cached tars no entry of the index uses.
+    fn unreferenced(&self) -> Result<Vec<PathBuf>> {
+        let (blobs, diff_ids) = self.referenced()?;
+        let hex = |digests: Vec<Digest>| -> BTreeSet<String> {
+            digests.iter().map(|d| d.to_hex().to_string()).collect()
+        };
+        let mut found = Vec::new();
+        for (dir, keep) in [
+            (self.blobs_dir(), hex(blobs.into_iter().collect())),
+            (
+                self.cache_dir(),
+                hex(diff_ids.iter().map(|d| d.digest()).collect()),
+            ),
+        ] {
+            let unused = list(&dir)?
+                .into_iter()
+                .filter(|(name, _)| !keep.contains(name));
+            found.extend(unused.map(|(_, path)| path));
+        }
+        Ok(found)
     }
 
     /// Every blob the index uses (through manifests and nested indexes), and every DiffId

@@ -122,6 +122,10 @@ pub struct Usage {
     /// Bytes of the uncompressed layer cache of a store on disk (0 in memory): what the
     /// store may delete and rebuild from its blobs.
     pub cache_bytes: u64,
+    /// Bytes of blobs and cached tars on disk that no image uses (0 in memory): what
+    /// [`Store::prune`] deletes besides untagged images, such as what a killed load, or the
+    /// losing one of two loads of one layer in two compressions, left behind.
+    pub reclaimable_bytes: u64,
 }
 
 impl std::fmt::Display for Usage {
@@ -1164,9 +1168,9 @@ impl Store {
             .filter(|(_, n)| *n > 1)
             .map(|(size, _)| size)
             .sum();
-        let cache_bytes = match &self.disk {
-            Some(disk) => disk.cache_bytes()?,
-            None => 0,
+        let (cache_bytes, reclaimable_bytes) = match &self.disk {
+            Some(disk) => (disk.cache_bytes()?, disk.unreferenced_bytes()?),
+            None => (0, 0),
         };
         Ok(Usage {
             images: self.images.len(),
@@ -1175,6 +1179,7 @@ impl Store {
             unshared_bytes,
             shared_bytes,
             cache_bytes,
+            reclaimable_bytes,
         })
     }
 

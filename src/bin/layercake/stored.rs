@@ -402,19 +402,29 @@ pub fn df(root: &Root, out: &mut impl Write) -> Result<()> {
         layercake::Store::new().usage()?
     };
     let rows = vec![
-        ["TYPE", "TOTAL", "SIZE", "SHARED", "WITHOUT SHARING"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "TYPE",
+            "TOTAL",
+            "SIZE",
+            "SHARED",
+            "WITHOUT SHARING",
+            "RECLAIMABLE",
+        ]
+        .map(String::from)
+        .to_vec(),
         vec![
             "Images".to_owned(),
             usage.images.to_string(),
             human_size(usage.stored_bytes),
             human_size(usage.shared_bytes),
             human_size(usage.unshared_bytes),
+            // What `prune` deletes that no image uses (left by killed or racing loads).
+            human_size(usage.reclaimable_bytes),
         ],
         vec![
             "Layers".to_owned(),
             usage.layers.to_string(),
+            "-".to_owned(),
             "-".to_owned(),
             "-".to_owned(),
             "-".to_owned(),
@@ -423,6 +433,7 @@ pub fn df(root: &Root, out: &mut impl Write) -> Result<()> {
             "Layer cache".to_owned(),
             usage.layers.to_string(),
             human_size(usage.cache_bytes),
+            "-".to_owned(),
             "-".to_owned(),
             "-".to_owned(),
         ],
