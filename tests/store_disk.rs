@@ -305,6 +305,19 @@ fn statuses(report: &layercake::AddReport) -> Vec<(DiffId, LayerStatus)> {
     report.layers.clone()
 }
 
+/// The blobs the manifests of the index name for their bottom layer (the shared base).
+fn base_blobs(root: &Path) -> BTreeSet<Digest> {
+    let index: Index = read_json(&root.join("index.json"));
+    index
+        .manifests
+        .iter()
+        .map(|desc| {
+            let manifest: Manifest = read_json(&blobs_dir(root).join(hex(desc.digest)));
+            manifest.layers[0].digest
+        })
+        .collect()
+}
+
 fn hex(digest: Digest) -> String {
     digest.to_hex().to_string()
 }
@@ -1069,15 +1082,7 @@ fn two_processes_loading_at_once_both_succeed_and_share_blobs() {
         // DiffId) it depends on timing: two if both loads took the base in at once, one if
         // the second found it (by DiffId) already stored; each is named by a manifest
         // (checked above), none is a leftover. Counted from the manifests, by hand.
-        let index: Index = read_json(&root.join("index.json"));
-        let blobs_of_base: BTreeSet<Digest> = index
-            .manifests
-            .iter()
-            .map(|desc| {
-                let manifest: Manifest = read_json(&blobs_dir(&root).join(hex(desc.digest)));
-                manifest.layers[0].digest
-            })
-            .collect();
+        let blobs_of_base = base_blobs(&root);
         if sources[0] == sources[1] {
             assert_eq!(blobs_of_base.len(), 1, "{what}: base blobs");
         }
@@ -1269,15 +1274,7 @@ fn usage_counts_every_blob_when_two_manifests_name_two_blobs_of_one_layer() {
         .arg(format!("oci-archive:{}:1", gzip_file.display()))
         .arg(format!("oci:{}:docker.io/library/gzip:1", root.display()))
         .run();
-    let index: Index = read_json(&root.join("index.json"));
-    let base_blobs: BTreeSet<Digest> = index
-        .manifests
-        .iter()
-        .map(|desc| {
-            let manifest: Manifest = read_json(&blobs_dir(&root).join(hex(desc.digest)));
-            manifest.layers[0].digest
-        })
-        .collect();
+    let base_blobs = base_blobs(&root);
     assert_eq!(base_blobs.len(), 2, "a plain and a gzip blob of the base");
 
     let store = Store::open(&root).unwrap();
