@@ -321,6 +321,23 @@ pub enum Error {
         layers: usize,
     },
 
+    /// A registry refused a request, answered something unusable, or could not be reached
+    /// (after the retries a [`registry::Client`](crate::registry::Client) makes).
+    Registry {
+        /// The registry, as a reference names it (`docker.io`, `127.0.0.1:5000`).
+        registry: String,
+        /// The repository (`library/busybox`); empty for a request about the registry itself.
+        repository: String,
+        /// What was asked: method and path (`GET /v2/library/busybox/manifests/latest`).
+        request: String,
+        /// The HTTP status, when there was an answer.
+        status: Option<u16>,
+        /// The error code the registry gave (`MANIFEST_UNKNOWN`, `DENIED`), if any.
+        code: Option<String>,
+        /// What went wrong, in the registry's words or ours.
+        reason: String,
+    },
+
     /// Reading or writing failed.
     Io {
         /// What was being done, naming the file where there is one.
@@ -464,6 +481,27 @@ impl Error {
                     None => write!(w, "invalid image archive: {reason}")?,
                 }
                 cause(w, source.as_ref().map(|e| e as _))
+            }
+            Error::Registry {
+                registry,
+                repository,
+                request,
+                status,
+                code,
+                reason,
+            } => {
+                write!(w, "registry {registry}")?;
+                if !repository.is_empty() {
+                    write!(w, ", repository {repository}")?;
+                }
+                write!(w, ": {request}: ")?;
+                if let Some(status) = status {
+                    write!(w, "{status} ")?;
+                }
+                if let Some(code) = code {
+                    write!(w, "{code} ")?;
+                }
+                write!(w, "{reason}")
             }
             Error::LimitExceeded { limit, value, max } => {
                 write!(w, "{limit}: {value} exceeds the limit of {max}")

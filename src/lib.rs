@@ -225,6 +225,8 @@ pub mod layer;
 mod limits;
 mod path;
 mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod store;
 mod timestamp;
 pub mod tree;

@@ -4,6 +4,9 @@
 //! image layout that skopeo and umoci read as it is, beside a cache of uncompressed layers.
 
 mod disk;
+mod ingest;
+
+pub(crate) use ingest::Ingest;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
