@@ -293,7 +293,7 @@ impl Platform {
         }
     }
 
-    fn matches(&self, wanted: &Platform) -> bool {
+    pub(crate) fn matches(&self, wanted: &Platform) -> bool {
         self.os == wanted.os
             && self.architecture == wanted.architecture
             && (wanted.variant.is_none() || self.variant == wanted.variant)

@@ -26,6 +26,9 @@ pub use push::{PushOptions, PushReport};
 
 use crate::digest::Digest;
 
+/// The callback a pull or a push reports progress to.
+pub(crate) type ProgressFn<'a> = Box<dyn FnMut(&Transfer) + Send + 'a>;
+
 /// What a pull or a push did with one blob: reported to the progress callback as it happens,
 /// and kept per layer in the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
