@@ -166,7 +166,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, unpack, import, convert, squash, load, images, save, tag, rmi, prune, verify, df), with clap and indicatif |
+//! | `registry` | no | [`registry`]: a daemonless registry client (OCI distribution 1.1, Docker registry v2): pull into a [`Store`], push stored or built images, copy between registries; blocking HTTP through ureq with rustls (ring), credentials as Docker keeps them |
+//! | `cli` | no | the `layercake` binary (demo, inspect, history, layers, ls, cat, diff, export, unpack, import, convert, squash, load, images, save, tag, rmi, prune, verify, df, pull, push, login, logout, copy, append, rebase, mutate), with clap and indicatif; turns on `registry` |
 //!
 //! ## Safety
 //!
