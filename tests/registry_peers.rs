@@ -846,6 +846,7 @@ fn two_platform_index_round_trips_and_platforms_resolve() {
     let two = registry.push_two_platforms("lc/multi:1");
     let source = registry.reference("lc/multi:1");
     let lc = Lc::new("multi");
+    // Pulled whole, tagged and pushed elsewhere: the index goes, as it was.
     lc.ok(&["pull", "--all-platforms", &source]);
     let copy = registry.reference("lc/multi-copy:1");
     lc.ok(&["tag", &source, &copy]);
@@ -864,6 +865,19 @@ fn two_platform_index_round_trips_and_platforms_resolve() {
             *manifest
         );
     }
+
+    // Registry to registry, the index too.
+    let copied = registry.reference("lc/multi-copied:1");
+    lc.ok(&[
+        "copy",
+        &format!("docker://{source}"),
+        &format!("docker://{copied}"),
+    ]);
+    assert_eq!(
+        registry.skopeo_inspect_raw(&copied),
+        two.index,
+        "copy keeps the index"
+    );
 
     let arm = Lc::new("multi-arm");
     arm.ok(&["pull", "--platform", "linux/arm64", &source]);
@@ -1059,8 +1073,9 @@ fn tls_with_basic_auth_takes_cert_dir_creds_and_authfile() {
     let cert_dir = registry.cert_dir();
     let cert_dir = cert_dir.to_str().unwrap();
     let creds = registry.creds();
-    // certs.d is read from the system's directories only (no environment variable names
-    // another one), so the CA comes by --cert-dir here: the per-host directory works too.
+    // certs.d: the system's directories are not for a test to write, so the per-user one,
+    // `$HOME/.docker/certs.d/HOST:PORT`, with HOME pointed at the registry's; and the
+    // per-host directory given as --cert-dir.
     let per_host = registry.certs_d_dir().join(registry.host());
 
     // No CA: the certificate is refused, by name of the problem.
@@ -1093,6 +1108,18 @@ fn tls_with_basic_auth_takes_cert_dir_creds_and_authfile() {
         &reference,
     ]);
     assert_stored_as(&other, &reference, &remote);
+    let by_home = Lc::new("tls-home");
+    let out = by_home
+        .command(&["pull", "--creds", &creds, &reference])
+        .env("HOME", registry.home_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "certs.d under HOME: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_stored_as(&by_home, &reference, &remote);
 
     // --tls-verify=false: any certificate.
     let insecure = Lc::new("tls-insecure");

@@ -507,14 +507,26 @@ impl Registry {
         self.dir.join("cert-dir")
     }
 
-    /// A `certs.d` tree: `HOST:PORT/ca.crt` for `127.0.0.1:PORT` and `localhost:PORT`.
+    /// A `certs.d` tree: `HOST:PORT/ca.crt` for `127.0.0.1:PORT` and `localhost:PORT`. It is
+    /// `.docker/certs.d` under [`Registry::home_dir`].
     ///
     /// # Panics
     ///
     /// Unless the set-up is [`Setup::TlsBasic`].
     pub fn certs_d_dir(&self) -> PathBuf {
+        self.home_dir().join(".docker/certs.d")
+    }
+
+    /// A directory to give as `HOME`: its `.docker/certs.d/HOST:PORT/ca.crt` is the CA, for
+    /// a client that reads the per-user `certs.d` (the system's, `/etc/docker/certs.d`, is
+    /// not for a test to write).
+    ///
+    /// # Panics
+    ///
+    /// Unless the set-up is [`Setup::TlsBasic`].
+    pub fn home_dir(&self) -> PathBuf {
         assert_eq!(self.setup, Setup::TlsBasic, "only TLS has certificates");
-        self.dir.join("certs.d")
+        self.dir.join("home")
     }
 
     /// The registry's own log (its standard error), for failure messages.
