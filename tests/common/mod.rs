@@ -18,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use layercake::archive::oci::{Index, Manifest};
 use layercake::{Digest, FileType, Tree};
 
+pub mod registry;
+
 /// The Debian package that ships each tool, for the message when it is missing.
 fn package_of(tool: &str) -> Option<&'static str> {
     Some(match tool {
