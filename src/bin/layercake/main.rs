@@ -59,8 +59,11 @@ enum Command {
     /// Left out: `GraphDriver` and `Metadata`, which describe a daemon's storage (its graph
     /// driver, when it last tagged the image), not the image; and `Parent` is always empty:
     /// Docker fills it only for images built in that daemon.
+    ///
+    /// `docker://REF` reads the manifest and config alone, no layer: `Size` is left out, and
+    /// `RepoDigests` names what the reference names in its registry.
     #[command(
-        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest"
+        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest\n  layercake inspect docker://localhost:5000/team/app:1"
     )]
     Inspect {
         /// The image.
@@ -211,7 +214,8 @@ enum Command {
     Convert {
         /// The image.
         image: String,
-        /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`).
+        /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`,
+        /// or `docker://REF` to push it).
         #[arg(
             short,
             long,
