@@ -443,6 +443,69 @@ impl Image {
         ))
     }
 
+    /// This image moved from `old_base` onto `new_base`, as `crane rebase` does: the layers
+    /// of `old_base` at the bottom of this image are replaced by those of `new_base`, and
+    /// the history rows of the old base by the new base's. The layers above, and this
+    /// image's runtime config, are kept as they are; nothing is read or rebuilt.
+    ///
+    /// Useful when a base image is patched: the application layers need not be built again.
+    /// Whether they still work on the new base is for the caller to know.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DigestMismatch`] if a bottom layer of this image is not the old base's
+    /// layer at that place (compared by DiffId), and [`Error::LayerOutOfRange`] if this
+    /// image has fewer layers than the old base: either way it is not built on it.
+    ///
+    /// ```
+    /// use layercake::config::History;
+    /// use layercake::{Error, Image, Layer};
+    ///
+    /// let base = |version: &str| -> layercake::Result<Image> {
+    ///     Image::builder()
+    ///         .layer_with(
+    ///             Layer::builder().file("etc/os-release", format!("VERSION={version}\n")).build()?,
+    ///             History::new(format!("ADD rootfs-{version}.tar /")),
+    ///         )
+    ///         .build()
+    /// };
+    /// let (v1, v2) = (base("1")?, base("2")?);
+    /// let app = Image::builder()
+    ///     .base(&v1)
+    ///     .layer_with(Layer::builder().file("app/run", "#!/bin/sh\n").build()?, History::new("COPY run /app/"))
+    ///     .cmd(["/app/run"])
+    ///     .build()?;
+    ///
+    /// let moved = app.rebase(&v1, &v2)?;
+    /// assert_eq!(moved.diff_ids(), [v2.diff_ids()[0], app.diff_ids()[1]]);
+    /// assert_eq!(moved.tree()?.read("etc/os-release")?, "VERSION=2\n");
+    /// assert_eq!(moved.config().container_config().cmd, app.config().container_config().cmd);
+    /// let rows: Vec<String> = moved.history().into_iter().map(|r| r.created_by).collect();
+    /// assert_eq!(rows, ["COPY run /app/", "ADD rootfs-2.tar /"], "newest first");
+    ///
+    /// // An image not built on the old base is refused.
+    /// let err = app.rebase(&v2, &v1).unwrap_err();
+    /// assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn rebase(&self, old_base: &Image, new_base: &Image) -> Result<Image> {
+        let file = rebase_config(
+            self.config().file(),
+            old_base.config().file(),
+            new_base.config().file(),
+        )?;
+        let above: Vec<Layer> = self
+            .layers()
+            .skip(old_base.layers().len())
+            .cloned()
+            .collect();
+        let config = ImageConfig::from_file(file)?;
+        Ok(Image::from_chain(
+            config,
+            extend_chain(new_base.chain(), above),
+        ))
+    }
+
     /// What `docker image inspect` shows (with no tags: the [`Store`](crate::Store) adds
     /// those). Nothing is read: `size` is known only once every layer has been read (its
     /// tree built, say), and is `None` before.
@@ -555,6 +618,58 @@ impl Image {
         }
         rows
     }
+}
+
+/// The config of an image (`image`) moved from one base (`old`) onto another (`new`): the
+/// old base's DiffIds at the bottom replaced by the new base's, and its history rows by the
+/// new base's; the rest of `image` kept. One rule for [`Image::rebase`] and for a rebase
+/// done in a registry.
+///
+/// The old base's rows are the first rows of `image` when they are exactly the old base's
+/// history (as a build on it writes them); otherwise the rows up to the one of the old
+/// base's top layer.
+pub(crate) fn rebase_config(
+    image: &ConfigFile,
+    old: &ConfigFile,
+    new: &ConfigFile,
+) -> Result<ConfigFile> {
+    let (mine, below) = (&image.rootfs.diff_ids, &old.rootfs.diff_ids);
+    if below.len() > mine.len() {
+        return Err(Error::LayerOutOfRange {
+            index: below.len() - 1,
+            layers: mine.len(),
+        });
+    }
+    for (i, (have, want)) in mine.iter().zip(below).enumerate() {
+        if have != want {
+            return Err(Error::DigestMismatch {
+                what: format!("rebase: layer {i} of the image is not layer {i} of the old base"),
+                expected: want.digest(),
+                actual: have.digest(),
+            });
+        }
+    }
+    let rows = if image.history.starts_with(&old.history) {
+        old.history.len()
+    } else if below.is_empty() {
+        0
+    } else {
+        let mut layers = 0;
+        image
+            .history
+            .iter()
+            .position(|h| {
+                layers += usize::from(!h.empty_layer);
+                layers == below.len()
+            })
+            .map_or(0, |i| i + 1)
+    };
+    let mut file = image.clone();
+    file.rootfs.diff_ids = new.rootfs.diff_ids.clone();
+    file.rootfs.diff_ids.extend_from_slice(&mine[below.len()..]);
+    file.history = new.history.clone();
+    file.history.extend_from_slice(&image.history[rows..]);
+    Ok(file)
 }
 
 /// A layer's content size if it has been read (no I/O).

@@ -7,7 +7,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::ContainerConfig;
+use crate::config::{ContainerConfig, ImageConfig};
 use crate::digest::{DiffId, ImageId};
 
 /// The data of `docker image inspect` for one image. Its JSON is Docker's (20.10): the
@@ -69,6 +69,73 @@ pub struct Inspect {
     /// Which keys of `config` and `container_config` the config file gives as an empty
     /// list or map (`[]`, `{}`) rather than `null`: Docker shows them as given.
     pub(crate) empties: Empties,
+}
+
+impl Inspect {
+    /// What `docker image inspect` shows of an image known by its config alone (a config
+    /// read from a registry, its layers left there): no tags or digests (the caller knows
+    /// those), no `Size` (which only the layers' contents give).
+    ///
+    /// ```
+    /// use layercake::{Image, Inspect, Layer};
+    ///
+    /// let image = Image::builder()
+    ///     .layer(Layer::builder().file("a", "1").build()?)
+    ///     .cmd(["sh"])
+    ///     .build()?;
+    /// let inspect = Inspect::from_config(image.config());
+    /// assert_eq!(inspect.id, image.id());
+    /// assert_eq!(inspect.root_fs.layers, image.diff_ids());
+    /// assert_eq!(inspect.size, None, "no layer is read");
+    /// // The same JSON as the image's own, but for `Size` and `VirtualSize`.
+    /// let mut full = serde_json::to_value(image.inspect())?;
+    /// full.as_object_mut().unwrap().remove("Size");
+    /// full.as_object_mut().unwrap().remove("VirtualSize");
+    /// assert_eq!(serde_json::to_value(&inspect)?, full);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_config(config: &ImageConfig) -> Inspect {
+        let file = config.file();
+        let text = |key: &str| {
+            file.extra
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Inspect {
+            id: config.id(),
+            repo_tags: Vec::new(),
+            repo_digests: Vec::new(),
+            parent: String::new(),
+            // As `docker image inspect`: the top-level comment, else the last history step's.
+            comment: file
+                .comment
+                .clone()
+                .filter(|c| !c.is_empty())
+                .or_else(|| file.history.last().and_then(|h| h.comment.clone()))
+                .unwrap_or_default(),
+            created: file.created.clone().unwrap_or_default(),
+            container: text("container"),
+            container_config: file
+                .extra
+                .get("container_config")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            docker_version: text("docker_version"),
+            author: file.author.clone().unwrap_or_default(),
+            config: file.config.clone(),
+            architecture: file.architecture.clone(),
+            variant: file.variant.clone(),
+            os: file.os.clone(),
+            size: None,
+            root_fs: InspectRootFs {
+                kind: "layers".into(),
+                layers: file.rootfs.diff_ids.clone(),
+            },
+            empties: Empties::of(config.as_bytes()),
+        }
+    }
 }
 
 /// Keys of the two config objects that the file gives as `[]` or `{}`.

@@ -9,11 +9,13 @@
 //! tls.rs          roots: the system's, certs.d/HOST[:PORT]/*.crt, --cert-dir
 //! pull.rs         manifest → platform → blobs into the store, four at once, order kept
 //! push.rs         blobs (HEAD, mount, upload), manifest last with its bytes
+//! edit.rs         append, rebase, mutate in a registry: only what changed moves
 //! ```
 
 mod auth;
 mod client;
 mod credentials;
+mod edit;
 mod pull;
 mod push;
 mod tls;
@@ -21,6 +23,7 @@ mod tls;
 pub use client::BlobReader;
 pub use client::{Client, ClientOptions};
 pub use credentials::{login, logout, Credentials};
+pub use edit::{ConfigChange, EditOptions};
 pub use pull::{PullOptions, PullReport, RemoteImage};
 pub use push::{PushOptions, PushReport};
 

@@ -15,7 +15,12 @@ use crate::stored::{human_age, parse_rfc3339, short, table};
 
 /// `docker image inspect`: a JSON array of one object, four-space indented, in Docker's key
 /// order. Every layer is read, so that `Size` is shown as Docker always shows it.
+///
+/// `docker://REF` is read without its layers: manifest and config alone, and no `Size`.
 pub fn inspect(root: &Root, out: &mut impl Write, image: &str, sizes: bool) -> Result<()> {
+    if let Some(reference) = crate::registry::remote(image) {
+        return crate::registry::inspect(out, image, &reference?);
+    }
     let loaded = load(root, image)?;
     if sizes {
         with_spinner("reading the layers".into(), || {
@@ -31,6 +36,12 @@ pub fn inspect(root: &Root, out: &mut impl Write, image: &str, sizes: bool) -> R
             inspect
         }
     };
+    print_inspect(out, &inspect)
+}
+
+/// Prints one [`layercake::Inspect`] as `docker image inspect` does: a JSON array of one
+/// object, four-space indented.
+pub fn print_inspect(out: &mut impl Write, inspect: &layercake::Inspect) -> Result<()> {
     let mut json = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut json, formatter);
@@ -396,8 +407,9 @@ pub fn convert(
 ) -> Result<()> {
     check_tags(output, &tags)?;
     let loaded = load(root, image)?;
-    // An image in the store keeps its tags (or the one it was named by).
-    let names = if tags.is_empty() && loaded.stored_tags.is_some() {
+    // An image in the store keeps its tags (or the one it was named by); one pulled, its
+    // reference.
+    let names = if tags.is_empty() && (loaded.stored_tags.is_some() || loaded.remote.is_some()) {
         loaded.names()
     } else {
         tags

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod demo;
+mod edit;
+mod registry;
 mod root;
 mod source;
 mod stored;
@@ -16,9 +18,10 @@ mod stored;
 ///
 /// IMAGE is a docker-archive tar, an oci-archive tar or an OCI layout directory (the format
 /// is detected), or skopeo's transport syntax: `docker-archive:FILE[:name:tag]`,
-/// `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`. Anything else (not an existing path, no
-/// transport prefix) names an image in the store, as in `docker`: `name[:tag]`,
-/// `name@sha256:…` (a manifest digest), an image id or a unique prefix of one.
+/// `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`, `docker://REF` (an image in a registry: pulled
+/// into a temporary store to be read; OUTPUT `docker://REF` pushes). Anything else (not an
+/// existing path, no transport prefix) names an image in the store, as in `docker`:
+/// `name[:tag]`, `name@sha256:…` (a manifest digest), an image id or a unique prefix of one.
 #[derive(Debug, Parser)]
 #[command(name = "layercake", version, about, long_about)]
 struct Cli {
@@ -33,6 +36,9 @@ struct Cli {
     /// `--limit ratio=2000` reads a layer of zero-filled files that looks like a bomb.
     #[arg(long, global = true, value_name = "NAME=VALUE", value_parser = source::parse_limit)]
     limit: Vec<(String, u64)>,
+
+    #[command(flatten)]
+    registry: registry::RegistryArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -53,8 +59,11 @@ enum Command {
     /// Left out: `GraphDriver` and `Metadata`, which describe a daemon's storage (its graph
     /// driver, when it last tagged the image), not the image; and `Parent` is always empty:
     /// Docker fills it only for images built in that daemon.
+    ///
+    /// `docker://REF` reads the manifest and config alone, no layer: `Size` is left out, and
+    /// `RepoDigests` names what the reference names in its registry.
     #[command(
-        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest"
+        after_help = "Example:\n  layercake inspect busybox.tar\n  layercake inspect oci:layout:latest\n  layercake inspect docker://localhost:5000/team/app:1"
     )]
     Inspect {
         /// The image.
@@ -205,7 +214,8 @@ enum Command {
     Convert {
         /// The image.
         image: String,
-        /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`).
+        /// Where to write it (a path, or `docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`,
+        /// or `docker://REF` to push it).
         #[arg(
             short,
             long,
@@ -294,6 +304,161 @@ enum Command {
         format: String,
     },
 
+    /// Pulls an image from a registry into the store, like `docker pull`: `TAG: Pulling from
+    /// REPO`, a line per layer (`Already exists` or `Pull complete`; progress bars on a
+    /// terminal), the digest, the status, the full reference. REF is `name[:tag]`,
+    /// `name@sha256:…` or `docker://REF`; `localhost` and `127.0.0.1` speak plain HTTP.
+    #[command(
+        after_help = "Example:\n  layercake pull busybox\n  layercake pull localhost:5000/team/app:1 --platform linux/arm64"
+    )]
+    Pull {
+        /// The image in its registry.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The platform to take from an index (default: this machine's).
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Keep every platform of an index (the store tags the one for this machine).
+        #[arg(long, conflicts_with = "platform")]
+        all_platforms: bool,
+        /// Print only the full reference.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+
+    /// Pushes an image of the store to a registry, like `docker push`: the store must have
+    /// it under REF (`layercake tag` gives it that name). Prints the repository, a line per
+    /// layer, top first (`Layer already exists`, `Mounted from REPO`, `Pushed`), then
+    /// `TAG: digest: sha256:… size: N`. The manifest the store keeps is pushed as it is: a
+    /// pulled image keeps its digest.
+    #[command(
+        after_help = "Example:\n  layercake tag app:1 localhost:5000/team/app:1\n  layercake push localhost:5000/team/app:1"
+    )]
+    Push {
+        /// The image, named as it will be in its registry.
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+
+    /// Logs in to a registry, like `docker login`: checks the credentials, then keeps them
+    /// in Docker's config.json (or --authfile). Asks for what is missing on a terminal.
+    #[command(
+        after_help = "Example:\n  layercake login -u me localhost:5000\n  echo \"$TOKEN\" | layercake login -u me --password-stdin ghcr.io"
+    )]
+    Login {
+        /// The user name.
+        #[arg(short, long)]
+        username: Option<String>,
+        /// The password (or token): insecure on a command line, prefer --password-stdin.
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The registry [default: docker.io].
+        registry: Option<String>,
+    },
+
+    /// Removes a registry's credentials from Docker's config.json (or --authfile), like
+    /// `docker logout`.
+    #[command(after_help = "Example:\n  layercake logout localhost:5000")]
+    Logout {
+        /// The registry [default: docker.io].
+        registry: Option<String>,
+    },
+
+    /// Copies an image between registries (`docker://REF`), image files
+    /// (`docker-archive:FILE`, `oci:DIR[:ref]`, `oci-archive:FILE`) and the store (a name),
+    /// printing what `skopeo copy` prints. Registry to registry moves blobs directly (mounted
+    /// within one registry); a name as SRC or DST is an image in the store.
+    #[command(
+        after_help = "Example:\n  layercake copy docker://busybox docker://localhost:5000/busybox:1\n  layercake copy docker://busybox oci:layout:busybox\n  layercake copy app.tar docker://localhost:5000/app:1\n  layercake copy docker://localhost:5000/app:1 app:1"
+    )]
+    Copy {
+        /// Where the image is.
+        #[arg(value_name = "SRC")]
+        source: String,
+        /// Where it goes.
+        #[arg(value_name = "DST")]
+        destination: String,
+    },
+
+    /// Adds layers on top of an image, like `crane append`: each TAR (a layer tar, plain,
+    /// gzip or zstd) becomes a layer with a `layercake append` history row. BASE and NEW
+    /// may each be `docker://REF`, an image file or a name in the store; in a registry
+    /// (both `docker://`), only the new layers and config are pushed.
+    #[command(
+        after_help = "Example:\n  layercake append busybox app.tar -t app:1\n  layercake append docker://localhost:5000/busybox:1 app.tar -t docker://localhost:5000/app:1\n  layercake append oci:layout:base app.tar.gz -t oci-archive:app.tar"
+    )]
+    Append {
+        /// The image to add to.
+        base: String,
+        /// The layer tars, bottom first.
+        #[arg(required = true, value_name = "TAR")]
+        tars: Vec<PathBuf>,
+        /// Where the new image goes: `docker://REF`, a transport and file, or a tag in the
+        /// store.
+        #[arg(short = 't', long = "tag", value_name = "NEW")]
+        tag: String,
+    },
+
+    /// Moves an image from one base onto another, like `crane rebase`: the old base's
+    /// layers at the bottom of IMAGE (checked by digest) are replaced by the new base's,
+    /// and its history rows by the new base's; the layers above and the config are kept.
+    /// All four may be `docker://REF` (nothing is pulled), files or names in the store.
+    #[command(
+        after_help = "Example:\n  layercake rebase app:1 --old-base debian:12.1 --new-base debian:12.2 -t app:1-rebased\n  layercake rebase docker://localhost:5000/app:1 --old-base docker://localhost:5000/debian:12.1 --new-base docker://localhost:5000/debian:12.2 -t docker://localhost:5000/app:2"
+    )]
+    Rebase {
+        /// The image to move.
+        image: String,
+        /// The base it is built on.
+        #[arg(long, value_name = "OLD")]
+        old_base: String,
+        /// The base to put it on.
+        #[arg(long, value_name = "NEW")]
+        new_base: String,
+        /// Where the new image goes: `docker://REF`, a transport and file, or a tag in the
+        /// store.
+        #[arg(short = 't', long = "tag", value_name = "NEW")]
+        tag: String,
+    },
+
+    /// Changes an image's config, like `crane mutate`: entrypoint, command, environment,
+    /// labels, working directory, user, with a history row saying what changed (as
+    /// Dockerfile instructions). In a registry (IMAGE and NEW both `docker://`), only the
+    /// new config and manifest are pushed.
+    #[command(
+        after_help = "Example:\n  layercake mutate app:1 --env LOG=debug --user nobody -t app:1-debug\n  layercake mutate docker://localhost:5000/app:1 --entrypoint '[\"/app/run\", \"--serve\"]' -t docker://localhost:5000/app:2"
+    )]
+    Mutate {
+        /// The image to change.
+        image: String,
+        /// The entrypoint: a JSON array, or words split at spaces. It drops the command,
+        /// as Docker does, unless --cmd is given too.
+        #[arg(long, value_name = "JSON|WORDS", value_parser = edit::parse_words)]
+        entrypoint: Option<edit::Words>,
+        /// The command: a JSON array, or words split at spaces.
+        #[arg(long, value_name = "JSON|WORDS", value_parser = edit::parse_words)]
+        cmd: Option<edit::Words>,
+        /// Sets an environment variable (repeatable): replaced in place, or added.
+        #[arg(short, long, value_name = "KEY=VALUE", value_parser = edit::parse_pair)]
+        env: Vec<(String, String)>,
+        /// Sets a label (repeatable).
+        #[arg(short, long, value_name = "KEY=VALUE", value_parser = edit::parse_pair)]
+        label: Vec<(String, String)>,
+        /// The working directory.
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// The user (`name`, `uid`, `uid:gid`).
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Where the new image goes: `docker://REF`, a transport and file, or a tag in the
+        /// store.
+        #[arg(short = 't', long = "tag", value_name = "NEW")]
+        tag: String,
+    },
+
     /// Gives an image in the store another name, like `docker tag`.
     #[command(after_help = "Example:\n  layercake tag busybox:latest registry.example/busybox:1")]
     Tag {
@@ -335,6 +500,7 @@ fn main() -> ExitCode {
         eprintln!("layercake: {e}");
         return ExitCode::FAILURE;
     }
+    registry::configure(&cli.registry);
     let root = root::Root::new(cli.root);
     let root = &root;
     // Not locked: `load`'s progress may be reported from another thread.
@@ -433,12 +599,83 @@ fn main() -> ExitCode {
             images,
             format,
         } => stored::save(root, &output, &images, &format),
+        Command::Pull {
+            reference,
+            platform,
+            all_platforms,
+            quiet,
+        } => registry::pull(
+            root,
+            &mut out,
+            &reference,
+            platform.as_deref(),
+            all_platforms,
+            quiet,
+        ),
+        Command::Push { reference } => registry::push(root, &mut out, &reference),
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            registry,
+        } => registry::login(
+            &mut out,
+            registry.as_deref(),
+            username,
+            password,
+            password_stdin,
+        ),
+        Command::Logout { registry } => registry::logout(&mut out, registry.as_deref()),
+        Command::Copy {
+            source,
+            destination,
+        } => registry::copy(root, &mut out, &source, &destination),
+        Command::Append { base, tars, tag } => edit::append(root, &mut out, &base, &tars, &tag),
+        Command::Rebase {
+            image,
+            old_base,
+            new_base,
+            tag,
+        } => edit::rebase(root, &mut out, &image, &old_base, &new_base, &tag),
+        Command::Mutate {
+            image,
+            entrypoint,
+            cmd,
+            env,
+            label,
+            workdir,
+            user,
+            tag,
+        } => {
+            let mut change = layercake::registry::ConfigChange::new();
+            if let Some(words) = entrypoint {
+                change = change.entrypoint(words.0);
+            }
+            if let Some(words) = cmd {
+                change = change.cmd(words.0);
+            }
+            for (key, value) in env {
+                change = change.env(key, value);
+            }
+            for (key, value) in label {
+                change = change.label(key, value);
+            }
+            if let Some(dir) = workdir {
+                change = change.workdir(dir);
+            }
+            if let Some(user) = user {
+                change = change.user(user);
+            }
+            edit::mutate(root, &mut out, &image, &change, &tag)
+        }
         Command::Tag { source, target } => stored::tag(root, &source, &target),
         Command::Rmi { images } => stored::rmi(root, &mut out, &images),
         Command::Prune => stored::prune(root, &mut out),
         Command::Verify => stored::verify(root, &mut out),
         Command::Df => stored::df(root, &mut out),
     };
+    // The temporary stores images were pulled into, now that nothing reads them.
+    registry::cleanup();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -92,6 +92,7 @@ impl Root {
             image,
             listed: None,
             reference,
+            remote: None,
         })
     }
 }

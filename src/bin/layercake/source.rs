@@ -12,7 +12,9 @@ use layercake::layer::ReadOptions;
 use layercake::Compression;
 use layercake::Image;
 use layercake::Limits;
+use layercake::Reference;
 
+use crate::registry::{self, TRANSPORT};
 use crate::root::Root;
 
 pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -104,6 +106,59 @@ pub fn parse(arg: &str) -> Target {
     }
 }
 
+/// Where an argument of `copy` (or an edit's input or `-t`) is: a registry, an image file,
+/// or the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `docker://REF`.
+    Registry(Reference),
+    /// An image file: a transport (`docker-archive:`, `oci:`, `oci-archive:`) or, as an
+    /// input, an existing path.
+    File(String),
+    /// A name in the store.
+    Store(String),
+}
+
+/// Where an IMAGE argument is, by the rules [`load`] reads it with: `docker://REF`, a
+/// transport or an existing path, else a name in the store.
+pub fn location(arg: &str) -> Result<Location> {
+    if let Some(reference) = registry::remote(arg) {
+        return Ok(Location::Registry(reference?));
+    }
+    if arg.is_empty() {
+        return Err("IMAGE: path is empty".into());
+    }
+    let target = parse(arg);
+    if target.format.is_some() || std::fs::symlink_metadata(&target.path).is_ok() {
+        return Ok(Location::File(arg.to_owned()));
+    }
+    check_transport(arg)?;
+    Ok(Location::Store(arg.to_owned()))
+}
+
+/// Where a destination (`copy`'s DST, an edit's `-t`) is: `docker://REF`, a transport
+/// (`docker-archive:FILE[:name]`, `oci:DIR[:ref]`, `oci-archive:FILE[:ref]`), else a tag in
+/// the store. A plain path is refused rather than read as a tag (`app.tar` is a valid name).
+pub fn destination(arg: &str) -> Result<Location> {
+    if let Some(reference) = registry::remote(arg) {
+        return Ok(Location::Registry(reference?));
+    }
+    if parse(arg).format.is_some() {
+        return Ok(Location::File(arg.to_owned()));
+    }
+    check_transport(arg)?;
+    let path = std::path::Path::new(arg);
+    if std::fs::symlink_metadata(path).is_ok() || arg.ends_with(".tar") {
+        return Err(format!(
+            "{arg}: a destination file needs its transport (docker-archive:{arg}, \
+             oci:{arg} or oci-archive:{arg}); a name without one is a tag in the store"
+        )
+        .into());
+    }
+    Reference::parse(arg).map_err(|e| format!("{arg}: not a tag for the store: {e}"))?;
+    Ok(Location::Store(arg.to_owned()))
+}
+
 /// The transports skopeo knows that layercake does not read or write.
 const OTHER_TRANSPORTS: &[&str] = &[
     "dir",
@@ -116,7 +171,8 @@ const OTHER_TRANSPORTS: &[&str] = &[
 ];
 
 /// An error for an argument that names a transport layercake does not support (`dir:X`,
-/// `docker://X`, `anything://X`), unless it is an existing path.
+/// `anything://X`), unless it is an existing path; and for `docker://X` where a file is
+/// wanted (`load -i`, `save -o`).
 pub fn check_transport(arg: &str) -> Result<()> {
     let Some((prefix, rest)) = arg.split_once(':') else {
         return Ok(());
@@ -124,11 +180,18 @@ pub fn check_transport(arg: &str) -> Result<()> {
     if std::fs::symlink_metadata(arg).is_ok() {
         return Ok(());
     }
+    if arg.starts_with(TRANSPORT) {
+        return Err(format!(
+            "{arg}: unsupported transport `docker://` here: this reads or writes a file \
+             (pull, push and copy take docker://REF)"
+        )
+        .into());
+    }
     if OTHER_TRANSPORTS.contains(&prefix) || rest.starts_with("//") {
         return Err(format!(
             "{arg}: unsupported transport `{prefix}:` (layercake reads and writes \
-             docker-archive:FILE, oci:DIR and oci-archive:FILE, a path to one of those, or an \
-             image in its store)"
+             docker-archive:FILE, oci:DIR, oci-archive:FILE and docker://REF, a path to an \
+             image file, or an image in its store)"
         )
         .into());
     }
@@ -138,6 +201,12 @@ pub fn check_transport(arg: &str) -> Result<()> {
 /// An error when `--tag` is given with an OUTPUT that names the image itself
 /// (`docker-archive:FILE:NAME`, `oci:DIR:REF`): one of the two would be ignored.
 pub fn check_tags(output: &str, tags: &[String]) -> Result<()> {
+    if output.starts_with(TRANSPORT) && !tags.is_empty() {
+        return Err(format!(
+            "--tag cannot apply: {output} names the image in its registry already"
+        )
+        .into());
+    }
     match parse(output).reference {
         Some(reference) if !tags.is_empty() => Err(format!(
             "--tag cannot apply: {output} names the image already (`{reference}`); give one or \
@@ -172,6 +241,8 @@ pub struct Loaded {
     pub reference: Option<String>,
     /// For an image in the store: every tag it has there.
     pub stored_tags: Option<Vec<String>>,
+    /// For an image read from a registry (`docker://REF`): the reference.
+    pub remote: Option<Reference>,
 }
 
 impl Loaded {
@@ -189,7 +260,19 @@ impl Loaded {
 /// Opens the file an IMAGE argument names and picks the image in it. Only the file's index
 /// is read here; layers are read when a command needs them. An argument that is neither an
 /// existing path nor has a transport prefix names an image in the store, as in `docker`.
+///
+/// `docker://REF` is pulled into a temporary store (removed when the command ends).
 pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
+    if let Some(reference) = registry::remote(arg) {
+        let reference = reference?;
+        return Ok(Loaded {
+            image: registry::pull_temporary(arg, &reference)?,
+            listed: None,
+            reference: Some(reference.familiar().to_string()),
+            stored_tags: None,
+            remote: Some(reference),
+        });
+    }
     if arg.is_empty() {
         return Err("IMAGE: path is empty".into());
     }
@@ -212,6 +295,7 @@ pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
             listed: None,
             reference: Some(reference.clone()),
             stored_tags: None,
+            remote: None,
         });
     }
     let image = archive.only_image().map_err(|e| match e {
@@ -237,11 +321,13 @@ pub fn load(root: &Root, arg: &str) -> Result<Loaded> {
         listed,
         reference: None,
         stored_tags: None,
+        remote: None,
     })
 }
 
 /// Writes an image to an OUTPUT argument, under the names `names` (references), or if there
-/// are none, under the names it had where it came from.
+/// are none, under the names it had where it came from. `docker://REF` pushes it, printing
+/// what `docker push` prints.
 pub fn save(
     output: &str,
     format: Option<&str>,
@@ -251,12 +337,22 @@ pub fn save(
     names: &[String],
     listed: Option<&ArchiveImage>,
 ) -> Result<()> {
+    if level.is_some() && matches!(compression, None | Some("none")) {
+        return Err("--level cannot apply without --compression gzip or zstd".into());
+    }
+    if let Some(reference) = registry::remote(output) {
+        if let Some(format) = format {
+            return Err(format!(
+                "--format {format} cannot apply to {output}: a registry keeps manifests, not files"
+            )
+            .into());
+        }
+        let mut out = std::io::stdout().lock();
+        return registry::push_image(&mut out, image, &reference?, compression, level);
+    }
     let target = parse(output);
     if target.format.is_none() {
         check_transport(output)?;
-    }
-    if level.is_some() && matches!(compression, None | Some("none")) {
-        return Err("--level cannot apply without --compression gzip or zstd".into());
     }
     let format = match (format, target.format) {
         (Some(f), Some(t)) if f.parse::<Format>()? != t => {
