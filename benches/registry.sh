@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Pull and push against a real registry (docker-registry, distribution 2.8) on loopback, side
+# by side with skopeo, in one run: ratios matter, not absolute times (shared, noisy machines).
+# Peak RSS is each command's own (GNU time). Request counts come from the registry's access log.
+#
+#   pull           layercake pull into an empty store  vs  skopeo copy docker://… oci:DIR
+#                  (skopeo only copies bytes; layercake also decompresses and indexes)
+#   second pull    layercake pull of what the store has: time, and blob GETs (must be 0)
+#   push           of an image whose base the repository has: blob uploads (must be 1 layer)
+#
+# Usage: bash benches/registry.sh [WORK]   (default /work/scratch-bench; the bookworm layout
+# is built there by benches/bookworm.sh, once)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/work/scratch-bench}
+for pkg in docker-registry:docker-registry skopeo:skopeo hyperfine:hyperfine; do
+  command -v "${pkg%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${pkg#*:}" >/dev/null; }
+done
+bash benches/bookworm.sh "$work/bookworm" >/dev/null
+cargo build --quiet --release --features cli
+lc=$PWD/target/release/layercake
+out=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$out/config.yml" <<YML
+version: 0.1
+storage: {filesystem: {rootdirectory: $out/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+log: {accesslog: {disabled: false}, level: error}
+YML
+docker-registry serve "$out/config.yml" 2>"$out/registry.log" &
+registry=$!
+trap 'kill $registry; wait $registry 2>/dev/null; rm -rf "$out"' EXIT
+until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.1; done
+reg=127.0.0.1:$port
+
+# Peak RSS in MiB and elapsed seconds of one run of a command.
+rss() {
+  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
+  read -r kib secs <"$out/time"
+  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
+}
+# Requests in the access log since mark $1 matching the extended regex $2.
+requests() { tail -c +"$(($1 + 1))" "$out/registry.log" | grep -cE "$2" || true; }
+mark() { stat -c %s "$out/registry.log"; }
+
+cd "$work/bookworm"
+for ref in base mid latest; do
+  skopeo copy -q --dest-tls-verify=false "oci:oci:$ref" "docker://$reg/bookworm:$ref"
+done
+echo "== bookworm in the registry: $(du -sh oci | cut -f1) OCI layout, tags base, mid, latest"
+echo
+echo "== pull into an empty store, one run each: peak RSS"
+printf '  %-64s %s\n' "layercake pull $reg/bookworm:latest" "$(rss "$lc" --root "$out/store" pull "$reg/bookworm:latest")"
+printf '  %-64s %s\n' "skopeo copy docker://… oci:DIR" "$(rss skopeo copy -q --src-tls-verify=false "docker://$reg/bookworm:latest" "oci:$out/sk:latest")"
+m=$(mark)
+printf '  %-64s %s\n' "layercake pull (again: up to date)" "$(rss "$lc" --root "$out/store" pull "$reg/bookworm:latest")"
+echo "  second pull: $(requests "$m" '"GET /v2/[^ ]*/blobs/') blob GETs, $(requests "$m" '"(GET|HEAD) /v2/[^ ]*/manifests/') manifest requests"
+echo
+hyperfine --warmup 1 --runs 7 --export-markdown "$out/pull.md" \
+  --prepare "rm -rf $out/store $out/sk" \
+  -n 'layercake pull' "$lc --root $out/store pull -q $reg/bookworm:latest" \
+  -n 'skopeo copy docker:// oci:' "skopeo copy -q --src-tls-verify=false docker://$reg/bookworm:latest oci:$out/sk:latest"
+hyperfine --warmup 1 --runs 20 -N --export-markdown "$out/again.md" \
+  -n 'layercake pull (up to date)' "$lc --root $out/store pull -q $reg/bookworm:latest"
+cat "$out/pull.md" "$out/again.md"
+
+echo
+echo "== push of an image whose base the repository has"
+rm -rf "$out/store"
+"$lc" --root "$out/store" pull -q "$reg/bookworm:latest" >/dev/null
+"$lc" --root "$out/store" tag "$reg/bookworm:latest" "$reg/pushed:latest"
+"$lc" --root "$out/store" pull -q "$reg/bookworm:base" >/dev/null
+"$lc" --root "$out/store" tag "$reg/bookworm:base" "$reg/pushed:base"
+"$lc" --root "$out/store" push "$reg/pushed:base" >/dev/null
+m=$(mark)
+"$lc" --root "$out/store" push "$reg/pushed:latest"
+echo "  push of latest after base: $(requests "$m" '"(PATCH|PUT) /v2/[^ ]*/blobs/uploads') blob uploads, $(requests "$m" '"POST /v2/[^ ]*/blobs/uploads/\?mount') mounts, $(requests "$m" '"HEAD /v2/[^ ]*/blobs/') blob HEADs"
