@@ -95,27 +95,72 @@ impl Registry {
         std::fs::create_dir_all(&data).unwrap();
         let mut http = format!("addr: {ip}:{port}");
         if setup.tls {
+            // A CA of the test's own, and a server certificate it signs for the address.
             let openssl = tool("openssl", "openssl");
-            let out = Command::new(openssl)
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                ])
-                .args(["-subj", "/CN=localhost", "-addext"])
-                .arg(format!("subjectAltName=DNS:localhost,IP:{ip}"))
-                .arg("-keyout")
-                .arg(scratch.join("domain.key"))
-                .arg("-out")
-                .arg(scratch.join("domain.crt"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            // The certificate is its own CA: a `--cert-dir` holds it as `ca.crt`.
+            let run = |args: &[&str]| {
+                let out = Command::new(&openssl)
+                    .args(args)
+                    .current_dir(&scratch.0)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=layercake test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ]);
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "domain.key",
+                "-out",
+                "domain.csr",
+            ]);
+            std::fs::write(
+                scratch.join("ext.cnf"),
+                format!("subjectAltName=DNS:localhost,IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+            )
+            .unwrap();
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                "domain.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "domain.crt",
+            ]);
+            // A `--cert-dir` holds the CA as `ca.crt`.
             std::fs::create_dir_all(scratch.join("certs")).unwrap();
-            std::fs::copy(scratch.join("domain.crt"), scratch.join("certs/ca.crt")).unwrap();
+            std::fs::copy(scratch.join("ca.crt"), scratch.join("certs/ca.crt")).unwrap();
             http.push_str(&format!(
                 ", tls: {{certificate: {}, key: {}}}",
                 scratch.join("domain.crt").display(),
@@ -581,8 +626,13 @@ fn tls_with_basic_auth_and_login() {
 #[derive(Debug, Clone)]
 struct Seen {
     method: String,
+    /// Path and query.
     path: String,
     range: Option<String>,
+    authorization: Option<String>,
+    body: String,
+    /// The fake's own `127.0.0.1:PORT`.
+    host: String,
 }
 
 /// A server on a free 127.0.0.1 port answering each request (one per connection) with the
@@ -598,6 +648,7 @@ impl Fake {
         let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
+        let own = host.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
@@ -609,22 +660,32 @@ impl Fake {
                 let mut parts = line.split_whitespace();
                 let method = parts.next().unwrap_or("").to_owned();
                 let path = parts.next().unwrap_or("").to_owned();
-                let mut range = None;
+                let (mut range, mut authorization, mut length) = (None, None, 0);
                 loop {
                     let mut header = String::new();
                     if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
                         break;
                     }
                     if let Some((name, value)) = header.split_once(':') {
-                        if name.eq_ignore_ascii_case("range") {
-                            range = Some(value.trim().to_owned());
+                        let value = value.trim().to_owned();
+                        match name.to_ascii_lowercase().as_str() {
+                            "range" => range = Some(value),
+                            "authorization" => authorization = Some(value),
+                            "content-length" => length = value.parse().unwrap_or(0),
+                            _ => {}
                         }
                     }
                 }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let body = String::from_utf8_lossy(&body).into_owned();
                 let request = Seen {
                     method,
                     path,
                     range,
+                    authorization,
+                    body,
+                    host: own.clone(),
                 };
                 let count = {
                     let mut log = log.lock().unwrap();
@@ -699,7 +760,11 @@ fn blob_reads_resume_with_range_after_a_cut() {
     let client = fast(&scratch);
     let desc = Descriptor::of(LAYER, &data);
     assert_eq!(read_blob(&client, &fake.reference(), &desc), data);
-    assert!(fake.seen().iter().all(|s| s.method == "GET"), "{:?}", fake.seen());
+    assert!(
+        fake.seen().iter().all(|s| s.method == "GET"),
+        "{:?}",
+        fake.seen()
+    );
     let ranges: Vec<_> = fake.seen().into_iter().filter_map(|s| s.range).collect();
     assert_eq!(ranges, [format!("bytes={}-", data.len() / 3)]);
 }
@@ -851,4 +916,178 @@ fn manifests_are_checked_against_pins_and_claims() {
         .manifest(&Reference::parse(&pinned).unwrap())
         .unwrap_err();
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+}
+
+/// A registry with a token server (both fakes): the challenge, the token request (its
+/// service, scopes, credentials), the cache, one retry for more scope, a mount's two
+/// scopes in one token, and the OAuth POST of an identity token.
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let manifest =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let fake = Fake::start(move |req, _| {
+        let challenge = |extra: &str| {
+            let value = format!(
+                r#"Bearer realm="http://{}/token",service="fake"{extra}"#,
+                req.host
+            );
+            reply("401 Unauthorized", &[("WWW-Authenticate", value)], b"")
+        };
+        if req.path.starts_with("/token") {
+            if req.method == "POST" {
+                // The OAuth form of an identity token: answered with access_token only.
+                if !req.body.contains("grant_type=refresh_token")
+                    || !req.body.contains("refresh_token=idtok")
+                {
+                    return reply("400 Bad Request", &[], b"");
+                }
+                let token = format!(r#"{{"access_token":"t.post.{}"}}"#, req.body.len());
+                return reply(
+                    "200 OK",
+                    &[("Content-Type", "application/json".into())],
+                    token.as_bytes(),
+                );
+            }
+            if req
+                .authorization
+                .as_deref()
+                .is_some_and(|a| a != "Basic dXNlcjpwYXNz")
+            {
+                return reply("401 Unauthorized", &[], br#"{"details":"bad credentials"}"#);
+            }
+            let query = req.path.split_once('?').map_or("", |(_, q)| q);
+            let token = format!(r#"{{"token":"t.{query}","expires_in":300}}"#);
+            return reply(
+                "200 OK",
+                &[("Content-Type", "application/json".into())],
+                token.as_bytes(),
+            );
+        }
+        let token = req.authorization.clone().unwrap_or_default();
+        if !token.starts_with("Bearer t.") {
+            return challenge("");
+        }
+        if req.path == "/v2/" {
+            return reply("200 OK", &[], b"");
+        }
+        if req.path.starts_with("/v2/fake/repo/manifests/") {
+            return reply("200 OK", &[("Content-Type", MANIFEST_V1.into())], manifest);
+        }
+        if req.path.starts_with("/v2/fake/repo/tags/list") {
+            // Listing wants push here, to see the client ask again.
+            if !token.contains("pull%2Cpush") && !token.starts_with("Bearer t.post") {
+                return challenge(
+                    r#",scope="repository:fake/repo:pull,push",error="insufficient_scope""#,
+                );
+            }
+            return reply("200 OK", &[], br#"{"name":"fake/repo","tags":["v1","v2"]}"#);
+        }
+        if req.path.starts_with("/v2/fake/repo/blobs/uploads/?mount=") {
+            if !token.contains("repository%3Aother%2Fsrc%3Apull") {
+                return challenge("");
+            }
+            return reply(
+                "201 Created",
+                &[("Location", "/v2/fake/repo/blobs/x".into())],
+                b"",
+            );
+        }
+        reply("404 Not Found", &[], b"")
+    });
+    let scratch = Scratch::new("bearer");
+    let reference = fake.reference();
+    let tokens = |fake: &Fake| -> Vec<String> {
+        fake.seen()
+            .into_iter()
+            .filter(|s| s.path.starts_with("/token"))
+            .map(|s| s.path)
+            .collect()
+    };
+
+    let client = Client::with_options(isolated(&scratch).credentials("user", "pass"));
+    client.ping(&fake.host).unwrap();
+    assert_eq!(
+        tokens(&fake),
+        ["/token?service=fake"],
+        "login-style ping: a token with no scope"
+    );
+    assert_eq!(client.manifest(&reference).unwrap().1, &manifest[..]);
+    assert_eq!(
+        client.manifest(&reference).unwrap().1,
+        &manifest[..],
+        "the token is cached"
+    );
+    let pull = "/token?service=fake&scope=repository%3Afake%2Frepo%3Apull";
+    assert_eq!(tokens(&fake)[1..], [pull]);
+    assert!(fake.seen().iter().any(|s| s.path.starts_with("/token")
+        && s.authorization.as_deref() == Some("Basic dXNlcjpwYXNz")));
+
+    // More scope asked by a 401: one new token, one retry.
+    assert_eq!(client.tags(&reference).unwrap(), ["v1", "v2"]);
+    assert_eq!(tokens(&fake).len(), 3);
+    assert!(
+        tokens(&fake)[2].contains("pull%2Cpush"),
+        "{:?}",
+        tokens(&fake)
+    );
+
+    // A mount: the target's push and the source's pull in one token request.
+    let blob = Descriptor::of(LAYER, b"mounted");
+    let transfer = client
+        .put_blob(
+            &reference,
+            &blob,
+            &["other/src".to_owned()],
+            &mut || panic!("not read"),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(
+        transfer,
+        Transfer::Mounted {
+            digest: blob.digest,
+            from: "other/src".to_owned()
+        }
+    );
+    let mount = tokens(&fake).pop().unwrap();
+    assert_eq!(
+        mount,
+        "/token?service=fake&scope=repository%3Afake%2Frepo%3Apull%2Cpush&scope=repository%3Aother%2Fsrc%3Apull"
+    );
+
+    // Wrong credentials: the token server's 401.
+    let wrong = Client::with_options(isolated(&scratch).credentials("user", "nope"));
+    match wrong.manifest(&reference).unwrap_err() {
+        Error::Registry {
+            status, request, ..
+        } => {
+            assert_eq!(status, Some(401));
+            assert_eq!(request, "GET /token");
+        }
+        e => panic!("{e}"),
+    }
+
+    // An identity token from an auth file: the OAuth POST.
+    let auth = scratch.join("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"idtok"}}}}}}"#,
+            fake.host
+        ),
+    )
+    .unwrap();
+    let oauth = Client::with_options(ClientOptions::new().auth_file(&auth));
+    assert_eq!(oauth.tags(&reference).unwrap(), ["v1", "v2"]);
+    let post = fake
+        .seen()
+        .into_iter()
+        .rfind(|s| s.method == "POST" && s.path == "/token")
+        .unwrap();
+    assert!(post.body.contains("client_id=layercake"), "{}", post.body);
+    assert!(
+        post.body.contains("scope=repository%3Afake%2Frepo%3Apull"),
+        "{}",
+        post.body
+    );
 }

@@ -1090,8 +1090,10 @@ impl Client {
         let mut url = format!("/v2/{repo}/tags/list");
         let mut seen = HashSet::new();
         let mut tags = Vec::new();
+        // One op for every page: a scope a page's 401 asked for stays asked.
+        let mut op = Op::new(repo, &Method::GET, &url, [pull_scope(repo)]);
         loop {
-            let mut op = Op::new(repo, &Method::GET, &url, [pull_scope(repo)]);
+            op.request = format!("GET {}", path_of(&url));
             let req = Req::new(Method::GET, url.clone()).follow();
             let limit = Limits::default().json_bytes;
             let (response, bytes) = self.get_json(&reg, &mut op, &req, limit, &mut budget)?;
@@ -1483,9 +1485,12 @@ impl Client {
             None => {
                 let text = String::from_utf8_lossy(&body);
                 let text = text.trim();
-                let phrase = status.canonical_reason().unwrap_or("unexpected answer");
+                let phrase = status
+                    .canonical_reason()
+                    .unwrap_or("unexpected answer")
+                    .to_ascii_lowercase();
                 if text.is_empty() || text.len() > 200 || text.starts_with(['{', '<']) {
-                    phrase.to_owned()
+                    phrase
                 } else {
                     format!("{phrase}: {text}")
                 }
@@ -1531,14 +1536,22 @@ fn transient(e: &ureq::Error) -> bool {
 
 /// A failure to get an answer, in words.
 fn describe(e: &ureq::Error) -> String {
-    match e {
+    let text = match e {
         ureq::Error::Io(io) => match io.get_ref() {
             Some(inner) => format!("connection failed: {inner}"),
             None => format!("connection failed: {io}"),
         },
         ureq::Error::HostNotFound => "host not found".to_owned(),
         e => e.to_string(),
+    };
+    if text.contains("CaUsedAsEndEntity") {
+        // Go accepts a self-signed CA certificate as a server's own; rustls does not.
+        return format!(
+            "{text} (the server presents a CA certificate as its own: sign a server \
+             certificate with that CA, or use --tls-verify=false)"
+        );
     }
+    text
 }
 
 /// Whether an upload that failed this way may start over: no answer, a 5xx or 429, or a

@@ -113,6 +113,22 @@ pub(super) fn lookup(options: &ClientOptions, registry: &str) -> Result<Credenti
     let Some(bytes) = read_file(&path)? else {
         return Ok(Credentials::Anonymous);
     };
+    let Ok(Value::Object(mut config)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(file_error(
+            &path,
+            "reading credentials from",
+            io::Error::new(io::ErrorKind::InvalidData, "not a JSON object"),
+        ));
+    };
+    // An empty `credsStore` means none, to Docker; docker_credential would run
+    // `docker-credential-` for it.
+    if config
+        .get("credsStore")
+        .is_some_and(|s| s.as_str() == Some(""))
+    {
+        config.remove("credsStore");
+    }
+    let bytes = serde_json::to_vec(&Value::Object(config)).unwrap_or_default();
     let keys: Vec<&str> = if is_hub(registry) {
         HUB_KEYS.to_vec()
     } else {
@@ -445,6 +461,19 @@ mod tests {
         fs::write(&file, "{not json").unwrap();
         let err = lookup(&options(&file), "quay.io").unwrap_err();
         assert!(err.to_string().contains("config.json"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_creds_store_is_none() {
+        let dir = temp("store");
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.json");
+        fs::write(&file, r#"{"auths":{},"credsStore":""}"#).unwrap();
+        assert_eq!(
+            lookup(&options(&file), "quay.io").unwrap(),
+            Credentials::Anonymous
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -9,6 +9,11 @@
 //!   `~/.docker/certs.d/HOST[:PORT]` that exists. In it, `*.crt` files are CAs (PEM) and a
 //!   `NAME.cert` with its `NAME.key` is a client certificate; the first pair by name is
 //!   used (Go, which Docker is written in, also presents the first).
+//!
+//! One difference from Docker: the server's certificate must not itself be a CA
+//! certificate. `openssl req -x509` makes one (`CA:TRUE`) that Go accepts as a server's own
+//! when it is also the root trusted; rustls refuses it (`CaUsedAsEndEntity`). Sign a server
+//! certificate with the CA instead, or use `--tls-verify=false`.
 
 use std::fs;
 use std::io;
