@@ -32,6 +32,9 @@ use crate::reference::Reference;
 use transport::{drain, header, join, path_of};
 pub(super) use transport::{read_limited, Budget, Op, Registry, Req};
 
+/// How many pages of a tag list are read (a server that links page after page forever
+/// stops here).
+const MAX_TAG_PAGES: usize = 10_000;
 /// What a manifest request accepts.
 const ACCEPT: [&str; 4] = [
     MANIFEST_V1,
@@ -175,8 +178,10 @@ impl ClientOptions {
     /// for how long in all.
     ///
     /// Pauses start at 200 ms and double up to 10 s; a 429's `Retry-After` is waited for
-    /// when it fits in the time left. The budget is per call (a whole upload, a whole blob
-    /// read with its resumptions).
+    /// when it fits in the time left. The budget is per call. A blob read gets it whole
+    /// again whenever bytes arrived since its last cut, so only cuts without progress use
+    /// it up; an upload that starts over gets the whole time again for its new attempt,
+    /// while the count still bounds the attempts.
     ///
     /// ```
     /// use std::time::Duration;
@@ -491,6 +496,7 @@ impl Client {
             body: None,
             done: false,
             budget: Budget::new(self.options()),
+            last_cut: 0,
         };
         reader.connect()?;
         Ok(reader)
@@ -623,7 +629,7 @@ impl Client {
         let mut budget = Budget::new(self.options());
         let mut url = format!("/v2/{repo}/tags/list");
         let mut seen = HashSet::new();
-        let mut tags = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
         // One op for every page: a scope a page's 401 asked for stays asked.
         let mut op = Op::new(repo, &Method::GET, &url, [pull_scope(repo)]);
         loop {
@@ -641,6 +647,13 @@ impl Client {
                 )
             })?;
             tags.extend(page.tags.unwrap_or_default());
+            if seen.len() >= MAX_TAG_PAGES {
+                return Err(Error::LimitExceeded {
+                    limit: "tag list pages",
+                    value: seen.len() as u64 + 1,
+                    max: MAX_TAG_PAGES as u64,
+                });
+            }
             let next = response
                 .headers()
                 .get_all("link")
@@ -764,6 +777,8 @@ pub struct BlobReader {
     body: Option<BodyReader<'static>>,
     done: bool,
     budget: Budget,
+    /// The offset of the last cut.
+    last_cut: u64,
 }
 
 impl fmt::Debug for BlobReader {
@@ -887,6 +902,11 @@ impl BlobReader {
     /// After a cut: asks again from the current offset, within the budget.
     fn resume(&mut self, cause: String) -> io::Result<()> {
         let mut cause = cause;
+        // Retries bound cuts without progress: bytes since the last cut renew the budget.
+        if self.offset > self.last_cut {
+            self.budget.renew();
+            self.last_cut = self.offset;
+        }
         loop {
             if !self.budget.pause(None) {
                 let err = Error::Registry {

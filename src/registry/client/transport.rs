@@ -166,6 +166,8 @@ pub(in crate::registry) struct Budget {
     left: u32,
     deadline: Instant,
     delay: Duration,
+    retries: u32,
+    time: Duration,
 }
 
 impl Budget {
@@ -175,7 +177,23 @@ impl Budget {
             left: options.retries,
             deadline: now.checked_add(options.retry_time).unwrap_or(now),
             delay: FIRST_DELAY,
+            retries: options.retries,
+            time: options.retry_time,
         }
+    }
+
+    /// The time counted again from now (an upload starting over: its own requests get the
+    /// whole time, however long the failed attempt took).
+    pub(in crate::registry) fn restart_clock(&mut self) {
+        let now = Instant::now();
+        self.deadline = now.checked_add(self.time).unwrap_or(now);
+    }
+
+    /// All of it back (a blob read that made progress since its last cut).
+    pub(in crate::registry) fn renew(&mut self) {
+        self.restart_clock();
+        self.left = self.retries;
+        self.delay = FIRST_DELAY;
     }
 
     /// Waits before another try (`hint`, a `Retry-After`, or the backoff); `false`, without
@@ -883,6 +901,20 @@ mod tests {
         assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
         assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(http_date(""), None);
+    }
+
+    #[test]
+    fn budgets_renew() {
+        let mut budget = Budget::new(&ClientOptions::new().retries(1, Duration::from_secs(5)));
+        assert!(budget.pause(Some(Duration::ZERO)));
+        assert!(!budget.pause(Some(Duration::ZERO)));
+        budget.renew();
+        assert!(budget.pause(Some(Duration::ZERO)));
+        budget.restart_clock();
+        assert!(
+            !budget.pause(Some(Duration::ZERO)),
+            "the count is not given back"
+        );
     }
 
     #[test]

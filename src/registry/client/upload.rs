@@ -125,7 +125,13 @@ impl Client {
                 &mut budget,
             ) {
                 Ok(transfer) => return Ok(transfer),
-                Err(e) if restartable(&e) && budget.pause(None) => continue,
+                Err(e) if restartable(&e) => {
+                    // Each attempt gets the whole time; the count bounds the attempts.
+                    budget.restart_clock();
+                    if !budget.pause(None) {
+                        return Err(e);
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
