@@ -425,6 +425,14 @@ impl Client {
         let req = Req::new(Method::GET, url)
             .header("accept", ACCEPT.join(", "))
             .follow();
+        if let Some(pin) = reference
+            .digest()
+            .filter(|d| d.algorithm() != Algorithm::Sha256)
+        {
+            return Err(Error::UnsupportedAlgorithm {
+                algorithm: pin.algorithm().as_str().to_owned(),
+            });
+        }
         let limit = Limits::default().json_bytes;
         let (response, bytes) = self.get_json(&reg, &mut op, &req, limit, &mut budget)?;
         let bytes = Bytes::from(bytes);

@@ -49,7 +49,8 @@ pub(in crate::registry) struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let endpoint = lock(&self.endpoint).clone();
+        // Never waits: a ping in progress holds the endpoint.
+        let endpoint = self.endpoint.try_lock().ok().and_then(|e| e.clone());
         f.debug_struct("Registry")
             .field("name", &self.name)
             .field("base", &endpoint.as_ref().map(|e| e.base.clone()))
@@ -57,7 +58,7 @@ impl fmt::Debug for Registry {
                 "auth",
                 &endpoint.and_then(|e| e.challenge.map(|c| c.scheme)),
             )
-            .field("tokens", &lock(&self.tokens).len())
+            .field("tokens", &self.tokens.try_lock().map(|t| t.len()).ok())
             .finish()
     }
 }
