@@ -561,6 +561,32 @@ fn tls_with_basic_auth_and_login() {
     );
     assert_eq!(insecure.has_blob(&a, desc.digest).unwrap(), Some(5000));
 
+    // A client certificate beside the CA is loaded (the registry asks for none); one whose
+    // key is another's is refused with the file named, not a panic at the handshake.
+    let pairs = Scratch::new("pairs");
+    let dir = registry.scratch.0.clone();
+    std::fs::copy(dir.join("ca.crt"), pairs.join("ca.crt")).unwrap();
+    std::fs::copy(dir.join("domain.crt"), pairs.join("client.cert")).unwrap();
+    std::fs::copy(dir.join("domain.key"), pairs.join("client.key")).unwrap();
+    let with_pair = Client::with_options(
+        isolated(&scratch)
+            .cert_dir(&pairs.0)
+            .credentials("user", "pass"),
+    );
+    with_pair.ping(&registry.host).unwrap();
+    std::fs::copy(dir.join("ca.key"), pairs.join("client.key")).unwrap();
+    let mismatched = Client::with_options(
+        isolated(&scratch)
+            .cert_dir(&pairs.0)
+            .credentials("user", "pass"),
+    );
+    let err = mismatched.ping(&registry.host).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(err.to_string().contains("client.cert"), "{err}");
+    std::fs::remove_file(pairs.join("client.key")).unwrap();
+    let err = mismatched.ping(&registry.host).unwrap_err();
+    assert!(err.to_string().contains("missing key"), "{err}");
+
     // login writes an auth file that a second client authenticates from.
     let auth = scratch.join("config/auth.json");
     std::fs::create_dir_all(scratch.join("config")).unwrap();
