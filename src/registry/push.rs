@@ -150,7 +150,7 @@ impl Client {
         };
         let mut manifest = manifest;
         manifest.platform = None;
-        self.send(&source, &manifest, &bytes, to, options)
+        self.push_top(&source, &manifest, &bytes, to, options)
     }
 
     /// Pushes the image (or index) `reference` names in `store` to `to`, with the manifest
@@ -195,7 +195,7 @@ impl Client {
             manifest: &manifest,
             mounts: &mounts,
         };
-        self.send(&source, &top, &bytes, to, options)
+        self.push_top(&source, &top, &bytes, to, options)
     }
 
     /// Copies an image, an index (nested ones too) or an artifact from one registry
@@ -242,12 +242,12 @@ impl Client {
             manifest: &manifest,
             mounts: &mounts,
         };
-        self.send(&source, &top, &bytes, to, options)
+        self.push_top(&source, &top, &bytes, to, options)
     }
 
     /// Sends `top` (a manifest or an index) and everything it names that `to`'s repository
     /// lacks, then `top` itself under `to`.
-    fn send(
+    fn push_top(
         &self,
         source: &Source<'_>,
         top: &Descriptor,
