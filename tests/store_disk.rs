@@ -1336,3 +1336,61 @@ fn usage_counts_what_no_image_uses_as_reclaimable_and_prune_deletes_it() {
         "#!/bin/sh\necho r\n"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 7. What a push reads back: manifests and blobs as stored.
+
+#[test]
+fn manifests_and_blobs_read_back_exactly_as_stored() {
+    let tmp = TempDir::new("store-readback");
+    let root = tmp.join("store");
+    let image = app(&base(9, 1, 64 * 1024), "readback", 4096);
+    let path = tmp.join("readback.tar");
+    write_archive(&path, &image, "app:1", Source::OciGzip);
+    let mut store = Store::open(&root).unwrap();
+    store
+        .add_with(&open_image(&path), AddOptions::new().tag("app:1"))
+        .unwrap();
+    let index: Index = read_json(&root.join("index.json"));
+    let listed = &index.manifests[0];
+    let on_disk = std::fs::read(root.join("blobs/sha256").join(hex(listed.digest))).unwrap();
+
+    for store in [store, Store::open(&root).unwrap()] {
+        // By tag, by name@digest, by id: the manifest index.json lists, byte for byte.
+        for reference in [
+            "app:1".to_owned(),
+            format!("app@{}", listed.digest),
+            image.id().to_string(),
+        ] {
+            let (desc, bytes) = store.manifest(&reference).unwrap();
+            assert_eq!(
+                (desc.digest, desc.size),
+                (listed.digest, listed.size),
+                "{reference}"
+            );
+            assert_eq!(bytes, on_disk, "{reference}");
+        }
+        assert_eq!(store.manifest_digest(image.id()), Some(listed.digest));
+        // Every blob it names: there, a range of its file, hashing to its name.
+        let manifest: Manifest = serde_json::from_slice(&on_disk).unwrap();
+        for desc in manifest.layers.iter().chain([&manifest.config]) {
+            assert!(store.has_blob(desc.digest));
+            let blob = store.blob(desc.digest).unwrap();
+            assert!(blob.as_bytes().is_none(), "read by offset, not whole");
+            assert_eq!(blob.len(), desc.size);
+            assert_eq!(Digest::sha256(blob.to_bytes().unwrap()), desc.digest);
+        }
+        // Loaded, not pulled: no RepoDigests, as after `docker load`.
+        assert!(store.inspect("app:1").unwrap().repo_digests.is_empty());
+        let nowhere = Digest::sha256(b"nowhere");
+        assert!(!store.has_blob(nowhere));
+        assert!(matches!(
+            store.blob(nowhere),
+            Err(layercake::Error::MissingBlob { digest, .. }) if digest == nowhere
+        ));
+        assert!(matches!(
+            store.manifest("app:2"),
+            Err(layercake::Error::ImageNotFound { .. })
+        ));
+    }
+}

@@ -5,7 +5,12 @@
 //! ```text
 //! ROOT/oci-layout, ROOT/index.json      the layout: one entry per tag (its full reference as
 //!                                       org.opencontainers.image.ref.name), one per untagged
-//!                                       image
+//!                                       image; a tag's entry is the manifest or index it was
+//!                                       pulled as (marked dev.layercake.pulled), else the
+//!                                       image's own manifest; beside a pulled entry of
+//!                                       Docker's media types, an OCI index of it under the
+//!                                       same ref name (marked dev.layercake.compat), which
+//!                                       is what skopeo and umoci resolve names to
 //! ROOT/blobs/sha256/<hex>               manifests, configs and layer blobs, as loaded
 //! ROOT/layercake/cache/<diff id hex>    the uncompressed tar of a compressed layer blob
 //! ROOT/layercake/ingest/                files being written (nameless where the filesystem
@@ -22,12 +27,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::tops::{self, Strictness, Top, Walked};
 use super::{Corruption, Verification};
-use crate::archive::oci::{
-    self, Descriptor, Index, Manifest, CONFIG_V1, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
-    IMAGE_NAME, INDEX_V1, MANIFEST_V1, REF_NAME,
-};
-use crate::codec::{self, BlobInput, Compression, Expected};
+use crate::archive::oci::{self, Descriptor, Index, Manifest, IMAGE_NAME, INDEX_V1, REF_NAME};
+use crate::codec::{self, BlobInput, Budget, Compression, Expected};
 use crate::contents::{persist, Contents, ContentsWriter, HostFile};
 use crate::digest::{DiffId, Digest, HashingReader, ImageId};
 use crate::error::{Error, Result};
@@ -36,21 +39,34 @@ use crate::layer::{Layer, ReadOptions};
 use crate::limits::Limits;
 use crate::reference::Reference;
 
+/// The annotation of an `index.json` entry that a tag was pulled as: its value is the
+/// digest of the image manifest the tag reads as (the entry's own, or the child of an index
+/// the image was taken from).
+pub(super) const PULLED: &str = "dev.layercake.pulled";
+
+/// The annotation of an `index.json` entry that is an OCI index written beside a tag's top
+/// of Docker's media types, so that OCI tools find the tag (see [`tops::compat_index`]):
+/// its value is the top's digest. Such entries are the store's own, written again from the
+/// top each time.
+pub(super) const COMPAT: &str = "dev.layercake.compat";
+
 /// A store's directory, and what its index said when last read.
 #[derive(Debug, Clone)]
 pub(super) struct Disk {
     root: Arc<PathBuf>,
-    /// Each image's manifest, as listed in the index (no annotations).
-    manifests: BTreeMap<ImageId, Descriptor>,
-    /// Index entries this crate does not read as images (indexes, other media types, entries
-    /// whose blobs are missing): written back as they were.
+    /// Index entries this crate does not read as images (untagged indexes, other media
+    /// types, entries whose blobs are missing): written back as they were.
     foreign: Vec<Descriptor>,
 }
 
-/// What the index lists: images with their tags, manifests, and the entries kept as they are.
+/// What the index lists: images with their tags, each image's manifest, what each tag
+/// names, and the entries kept as they are.
 pub(super) struct Snapshot {
     pub(super) images: Vec<StoredImage>,
+    /// Each image's manifest (the first entry read as the image; no annotations).
     pub(super) manifests: BTreeMap<ImageId, Descriptor>,
+    /// Each tag's entry.
+    pub(super) tops: BTreeMap<Reference, Top>,
     pub(super) foreign: Vec<Descriptor>,
 }
 
@@ -61,12 +77,13 @@ pub(super) struct StoredImage {
 }
 
 /// Files written and verified in the ingest area, and the names they are to have.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Staged {
     files: Vec<(Arc<HostFile>, PathBuf)>,
 }
 
 /// A lock on one of the store's lock files, held until dropped.
+#[derive(Debug)]
 pub(super) struct Lock {
     _file: File,
 }
@@ -77,7 +94,6 @@ impl Disk {
     pub(super) fn open(root: &Path) -> Result<Disk> {
         let disk = Disk {
             root: Arc::new(root.to_path_buf()),
-            manifests: BTreeMap::new(),
             foreign: Vec::new(),
         };
         for dir in [disk.blobs_dir(), disk.cache_dir(), disk.ingest_dir()] {
@@ -115,7 +131,7 @@ impl Disk {
         self.own_dir().join("cache")
     }
 
-    fn ingest_dir(&self) -> PathBuf {
+    pub(super) fn ingest_dir(&self) -> PathBuf {
         self.own_dir().join("ingest")
     }
 
@@ -127,30 +143,41 @@ impl Disk {
         self.cache_dir().join(diff_id.to_hex().to_string())
     }
 
-    /// This value with the index as just read.
-    pub(super) fn with_index(
-        mut self,
-        manifests: BTreeMap<ImageId, Descriptor>,
-        foreign: Vec<Descriptor>,
-    ) -> Disk {
-        self.manifests = manifests;
+    /// This value with the index's foreign entries as just read.
+    pub(super) fn with_foreign(mut self, foreign: Vec<Descriptor>) -> Disk {
         self.foreign = foreign;
         self
     }
 
-    pub(super) fn manifest(&self, id: ImageId) -> Option<&Descriptor> {
-        self.manifests.get(&id)
-    }
-
-    pub(super) fn note_manifest(&mut self, id: ImageId, manifest: Descriptor) {
-        self.manifests.entry(id).or_insert(manifest);
-    }
-
-    pub(super) fn image_with_manifest(&self, digest: Digest) -> Option<ImageId> {
-        self.manifests
+    /// The foreign entry (one this crate does not read) named `tag`, if any.
+    pub(super) fn foreign_named(&self, tag: &Reference) -> Option<&Descriptor> {
+        self.foreign
             .iter()
-            .find(|(_, m)| m.digest == digest)
-            .map(|(id, _)| *id)
+            .rev()
+            .find(|d| name_of(d).as_ref() == Some(tag))
+    }
+
+    /// Whether the store has the blob `digest`.
+    pub(super) fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// A blob as a range of its file, nothing read.
+    pub(super) fn blob(&self, digest: &Digest) -> Result<Contents> {
+        let path = self.blob_path(digest);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::MissingBlob {
+                    digest: *digest,
+                    path: Some(oci::blob_path(digest)),
+                })
+            }
+            Err(e) => return Err(Error::io(format_args!("opening {}", path.display()), e)),
+        };
+        let file = HostFile::new(file, path.display().to_string());
+        let len = file.len()?;
+        Ok(Contents::on_disk(file, 0, len))
     }
 
     /// The lock loads share and deletions take alone (`exclusive`).
@@ -184,46 +211,119 @@ impl Disk {
     }
 
     /// Reads the index: each entry with an image manifest becomes an image whose layers
-    /// read from the store (reusing `known` ones), named by its tags; other entries, and
-    /// entries whose files are missing or broken (`verify` names those), are kept as they
-    /// are.
+    /// read from the store (reusing `known` ones), named by its tags; a tagged index is read
+    /// as the image of its child for this host (or the child its pulled mark names). Each
+    /// tag's entry is kept as it is. Other entries, and entries whose files are missing or
+    /// broken (`verify` names those), are kept as they are.
     pub(super) fn read(&self, known: &BTreeMap<DiffId, Layer>) -> Result<Snapshot> {
         let index = self.read_index()?;
         let mut snapshot = Snapshot {
             images: Vec::new(),
             manifests: BTreeMap::new(),
+            tops: BTreeMap::new(),
             foreign: Vec::new(),
         };
-        let mut built: BTreeMap<Digest, usize> = BTreeMap::new();
+        // Images read, by manifest digest and by id.
+        let mut by_manifest: BTreeMap<Digest, usize> = BTreeMap::new();
+        let mut by_id: BTreeMap<ImageId, usize> = BTreeMap::new();
         let mut layers = known.clone();
+        let mut compat: BTreeMap<Reference, Descriptor> = BTreeMap::new();
         for desc in index.manifests {
             let tag = name_of(&desc);
-            let is_manifest = matches!(desc.media_type.as_str(), MANIFEST_V1 | DOCKER_MANIFEST_V2);
-            let at = match built.get(&desc.digest) {
-                Some(at) => Some(*at),
-                None if is_manifest => match self.read_image(&desc, &mut layers) {
-                    Ok(image) => {
-                        let mut plain = desc.clone();
-                        plain.annotations.clear();
-                        snapshot.manifests.insert(image.id(), plain);
-                        snapshot.images.push(StoredImage {
-                            image,
-                            tags: Vec::new(),
-                        });
-                        built.insert(desc.digest, snapshot.images.len() - 1);
-                        Some(snapshot.images.len() - 1)
-                    }
-                    Err(_) => None,
-                },
-                None => None,
+            if desc.annotations.contains_key(COMPAT) {
+                if let Some(tag) = tag {
+                    compat.insert(tag, desc);
+                }
+                continue;
+            }
+            let mark = desc
+                .annotations
+                .get(PULLED)
+                .and_then(|d| d.parse::<Digest>().ok());
+            let kind = desc.media_type.as_str();
+            let manifest = if tops::is_manifest(kind) {
+                Some(plain(&desc))
+            } else if tops::is_index(kind) && tag.is_some() {
+                self.pick(&desc, mark).ok().flatten()
+            } else {
+                None
             };
+            let at = manifest
+                .as_ref()
+                .and_then(|m| match by_manifest.get(&m.digest) {
+                    Some(at) => Some(*at),
+                    None => {
+                        let image = self.read_image(m, &mut layers).ok()?;
+                        let at = *by_id.entry(image.id()).or_insert_with(|| {
+                            snapshot.manifests.insert(image.id(), m.clone());
+                            snapshot.images.push(StoredImage {
+                                image,
+                                tags: Vec::new(),
+                            });
+                            snapshot.images.len() - 1
+                        });
+                        by_manifest.insert(m.digest, at);
+                        Some(at)
+                    }
+                });
             match (at, tag) {
-                (Some(at), Some(tag)) => snapshot.images[at].tags.push(tag),
+                (Some(at), Some(tag)) => {
+                    snapshot.images[at].tags.push(tag.clone());
+                    let top = Top {
+                        desc: plain(&desc),
+                        image: Some(snapshot.images[at].image.id()),
+                        manifest: manifest.map(|m| m.digest),
+                        pulled: mark.is_some(),
+                        compat: None,
+                    };
+                    snapshot.tops.insert(tag, top);
+                }
                 (Some(_), None) => {}
+                // Pulled and kept whole, with no image for this host.
+                (None, Some(tag)) if mark.is_some() && tops::is_index(kind) => {
+                    let top = Top {
+                        desc: plain(&desc),
+                        image: None,
+                        manifest: None,
+                        pulled: true,
+                        compat: None,
+                    };
+                    snapshot.tops.insert(tag, top);
+                }
                 (None, _) => snapshot.foreign.push(desc),
             }
         }
+        for (tag, top) in &mut snapshot.tops {
+            let Some(entry) = compat.remove(tag) else {
+                continue;
+            };
+            if entry.annotations.get(COMPAT) == Some(&top.desc.digest.to_string()) {
+                top.compat = Some(plain(&entry));
+            }
+        }
         Ok(snapshot)
+    }
+
+    /// The image manifest a tagged index reads as: through nested indexes, the child
+    /// `wanted` names, else this host's (see [`tops::pick`]).
+    fn pick(&self, index: &Descriptor, wanted: Option<Digest>) -> Result<Option<Descriptor>> {
+        let max_depth = Limits::default().index_depth as u64;
+        let mut desc = index.clone();
+        for depth in 1.. {
+            Limits::check("index nesting depth", depth, max_depth)?;
+            let what = oci::blob_path(&desc.digest);
+            let bytes = self.small_blob(&desc)?;
+            oci::check_shape(&bytes, &desc.media_type, &what)?;
+            let index: Index = tops::json(&bytes, &what)?;
+            let Some(child) = tops::pick(&index, wanted) else {
+                return Ok(None);
+            };
+            if tops::is_manifest(&child.media_type) {
+                return Ok(Some(plain(child)));
+            }
+            desc = child.clone();
+        }
+        unreachable!("the loop returns or fails at the depth limit")
     }
 
     fn read_index(&self) -> Result<Index> {
@@ -238,7 +338,7 @@ impl Disk {
 
     /// A blob named in a manifest, read whole (manifests and configs: small, limited), its
     /// digest checked.
-    fn small_blob(&self, desc: &Descriptor) -> Result<Bytes> {
+    pub(super) fn small_blob(&self, desc: &Descriptor) -> Result<Bytes> {
         let limit = Limits::default().json_bytes;
         Limits::check("JSON blob bytes", desc.size, limit)?;
         let bytes = read_small(&self.blob_path(&desc.digest), limit)?;
@@ -313,28 +413,11 @@ impl Disk {
         ReadOptions::new().temp_dir(self.ingest_dir())
     }
 
-    /// Replaces `index.json` with one entry per tag of each image (one with no name for an
-    /// untagged image), then the foreign entries as they were. The caller holds the index
-    /// lock.
-    pub(super) fn write_index(&self, images: &[(ImageId, Vec<&Reference>)]) -> Result<()> {
-        let mut manifests = Vec::new();
-        for (id, tags) in images {
-            let Some(desc) = self.manifests.get(id) else {
-                continue;
-            };
-            if tags.is_empty() {
-                manifests.push(desc.clone());
-            }
-            for tag in tags {
-                let mut named = desc.clone();
-                let full = tag.to_string();
-                named.annotations.insert(REF_NAME.to_owned(), full.clone());
-                named.annotations.insert(IMAGE_NAME.to_owned(), full);
-                manifests.push(named);
-            }
-        }
-        manifests.extend(self.foreign.iter().cloned());
-        self.write_atomically(&self.root.join("index.json"), &index_json(manifests)?)
+    /// Replaces `index.json` with `entries` (see [`entry`]), then the foreign entries as
+    /// they were. The caller holds the index lock.
+    pub(super) fn write_index(&self, mut entries: Vec<Descriptor>) -> Result<()> {
+        entries.extend(self.foreign.iter().cloned());
+        self.write_atomically(&self.root.join("index.json"), &index_json(entries)?)
     }
 
     /// Writes a small file whole: into the ingest area, synced, then renamed over `path`.
@@ -393,61 +476,42 @@ impl Disk {
         let Some(unread) = layer.unread() else {
             return self.ingest_read(layer, staged, progress);
         };
-        let total = unread.blob.len();
-        let options = unread.options.clone().temp_dir(self.ingest_dir());
         let expected = Expected {
             blob: unread.expected_blob,
             diff_id: Some(diff_id),
         };
-        let mut source = Counting {
-            reader: unread.blob.reader(),
-            done: 0,
-            reported: 0,
-            total,
-            progress,
-        };
-        if layer.blob().compression() == Compression::None {
-            // The tar is the blob: the copy the reader spills is what is stored.
-            let decoded = codec::decode(
-                BlobInput::Reader(&mut source),
-                &expected,
-                &options,
-                unread.budget,
-            )?;
-            source.finish();
-            let file = decoded.tar.host_file().cloned();
-            let stored = Layer::decoded(decoded, None)?;
-            if let Some(file) = file {
-                staged.add(file, self.blob_path(&stored.blob().digest()));
-            }
-            return Ok(stored);
-        }
-        let mut tee = Tee {
-            reader: source,
-            copy: ContentsWriter::temporary(&self.ingest_dir(), "a blob being stored")?,
-        };
-        let decoded = codec::decode(
-            BlobInput::Reader(&mut tee),
+        let options = unread.options.clone().temp_dir(self.ingest_dir());
+        let streamed = stream_layer(
+            &mut unread.blob.reader(),
             &expected,
+            unread.blob.len(),
             &options,
             unread.budget,
+            progress,
         )?;
-        tee.reader.finish();
-        let blob = tee.copy.finish()?;
-        if blob.len() != total {
-            return Err(Error::InvalidBlob {
-                digest: Some(decoded.blob_digest),
-                reason: format!("{} bytes after the end of the stream", total - blob.len()),
-            });
+        self.stage_layer(&streamed, staged);
+        Ok(streamed.layer)
+    }
+
+    /// Stages a blob's file, to be named `blobs/sha256/<hex>` at commit.
+    #[cfg_attr(not(feature = "registry"), allow(dead_code))]
+    pub(super) fn stage_blob(&self, file: Arc<HostFile>, digest: &Digest, staged: &mut Staged) {
+        staged.add(file, self.blob_path(digest));
+    }
+
+    /// Stages what [`stream_layer`] wrote: the blob, and the tar of a compressed one in the
+    /// layer cache.
+    pub(super) fn stage_layer(&self, streamed: &Streamed, staged: &mut Staged) {
+        let diff_id = streamed.layer.diff_id();
+        if let Some(blob) = &streamed.blob_file {
+            staged.add(
+                blob.clone(),
+                self.blob_path(&streamed.layer.blob().digest()),
+            );
         }
-        let tar_file = decoded.tar.host_file().cloned();
-        let blob_file = blob.host_file().cloned();
-        let stored = Layer::decoded(decoded, Some(blob))?;
-        if let (Some(blob_file), Some(tar_file)) = (blob_file, tar_file) {
-            staged.add(blob_file, self.blob_path(&stored.blob().digest()));
-            staged.add(tar_file, self.cache_path(diff_id));
+        if let Some(tar) = &streamed.tar_file {
+            staged.add(tar.clone(), self.cache_path(diff_id));
         }
-        Ok(stored)
     }
 
     /// A layer read already (built in memory, or read from an image file before): its blob,
@@ -472,7 +536,12 @@ impl Disk {
 
     /// Copies `contents` into a nameless file of the ingest area, checking it hashes to
     /// `digest`.
-    fn copy_in(&self, contents: &Contents, digest: Digest, what: &str) -> Result<Arc<HostFile>> {
+    pub(super) fn copy_in(
+        &self,
+        contents: &Contents,
+        digest: Digest,
+        what: &str,
+    ) -> Result<Arc<HostFile>> {
         let mut out = ContentsWriter::temporary(&self.ingest_dir(), what)?;
         contents.copy_to(&mut out, what)?;
         let actual = out.digest();
@@ -493,17 +562,9 @@ impl Disk {
     /// Writes an image's config and a manifest for its layers (as stored) into the ingest
     /// area; returns the manifest's descriptor, with the image's platform.
     pub(super) fn stage_image(&self, image: &Image, staged: &mut Staged) -> Result<Descriptor> {
-        let config = image.config().as_bytes();
-        let config_desc = Descriptor::of(CONFIG_V1, config);
-        let layers = image
-            .layers()
-            .map(|layer| {
-                let blob = layer.blob();
-                Descriptor::of_blob(blob.media_type(), blob.digest(), blob.size())
-            })
-            .collect();
-        let (bytes, desc) = oci::manifest_of(image, config_desc, layers)?;
-        for (bytes, digest) in [(config.to_vec(), image.id().digest()), (bytes, desc.digest)] {
+        let (bytes, desc) = super::ingest::own_manifest(image)?;
+        let config = image.config().as_bytes().to_vec();
+        for (bytes, digest) in [(config, image.id().digest()), (bytes, desc.digest)] {
             let file = self.copy_in(&Contents::from(bytes), digest, "a manifest or config")?;
             staged.add(file, self.blob_path(&digest));
         }
@@ -564,51 +625,17 @@ impl Disk {
     /// Every blob the index uses (through manifests and nested indexes), and every DiffId
     /// their configs list.
     fn referenced(&self) -> Result<(BTreeSet<Digest>, BTreeSet<DiffId>)> {
-        let mut blobs = BTreeSet::new();
-        let mut diff_ids = BTreeSet::new();
-        let mut to_read: Vec<Descriptor> = self.read_index()?.manifests;
-        while let Some(desc) = to_read.pop() {
-            if !blobs.insert(desc.digest) {
-                continue;
-            }
-            let Ok(bytes) = self.small_blob(&desc) else {
-                continue;
-            };
-            match desc.media_type.as_str() {
-                MANIFEST_V1 | DOCKER_MANIFEST_V2 => {
-                    if let Ok(manifest) = json::<Manifest>(&bytes, "a manifest") {
-                        blobs.extend(manifest.layers.iter().map(|l| l.digest));
-                        to_read.push(manifest.config);
-                    }
-                }
-                INDEX_V1 | DOCKER_MANIFEST_LIST => {
-                    if let Ok(index) = json::<Index>(&bytes, "an index") {
-                        to_read.extend(index.manifests);
-                    }
-                }
-                _ => {
-                    if let Ok(config) = crate::config::ImageConfig::from_bytes(bytes) {
-                        diff_ids.extend(config.file().rootfs.diff_ids.iter().copied());
-                    }
-                }
-            }
-        }
-        Ok((blobs, diff_ids))
+        let walked = self.walk(self.read_index()?.manifests)?;
+        Ok((walked.blobs.into_keys().collect(), walked.diff_ids))
     }
 
-    /// The blobs an image's manifest names, with their sizes: the manifest, its config and
-    /// its layers.
-    pub(super) fn blobs_of(&self, id: ImageId) -> Result<Option<BTreeMap<Digest, u64>>> {
-        let Some(desc) = self.manifests.get(&id) else {
-            return Ok(None);
-        };
-        let manifest: Manifest = json(&self.small_blob(desc)?, "a manifest")?;
-        let named = [
-            (desc.digest, desc.size),
-            (manifest.config.digest, manifest.config.size),
-        ];
-        let layers = manifest.layers.iter().map(|l| (l.digest, l.size));
-        Ok(Some(named.into_iter().chain(layers).collect()))
+    /// What `roots` name, through manifests and nested indexes, as far as the blobs read.
+    pub(super) fn walk(&self, roots: Vec<Descriptor>) -> Result<Walked> {
+        tops::walk(
+            roots,
+            &mut |desc| Ok(self.small_blob(desc).ok()),
+            Strictness::Lenient,
+        )
     }
 
     /// Bytes in the layer cache.
@@ -686,6 +713,48 @@ fn name_of(desc: &Descriptor) -> Option<Reference> {
         .filter(|r| r.digest().is_none())
 }
 
+/// The `index.json` entry for `desc` named `tag` (none for an untagged image), marked as
+/// pulled with the digest of the image manifest it reads as (`pulled`).
+pub(super) fn entry(
+    desc: &Descriptor,
+    tag: Option<&Reference>,
+    pulled: Option<Digest>,
+) -> Descriptor {
+    let mut named = desc.clone();
+    if let Some(tag) = tag {
+        let full = tag.to_string();
+        named.annotations.insert(REF_NAME.to_owned(), full.clone());
+        named.annotations.insert(IMAGE_NAME.to_owned(), full);
+    }
+    if let Some(digest) = pulled {
+        named
+            .annotations
+            .insert(PULLED.to_owned(), digest.to_string());
+    }
+    named
+}
+
+/// The `index.json` entry of the OCI index written beside `top` (of Docker's media types)
+/// for OCI tools: named as `tag` by its OCI ref name only (containerd's name stays with the
+/// top), and marked with the top's digest.
+pub(super) fn compat_entry(compat: &Descriptor, tag: &Reference, top: Digest) -> Descriptor {
+    let mut named = compat.clone();
+    named
+        .annotations
+        .insert(REF_NAME.to_owned(), tag.to_string());
+    named.annotations.insert(COMPAT.to_owned(), top.to_string());
+    named
+}
+
+/// An entry without the annotations the store gives it (names, pulled mark).
+pub(super) fn plain(desc: &Descriptor) -> Descriptor {
+    let mut plain = desc.clone();
+    for key in [REF_NAME, IMAGE_NAME, PULLED, COMPAT] {
+        plain.annotations.remove(key);
+    }
+    plain
+}
+
 fn index_json(manifests: Vec<Descriptor>) -> Result<Vec<u8>> {
     oci::to_json(&Index {
         schema_version: 2,
@@ -760,20 +829,163 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// A reader that tells `progress` how far it has got, every MiB and at the end.
+/// A layer blob read from a stream, and the files it was written to.
+pub(super) struct Streamed {
+    /// The layer, read and verified; its blob and tar are in the files below.
+    pub(super) layer: Layer,
+    /// The blob's file (for a plain blob, the tar's: one file).
+    pub(super) blob_file: Option<Arc<HostFile>>,
+    /// The uncompressed tar's file, for a compressed blob.
+    pub(super) tar_file: Option<Arc<HostFile>>,
+}
+
+/// Reads a layer blob from a stream in one pass: copies it into a nameless file in
+/// `options`' directory as it is hashed, decompresses it (a plain blob is the tar: one file),
+/// hashes and parses the tar, and checks the blob's digest, its size (`size` bytes: one byte
+/// more fails as it arrives, fewer at the end) and the DiffId against `expected`.
+/// `progress(done, size)` hears blob bytes taken in, every MiB and at the end.
+///
+/// # Errors
+///
+/// [`Error::SizeMismatch`] for a stream longer or shorter than `size` (a longer one is
+/// reported with the bytes seen when it was stopped), then those of [`codec::decode`].
+pub(super) fn stream_layer(
+    reader: &mut (dyn Read + Send),
+    expected: &Expected,
+    size: u64,
+    options: &ReadOptions,
+    budget: Option<&Budget>,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Streamed> {
+    let mut source = Counting::new(reader, size, progress);
+    let (decoded, copy) = {
+        // The first bytes tell a compressed blob, which is copied as it passes; a plain one
+        // is the tar, which the decoder spills.
+        let mut magic = Vec::with_capacity(4);
+        if let Err(e) = (&mut source).take(4).read_to_end(&mut magic) {
+            return Err(source.explain(expected.blob, Error::io("reading a layer blob", e)));
+        }
+        let mut stream = io::Cursor::new(magic).chain(&mut source);
+        if Compression::detect(stream.get_ref().0.get_ref()) == Compression::None {
+            let decoded = codec::decode(BlobInput::Reader(&mut stream), expected, options, budget);
+            (decoded, None)
+        } else {
+            let mut tee = Tee {
+                reader: &mut stream,
+                copy: ContentsWriter::temporary(&options.spill_dir(), "a blob being stored")?,
+            };
+            let decoded = codec::decode(BlobInput::Reader(&mut tee), expected, options, budget);
+            (decoded, Some(tee.copy))
+        }
+    };
+    let decoded = source.check(expected.blob, decoded)?;
+    source.finish();
+    let tar_file = decoded.tar.host_file().cloned();
+    if decoded.compression == Compression::None {
+        let layer = Layer::decoded(decoded, None)?;
+        return Ok(Streamed {
+            layer,
+            blob_file: tar_file,
+            tar_file: None,
+        });
+    }
+    let blob = copy
+        .expect("a compressed blob passed through the copy")
+        .finish()?;
+    let blob_file = blob.host_file().cloned();
+    let layer = Layer::decoded(decoded, Some(blob))?;
+    Ok(Streamed {
+        layer,
+        blob_file,
+        tar_file,
+    })
+}
+
+/// Copies a blob from a stream into a nameless file in `dir`, checking its size as it
+/// streams (as [`stream_layer`]) and its digest at the end.
+#[cfg_attr(not(feature = "registry"), allow(dead_code))]
+pub(super) fn stream_blob(
+    reader: &mut (dyn Read + Send),
+    blob: &Descriptor,
+    dir: &Path,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Contents> {
+    let mut source = Counting::new(reader, blob.size, progress);
+    let mut out = ContentsWriter::temporary(dir, format!("blob {}", blob.digest))?;
+    let copied = io::copy(&mut source, &mut out)
+        .map_err(|e| Error::io(format_args!("reading blob {}", blob.digest), e));
+    source.check(Some(blob.digest), copied)?;
+    source.finish();
+    let actual = out.digest();
+    if actual != blob.digest {
+        return Err(Error::DigestMismatch {
+            what: format!("blob {}", blob.digest),
+            expected: blob.digest,
+            actual,
+        });
+    }
+    out.finish()
+}
+
+/// A reader that tells `progress` how far it has got, every MiB and at the end, and fails
+/// as soon as more than `total` bytes come.
 struct Counting<'a, R> {
     reader: R,
     done: u64,
     reported: u64,
     total: u64,
+    /// Whether the reader said it had no more.
+    ended: bool,
     progress: &'a mut (dyn FnMut(u64, u64) + Send),
 }
 
-impl<R> Counting<'_, R> {
+impl<'a, R> Counting<'a, R> {
+    fn new(reader: R, total: u64, progress: &'a mut (dyn FnMut(u64, u64) + Send)) -> Self {
+        Counting {
+            reader,
+            done: 0,
+            reported: 0,
+            total,
+            ended: false,
+            progress,
+        }
+    }
+
     fn finish(&mut self) {
         if self.reported != self.done || self.done == 0 {
             (self.progress)(self.done, self.total);
             self.reported = self.done;
+        }
+    }
+
+    /// What a read through this gave, or the size mismatch that explains its failure or
+    /// that it stopped short of `total`.
+    fn check<T>(&self, digest: Option<Digest>, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) => Err(self.explain(digest, e)),
+            Ok(_) if self.done != self.total => Err(self.mismatch(digest)),
+            ok => ok,
+        }
+    }
+
+    /// The error to give for a read that failed: a size mismatch if the stream was longer
+    /// than `total`, or ended short of it; else `e`.
+    fn explain(&self, digest: Option<Digest>, e: Error) -> Error {
+        if self.done > self.total || (self.ended && self.done < self.total) {
+            self.mismatch(digest)
+        } else {
+            e
+        }
+    }
+
+    fn mismatch(&self, digest: Option<Digest>) -> Error {
+        Error::SizeMismatch {
+            what: match digest {
+                Some(digest) => format!("blob {digest}"),
+                None => "a blob".to_owned(),
+            },
+            expected: self.total,
+            actual: self.done,
         }
     }
 }
@@ -781,7 +993,17 @@ impl<R> Counting<'_, R> {
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.reader.read(buf)?;
+        self.ended |= n == 0 && !buf.is_empty();
         self.done += n as u64;
+        if self.done > self.total {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "more than the {} bytes the blob's descriptor gives",
+                    self.total
+                ),
+            ));
+        }
         if self.done - self.reported >= 1 << 20 {
             (self.progress)(self.done, self.total);
             self.reported = self.done;

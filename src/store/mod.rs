@@ -4,8 +4,13 @@
 //! image layout that skopeo and umoci read as it is, beside a cache of uncompressed layers.
 
 mod disk;
+// What takes blobs in from outside is the registry client (feature `registry`): without it,
+// nothing calls an ingest.
+#[cfg_attr(not(feature = "registry"), allow(dead_code))]
 mod ingest;
+mod tops;
 
+#[cfg_attr(not(feature = "registry"), allow(unused_imports))]
 pub(crate) use ingest::Ingest;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +18,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::archive::oci::Descriptor;
+use crate::contents::Contents;
 use crate::digest::{ChainId, DiffId, Digest, ImageId};
 use crate::error::{Error, Result};
 use crate::image::{ChainLink, Image, Inspect};
@@ -433,7 +440,16 @@ pub struct Store {
     chains: BTreeMap<ChainId, Arc<ChainLink>>,
     images: BTreeMap<ImageId, Image>,
     tags: BTreeMap<Reference, ImageId>,
-    /// For a store on disk: its directory, and each image's manifest there.
+    /// Each image's manifest: on disk, the one its untagged entry (or a tag without a top)
+    /// lists; in memory, only for images taken in from outside (a pull).
+    manifests: BTreeMap<ImageId, Descriptor>,
+    /// What each tag names, when that is not simply its image's manifest: a manifest or an
+    /// index as pulled, kept exactly.
+    tops: BTreeMap<Reference, tops::Top>,
+    /// In memory: blobs taken in from outside (manifests, indexes, configs, layer blobs),
+    /// by digest. On disk they are files.
+    blobs: BTreeMap<Digest, Contents>,
+    /// For a store on disk: its directory, and what its index says beside images and tags.
     disk: Option<disk::Disk>,
 }
 
@@ -517,25 +533,58 @@ impl Store {
                 self.tags.insert(tag, image.id());
             }
         }
-        self.disk = Some(disk.with_index(snapshot.manifests, snapshot.foreign));
+        self.manifests = snapshot.manifests;
+        self.tops = snapshot.tops;
+        self.disk = Some(disk.with_foreign(snapshot.foreign));
         Ok(())
     }
 
-    /// Writes the index from what this value holds (under the index lock, after a refresh).
+    /// Settles what tags name after a change, and on disk writes the index from what this
+    /// value holds (under the index lock, after a refresh): a tag moved elsewhere, or gone,
+    /// loses its top.
     fn write_index(&mut self) -> Result<()> {
+        let tags = &self.tags;
+        self.tops.retain(|tag, top| match top.image {
+            Some(id) => tags.get(tag) == Some(&id),
+            None => !tags.contains_key(tag),
+        });
+        let images = &self.images;
+        self.manifests.retain(|id, _| images.contains_key(id));
         if let Some(disk) = &self.disk {
-            let mut tags: BTreeMap<ImageId, Vec<&Reference>> = BTreeMap::new();
-            for (tag, id) in &self.tags {
-                tags.entry(*id).or_default().push(tag);
-            }
-            let images: Vec<(ImageId, Vec<&Reference>)> = self
-                .images
-                .keys()
-                .map(|id| (*id, tags.remove(id).unwrap_or_default()))
-                .collect();
-            disk.write_index(&images)?;
+            disk.write_index(self.index_entries())?;
         }
         Ok(())
+    }
+
+    /// The entries of `index.json`: each tag's top, or its image's manifest; each untagged
+    /// image's manifest; then the tops with no image here.
+    fn index_entries(&self) -> Vec<Descriptor> {
+        let mut tags: BTreeMap<ImageId, Vec<&Reference>> = BTreeMap::new();
+        for (tag, id) in &self.tags {
+            tags.entry(*id).or_default().push(tag);
+        }
+        let mut entries = Vec::new();
+        for id in self.images.keys() {
+            let Some(own) = self.manifests.get(id) else {
+                continue;
+            };
+            let tags = tags.remove(id).unwrap_or_default();
+            if tags.is_empty() {
+                entries.push(own.clone());
+            }
+            for tag in tags {
+                match self.tops.get(tag) {
+                    Some(top) => entries.extend(top_entries(tag, top)),
+                    None => entries.push(disk::entry(own, Some(tag), None)),
+                }
+            }
+        }
+        for (tag, top) in &self.tops {
+            if top.image.is_none() {
+                entries.extend(top_entries(tag, top));
+            }
+        }
+        entries
     }
 
     /// Adds an image, reusing every layer and merged tree the store already has, and
@@ -615,6 +664,7 @@ impl Store {
             for tag in tags {
                 self.tags.insert(tag, report.image.id());
             }
+            self.write_index()?;
             return Ok(report);
         };
         // Loads share the store; a removal waits for them (it would delete blobs a load has
@@ -654,7 +704,7 @@ impl Store {
             statuses.push((diff_id, status));
         }
         let stored = Image::from_parts(image.config().as_bytes().clone(), layers)?;
-        let manifest = match self.disk.as_ref().and_then(|d| d.manifest(stored.id())) {
+        let manifest = match self.manifests.get(&stored.id()) {
             Some(known) => known.clone(),
             None => disk.stage_image(&stored, &mut staged)?,
         };
@@ -665,9 +715,7 @@ impl Store {
         for tag in tags {
             self.tags.insert(tag, image.id());
         }
-        if let Some(disk) = &mut self.disk {
-            disk.note_manifest(image.id(), manifest);
-        }
+        self.manifests.entry(image.id()).or_insert(manifest);
         self.write_index()?;
         Ok(AddReport {
             image,
@@ -721,7 +769,9 @@ impl Store {
     /// `deletes`, the files no image uses any more are deleted.
     fn change<T>(&mut self, deletes: bool, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let Some(disk) = self.disk.clone() else {
-            return f(self);
+            let out = f(self)?;
+            self.write_index()?;
+            return Ok(out);
         };
         let _removing = if deletes {
             Some(disk.lock_gc(true)?)
@@ -769,10 +819,7 @@ impl Store {
         };
         if let Ok(parsed) = Reference::parse(reference) {
             if let Some(digest) = parsed.digest() {
-                let by_manifest = self
-                    .disk
-                    .as_ref()
-                    .and_then(|d| d.image_with_manifest(digest));
+                let by_manifest = self.image_with_manifest(digest);
                 let by_id = ImageId::from_digest(digest);
                 return by_manifest
                     .or_else(|| self.images.contains_key(&by_id).then_some(by_id))
@@ -807,8 +854,36 @@ impl Store {
         Err(not_found())
     }
 
+    /// The image whose manifest, or whose tag's top (a manifest or an index as pulled), has
+    /// the digest `digest`.
+    fn image_with_manifest(&self, digest: Digest) -> Option<ImageId> {
+        let by_top = self.tops.values().find_map(|top| {
+            (top.desc.digest == digest || top.manifest == Some(digest))
+                .then_some(top.image)
+                .flatten()
+        });
+        by_top.or_else(|| {
+            self.manifests
+                .iter()
+                .find(|(_, m)| m.digest == digest)
+                .map(|(id, _)| *id)
+        })
+    }
+
+    /// The top `reference` names: a tag's (a tag with no top of its own names none), or the
+    /// one with the digest of `name@digest`.
+    fn top_named(&self, reference: &str) -> Option<&tops::Top> {
+        if let Ok(tag) = tag_key(reference) {
+            return self.tops.get(&tag);
+        }
+        let digest = Reference::parse(reference).ok()?.digest()?;
+        self.tops.values().find(|top| top.desc.digest == digest)
+    }
+
     /// Points tag `tag` (`name` or `name:tag`; `:latest` is implied) at the image
-    /// `reference` names, moving it if it pointed elsewhere.
+    /// `reference` names, moving it if it pointed elsewhere. When `reference` is a tag
+    /// with a manifest or index as pulled (or `name@digest` of one), `tag` names that too,
+    /// so a push of `tag` sends it as it was pulled.
     ///
     /// # Errors
     ///
@@ -833,7 +908,14 @@ impl Store {
         let key = tag_key(tag)?;
         self.change(false, |store| {
             let id = store.resolve(reference)?;
-            store.tags.insert(key, id);
+            let top = store
+                .top_named(reference)
+                .filter(|top| top.image == Some(id))
+                .cloned();
+            store.tags.insert(key.clone(), id);
+            if let Some(top) = top {
+                store.tops.insert(key, top);
+            }
             Ok(())
         })
     }
@@ -908,8 +990,9 @@ impl Store {
             .collect()
     }
 
-    /// The digest of an image's manifest in a store on disk (what `name@sha256:…` finds);
-    /// `None` in memory.
+    /// The digest of the manifest (or index) an image was pulled as, if one of its tags
+    /// names one, else of its manifest in a store on disk (what `name@sha256:…` finds);
+    /// `None` in memory for an image added rather than pulled.
     ///
     /// ```
     /// use layercake::{Image, Store};
@@ -921,10 +1004,13 @@ impl Store {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn manifest_digest(&self, id: ImageId) -> Option<Digest> {
-        self.disk
-            .as_ref()
-            .and_then(|d| d.manifest(id))
-            .map(|m| m.digest)
+        let pulled = self
+            .references_of(id)
+            .iter()
+            .filter_map(|tag| self.tops.get(tag))
+            .find(|top| top.pulled)
+            .map(|top| top.desc.digest);
+        pulled.or_else(|| self.manifests.get(&id).map(|m| m.digest))
     }
 
     /// Every image, by id.
@@ -1073,6 +1159,28 @@ impl Store {
     }
 
     fn collect_garbage(&mut self) -> Vec<DiffId> {
+        if self.disk.is_none() && !self.blobs.is_empty() {
+            // In memory: the blobs taken in that a tag's top or an image's manifest still
+            // names (a tag that goes here still has its top until the change settles).
+            let images = &self.images;
+            let roots: Vec<Descriptor> = self
+                .tops
+                .iter()
+                .filter(|(tag, top)| match top.image {
+                    Some(id) => self.tags.get(*tag) == Some(&id),
+                    None => !self.tags.contains_key(*tag),
+                })
+                .map(|(_, top)| top.desc.clone())
+                .chain(
+                    self.manifests
+                        .iter()
+                        .filter(|(id, _)| images.contains_key(id))
+                        .map(|(_, m)| m.clone()),
+                )
+                .collect();
+            let used = self.walk(roots).map(|w| w.blobs).unwrap_or_default();
+            self.blobs.retain(|digest, _| used.contains_key(digest));
+        }
         let used_chains: BTreeSet<ChainId> =
             self.images.values().flat_map(|i| i.chain_ids()).collect();
         self.chains.retain(|id, _| used_chains.contains(id));
@@ -1090,7 +1198,9 @@ impl Store {
         gone
     }
 
-    /// `docker image inspect` of an image, with its tags. Nothing is read: as with
+    /// `docker image inspect` of an image, with its tags, and as `repo_digests`
+    /// `name@digest` for each tag that names a manifest or index as it was pulled (none for
+    /// an image loaded or built, as after `docker load`). Nothing is read: as with
     /// [`Image::inspect`], `size` is `None` until every layer has been read
     /// ([`Image::read_layers`]).
     ///
@@ -1114,6 +1224,16 @@ impl Store {
         let image = self.image(reference)?;
         let mut inspect = image.inspect();
         inspect.repo_tags = self.tags_of(image.id());
+        for tag in self.references_of(image.id()) {
+            let Some(top) = self.tops.get(&tag).filter(|top| top.pulled) else {
+                continue;
+            };
+            let pinned = Reference::parse(&format!("{}@{}", tag.name(), top.desc.digest))?;
+            let shown = pinned.familiar().to_string();
+            if !inspect.repo_digests.contains(&shown) {
+                inspect.repo_digests.push(shown);
+            }
+        }
         Ok(inspect)
     }
 
@@ -1146,13 +1266,10 @@ impl Store {
         let mut users: BTreeMap<Digest, (u64, usize)> = BTreeMap::new();
         let mut unshared_bytes = 0;
         for image in self.images.values() {
-            // On disk, the blobs the image's manifest names: a layer shared by DiffId may
-            // be stored as two blobs (plain and gzip) named by two manifests.
-            let on_disk = match &self.disk {
-                Some(disk) => disk.blobs_of(image.id())?,
-                None => None,
-            };
-            let blobs: BTreeMap<Digest, u64> = match on_disk {
+            // On disk, the blobs the image's manifest and its tags' tops name: a layer
+            // shared by DiffId may be stored as two blobs (plain and gzip) named by two
+            // manifests; an index names other platforms' images.
+            let blobs: BTreeMap<Digest, u64> = match self.blobs_of(image.id())? {
                 Some(blobs) => blobs,
                 None => {
                     let config = (image.id().digest(), image.config().as_bytes().len() as u64);
@@ -1234,6 +1351,57 @@ impl Store {
         }
         Ok(verification)
     }
+}
+
+impl Store {
+    /// The blobs an image's manifest and its tags' tops name, through nested indexes, with
+    /// their sizes; `None` for an image in memory that was added, not pulled.
+    fn blobs_of(&self, id: ImageId) -> Result<Option<BTreeMap<Digest, u64>>> {
+        let tops = self
+            .references_of(id)
+            .into_iter()
+            .filter_map(|tag| self.tops.get(&tag))
+            .flat_map(|top| std::iter::once(top.desc.clone()).chain(top.compat.clone()));
+        let roots: Vec<Descriptor> = self
+            .manifests
+            .get(&id)
+            .cloned()
+            .into_iter()
+            .chain(tops)
+            .collect();
+        if roots.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.walk(roots)?.blobs))
+    }
+
+    /// What `roots` name, through manifests and nested indexes, as far as the store has
+    /// the blobs.
+    fn walk(&self, roots: Vec<Descriptor>) -> Result<tops::Walked> {
+        match &self.disk {
+            Some(disk) => disk.walk(roots),
+            None => tops::walk(
+                roots,
+                &mut |desc| {
+                    Ok(self
+                        .blobs
+                        .get(&desc.digest)
+                        .filter(|c| c.len() <= crate::limits::Limits::default().json_bytes)
+                        .and_then(|c| c.to_bytes().ok()))
+                },
+                tops::Strictness::Lenient,
+            ),
+        }
+    }
+}
+
+/// A tag's entries in `index.json`: its top, and the OCI index beside a Docker one.
+fn top_entries(tag: &Reference, top: &tops::Top) -> Vec<Descriptor> {
+    let mut entries = vec![disk::entry(&top.desc, Some(tag), top.mark())];
+    if let Some(compat) = &top.compat {
+        entries.push(disk::compat_entry(compat, tag, top.desc.digest));
+    }
+    entries
 }
 
 /// The bytes a layer takes as stored: its blob.
