@@ -498,8 +498,9 @@ impl Error {
                 if let Some(status) = status {
                     write!(w, "{status} ")?;
                 }
+                // The code as Docker shows it: `unauthorized: authentication required`.
                 if let Some(code) = code {
-                    write!(w, "{code} ")?;
+                    write!(w, "{}: ", code.to_lowercase())?;
                 }
                 write!(w, "{reason}")
             }

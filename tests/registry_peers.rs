@@ -608,7 +608,7 @@ fn blob_gets(accesses: &[Access]) -> BTreeSet<String> {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn pull_gives_the_ids_skopeo_pushed() {
     let registry = Registry::start(Setup::Plain);
     let busybox = busybox_image();
@@ -640,7 +640,7 @@ fn pull_gives_the_ids_skopeo_pushed() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn second_pull_is_up_to_date_without_blob_gets() {
     let registry = Registry::start(Setup::Plain);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -661,7 +661,7 @@ fn second_pull_is_up_to_date_without_blob_gets() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn pull_onto_a_stored_base_fetches_only_the_rest() {
     let registry = Registry::start(Setup::Plain);
     let (base, app) = bookworm_like();
@@ -728,7 +728,7 @@ fn pushed_digest(output: &str, tag: &str) -> (String, usize) {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn push_of_a_committed_image_reads_back_with_skopeo() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push");
@@ -767,7 +767,7 @@ fn push_of_a_committed_image_reads_back_with_skopeo() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn repeat_push_only_heads_and_puts_the_manifest() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-again");
@@ -797,7 +797,7 @@ fn repeat_push_only_heads_and_puts_the_manifest() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn push_to_a_second_repository_mounts() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-mount");
@@ -840,7 +840,7 @@ fn push_to_a_second_repository_mounts() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn two_platform_index_round_trips_and_platforms_resolve() {
     let registry = Registry::start(Setup::Plain);
     let two = registry.push_two_platforms("lc/multi:1");
@@ -901,7 +901,7 @@ fn fault_setup(label: &str) -> (Registry, Lc, RemoteImage) {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn a_blob_cut_midway_resumes_with_range() {
     let (registry, lc, remote) = fault_setup("fault-cut");
     let blob = &remote.layers[2];
@@ -926,7 +926,7 @@ fn a_blob_cut_midway_resumes_with_range() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn wrong_bytes_fail_cleanly_and_leave_the_store() {
     let (registry, lc, remote) = fault_setup("fault-wrong");
     let blob = &remote.layers[2];
@@ -944,7 +944,7 @@ fn wrong_bytes_fail_cleanly_and_leave_the_store() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn a_truncated_blob_never_lands_partially() {
     let (registry, lc, remote) = fault_setup("fault-truncate");
     let blob = &remote.layers[2];
@@ -971,7 +971,7 @@ fn a_truncated_blob_never_lands_partially() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn too_many_requests_waits_for_retry_after() {
     let (registry, lc, remote) = fault_setup("fault-429");
     let blob = &remote.layers[2];
@@ -1005,7 +1005,7 @@ fn too_many_requests_waits_for_retry_after() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn a_server_error_once_is_retried() {
     let (registry, lc, remote) = fault_setup("fault-500");
     let proxy = FaultProxy::start(&registry.host(), Fault::ServerError { times: 1 });
@@ -1025,7 +1025,7 @@ fn a_server_error_once_is_retried() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn the_registry_stopping_mid_pull_fails_cleanly() {
     let (mut registry, lc, remote) = fault_setup("fault-stop");
     let blob = &remote.layers[2];
@@ -1065,7 +1065,7 @@ fn the_registry_stopping_mid_pull_fails_cleanly() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn tls_with_basic_auth_takes_cert_dir_creds_and_authfile() {
     let registry = Registry::start(Setup::TlsBasic);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -1182,7 +1182,7 @@ fn base64_of_credentials() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn token_auth_pulls_anonymously_pushes_with_creds_and_logs_in() {
     let registry = Registry::start(Setup::Token);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -1286,7 +1286,7 @@ fn token_auth_pulls_anonymously_pushes_with_creds_and_logs_in() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn docker_runs_what_layercake_pushed() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-docker");
@@ -1314,7 +1314,7 @@ fn docker_runs_what_layercake_pushed() {
 }
 
 #[test]
-#[ignore = "needs the registry client (issue 10), enable when merged"]
+
 fn inspect_and_copy_speak_docker_refs() {
     let registry = Registry::start(Setup::Plain);
     let (_, app) = bookworm_like();

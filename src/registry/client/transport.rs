@@ -308,22 +308,23 @@ impl Client {
         Ok(endpoint)
     }
 
-    /// `GET /v2/` over HTTPS, or plain HTTP for loopback hosts, or HTTPS then plain HTTP
-    /// without TLS verification; the challenge of a 401.
+    /// `GET /v2/` over HTTPS; for loopback hosts over plain HTTP, then HTTPS (verified as
+    /// for any registry) if the server answers plain HTTP with 400, as a TLS server does;
+    /// without TLS verification, HTTPS then plain HTTP. The challenge of a 401.
     pub(in crate::registry) fn ping_endpoint(
         &self,
         reg: &Registry,
         budget: &mut Budget,
     ) -> Result<Endpoint> {
         let schemes: &[&str] = if reg.plain {
-            &["http"]
+            &["http", "https"]
         } else if self.options().tls_verify {
             &["https"]
         } else {
             &["https", "http"]
         };
         let op = Op::new("", &Method::GET, "/v2/", []);
-        let mut failed: Option<Error> = None;
+        let mut failed: Option<(&str, Error)> = None;
         for (i, scheme) in schemes.iter().enumerate() {
             let base = format!("{scheme}://{}", reg.host);
             let mut req = Req::new(Method::GET, format!("{base}/v2/"));
@@ -332,6 +333,12 @@ impl Client {
                 req = req.once();
             }
             match self.send(reg, &op, &req, None, budget) {
+                // A TLS server asked in plain HTTP (Go answers 400): ask it in HTTPS.
+                Ok(mut response)
+                    if *scheme == "http" && !last && response.status().as_u16() == 400 =>
+                {
+                    drain(&mut response);
+                }
                 Ok(mut response) => {
                     let challenge = if response.status().as_u16() == 401 {
                         auth::pick(&response)
@@ -341,11 +348,13 @@ impl Client {
                     drain(&mut response);
                     return Ok(Endpoint { base, challenge });
                 }
-                Err(e @ Error::Registry { status: None, .. }) if !last => failed = Some(e),
+                Err(e @ Error::Registry { status: None, .. }) if !last => {
+                    failed = Some((scheme, e))
+                }
                 Err(e) => {
                     return Err(match (failed, e) {
                         (
-                            Some(Error::Registry { reason: first, .. }),
+                            Some((first_scheme, Error::Registry { reason: first, .. })),
                             Error::Registry {
                                 registry,
                                 repository,
@@ -360,7 +369,11 @@ impl Client {
                             request,
                             status,
                             code,
-                            reason: format!("over HTTPS: {first}; over plain HTTP: {reason}"),
+                            reason: format!(
+                                "over {}: {first}; over {}: {reason}",
+                                scheme_name(first_scheme),
+                                scheme_name(scheme)
+                            ),
                         },
                         (_, e) => e,
                     })
@@ -803,7 +816,16 @@ pub(in crate::registry) fn join(base: &str, target: &str) -> String {
     format!("{origin}{dir}{target}")
 }
 
-/// Whether a registry host is reached over plain HTTP: `localhost`, `127.0.0.1`, `[::1]`,
+/// How an error message names a scheme.
+fn scheme_name(scheme: &str) -> &'static str {
+    if scheme == "https" {
+        "HTTPS"
+    } else {
+        "plain HTTP"
+    }
+}
+
+/// Whether a registry host is asked in plain HTTP first (HTTPS if it answers that with 400): `localhost`, `127.0.0.1`, `[::1]`,
 /// with any port. Other addresses of `127.0.0.0/8` (`127.0.0.2`) are hosts like any other:
 /// HTTPS, which is how a TLS set-up is tried on one machine.
 pub(in crate::registry) fn is_loopback(host: &str) -> bool {
