@@ -248,7 +248,7 @@ impl Client {
     /// use layercake::Reference;
     ///
     /// let remote = Client::new().fetch(&Reference::parse("busybox")?, None)?;
-    /// println!("{} layers, image id {}", remote.layers.len(), remote.config.digest());
+    /// println!("{} layers, image id {}", remote.layers.len(), remote.config.id());
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn fetch(&self, reference: &Reference, platform: Option<&Platform>) -> Result<RemoteImage> {
