@@ -27,7 +27,7 @@ storage: {filesystem: {rootdirectory: $out/registry}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$port}
 log: {accesslog: {disabled: false}, level: error}
 YML
-docker-registry serve "$out/config.yml" 2>"$out/registry.log" &
+docker-registry serve "$out/config.yml" >"$out/registry.log" 2>&1 &
 registry=$!
 trap 'kill $registry; wait $registry 2>/dev/null; rm -rf "$out"' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.1; done

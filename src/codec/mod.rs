@@ -78,6 +78,10 @@ pub(crate) enum BlobInput<'a> {
     Contents(&'a Contents),
     /// A stream, read once; a plain tar is copied to a temporary file as it passes.
     Reader(&'a mut (dyn Read + Send)),
+    /// A compressed stream whose bytes the caller hashes as it feeds them (on its own thread,
+    /// beside the download) and checks against [`Expected::blob`], which must be given: the
+    /// decoder does not hash them again.
+    Hashed(&'a mut (dyn Read + Send)),
 }
 
 /// What a blob must turn out to be.
@@ -125,9 +129,32 @@ pub(crate) fn decode(
             let n = blob.read_at(0, &mut magic)?;
             let result = match Compression::detect(&magic[..n]) {
                 Compression::None => plain(blob, options, budget),
-                c => compressed(blob.reader(), Some(blob), c, options, budget),
+                c => compressed(blob.reader(), Whole::Contents(blob), c, options, budget),
             };
             (result, Some(blob))
+        }
+        BlobInput::Hashed(reader) => {
+            let Some(digest) = expected.blob else {
+                return Err(Error::InvalidBlob {
+                    digest: None,
+                    reason: "a blob hashed apart has no digest to be checked against".into(),
+                });
+            };
+            let mut magic = Vec::with_capacity(4);
+            (&mut *reader)
+                .take(4)
+                .read_to_end(&mut magic)
+                .map_err(|e| Error::io("reading a layer blob", e))?;
+            let compression = Compression::detect(&magic);
+            let stream = io::Cursor::new(magic).chain(reader);
+            let result = match compression {
+                Compression::None => Err(Error::InvalidBlob {
+                    digest: Some(digest),
+                    reason: "a blob hashed apart must be compressed".into(),
+                }),
+                c => compressed(stream, Whole::HashedApart(digest), c, options, budget),
+            };
+            (result, None)
         }
         BlobInput::Reader(reader) => {
             let mut magic = Vec::with_capacity(4);
@@ -139,7 +166,7 @@ pub(crate) fn decode(
             let stream = io::Cursor::new(magic).chain(reader);
             let result = match compression {
                 Compression::None => streamed_plain(stream, options, budget),
-                c => compressed(stream, None, c, options, budget),
+                c => compressed(stream, Whole::Stream, c, options, budget),
             };
             (result, None)
         }
@@ -279,9 +306,18 @@ type Chunk = Result<(Vec<u8>, u64)>;
 /// writes it to a temporary file and parses it as the chunks arrive. A blob that can be read
 /// again (`whole`) is hashed by this thread too, in the moments it waits for a chunk, so the
 /// decompressing thread only decompresses; a stream is hashed as it is taken in.
+/// Who hashes a compressed blob: the consumer in its idle moments (the blob is at hand),
+/// the producer as it reads (a stream), or the caller (the digest it will check).
+#[derive(Clone, Copy)]
+enum Whole<'a> {
+    Contents(&'a Contents),
+    Stream,
+    HashedApart(Digest),
+}
+
 fn compressed<R: Read + Send>(
     blob: R,
-    whole: Option<&Contents>,
+    whole: Whole<'_>,
     compression: Compression,
     options: &ReadOptions,
     budget: Option<&Budget>,
@@ -294,7 +330,7 @@ fn compressed<R: Read + Send>(
     let (recycle, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
     let blob_bytes = limits.blob_bytes;
     std::thread::scope(|scope| {
-        let hash = whole.is_none();
+        let hash = matches!(whole, Whole::Stream);
         let producer = scope.spawn(move || {
             match produce(blob, compression, blob_bytes, hash, &send, &recycled) {
                 Ok(produced) => produced,
@@ -314,7 +350,10 @@ fn compressed<R: Read + Send>(
         let feed = Feed::Channel {
             receive,
             recycle,
-            blob: whole.map(|whole| Box::new(BlobHash::new(whole))),
+            blob: match whole {
+                Whole::Contents(whole) => Some(Box::new(BlobHash::new(whole))),
+                _ => None,
+            },
         };
         let mut pipe = Pipe::new(feed, Some(spill.file()), guard);
         let contents_at = |offset, len| Contents::on_disk(spill.clone(), offset, len);
@@ -342,6 +381,15 @@ fn compressed<R: Read + Send>(
         let blob_digest = match (produced, apart) {
             (Produced::Done(Some(digest)), _) => digest,
             (Produced::Done(None), Some(apart)) => apart?,
+            (Produced::Done(None), None) => match whole {
+                Whole::HashedApart(digest) => digest,
+                _ => {
+                    return Err(Error::InvalidBlob {
+                        digest: None,
+                        reason: "the blob was not hashed".into(),
+                    })
+                }
+            },
             _ => {
                 return Err(Error::InvalidBlob {
                     digest: None,

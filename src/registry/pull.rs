@@ -459,17 +459,14 @@ const CANCELLED: &str = "stopped: another blob of the pull failed";
 impl<R: Read> Read for Cancellable<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancelled.load(Ordering::SeqCst) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, CANCELLED));
+            return Err(io::Error::other(CANCELLED));
         }
         self.reader.read(buf)
     }
 }
 
 fn cancelled_error() -> Error {
-    Error::io(
-        "pulling a layer",
-        io::Error::new(io::ErrorKind::Interrupted, CANCELLED),
-    )
+    Error::io("pulling a layer", io::Error::other(CANCELLED))
 }
 
 fn is_cancelled(e: &Error) -> bool {

@@ -870,12 +870,39 @@ pub(super) fn stream_layer(
             let decoded = codec::decode(BlobInput::Reader(&mut stream), expected, options, budget);
             (decoded, None)
         } else {
-            let mut tee = Tee {
-                reader: &mut stream,
-                copy: ContentsWriter::temporary(&options.spill_dir(), "a blob being stored")?,
-            };
-            let decoded = codec::decode(BlobInput::Reader(&mut tee), expected, options, budget);
-            (decoded, Some(tee.copy))
+            // A compressed blob: a thread of its own takes it in (the network, the copy
+            // being written, its hash) while the decoder inflates, hashes and parses the
+            // tar on the others.
+            let copy = ContentsWriter::temporary(&options.spill_dir(), "a blob being stored")?;
+            let (send, receive) = std::sync::mpsc::sync_channel(DOWNLOAD_IN_FLIGHT);
+            std::thread::scope(|scope| {
+                let download = scope.spawn(move || take_in(stream, copy, send));
+                let mut input = Received::new(receive);
+                let decoded = match expected.blob {
+                    Some(_) => {
+                        codec::decode(BlobInput::Hashed(&mut input), expected, options, budget)
+                    }
+                    None => codec::decode(BlobInput::Reader(&mut input), expected, options, budget),
+                };
+                // A decoder that stopped early lets the download stop too.
+                drop(input);
+                let (copy, taken) = download
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                let decoded = match (decoded, taken) {
+                    (_, Err(e)) => Err(Error::io("reading a layer blob", e)),
+                    (Ok(decoded), Ok(())) => match expected.blob {
+                        Some(want) if copy.digest() != want => Err(Error::DigestMismatch {
+                            what: format!("blob {want}"),
+                            expected: want,
+                            actual: copy.digest(),
+                        }),
+                        _ => Ok(decoded),
+                    },
+                    (Err(e), Ok(())) => Err(e),
+                };
+                (decoded, Some(copy))
+            })
         }
     };
     let decoded = source.check(expected.blob, decoded)?;
@@ -1012,16 +1039,80 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-/// A reader that copies what it reads.
-struct Tee<R> {
-    reader: R,
-    copy: ContentsWriter,
+/// Chunks of a blob in flight between the thread taking it in and the decoder.
+const DOWNLOAD_IN_FLIGHT: usize = 16;
+const DOWNLOAD_CHUNK: usize = 256 << 10;
+
+/// Reads a blob to its end, writing it to `copy` (which hashes it) and passing it on in
+/// chunks; stops when the decoder has gone. The copy comes back with how the reading went.
+fn take_in(
+    mut stream: impl Read,
+    mut copy: ContentsWriter,
+    send: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> (ContentsWriter, io::Result<()>) {
+    loop {
+        let mut chunk = vec![0; DOWNLOAD_CHUNK];
+        let mut filled = 0;
+        let read = loop {
+            match stream.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == chunk.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        if let Err(e) = read.and_then(|()| copy.write_all(&chunk)) {
+            let _ = send.send(Err(io::Error::new(e.kind(), e.to_string())));
+            return (copy, Err(e));
+        }
+        if chunk.is_empty() {
+            return (copy, Ok(()));
+        }
+        if send.send(Ok(chunk)).is_err() {
+            // The decoder stopped; its error says why.
+            return (copy, Ok(()));
+        }
+    }
 }
 
-impl<R: Read> Read for Tee<R> {
+/// The decoder's end of [`take_in`]'s channel, as a reader.
+struct Received {
+    receive: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Received {
+    fn new(receive: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> Received {
+        Received {
+            receive,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Received {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.reader.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        if self.at == self.chunk.len() {
+            match self.receive.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.at = 0;
+                }
+                // The sender is gone: the end of the blob.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
