@@ -303,6 +303,18 @@ impl ContentsWriter {
     /// # Errors
     ///
     /// [`Error::Io`] if the last bytes cannot be written to the temporary file.
+    /// Writes out what is buffered and waits until the file is on disk (a store syncs what
+    /// it commits: done early, beside other work, the commit finds nothing left to write).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match &mut self.to {
+            Sink::Memory(_) => Ok(()),
+            Sink::File(file, writer) => {
+                writer.flush()?;
+                file.file.sync_all()
+            }
+        }
+    }
+
     pub(crate) fn finish(self) -> Result<Contents> {
         let len = self.hash.len();
         match self.to {

@@ -9,7 +9,9 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender, TryRecvError};
+use std::sync::mpsc::{
+    sync_channel, Receiver, RecvError, RecvTimeoutError, SyncSender, TryRecvError,
+};
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
@@ -41,6 +43,9 @@ pub(crate) const PAX_XATTR: &str = "SCHILY.xattr.";
 const CHUNK: usize = 256 << 10;
 /// Chunks in flight between the decompressing thread and the parsing one.
 const IN_FLIGHT: usize = 4;
+
+/// How much more of a durable tar is written before it is synced again.
+const SYNC_EVERY: u64 = 16 << 20;
 
 /// How many uncompressed bytes the layers of one opened image file may produce together
 /// ([`Limits::archive_bytes`]): shared by every layer read from it, charged as the bytes
@@ -341,6 +346,24 @@ fn compressed<R: Read + Send>(
                 }
             }
         });
+        // A tar bound for a store's cache is synced behind the writer, so that the commit's
+        // sync finds little left to write. The syncer stops when `stop_syncing` is dropped
+        // (at once, and on a panic too).
+        let (stop_syncing, stopped) = std::sync::mpsc::channel::<()>();
+        if options.durable {
+            let file = spill.file();
+            scope.spawn(move || {
+                let mut synced = 0;
+                while let Err(RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(20))
+                {
+                    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                    if len >= synced + SYNC_EVERY && file.sync_data().is_ok() {
+                        synced = len;
+                    }
+                }
+            });
+        }
         let guard = Guard {
             layer_bytes: limits.layer_bytes,
             ratio: Some(limits.ratio),
@@ -374,6 +397,7 @@ fn compressed<R: Read + Send>(
             _ => None,
         };
         drop(pipe);
+        drop(stop_syncing);
         let produced = producer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

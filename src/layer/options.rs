@@ -46,6 +46,9 @@ pub struct ReadOptions {
     pub(crate) duplicates: Duplicates,
     pub(crate) limits: Limits,
     temp_dir: Option<PathBuf>,
+    /// Whether the decompressed tar is synced to disk as it is written (a store's layer
+    /// cache, which a commit syncs: most of it is then on disk before the commit asks).
+    pub(crate) durable: bool,
 }
 
 impl Default for ReadOptions {
@@ -54,6 +57,7 @@ impl Default for ReadOptions {
             duplicates: Duplicates::LastWins,
             limits: Limits::default(),
             temp_dir: None,
+            durable: false,
         }
     }
 }
@@ -129,6 +133,12 @@ impl ReadOptions {
     /// ```
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> ReadOptions {
         self.temp_dir = Some(dir.into());
+        self
+    }
+
+    /// The same, the decompressed tar synced as it is written (see `durable`).
+    pub(crate) fn durable(mut self) -> ReadOptions {
+        self.durable = true;
         self
     }
 

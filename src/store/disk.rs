@@ -410,7 +410,7 @@ impl Disk {
     /// How layers are read into the store: limits as by default, spilled into the ingest
     /// area (the filesystem their names will be in).
     fn read_options(&self) -> ReadOptions {
-        ReadOptions::new().temp_dir(self.ingest_dir())
+        ReadOptions::new().temp_dir(self.ingest_dir()).durable()
     }
 
     /// Replaces `index.json` with `entries` (see [`entry`]), then the foreign entries as
@@ -480,7 +480,7 @@ impl Disk {
             blob: unread.expected_blob,
             diff_id: Some(diff_id),
         };
-        let options = unread.options.clone().temp_dir(self.ingest_dir());
+        let options = unread.options.clone().temp_dir(self.ingest_dir()).durable();
         let streamed = stream_layer(
             &mut unread.blob.reader(),
             &expected,
@@ -1043,8 +1043,8 @@ impl<R: Read> Read for Counting<'_, R> {
 const DOWNLOAD_IN_FLIGHT: usize = 16;
 const DOWNLOAD_CHUNK: usize = 256 << 10;
 
-/// Reads a blob to its end, writing it to `copy` (which hashes it) and passing it on in
-/// chunks; stops when the decoder has gone. The copy comes back with how the reading went.
+/// Reads a blob to its end, writing it to `copy` (which hashes it, and is synced at the
+/// end) and passing it on in chunks; stops when the decoder has gone. The copy comes back with how the reading went.
 fn take_in(
     mut stream: impl Read,
     mut copy: ContentsWriter,
@@ -1072,7 +1072,9 @@ fn take_in(
             return (copy, Err(e));
         }
         if chunk.is_empty() {
-            return (copy, Ok(()));
+            // Synced now, while the decoder catches up, rather than at the commit.
+            let synced = copy.sync();
+            return (copy, synced);
         }
         if send.send(Ok(chunk)).is_err() {
             // The decoder stopped; its error says why.

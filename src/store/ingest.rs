@@ -77,7 +77,7 @@ impl Store {
         self.refresh()?;
         let dir = disk.ingest_dir();
         Ok(Ingest {
-            options: ReadOptions::default().temp_dir(&dir),
+            options: ReadOptions::default().temp_dir(&dir).durable(),
             dir,
             disk: Some(disk),
             staged: Mutex::default(),
