@@ -10,7 +10,6 @@ use crate::config::{ConfigFile, ContainerConfig, History, ImageConfig, RootFs, T
 use crate::diff::Change;
 use crate::digest::{ChainId, DiffId, ImageId};
 use crate::error::{Error, Result};
-use crate::inspect::Empties;
 pub use crate::inspect::{Inspect, InspectRootFs};
 use crate::layer::{DiffOptions, Layer};
 use crate::tree::Tree;
@@ -527,48 +526,9 @@ impl Image {
     /// # Ok::<(), layercake::Error>(())
     /// ```
     pub fn inspect(&self) -> Inspect {
-        let file = self.config().file();
-        let empties = Empties::of(self.config().as_bytes());
-        let text = |key: &str| {
-            file.extra
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Inspect {
-            id: self.id(),
-            repo_tags: Vec::new(),
-            repo_digests: Vec::new(),
-            parent: String::new(),
-            // As `docker image inspect`: the top-level comment, else the last history step's
-            // (`docker commit -m` and `docker import` write only the latter).
-            comment: file
-                .comment
-                .clone()
-                .filter(|c| !c.is_empty())
-                .or_else(|| file.history.last().and_then(|h| h.comment.clone()))
-                .unwrap_or_default(),
-            created: file.created.clone().unwrap_or_default(),
-            container: text("container"),
-            container_config: file
-                .extra
-                .get("container_config")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default(),
-            docker_version: text("docker_version"),
-            author: file.author.clone().unwrap_or_default(),
-            config: file.config.clone(),
-            architecture: file.architecture.clone(),
-            variant: file.variant.clone(),
-            os: file.os.clone(),
-            size: self.layers().map(content_size_if_read).sum(),
-            root_fs: InspectRootFs {
-                kind: "layers".into(),
-                layers: self.diff_ids(),
-            },
-            empties,
-        }
+        let mut inspect = Inspect::from_config(self.config());
+        inspect.size = self.layers().map(content_size_if_read).sum();
+        inspect
     }
 
     /// What `docker history` shows: one row per history entry, newest first, each non-empty

@@ -127,6 +127,7 @@ pub(crate) fn decode(
     budget: Option<&Budget>,
 ) -> Result<Decoded> {
     let limits = &options.limits;
+    let hashed_apart = matches!(input, BlobInput::Hashed(_));
     let (result, blob) = match input {
         BlobInput::Contents(blob) => {
             Limits::check("blob bytes", blob.len(), limits.blob_bytes)?;
@@ -138,12 +139,18 @@ pub(crate) fn decode(
             };
             (result, Some(blob))
         }
-        BlobInput::Hashed(reader) => {
-            let Some(digest) = expected.blob else {
-                return Err(Error::InvalidBlob {
-                    digest: None,
-                    reason: "a blob hashed apart has no digest to be checked against".into(),
-                });
+        BlobInput::Reader(reader) | BlobInput::Hashed(reader) => {
+            // Who hashes the blob: the decoder, or the caller (for `Hashed`), which checks
+            // it against the digest expected.
+            let apart = match (hashed_apart, expected.blob) {
+                (true, Some(digest)) => Some(digest),
+                (true, None) => {
+                    return Err(Error::InvalidBlob {
+                        digest: None,
+                        reason: "a blob hashed apart has no digest to be checked against".into(),
+                    })
+                }
+                _ => None,
             };
             let mut magic = Vec::with_capacity(4);
             (&mut *reader)
@@ -152,26 +159,16 @@ pub(crate) fn decode(
                 .map_err(|e| Error::io("reading a layer blob", e))?;
             let compression = Compression::detect(&magic);
             let stream = io::Cursor::new(magic).chain(reader);
-            let result = match compression {
-                Compression::None => Err(Error::InvalidBlob {
+            let result = match (compression, apart) {
+                (Compression::None, None) => streamed_plain(stream, options, budget),
+                (Compression::None, Some(digest)) => Err(Error::InvalidBlob {
                     digest: Some(digest),
                     reason: "a blob hashed apart must be compressed".into(),
                 }),
-                c => compressed(stream, Whole::HashedApart(digest), c, options, budget),
-            };
-            (result, None)
-        }
-        BlobInput::Reader(reader) => {
-            let mut magic = Vec::with_capacity(4);
-            (&mut *reader)
-                .take(4)
-                .read_to_end(&mut magic)
-                .map_err(|e| Error::io("reading a layer blob", e))?;
-            let compression = Compression::detect(&magic);
-            let stream = io::Cursor::new(magic).chain(reader);
-            let result = match compression {
-                Compression::None => streamed_plain(stream, options, budget),
-                c => compressed(stream, Whole::Stream, c, options, budget),
+                (c, None) => compressed(stream, Whole::Stream, c, options, budget),
+                (c, Some(digest)) => {
+                    compressed(stream, Whole::HashedApart(digest), c, options, budget)
+                }
             };
             (result, None)
         }
