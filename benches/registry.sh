@@ -6,7 +6,8 @@
 #   pull           layercake pull into an empty store  vs  skopeo copy docker://… oci:DIR
 #                  (skopeo only copies bytes; layercake also decompresses and indexes)
 #   second pull    layercake pull of what the store has: time, and blob GETs (must be 0)
-#   push           of an image whose base the repository has: blob uploads (must be 1 layer)
+#   push           of an image whose base the repository has: blob uploads and mounts
+#   large image    four 256 MiB layers pulled four at once: peak RSS (benches/registry_big.py)
 #
 # Usage: bash benches/registry.sh [WORK]   (default /work/scratch-bench; the bookworm layout
 # is built there by benches/bookworm.sh, once)
@@ -52,6 +53,9 @@ echo
 echo "== pull into an empty store, one run each: peak RSS"
 printf '  %-64s %s\n' "layercake pull $reg/bookworm:latest" "$(rss "$lc" --root "$out/store" pull "$reg/bookworm:latest")"
 printf '  %-64s %s\n' "skopeo copy docker://… oci:DIR" "$(rss skopeo copy -q --src-tls-verify=false "docker://$reg/bookworm:latest" "oci:$out/sk:latest")"
+ours=$("$lc" --root "$out/store" inspect --no-size "$reg/bookworm:latest" | jq -r '.[0] | .Id + " " + .RepoDigests[0]')
+theirs=$(skopeo inspect --tls-verify=false "docker://$reg/bookworm:latest" | jq -r '.Digest')
+echo "  pulled: id ${ours%% *}, manifest ${ours##*@} (skopeo inspect: $theirs, config $(jq -r .config.digest "$out/sk/blobs/sha256/$(jq -r '.manifests[0].digest' "$out/sk/index.json" | cut -d: -f2)"))"
 m=$(mark)
 printf '  %-64s %s\n' "layercake pull (again: up to date)" "$(rss "$lc" --root "$out/store" pull "$reg/bookworm:latest")"
 echo "  second pull: $(requests "$m" '"GET /v2/[^ ]*/blobs/') blob GETs, $(requests "$m" '"(GET|HEAD) /v2/[^ ]*/manifests/') manifest requests"
@@ -75,3 +79,11 @@ rm -rf "$out/store"
 m=$(mark)
 "$lc" --root "$out/store" push "$reg/pushed:latest"
 echo "  push of latest after base: $(requests "$m" '"(PATCH|PUT) /v2/[^ ]*/blobs/uploads') blob uploads, $(requests "$m" '"POST /v2/[^ ]*/blobs/uploads/\?mount') mounts, $(requests "$m" '"HEAD /v2/[^ ]*/blobs/') blob HEADs"
+
+echo
+echo "== a 1 GiB image of four 256 MiB layers (random bytes): peak RSS does not grow with it"
+python3 benches/registry_big.py "$out/big"
+skopeo copy -q --dest-tls-verify=false "oci:$out/big:big" "docker://$reg/big:1"
+rm -rf "$out/big" "$out/store" "$out/sk"
+printf '  %-64s %s\n' "layercake pull $reg/big:1" "$(rss "$lc" --root "$out/store" pull "$reg/big:1")"
+printf '  %-64s %s\n' "skopeo copy docker://… oci:DIR" "$(rss skopeo copy -q --src-tls-verify=false "docker://$reg/big:1" "oci:$out/sk:1")"
