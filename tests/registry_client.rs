@@ -1,268 +1,45 @@
 //! The registry client's protocol layer against a real registry (`docker-registry` 2.8,
-//! plain HTTP; TLS with a self-signed certificate and htpasswd basic auth), and against a
-//! small fake server for what a real one will not do on demand (cut connections, 5xx, 429).
+//! plain HTTP; TLS with a test CA's certificate and htpasswd basic auth, both from
+//! `common::registry`), and against a small fake server for what a real one will not do on
+//! demand (cut connections, 5xx, 429).
 #![cfg(feature = "registry")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::registry::{noise, Registry, Setup};
+use common::TempDir;
 use layercake::archive::oci::{Descriptor, CONFIG_V1, MANIFEST_V1};
 use layercake::registry::{login, logout, Client, ClientOptions, Transfer};
 use layercake::{Digest, Error, Reference};
 
 const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
-/// A tool the tests need: its path, or a failure saying how to install it.
-fn tool(name: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin", "/usr/sbin"] {
-        let path = Path::new(dir).join(name);
-        if path.is_file() {
-            return path;
-        }
-    }
-    panic!("`{name}` is missing: apt-get install -y {package}");
+/// `HOST:PORT/name` on the registry, parsed.
+fn reference(registry: &Registry, name: &str) -> Reference {
+    Reference::parse(&registry.reference(name)).unwrap()
 }
 
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "layercake-registry-client-{label}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free TCP port on `ip`.
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// How a test registry is set up.
-#[derive(Default)]
-struct Setup {
-    /// Serve on this loopback address (`127.0.0.2` for HTTPS: `127.0.0.1` is plain HTTP).
-    ip: Option<&'static str>,
-    /// TLS with a self-signed certificate for the address.
-    tls: bool,
-    /// htpasswd basic auth with this user and password.
-    user: Option<(&'static str, &'static str)>,
-}
-
-/// A `docker-registry serve` of its own, on a free port with its own storage; killed by
-/// PID on drop.
-struct Registry {
-    child: Child,
-    scratch: Scratch,
-    host: String,
-}
-
-impl Registry {
-    fn start(label: &str, setup: Setup) -> Registry {
-        let binary = tool("docker-registry", "docker-registry");
-        let scratch = Scratch::new(label);
-        let ip = setup.ip.unwrap_or("127.0.0.1");
-        let port = free_port(ip);
-        let data = scratch.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let mut http = format!("addr: {ip}:{port}");
-        if setup.tls {
-            // A CA of the test's own, and a server certificate it signs for the address.
-            let openssl = tool("openssl", "openssl");
-            let run = |args: &[&str]| {
-                let out = Command::new(&openssl)
-                    .args(args)
-                    .current_dir(&scratch.0)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "openssl {args:?}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            };
-            run(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=layercake test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-            ]);
-            run(&[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                "domain.key",
-                "-out",
-                "domain.csr",
-            ]);
-            std::fs::write(
-                scratch.join("ext.cnf"),
-                format!("subjectAltName=DNS:localhost,IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
-            )
-            .unwrap();
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                "domain.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                "domain.crt",
-            ]);
-            // A `--cert-dir` holds the CA as `ca.crt`.
-            std::fs::create_dir_all(scratch.join("certs")).unwrap();
-            std::fs::copy(scratch.join("ca.crt"), scratch.join("certs/ca.crt")).unwrap();
-            http.push_str(&format!(
-                ", tls: {{certificate: {}, key: {}}}",
-                scratch.join("domain.crt").display(),
-                scratch.join("domain.key").display()
-            ));
-        }
-        let mut config = format!(
-            "version: 0.1\n\
-             storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
-             http: {{{http}}}\n\
-             log: {{level: warn, accesslog: {{disabled: false}}}}\n",
-            data.display()
-        );
-        if let Some((user, password)) = setup.user {
-            let htpasswd = tool("htpasswd", "apache2-utils");
-            let out = Command::new(htpasswd)
-                .args(["-Bbn", user, password])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "htpasswd failed");
-            std::fs::write(scratch.join("htpasswd"), &out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
-                scratch.join("htpasswd").display()
-            ));
-        }
-        std::fs::write(scratch.join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(scratch.join("registry.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(scratch.join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut registry = Registry {
-            child,
-            scratch,
-            host: format!("{ip}:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect((ip, port)).is_err() {
-            if let Ok(Some(status)) = registry.child.try_wait() {
-                panic!("docker-registry exited ({status}): {}", registry.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen: {}",
-                registry.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.scratch.join("registry.log")).unwrap_or_default()
-    }
-
-    fn cert_dir(&self) -> PathBuf {
-        self.scratch.join("certs")
-    }
-
-    fn reference(&self, name: &str) -> Reference {
-        Reference::parse(&format!("{}/{name}", self.host)).unwrap()
-    }
-
-    /// How many requests the access log shows with this method and path prefix.
-    fn requests(&self, method: &str, prefix: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(&format!("\"{method} {prefix}")))
-            .count()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// How many requests the registry's access log shows with this method and path prefix.
+fn requests(registry: &Registry, method: &str, prefix: &str) -> usize {
+    registry
+        .access_log()
+        .iter()
+        .filter(|a| a.method == method && a.path.starts_with(prefix))
+        .count()
 }
 
 /// Options that read no credential file of the machine's.
-fn isolated(scratch: &Scratch) -> ClientOptions {
+fn isolated(scratch: &TempDir) -> ClientOptions {
     ClientOptions::new()
         .auth_file(scratch.join("no-such-auth.json"))
         .retries(2, Duration::from_secs(10))
-}
-
-/// Bytes that do not compress or repeat.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 fn push(client: &Client, to: &Reference, media_type: &str, bytes: &[u8]) -> (Descriptor, Transfer) {
@@ -278,6 +55,19 @@ fn push(client: &Client, to: &Reference, media_type: &str, bytes: &[u8]) -> (Des
         )
         .unwrap();
     (desc, transfer)
+}
+
+/// `put_blob` offering a mount from `from`, with a source that must not be read.
+fn mount(client: &Client, to: &Reference, desc: &Descriptor, from: &str) -> Transfer {
+    client
+        .put_blob(
+            to,
+            desc,
+            &[from.to_owned()],
+            &mut || panic!("a mounted blob is not read"),
+            &mut |_| {},
+        )
+        .unwrap()
 }
 
 fn read_blob(client: &Client, from: &Reference, desc: &Descriptor) -> Vec<u8> {
@@ -302,13 +92,13 @@ fn manifest_for(config: &Descriptor, layers: &[&Descriptor]) -> Bytes {
 
 #[test]
 fn push_and_read_back_over_plain_http() {
-    let registry = Registry::start("plain", Setup::default());
-    let scratch = Scratch::new("plain-client");
+    let registry = Registry::start(Setup::Plain);
+    let scratch = TempDir::new("plain-client");
     let client = Client::with_options(isolated(&scratch));
-    let a = registry.reference("test/a:v1");
+    let a = reference(&registry, "test/a:v1");
 
     // A small blob goes in one PUT.
-    let small = noise(1000, 1);
+    let small = noise(1, 1000);
     let (small_desc, transfer) = push(&client, &a, LAYER, &small);
     assert_eq!(
         transfer,
@@ -318,16 +108,16 @@ fn push_and_read_back_over_plain_http() {
         }
     );
     assert_eq!(
-        registry.requests("PATCH", "/v2/test/a/blobs/uploads/"),
+        requests(&registry, "PATCH", "/v2/test/a/blobs/uploads/"),
         0,
-        "{}",
-        registry.log()
+        "{:?}",
+        registry.access_log()
     );
     assert_eq!(client.has_blob(&a, small_desc.digest).unwrap(), Some(1000));
     assert_eq!(read_blob(&client, &a, &small_desc), small);
 
     // A 9 MiB blob goes in 4 MiB chunks, progress heard after each.
-    let big = noise(9 << 20, 2);
+    let big = noise(2, 9 << 20);
     let big_desc = Descriptor::of(LAYER, &big);
     let mut heard = Vec::new();
     let transfer = client
@@ -348,10 +138,10 @@ fn push_and_read_back_over_plain_http() {
     );
     assert_eq!(heard, [4 << 20, 8 << 20, 9 << 20]);
     assert_eq!(
-        registry.requests("PATCH", "/v2/test/a/blobs/uploads/"),
+        requests(&registry, "PATCH", "/v2/test/a/blobs/uploads/"),
         3,
-        "{}",
-        registry.log()
+        "{:?}",
+        registry.access_log()
     );
     assert_eq!(client.has_blob(&a, big_desc.digest).unwrap(), Some(9 << 20));
     assert!(
@@ -389,7 +179,7 @@ fn push_and_read_back_over_plain_http() {
     );
     let pinned = a.with_digest(digest);
     assert_eq!(client.manifest(&pinned).unwrap().1, manifest);
-    let by_digest = registry.reference(&format!("test/a@{digest}"));
+    let by_digest = reference(&registry, &format!("test/a@{digest}"));
     assert_eq!(
         client.head_manifest(&by_digest).unwrap().unwrap().digest,
         digest
@@ -397,7 +187,7 @@ fn push_and_read_back_over_plain_http() {
     assert_eq!(client.tags(&a).unwrap(), ["v1"]);
 
     // A missing tag: None from HEAD, a 404 error with the registry's code from GET.
-    let missing = registry.reference("test/a:nope");
+    let missing = reference(&registry, "test/a:nope");
     assert_eq!(client.head_manifest(&missing).unwrap(), None);
     match client.manifest(&missing).unwrap_err() {
         Error::Registry {
@@ -414,40 +204,20 @@ fn push_and_read_back_over_plain_http() {
     }
 
     // A source that is not what the descriptor says: refused before the registry sees it.
-    let liar = Descriptor::of(LAYER, b"promised");
-    let err = client
-        .put_blob(
-            &a,
-            &liar,
-            &[],
-            &mut || Ok(Box::new(&b"given"[..])),
-            &mut |_| {},
-        )
-        .unwrap_err();
+    let lie = |promised: &[u8], given: &'static [u8]| {
+        let liar = Descriptor::of(LAYER, promised);
+        client
+            .put_blob(&a, &liar, &[], &mut || Ok(Box::new(given)), &mut |_| {})
+            .unwrap_err()
+    };
+    let err = lie(b"promised", b"given");
     assert!(matches!(err, Error::SizeMismatch { .. }), "{err}");
-    let liar = Descriptor::of(LAYER, b"same size");
-    let err = client
-        .put_blob(
-            &a,
-            &liar,
-            &[],
-            &mut || Ok(Box::new(&b"SAME SIZE"[..])),
-            &mut |_| {},
-        )
-        .unwrap_err();
+    let err = lie(b"same size", b"SAME SIZE");
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
 
     // A mount from another repository of the registry.
-    let b = registry.reference("test/b:v1");
-    let transfer = client
-        .put_blob(
-            &b,
-            &big_desc,
-            &["test/a".to_owned()],
-            &mut || panic!("a mounted blob is not read"),
-            &mut |_| {},
-        )
-        .unwrap();
+    let b = reference(&registry, "test/b:v1");
+    let transfer = mount(&client, &b, &big_desc, "test/a");
     assert_eq!(
         transfer,
         Transfer::Mounted {
@@ -457,7 +227,7 @@ fn push_and_read_back_over_plain_http() {
     );
     assert_eq!(client.has_blob(&b, big_desc.digest).unwrap(), Some(9 << 20));
     // A source that does not have the blob: uploaded instead.
-    let fresh = noise(100, 3);
+    let fresh = noise(3, 100);
     let fresh_desc = Descriptor::of(LAYER, &fresh);
     let transfer = client
         .put_blob(
@@ -479,37 +249,29 @@ fn push_and_read_back_over_plain_http() {
 
     // Debug shows the registry, not secrets.
     let shown = format!("{client:?}");
-    assert!(shown.contains(&registry.host), "{shown}");
+    assert!(shown.contains(&registry.host()), "{shown}");
 }
 
 #[test]
 fn tls_with_basic_auth_and_login() {
-    // 127.0.0.2: a loopback address that is not plain HTTP to the client.
-    let registry = Registry::start(
-        "tls",
-        Setup {
-            ip: Some("127.0.0.2"),
-            tls: true,
-            user: Some(("user", "pass")),
-        },
-    );
-    let scratch = Scratch::new("tls-client");
+    // 127.0.0.2: a loopback address that is not plain HTTP to the client, so HTTPS is asked
+    // and verified at once, as for a registry elsewhere.
+    let registry = Registry::start_on(Setup::TlsBasic, "127.0.0.2");
+    let scratch = TempDir::new("tls-client");
     let certs = registry.cert_dir();
-    let a = registry.reference("secure/app:1");
+    let a = reference(&registry, "secure/app:1");
+    let host = registry.host();
+    let (user, pass) = (registry.username(), registry.password());
 
     // Right credentials, the CA from --cert-dir.
-    let client = Client::with_options(
-        isolated(&scratch)
-            .cert_dir(&certs)
-            .credentials("user", "pass"),
-    );
-    client.ping(&registry.host).unwrap();
-    let data = noise(5000, 4);
+    let client = Client::with_options(isolated(&scratch).cert_dir(&certs).credentials(user, pass));
+    client.ping(&host).unwrap();
+    let data = noise(4, 5000);
     let (desc, transfer) = push(&client, &a, LAYER, &data);
     assert!(matches!(transfer, Transfer::Done { .. }));
     assert_eq!(read_blob(&client, &a, &desc), data);
     assert!(
-        !format!("{client:?}").contains("pass\""),
+        !format!("{client:?}").contains(pass),
         "no password in Debug"
     );
 
@@ -517,7 +279,7 @@ fn tls_with_basic_auth_and_login() {
     let wrong = Client::with_options(
         isolated(&scratch)
             .cert_dir(&certs)
-            .credentials("user", "nope"),
+            .credentials(user, "nope"),
     );
     match wrong.has_blob(&a, desc.digest).unwrap_err() {
         Error::Registry {
@@ -526,12 +288,12 @@ fn tls_with_basic_auth_and_login() {
             ..
         } => {
             assert_eq!(status, Some(401));
-            assert_eq!(name, registry.host);
+            assert_eq!(name, host);
         }
         e => panic!("{e}"),
     }
     assert!(matches!(
-        wrong.ping(&registry.host),
+        wrong.ping(&host),
         Err(Error::Registry {
             status: Some(401),
             ..
@@ -548,43 +310,40 @@ fn tls_with_basic_auth_and_login() {
     ));
 
     // Without the CA the certificate is refused (no answer: no status)...
-    let untrusting = Client::with_options(isolated(&scratch).credentials("user", "pass"));
-    match untrusting.ping(&registry.host).unwrap_err() {
+    let untrusting = Client::with_options(isolated(&scratch).credentials(user, pass));
+    match untrusting.ping(&host).unwrap_err() {
         Error::Registry { status: None, .. } => {}
         e => panic!("{e}"),
     }
     // ...unless verification is off.
-    let insecure = Client::with_options(
-        isolated(&scratch)
-            .tls_verify(false)
-            .credentials("user", "pass"),
-    );
+    let insecure =
+        Client::with_options(isolated(&scratch).tls_verify(false).credentials(user, pass));
     assert_eq!(insecure.has_blob(&a, desc.digest).unwrap(), Some(5000));
 
     // A client certificate beside the CA is loaded (the registry asks for none); one whose
     // key is another's is refused with the file named, not a panic at the handshake.
-    let pairs = Scratch::new("pairs");
-    let dir = registry.scratch.0.clone();
-    std::fs::copy(dir.join("ca.crt"), pairs.join("ca.crt")).unwrap();
-    std::fs::copy(dir.join("domain.crt"), pairs.join("client.cert")).unwrap();
-    std::fs::copy(dir.join("domain.key"), pairs.join("client.key")).unwrap();
+    let pairs = TempDir::new("pairs");
+    let file = |name: &str| registry.tls_file(name);
+    std::fs::copy(file("ca.crt"), pairs.join("ca.crt")).unwrap();
+    std::fs::copy(file("domain.crt"), pairs.join("client.cert")).unwrap();
+    std::fs::copy(file("domain.key"), pairs.join("client.key")).unwrap();
     let with_pair = Client::with_options(
         isolated(&scratch)
-            .cert_dir(&pairs.0)
-            .credentials("user", "pass"),
+            .cert_dir(pairs.path())
+            .credentials(user, pass),
     );
-    with_pair.ping(&registry.host).unwrap();
-    std::fs::copy(dir.join("ca.key"), pairs.join("client.key")).unwrap();
+    with_pair.ping(&host).unwrap();
+    std::fs::copy(file("ca.key"), pairs.join("client.key")).unwrap();
     let mismatched = Client::with_options(
         isolated(&scratch)
-            .cert_dir(&pairs.0)
-            .credentials("user", "pass"),
+            .cert_dir(pairs.path())
+            .credentials(user, pass),
     );
-    let err = mismatched.ping(&registry.host).unwrap_err();
+    let err = mismatched.ping(&host).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert!(err.to_string().contains("client.cert"), "{err}");
     std::fs::remove_file(pairs.join("client.key")).unwrap();
-    let err = mismatched.ping(&registry.host).unwrap_err();
+    let err = mismatched.ping(&host).unwrap_err();
     assert!(err.to_string().contains("missing key"), "{err}");
 
     // login writes an auth file that a second client authenticates from.
@@ -596,7 +355,7 @@ fn tls_with_basic_auth_and_login() {
     )
     .unwrap();
     let plain = Client::with_options(isolated(&scratch).cert_dir(&certs));
-    let err = login(&plain, &registry.host, "user", "nope", Some(&auth)).unwrap_err();
+    let err = login(&plain, &host, user, "nope", Some(&auth)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -607,13 +366,13 @@ fn tls_with_basic_auth_and_login() {
         ),
         "{err}"
     );
-    let written = login(&plain, &registry.host, "user", "pass", Some(&auth)).unwrap();
+    let written = login(&plain, &host, user, pass, Some(&auth)).unwrap();
     assert_eq!(written, auth);
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
     assert_eq!(
-        json["auths"][registry.host.as_str()]["auth"],
-        "dXNlcjpwYXNz",
-        "base64(user:pass)"
+        json["auths"][host.as_str()]["auth"],
+        "bGMtdXNlcjpsYy1zZWNyZXQ=",
+        "base64(lc-user:lc-secret)"
     );
     assert_eq!(
         json["auths"]["other.example"]["auth"], "eDp5",
@@ -633,8 +392,8 @@ fn tls_with_basic_auth_and_login() {
     );
     assert_eq!(read_blob(&from_file, &a, &desc), data);
 
-    assert!(logout(&registry.host, Some(&auth)).unwrap());
-    assert!(!logout(&registry.host, Some(&auth)).unwrap());
+    assert!(logout(&host, Some(&auth)).unwrap());
+    assert!(!logout(&host, Some(&auth)).unwrap());
     let logged_out = Client::with_options(ClientOptions::new().auth_file(&auth).cert_dir(&certs));
     assert!(matches!(
         logged_out.has_blob(&a, desc.digest),
@@ -745,13 +504,13 @@ fn reply(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn fast(scratch: &Scratch) -> Client {
+fn fast(scratch: &TempDir) -> Client {
     Client::with_options(isolated(scratch).retries(4, Duration::from_secs(20)))
 }
 
 #[test]
 fn blob_reads_resume_with_range_after_a_cut() {
-    let data = noise(100_000, 5);
+    let data = noise(5, 100_000);
     let served = data.clone();
     let fake = Fake::start(move |req, _| {
         if req.path == "/v2/" {
@@ -782,7 +541,7 @@ fn blob_reads_resume_with_range_after_a_cut() {
             }
         }
     });
-    let scratch = Scratch::new("resume");
+    let scratch = TempDir::new("resume");
     let client = fast(&scratch);
     let desc = Descriptor::of(LAYER, &data);
     assert_eq!(read_blob(&client, &fake.reference(), &desc), data);
@@ -797,7 +556,7 @@ fn blob_reads_resume_with_range_after_a_cut() {
 
 #[test]
 fn blob_reads_skip_when_the_server_ignores_range() {
-    let data = noise(50_000, 6);
+    let data = noise(6, 50_000);
     let served = data.clone();
     let fake = Fake::start(move |req, _| {
         if req.path == "/v2/" {
@@ -812,14 +571,14 @@ fn blob_reads_skip_when_the_server_ignores_range() {
         }
         out
     });
-    let scratch = Scratch::new("skip");
+    let scratch = TempDir::new("skip");
     let desc = Descriptor::of(LAYER, &data);
     assert_eq!(read_blob(&fast(&scratch), &fake.reference(), &desc), data);
 }
 
 #[test]
 fn blob_reads_refuse_more_than_the_size() {
-    let data = noise(3000, 7);
+    let data = noise(7, 3000);
     let served = data.clone();
     let fake = Fake::start(move |req, _| {
         if req.path == "/v2/" {
@@ -831,7 +590,7 @@ fn blob_reads_refuse_more_than_the_size() {
         out.push(0);
         out
     });
-    let scratch = Scratch::new("long");
+    let scratch = TempDir::new("long");
     let client = fast(&scratch);
     let desc = Descriptor::of(LAYER, &data);
     let mut out = Vec::new();
@@ -877,7 +636,7 @@ fn retries_after_5xx_and_429_then_gives_up() {
             ),
         }
     });
-    let scratch = Scratch::new("retry");
+    let scratch = TempDir::new("retry");
     let client = fast(&scratch);
     let started = Instant::now();
     let (desc, bytes) = client.manifest(&fake.reference()).unwrap();
@@ -922,7 +681,7 @@ fn manifests_are_checked_against_pins_and_claims() {
         }
         reply("200 OK", &headers, manifest)
     });
-    let scratch = Scratch::new("checked");
+    let scratch = TempDir::new("checked");
     let client = fast(&scratch);
     let repo = format!("{}/fake/repo", fake.host);
 
@@ -1020,7 +779,7 @@ fn bearer_tokens_from_a_token_server() {
         }
         reply("404 Not Found", &[], b"")
     });
-    let scratch = Scratch::new("bearer");
+    let scratch = TempDir::new("bearer");
     let reference = fake.reference();
     let tokens = |fake: &Fake| -> Vec<String> {
         fake.seen()
@@ -1059,15 +818,7 @@ fn bearer_tokens_from_a_token_server() {
 
     // A mount: the target's push and the source's pull in one token request.
     let blob = Descriptor::of(LAYER, b"mounted");
-    let transfer = client
-        .put_blob(
-            &reference,
-            &blob,
-            &["other/src".to_owned()],
-            &mut || panic!("not read"),
-            &mut |_| {},
-        )
-        .unwrap();
+    let transfer = mount(&client, &reference, &blob, "other/src");
     assert_eq!(
         transfer,
         Transfer::Mounted {

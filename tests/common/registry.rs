@@ -42,12 +42,12 @@ pub const TOKEN_SERVICE: &str = "layercake-test-registry";
 /// The `issuer` of the token set-up (the JWT's `iss`).
 pub const TOKEN_ISSUER: &str = "layercake-test-token-server";
 
-/// A port on 127.0.0.1 that was free a moment ago (the listener is closed at once; a server
-/// started on it may lose a race, which the starters here retry).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+/// A port on `ip` (`127.0.0.1`) that was free a moment ago (the listener is closed at once;
+/// a server started on it may lose a race, which the starters here retry).
+pub fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"))
         .port()
 }
 
@@ -98,6 +98,17 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// `openssl req -x509` in `dir`: a new RSA key (`key`) and a certificate it signs itself
+/// (`cert`) for `subject`, valid two days, with `extra` options (`-addext …`).
+fn self_signed(dir: &Path, subject: &str, key: &str, cert: &str, extra: &[&str]) {
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["-keyout", key, "-out", cert]);
+    run_in(dir, "openssl", &args);
+}
+
 // ---------------------------------------------------------------------------------------
 // The token server.
 
@@ -112,24 +123,12 @@ impl TokenServer {
     /// Makes the signing key and certificate in `dir` (`token.key`, `token.crt`: the
     /// registry's `rootcertbundle`) and starts the server.
     fn start(dir: &Path) -> TokenServer {
-        run_in(
+        self_signed(
             dir,
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=layercake test token signer",
-                "-keyout",
-                "token.key",
-                "-out",
-                "token.crt",
-            ],
+            "/CN=layercake test token signer",
+            "token.key",
+            "token.crt",
+            &[],
         );
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/registry/token_server.py");
         let port_file = dir.join("token.port");
@@ -198,8 +197,9 @@ pub struct TokenRequest {
 pub enum Setup {
     /// Plain HTTP, no auth.
     Plain,
-    /// HTTPS with a certificate from a test CA (for `localhost` and `127.0.0.1`), and basic
-    /// auth ([`USERNAME`], [`PASSWORD`]) from an htpasswd file.
+    /// HTTPS with a certificate from a test CA (for `localhost`, `127.0.0.1` and the address
+    /// served on, see [`Registry::start_on`]), and basic auth ([`USERNAME`], [`PASSWORD`])
+    /// from an htpasswd file.
     TlsBasic,
     /// Plain HTTP, bearer tokens from the token server: anonymous callers may pull, the
     /// user may push.
@@ -269,6 +269,7 @@ pub struct LogMark(usize);
 /// set-up) certificates, htpasswd file and token server. Killed and waited for when dropped.
 pub struct Registry {
     setup: Setup,
+    ip: &'static str,
     port: u16,
     dir: TempDir,
     server: Server,
@@ -276,17 +277,24 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry in this set-up and waits until it answers `GET /v2/`.
+    /// Starts a registry in this set-up on 127.0.0.1 and waits until it answers `GET /v2/`.
     ///
     /// # Panics
     ///
     /// If a tool is missing (docker-registry, openssl, htpasswd from apache2-utils, python3),
     /// or the registry does not answer within 30 s, with its log.
     pub fn start(setup: Setup) -> Registry {
+        Registry::start_on(setup, "127.0.0.1")
+    }
+
+    /// As [`Registry::start`], serving on another loopback address: a client asks
+    /// `localhost` and `127.0.0.1` in plain HTTP first, but `127.0.0.2` in HTTPS only, so
+    /// TLS there takes the path of a registry elsewhere.
+    pub fn start_on(setup: Setup, ip: &'static str) -> Registry {
         let dir = TempDir::new("registry");
         let token = (setup == Setup::Token).then(|| TokenServer::start(dir.path()));
         if setup == Setup::TlsBasic {
-            make_tls(dir.path());
+            make_tls(dir.path(), ip);
             let line = run_in(
                 dir.path(),
                 "htpasswd",
@@ -296,8 +304,8 @@ impl Registry {
         }
         let mut last_log = String::new();
         for _attempt in 0..5 {
-            let port = free_port();
-            let config_text = config(setup, dir.path(), port, token.as_ref());
+            let port = free_port(ip);
+            let config_text = config(setup, dir.path(), ip, port, token.as_ref());
             std::fs::write(dir.join("config.yml"), config_text).expect("write config.yml");
             let access = std::fs::File::create(dir.join("access.log")).expect("access.log");
             let log = std::fs::File::create(dir.join("registry.log")).expect("registry.log");
@@ -311,7 +319,7 @@ impl Registry {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start docker-registry: {e}"));
             let mut server = Server { child: Some(child) };
-            let host = format!("127.0.0.1:{port}");
+            let host = format!("{ip}:{port}");
             let started = Instant::now();
             let ready = loop {
                 if server.exited().is_some() {
@@ -333,6 +341,7 @@ impl Registry {
             if ready {
                 let registry = Registry {
                     setup,
+                    ip,
                     port,
                     dir,
                     server,
@@ -371,9 +380,9 @@ impl Registry {
         self.setup
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (or the address of [`Registry::start_on`]).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// The port.
@@ -416,7 +425,18 @@ impl Registry {
         self.dir.join("cert-dir")
     }
 
-    /// A `certs.d` tree: `HOST:PORT/ca.crt` for `127.0.0.1:PORT` and `localhost:PORT`. It is
+    /// A file of the TLS set-up: `ca.crt` and `ca.key` (the test CA), `domain.crt` and
+    /// `domain.key` (the server's certificate, which the CA signed, and its key).
+    ///
+    /// # Panics
+    ///
+    /// Unless the set-up is [`Setup::TlsBasic`].
+    pub fn tls_file(&self, name: &str) -> PathBuf {
+        assert_eq!(self.setup, Setup::TlsBasic, "only TLS has certificates");
+        self.dir.join(name)
+    }
+
+    /// A `certs.d` tree: `HOST:PORT/ca.crt` for [`Registry::host`] and `localhost:PORT`. It is
     /// `.docker/certs.d` under [`Registry::home_dir`].
     ///
     /// # Panics
@@ -705,7 +725,7 @@ impl Drop for Registry {
 }
 
 /// The registry's config.yml.
-fn config(setup: Setup, dir: &Path, port: u16, token: Option<&TokenServer>) -> String {
+fn config(setup: Setup, dir: &Path, ip: &str, port: u16, token: Option<&TokenServer>) -> String {
     let quoted = |p: PathBuf| serde_json::to_string(p.to_str().expect("UTF-8")).expect("JSON");
     let tls = match setup {
         Setup::TlsBasic => format!(
@@ -731,38 +751,27 @@ fn config(setup: Setup, dir: &Path, port: u16, token: Option<&TokenServer>) -> S
     format!(
         "version: 0.1\n\
          storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
-         http: {{addr: \"127.0.0.1:{port}\", secret: layercake-tests{tls}}}\n\
+         http: {{addr: \"{ip}:{port}\", secret: layercake-tests{tls}}}\n\
          log: {{level: info, accesslog: {{disabled: false}}}}\n\
          {auth}",
         quoted(dir.join("data")),
     )
 }
 
-/// A test CA (`ca.crt`) and a server certificate it signed for `localhost` and `127.0.0.1`
-/// (`domain.crt`, `domain.key`). Not one self-signed certificate: webpki (rustls) refuses a
-/// CA certificate used as the server's own.
-fn make_tls(dir: &Path) {
-    run_in(
+/// A test CA (`ca.crt`) and a server certificate it signed for `localhost`, `127.0.0.1` and
+/// `ip` (`domain.crt`, `domain.key`). Not one self-signed certificate: webpki (rustls)
+/// refuses a CA certificate used as the server's own.
+fn make_tls(dir: &Path, ip: &str) {
+    self_signed(
         dir,
-        "openssl",
+        "/CN=layercake test CA",
+        "ca.key",
+        "ca.crt",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=layercake test CA",
             "-addext",
             "basicConstraints=critical,CA:TRUE",
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
         ],
     );
     run_in(
@@ -781,12 +790,19 @@ fn make_tls(dir: &Path) {
             "domain.csr",
         ],
     );
+    let other = if ip == "127.0.0.1" {
+        String::new()
+    } else {
+        format!(",IP:{ip}")
+    };
     std::fs::write(
         dir.join("domain.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
-         basicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\n",
+        format!(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1{other}\n\
+             basicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n"
+        ),
     )
     .expect("domain.ext");
     run_in(

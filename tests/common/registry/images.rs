@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use layercake::archive::oci::Index;
+use layercake::archive::oci::{Descriptor, Index};
 use layercake::archive::{Format, Writer};
 use layercake::config::{History, Timestamp};
 use layercake::{Commit, Compression, Entry, Image, Layer};
@@ -182,18 +182,20 @@ pub fn write_oci_layout(dir: &Path, images: &[(&Image, &str)]) {
     writer.write_dir(dir).expect("write an OCI layout");
 }
 
+/// The descriptor an index names `ref_name` (`org.opencontainers.image.ref.name`).
+fn by_ref_name<'a>(index: &'a Index, ref_name: &str) -> Option<&'a Descriptor> {
+    index.manifests.iter().find(|d| {
+        d.annotations
+            .get("org.opencontainers.image.ref.name")
+            .map(String::as_str)
+            == Some(ref_name)
+    })
+}
+
 /// The digest of the manifest `ref_name` names in a layout's `index.json`.
 pub fn layout_manifest_digest(layout: &Path, ref_name: &str) -> String {
     let index: Index = read_json(&layout.join("index.json"));
-    index
-        .manifests
-        .iter()
-        .find(|d| {
-            d.annotations
-                .get("org.opencontainers.image.ref.name")
-                .map(String::as_str)
-                == Some(ref_name)
-        })
+    by_ref_name(&index, ref_name)
         .unwrap_or_else(|| panic!("{} has no ref {ref_name}", layout.display()))
         .digest
         .to_string()
@@ -230,16 +232,7 @@ pub fn two_platform_layout(dir: &Path, ref_name: &str) -> TwoPlatforms {
     write_oci_layout(dir, &[(&amd64, "amd64"), (&arm64, "arm64")]);
     let index: Index = read_json(&dir.join("index.json"));
     let descriptor = |ref_name: &str, arch: &str| {
-        let d = index
-            .manifests
-            .iter()
-            .find(|d| {
-                d.annotations
-                    .get("org.opencontainers.image.ref.name")
-                    .map(String::as_str)
-                    == Some(ref_name)
-            })
-            .expect("the writer's ref");
+        let d = by_ref_name(&index, ref_name).expect("the writer's ref");
         serde_json::json!({
             "mediaType": d.media_type,
             "digest": d.digest.to_string(),
