@@ -10,8 +10,8 @@ use bytes::Bytes;
 
 use super::{Client, ProgressFn, Transfer};
 use crate::archive::oci::{
-    Descriptor, Index, Manifest, Platform, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, INDEX_V1,
-    MANIFEST_V1,
+    Descriptor, Index, Manifest, Platform, CONFIG_V1, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
+    INDEX_V1, MANIFEST_V1,
 };
 use crate::config::ImageConfig;
 use crate::digest::{DiffId, Digest};
@@ -186,6 +186,7 @@ impl Client {
             (top.clone(), top_bytes)
         };
         let parsed: Manifest = parse_json(&manifest_bytes, &manifest)?;
+        refuse_artifact(reference, &parsed)?;
         let config_bytes = self.small_blob(reference, &parsed.config)?;
         let config = ImageConfig::from_bytes(config_bytes.clone()).map_err(|e| match e {
             Error::InvalidConfig { reason, source } => Error::InvalidConfig {
@@ -515,6 +516,26 @@ fn up_to_date(
             .collect(),
         up_to_date: true,
     }))
+}
+
+/// The config media types of an image (OCI's and Docker's).
+const IMAGE_CONFIGS: [&str; 2] = [CONFIG_V1, "application/vnd.docker.container.image.v1+json"];
+
+/// An artifact (OCI 1.1 `artifactType`, or a config that is not an image's) is not pulled:
+/// [`Error::Unsupported`] naming it, before anything is read into the store.
+fn refuse_artifact(reference: &Reference, manifest: &Manifest) -> Result<()> {
+    let artifact_type = manifest.extra.get("artifactType").and_then(|t| t.as_str());
+    let config_type = manifest.config.media_type.as_str();
+    if artifact_type.is_none() && IMAGE_CONFIGS.contains(&config_type) {
+        return Ok(());
+    }
+    let kind = artifact_type.unwrap_or(config_type);
+    Err(Error::Unsupported {
+        what: format!(
+            "{reference} is an artifact ({kind}, config {config_type}), not an image: \
+             it can be copied, not pulled"
+        ),
+    })
 }
 
 fn manifest_unknown(reference: &Reference) -> Error {
