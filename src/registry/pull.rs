@@ -264,6 +264,7 @@ impl Client {
             (None, (top, top_bytes))
         };
         let parsed: Manifest = parse_json(&manifest.1, &manifest.0)?;
+        refuse_artifact(reference, &parsed)?;
         let config = ImageConfig::from_bytes(self.small_blob(reference, &parsed.config)?)?;
         Ok(RemoteImage {
             reference: reference.clone(),
