@@ -13,6 +13,7 @@
 # is built there by benches/bookworm.sh, once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+here=$PWD
 work=${1:-/work/scratch-bench}
 for pkg in docker-registry:docker-registry skopeo:skopeo hyperfine:hyperfine; do
   command -v "${pkg%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${pkg#*:}" >/dev/null; }
@@ -82,7 +83,7 @@ echo "  push of latest after base: $(requests "$m" '"(PATCH|PUT) /v2/[^ ]*/blobs
 
 echo
 echo "== a 1 GiB image of four 256 MiB layers (random bytes): peak RSS does not grow with it"
-python3 benches/registry_big.py "$out/big"
+python3 "$here/benches/registry_big.py" "$out/big"
 skopeo copy -q --dest-tls-verify=false "oci:$out/big:big" "docker://$reg/big:1"
 rm -rf "$out/big" "$out/store" "$out/sk"
 printf '  %-64s %s\n' "layercake pull $reg/big:1" "$(rss "$lc" --root "$out/store" pull "$reg/big:1")"
