@@ -887,6 +887,17 @@ fn two_platform_index_round_trips_and_platforms_resolve() {
     let amd = Lc::new("multi-amd");
     amd.ok(&["pull", "--platform", "linux/amd64", &source]);
     assert_eq!(amd.inspect(&source)[0]["Id"], two.amd64.id().to_string());
+    // Again: the store keeps the platform's manifest of the index; asking the index (and that
+    // manifest) tells it is up to date, and no blob is read.
+    let mark = registry.log_mark();
+    let again = amd.ok(&["pull", "--platform", "linux/amd64", &source]);
+    assert!(again.contains("Status: Image is up to date for"), "{again}");
+    let blob_gets: Vec<_> = registry
+        .accesses_since(mark)
+        .into_iter()
+        .filter(|a| a.is("GET", "/blobs/"))
+        .collect();
+    assert!(blob_gets.is_empty(), "{blob_gets:?}");
 }
 
 /// A store holding the bookworm-like base, and the app pushed: what the fault tests pull.

@@ -163,8 +163,7 @@ impl Client {
         let Some(head) = self.head_manifest(reference)? else {
             return Err(manifest_unknown(reference));
         };
-        if let Some(report) = up_to_date(store, reference, &head, &platform, options.all_platforms)?
-        {
+        if let Some(report) = up_to_date(store, reference, &head, &platform)? {
             for (digest, _) in &report.layers {
                 emit(Transfer::Exists { digest: *digest });
             }
@@ -187,6 +186,29 @@ impl Client {
         };
         let parsed: Manifest = parse_json(&manifest_bytes, &manifest)?;
         refuse_artifact(reference, &parsed)?;
+        // An index's platform manifest the store has under this name already: nothing to
+        // take (the HEAD could not tell, as the store keeps the manifest, not the index).
+        if !options.all_platforms && manifest.digest != top.digest {
+            if let Ok((stored, _)) = store.manifest(&reference.to_string()) {
+                if stored.digest == manifest.digest {
+                    for layer in &parsed.layers {
+                        emit(Transfer::Exists {
+                            digest: layer.digest,
+                        });
+                    }
+                    return Ok(PullReport {
+                        image: store.image(&reference.to_string())?,
+                        manifest: top,
+                        layers: parsed
+                            .layers
+                            .iter()
+                            .map(|l| (l.digest, LayerStatus::AlreadyExists))
+                            .collect(),
+                        up_to_date: true,
+                    });
+                }
+            }
+        }
         let config_bytes = self.small_blob(reference, &parsed.config)?;
         let config = ImageConfig::from_bytes(config_bytes.clone()).map_err(|e| match e {
             Error::InvalidConfig { reason, source } => Error::InvalidConfig {
@@ -482,7 +504,6 @@ fn up_to_date(
     reference: &Reference,
     head: &Descriptor,
     platform: &Platform,
-    all_platforms: bool,
 ) -> Result<Option<PullReport>> {
     let Ok((stored, bytes)) = store.manifest(&reference.to_string()) else {
         return Ok(None);
@@ -490,7 +511,7 @@ fn up_to_date(
     let image = store.image(&reference.to_string())?;
     let manifest_bytes = if stored.digest == head.digest && is_manifest(&stored.media_type) {
         bytes
-    } else if stored.digest == head.digest && is_index(&stored.media_type) == all_platforms {
+    } else if stored.digest == head.digest && is_index(&stored.media_type) {
         // An index kept whole: the platform's manifest is one of its blobs.
         let index: Index = parse_json(&bytes, &stored)?;
         match index.manifests.iter().find(|m| {
@@ -499,11 +520,9 @@ fn up_to_date(
             Some(child) => store.blob(child.digest)?.to_bytes()?,
             None => return Ok(None),
         }
-    } else if !all_platforms && is_index(&head.media_type) && is_manifest(&stored.media_type) {
-        // The platform's manifest of the index the name has: up to date if the index still
-        // lists it, which only the index can say; asking costs one GET, still no blob.
-        return Ok(None);
     } else {
+        // Kept as its platform's manifest, a name that is an index in the registry: only the
+        // index can say whether it still lists it (`Client::pull` asks it; no blob is read).
         return Ok(None);
     };
     let parsed: Manifest = parse_json(&manifest_bytes, &stored)?;
