@@ -1388,3 +1388,121 @@ fn inspect_and_copy_speak_docker_refs() {
         remote.image_id
     );
 }
+
+#[test]
+fn edits_in_the_registry_move_only_what_changed() {
+    let registry = Registry::start(Setup::Plain);
+    let (base, _) = bookworm_like();
+    let base_remote = registry.push_image(&base, "lc/base:1");
+    let other_base = registry.push_image(&busybox_image(), "lc/other:1");
+    let lc = Lc::new("edits");
+    let added = layercake::Layer::builder()
+        .file("etc/added", "hello\n")
+        .build()
+        .unwrap();
+    let tar = lc.dir.join("added.tar");
+    std::fs::write(&tar, added.tar().unwrap().to_bytes().unwrap()).unwrap();
+    let uploads = |mark| {
+        registry
+            .accesses_since(mark)
+            .into_iter()
+            .filter(|a| a.is("PUT", "/blobs/uploads/") || a.is("PATCH", "/blobs/uploads/"))
+            .count()
+    };
+    let base_gets = |mark| {
+        registry
+            .accesses_since(mark)
+            .into_iter()
+            .filter(|a| {
+                a.method == "GET"
+                    && a.blob()
+                        .is_some_and(|b| base_remote.layers.iter().any(|l| l == b))
+            })
+            .count()
+    };
+
+    // append: the new layer and the config go up; the base's blobs are mounted, never read.
+    let mark = registry.log_mark();
+    lc.ok(&[
+        "append",
+        &registry.docker("lc/base:1"),
+        tar.to_str().unwrap(),
+        "-t",
+        &registry.docker("lc/app:1"),
+    ]);
+    assert_eq!(uploads(mark), 2, "one layer and one config uploaded");
+    assert_eq!(base_gets(mark), 0, "no base blob read");
+    let mounts = registry
+        .accesses_since(mark)
+        .into_iter()
+        .filter(|a| a.is("POST", "mount=") && a.status == 201)
+        .count();
+    assert_eq!(mounts, base_remote.layers.len(), "every base layer mounted");
+    let app = registry.remote_image(&registry.reference("lc/app:1"));
+    let n = base_remote.layers.len();
+    assert_eq!(app.layers[..n], base_remote.layers[..]);
+    assert_eq!(app.layers.len(), n + 1);
+    assert_eq!(app.diff_ids[..n], base_remote.diff_ids[..]);
+    assert_eq!(app.diff_ids[n], added.diff_id().to_string());
+
+    // mutate: the config alone goes up.
+    let mark = registry.log_mark();
+    lc.ok(&[
+        "mutate",
+        &registry.docker("lc/app:1"),
+        "--env",
+        "GREETING=hi",
+        "-t",
+        &registry.docker("lc/app:2"),
+    ]);
+    assert_eq!(uploads(mark), 1, "only the config uploaded");
+    let mutated = registry.remote_image(&registry.reference("lc/app:2"));
+    assert_eq!(mutated.layers, app.layers);
+    let config: serde_json::Value = serde_json::from_slice(&mutated.config).unwrap();
+    let env = config["config"]["Env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(env.iter().any(|e| e == "GREETING=hi"), "{env:?}");
+
+    // rebase: the new base's layers below the image's own; nothing of either base read.
+    let mark = registry.log_mark();
+    lc.ok(&[
+        "rebase",
+        &registry.docker("lc/app:1"),
+        "--old-base",
+        &registry.docker("lc/base:1"),
+        "--new-base",
+        &registry.docker("lc/other:1"),
+        "-t",
+        &registry.docker("lc/app:3"),
+    ]);
+    assert_eq!(uploads(mark), 1, "only the config uploaded");
+    assert_eq!(base_gets(mark), 0, "no base blob read");
+    let rebased = registry.remote_image(&registry.reference("lc/app:3"));
+    let mut want = other_base.layers.clone();
+    want.push(app.layers[n].clone());
+    assert_eq!(rebased.layers, want);
+    let mut want_ids = other_base.diff_ids.clone();
+    want_ids.push(app.diff_ids[n].clone());
+    assert_eq!(rebased.diff_ids, want_ids);
+
+    // An image not built on the old base is refused, and nothing is written.
+    let err = lc.fails(&[
+        "rebase",
+        &registry.docker("lc/app:1"),
+        "--old-base",
+        &registry.docker("lc/other:1"),
+        "--new-base",
+        &registry.docker("lc/base:1"),
+        "-t",
+        &registry.docker("lc/app:4"),
+    ]);
+    assert!(err.contains("base"), "{err}");
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(registry.docker("lc/app:4"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "lc/app:4 must not exist");
+}

@@ -9,11 +9,12 @@ use std::io::Read;
 
 use bytes::Bytes;
 
-use super::{Client, PushReport, RemoteImage, Transfer};
+use super::{Client, PushOptions, PushReport, RemoteImage, Transfer};
 use crate::archive::oci::{Descriptor, Manifest, Platform, DOCKER_MANIFEST_V2};
 use crate::codec::Compression;
 use crate::config::{rfc3339, ConfigFile, ContainerConfig, History, ImageConfig, Timestamp};
 use crate::contents::Contents;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::rebase_config;
 use crate::layer::Layer;
@@ -647,8 +648,9 @@ impl Client {
         Ok(Base { remote, manifest })
     }
 
-    /// Puts the blobs `to`'s repository lacks, the config `file` makes, then a manifest of
-    /// `base`'s kind naming them.
+    /// Puts the blobs `to`'s repository lacks (several at once, mounted from their
+    /// repository when it is on the same registry), the config `file` makes, then a manifest
+    /// of `base`'s kind naming them.
     fn put_edited(
         &self,
         to: &Reference,
@@ -657,83 +659,58 @@ impl Client {
         blobs: Vec<(Descriptor, Source<'_>)>,
         options: &mut EditOptions<'_>,
     ) -> Result<PushReport> {
-        let mut quiet = |_: &Transfer| {};
-        let progress: &mut dyn FnMut(&Transfer) = match options.progress.as_mut() {
-            Some(p) => p,
-            None => &mut quiet,
-        };
-        let mut layers = Vec::with_capacity(blobs.len());
-        for (desc, source) in &blobs {
-            layers.push(self.put_one(to, desc, source, progress)?);
-        }
         let config = ImageConfig::from_file(file)?;
         let config_desc = Descriptor::of(&base.manifest.config.media_type, config.as_bytes());
-        let config_bytes = Contents::from(config.as_bytes().clone());
-        self.put_one(to, &config_desc, &Source::Local(config_bytes), progress)?;
         let manifest = Manifest {
             schema_version: 2,
             media_type: base.manifest.media_type.clone(),
-            config: config_desc,
-            layers: blobs.into_iter().map(|(d, _)| d).collect(),
+            config: config_desc.clone(),
+            layers: blobs.iter().map(|(d, _)| d.clone()).collect(),
             annotations: base.manifest.annotations.clone(),
             extra: BTreeMap::new(),
         };
         let bytes = Bytes::from(crate::archive::oci::to_json(&manifest)?);
-        let media_type = &base.remote.manifest.0.media_type;
-        let desc = Descriptor::of(media_type, &bytes);
-        let digest = self.put_manifest(to, media_type, &bytes)?;
-        if digest != desc.digest {
-            return Err(Error::DigestMismatch {
-                what: format!("manifest put to {to}"),
-                expected: desc.digest,
-                actual: digest,
-            });
-        }
-        Ok(PushReport {
-            reference: to.clone(),
-            manifest: desc,
-            layers,
-        })
-    }
-
-    /// One blob into `to`'s repository: found there, mounted, or uploaded.
-    fn put_one(
-        &self,
-        to: &Reference,
-        desc: &Descriptor,
-        source: &Source<'_>,
-        progress: &mut dyn FnMut(&Transfer),
-    ) -> Result<Transfer> {
-        let digest = desc.digest;
-        if self.has_blob(to, digest)?.is_some() {
-            let exists = Transfer::Exists { digest };
-            progress(&exists);
-            return Ok(exists);
-        }
-        let mounts = match source {
-            Source::Remote(from)
+        let desc = Descriptor::of(&base.remote.manifest.0.media_type, &bytes);
+        let mut sources: BTreeMap<Digest, Source<'_>> = blobs
+            .into_iter()
+            .map(|(desc, source)| (desc.digest, source))
+            .collect();
+        sources.insert(
+            config_desc.digest,
+            Source::Local(Contents::from(config.as_bytes().clone())),
+        );
+        let open = |desc: &Descriptor| -> Result<Box<dyn Read + Send>> {
+            match sources.get(&desc.digest) {
+                Some(Source::Remote(from)) => Ok(Box::new(self.blob(from, desc)?)),
+                Some(Source::Local(contents)) => Ok(Box::new(contents.reader())),
+                None => Err(Error::MissingBlob {
+                    digest: desc.digest,
+                    path: None,
+                }),
+            }
+        };
+        let mounts = |digest: &Digest| match sources.get(digest) {
+            Some(Source::Remote(from))
                 if from.domain() == to.domain() && from.repository() != to.repository() =>
             {
                 vec![from.repository().to_owned()]
             }
             _ => Vec::new(),
         };
-        let mut open = || -> Result<Box<dyn Read + Send>> {
-            match source {
-                Source::Remote(from) => Ok(Box::new(self.blob(from, desc)?)),
-                Source::Local(contents) => Ok(Box::new(contents.reader())),
-            }
-        };
-        let total = desc.size;
-        let transfer = self.put_blob(to, desc, &mounts, &mut open, &mut |done| {
-            progress(&Transfer::Moving {
-                digest,
-                done,
-                total,
+        let no_index = |desc: &Descriptor| -> Result<Bytes> {
+            Err(Error::MissingBlob {
+                digest: desc.digest,
+                path: None,
             })
-        })?;
-        progress(&transfer);
-        Ok(transfer)
+        };
+        let source = super::push::Source {
+            blob: &open,
+            manifest: &no_index,
+            mounts: &mounts,
+        };
+        let mut push = PushOptions::new();
+        push.progress = options.progress.take();
+        self.push_top(&source, &desc, &bytes, to, push)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::store::Store;
 pub struct PushOptions<'a> {
     mount_from: Vec<Reference>,
     jobs: usize,
-    progress: Option<ProgressFn<'a>>,
+    pub(super) progress: Option<ProgressFn<'a>>,
 }
 
 impl fmt::Debug for PushOptions<'_> {
@@ -247,7 +247,7 @@ impl Client {
 
     /// Sends `top` (a manifest or an index) and everything it names that `to`'s repository
     /// lacks, then `top` itself under `to`.
-    fn push_top(
+    pub(super) fn push_top(
         &self,
         source: &Source<'_>,
         top: &Descriptor,
@@ -297,10 +297,10 @@ impl Client {
 
 /// Where a push reads from: blobs, manifests named by an index, and the repositories of
 /// the destination's registry that may hold a blob already.
-struct Source<'a> {
-    blob: &'a (dyn Fn(&Descriptor) -> Result<Box<dyn Read + Send>> + Sync),
-    manifest: &'a (dyn Fn(&Descriptor) -> Result<Bytes> + Sync),
-    mounts: &'a (dyn Fn(&Digest) -> Vec<String> + Sync),
+pub(super) struct Source<'a> {
+    pub(super) blob: &'a (dyn Fn(&Descriptor) -> Result<Box<dyn Read + Send>> + Sync),
+    pub(super) manifest: &'a (dyn Fn(&Descriptor) -> Result<Bytes> + Sync),
+    pub(super) mounts: &'a (dyn Fn(&Digest) -> Vec<String> + Sync),
 }
 
 /// One push under way.
