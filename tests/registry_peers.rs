@@ -608,7 +608,6 @@ fn blob_gets(accesses: &[Access]) -> BTreeSet<String> {
 }
 
 #[test]
-
 fn pull_gives_the_ids_skopeo_pushed() {
     let registry = Registry::start(Setup::Plain);
     let busybox = busybox_image();
@@ -637,10 +636,16 @@ fn pull_gives_the_ids_skopeo_pushed() {
         std::fs::read(common::blob_path(&lc.root(), &remote.manifest_digest)).unwrap(),
         remote.manifest_bytes
     );
+    // `images --digests`: the digest each repository was pulled with.
+    let listing = lc.ok(&["images", "--digests"]);
+    let row = listing
+        .lines()
+        .find(|l| l.contains("lc/bookworm") && l.contains(" app "))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains(&remote.manifest_digest), "{listing}");
 }
 
 #[test]
-
 fn second_pull_is_up_to_date_without_blob_gets() {
     let registry = Registry::start(Setup::Plain);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -661,7 +666,6 @@ fn second_pull_is_up_to_date_without_blob_gets() {
 }
 
 #[test]
-
 fn pull_onto_a_stored_base_fetches_only_the_rest() {
     let registry = Registry::start(Setup::Plain);
     let (base, app) = bookworm_like();
@@ -728,7 +732,6 @@ fn pushed_digest(output: &str, tag: &str) -> (String, usize) {
 }
 
 #[test]
-
 fn push_of_a_committed_image_reads_back_with_skopeo() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push");
@@ -767,7 +770,6 @@ fn push_of_a_committed_image_reads_back_with_skopeo() {
 }
 
 #[test]
-
 fn repeat_push_only_heads_and_puts_the_manifest() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-again");
@@ -797,7 +799,6 @@ fn repeat_push_only_heads_and_puts_the_manifest() {
 }
 
 #[test]
-
 fn push_to_a_second_repository_mounts() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-mount");
@@ -840,7 +841,6 @@ fn push_to_a_second_repository_mounts() {
 }
 
 #[test]
-
 fn two_platform_index_round_trips_and_platforms_resolve() {
     let registry = Registry::start(Setup::Plain);
     let two = registry.push_two_platforms("lc/multi:1");
@@ -912,7 +912,6 @@ fn fault_setup(label: &str) -> (Registry, Lc, RemoteImage) {
 }
 
 #[test]
-
 fn a_blob_cut_midway_resumes_with_range() {
     let (registry, lc, remote) = fault_setup("fault-cut");
     let blob = &remote.layers[2];
@@ -937,7 +936,6 @@ fn a_blob_cut_midway_resumes_with_range() {
 }
 
 #[test]
-
 fn wrong_bytes_fail_cleanly_and_leave_the_store() {
     let (registry, lc, remote) = fault_setup("fault-wrong");
     let blob = &remote.layers[2];
@@ -955,7 +953,6 @@ fn wrong_bytes_fail_cleanly_and_leave_the_store() {
 }
 
 #[test]
-
 fn a_truncated_blob_never_lands_partially() {
     let (registry, lc, remote) = fault_setup("fault-truncate");
     let blob = &remote.layers[2];
@@ -982,7 +979,6 @@ fn a_truncated_blob_never_lands_partially() {
 }
 
 #[test]
-
 fn too_many_requests_waits_for_retry_after() {
     let (registry, lc, remote) = fault_setup("fault-429");
     let blob = &remote.layers[2];
@@ -1016,7 +1012,6 @@ fn too_many_requests_waits_for_retry_after() {
 }
 
 #[test]
-
 fn a_server_error_once_is_retried() {
     let (registry, lc, remote) = fault_setup("fault-500");
     let proxy = FaultProxy::start(&registry.host(), Fault::ServerError { times: 1 });
@@ -1036,7 +1031,6 @@ fn a_server_error_once_is_retried() {
 }
 
 #[test]
-
 fn the_registry_stopping_mid_pull_fails_cleanly() {
     let (mut registry, lc, remote) = fault_setup("fault-stop");
     let blob = &remote.layers[2];
@@ -1076,7 +1070,6 @@ fn the_registry_stopping_mid_pull_fails_cleanly() {
 }
 
 #[test]
-
 fn tls_with_basic_auth_takes_cert_dir_creds_and_authfile() {
     let registry = Registry::start(Setup::TlsBasic);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -1193,7 +1186,6 @@ fn base64_of_credentials() {
 }
 
 #[test]
-
 fn token_auth_pulls_anonymously_pushes_with_creds_and_logs_in() {
     let registry = Registry::start(Setup::Token);
     let remote = registry.push_image(&busybox_image(), "lc/busybox:1");
@@ -1297,7 +1289,6 @@ fn token_auth_pulls_anonymously_pushes_with_creds_and_logs_in() {
 }
 
 #[test]
-
 fn docker_runs_what_layercake_pushed() {
     let registry = Registry::start(Setup::Plain);
     let lc = Lc::new("push-docker");
@@ -1325,7 +1316,6 @@ fn docker_runs_what_layercake_pushed() {
 }
 
 #[test]
-
 fn inspect_and_copy_speak_docker_refs() {
     let registry = Registry::start(Setup::Plain);
     let (_, app) = bookworm_like();

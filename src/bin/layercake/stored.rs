@@ -232,7 +232,9 @@ pub fn images(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     for (store, image) in images.iter().filter_map(|i| store.map(|s| (s, *i))) {
-        let mut names: Vec<(String, String)> = store
+        // Each tag with the digest of what it names: as pulled, per repository, as Docker
+        // shows it.
+        let mut names: Vec<(String, String, Option<String>)> = store
             .references_of(image.id())
             .iter()
             .map(|r| {
@@ -242,22 +244,23 @@ pub fn images(
                     .strip_suffix(&format!(":{tag}"))
                     .unwrap_or(&familiar)
                     .to_owned();
-                (repository, tag)
+                let digest = store
+                    .manifest(&r.to_string())
+                    .ok()
+                    .map(|(d, _)| d.digest.to_string());
+                (repository, tag, digest)
             })
             .collect();
         if names.is_empty() {
-            names.push(("<none>".to_owned(), "<none>".to_owned()));
+            let digest = store.manifest_digest(image.id()).map(|d| d.to_string());
+            names.push(("<none>".to_owned(), "<none>".to_owned(), digest));
         }
         let size: u64 = image.layers().map(|l| l.blob().size()).sum();
         let age = created(image).map_or_else(|| "N/A".to_owned(), |t| human_age(now - t));
-        for (repository, tag) in names {
+        for (repository, tag, digest) in names {
             let mut row = vec![repository, tag];
             if digests {
-                row.push(
-                    store
-                        .manifest_digest(image.id())
-                        .map_or_else(|| "<none>".to_owned(), |d| d.to_string()),
-                );
+                row.push(digest.unwrap_or_else(|| "<none>".to_owned()));
             }
             row.extend([id_of(image), age.clone(), human_size(size)]);
             rows.push(row);
