@@ -922,3 +922,20 @@ mod cli {
         }
     }
 }
+
+#[test]
+fn parsed_values_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone + PartialEq + std::fmt::Debug>() {}
+    check::<Dockerfile>();
+    check::<Instruction>();
+    check::<layercake::build::Directive>();
+    check::<layercake::build::Heredoc>();
+    check::<layercake::build::Flag>();
+    check::<Args>();
+    check::<Keyword>();
+    check::<Form>();
+    // And a parse is deterministic: the same text, the same value.
+    let text = "FROM scratch\nRUN <<A\nx\nA\n";
+    assert_eq!(parse(text), parse(text));
+    assert_eq!(parse(text).to_string(), parse(text).print());
+}
