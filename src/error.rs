@@ -338,6 +338,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A Dockerfile does not follow the reference's grammar: an unknown instruction or
+    /// flag, a malformed argument, a parser directive given twice, an unterminated heredoc.
+    Dockerfile {
+        /// The line the problem is on, from 1.
+        line: usize,
+        /// The column, from 1, in characters.
+        column: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Reading or writing failed.
     Io {
         /// What was being done, naming the file where there is one.
@@ -526,6 +537,11 @@ impl Error {
             }
             Error::Unsupported { what } => write!(w, "unsupported: {what}"),
             Error::Unpack { path, reason } => write!(w, "cannot unpack to `{path}`: {reason}"),
+            Error::Dockerfile {
+                line,
+                column,
+                reason,
+            } => write!(w, "dockerfile line {line}, column {column}: {reason}"),
             Error::Io { context, source } => {
                 write!(w, "i/o error while {context}")?;
                 cause(w, Some(source))

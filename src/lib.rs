@@ -210,6 +210,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod archive;
+pub mod build;
 mod changes;
 mod codec;
 mod commit;

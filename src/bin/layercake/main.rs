@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod build;
 mod commands;
 mod demo;
 mod edit;
@@ -488,6 +489,13 @@ enum Command {
     #[command(after_help = "Example:\n  layercake verify")]
     Verify,
 
+    /// Builds an image from a Dockerfile, without a daemon. So far only `--print` is
+    /// implemented: the parsed instructions as JSON, one object a line (`instruction`,
+    /// `flags`, `args` before variable expansion, `"json":true` for the exec form,
+    /// `heredocs`), for tools and tests.
+    #[command(after_help = "Example:\n  layercake build --print -f Dockerfile")]
+    Build(build::BuildArgs),
+
     /// Shows the store's disk use, like `docker system df`: images, layers, bytes stored,
     /// bytes shared between images, and the layer cache (which may be deleted).
     #[command(after_help = "Example:\n  layercake df")]
@@ -507,6 +515,13 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
+        Command::Build(args) => {
+            if args.asks_for_a_build() {
+                eprintln!("layercake: build: only --print is implemented so far");
+                return ExitCode::from(2);
+            }
+            build::print(&mut out, &args)
+        }
         Command::Inspect {
             image,
             size: _,

@@ -1,0 +1,33 @@
+//! Building images from a Dockerfile, without a daemon (DESIGN.md §10).
+//!
+//! What is here so far is the Dockerfile language's first half: [`Dockerfile::parse`]
+//! reads a Dockerfile as the [reference] and BuildKit's parser do, into [`Instruction`]s
+//! whose arguments are not yet expanded.
+//!
+//! ```
+//! use layercake::build::{Dockerfile, Keyword};
+//!
+//! let dockerfile = Dockerfile::parse("FROM busybox\nCOPY --chown=me foo /tmp/\n")?;
+//! let copy = &dockerfile.instructions()[1];
+//! assert_eq!(copy.keyword(), Keyword::Copy);
+//! assert_eq!(copy.flag("chown"), Some("me"));
+//! # Ok::<(), layercake::Error>(())
+//! ```
+//!
+//! The files of this module, top down:
+//!
+//! - `parser.rs` (and `parser/`): lines, parser directives, comments, continuations,
+//!   heredocs; each instruction's flags and arguments.
+//! - `words.rs`: the word lexer, variable substitution as the reference defines it
+//!   (`$v`, `${v:-w}`, …), quotes and escapes; written alongside, not yet part of the module.
+//! - Planned: `stage.rs` (stages, ARG scoping, which instructions expand), `executor.rs`
+//!   (the RUN executors: in-process and a namespaced process), `cache.rs` (the build cache in
+//!   the store), and the builder that runs a Dockerfile's steps on `Container`s and commits
+//!   them as Docker's classic builder does.
+//!
+//! [reference]: https://docs.docker.com/reference/dockerfile/
+
+mod parser;
+// mod words; (the word lexer, added when src/build/words.rs lands)
+
+pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
