@@ -541,8 +541,9 @@ impl Scan<'_> {
         out.push(c);
     }
 
-    /// Reads up to `stop` (consumed), or to the end when `stop` is `None`. Returns `None`
-    /// when the end came first although a stop character was wanted.
+    /// Reads up to `stop` (consumed), or to the end when `stop` is `None`. When the end
+    /// comes first although a stop character was wanted, the error is `MissingBrace` at
+    /// the end of the word, for the `${` that asked to say which it was.
     fn run(
         &mut self,
         stop: Option<char>,
@@ -803,7 +804,7 @@ struct Glob {
     tokens: Vec<Token>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Token {
     Literal(char),
     Any,
@@ -814,7 +815,7 @@ enum Token {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum ClassItem {
     Range(char, char),
     Named(fn(char) -> bool),
@@ -825,7 +826,7 @@ impl Token {
         match self {
             Token::Literal(l) => *l == c,
             Token::Any => true,
-            // Stars are matched by `Glob::matches`, never one character at a time.
+            // Stars are handled by `Glob::prefix_ends`, never one character at a time.
             Token::Star => false,
             Token::Class { negated, items } => {
                 let hit = items.iter().any(|item| match item {
@@ -928,71 +929,80 @@ impl Glob {
         }
     }
 
+    /// For every `k` in `0..=s.len()`, whether `s[..k]` matches: one pass over `s` with
+    /// the set of pattern positions reached so far (no backtracking, so a long value
+    /// against a pattern of many stars costs `s.len() × pattern length`).
+    fn prefix_ends(&self, s: &[char]) -> Vec<bool> {
+        let m = self.tokens.len();
+        let close = |set: &mut Vec<bool>| {
+            for t in 0..m {
+                if set[t] && matches!(self.tokens[t], Token::Star) {
+                    set[t + 1] = true;
+                }
+            }
+        };
+        let mut set = vec![false; m + 1];
+        set[0] = true;
+        close(&mut set);
+        let mut ends = Vec::with_capacity(s.len() + 1);
+        ends.push(set[m]);
+        for &c in s {
+            let mut next = vec![false; m + 1];
+            for t in (0..m).filter(|&t| set[t]) {
+                match &self.tokens[t] {
+                    Token::Star => next[t] = true,
+                    token if token.matches(c) => next[t + 1] = true,
+                    _ => {}
+                }
+            }
+            close(&mut next);
+            set = next;
+            ends.push(set[m]);
+        }
+        ends
+    }
+
     /// Whether the whole of `s` matches.
+    #[cfg(test)]
     fn matches(&self, s: &[char]) -> bool {
-        let (mut t, mut i) = (0, 0);
-        // The last star seen, and where in `s` its match ends for now.
-        let mut star: Option<(usize, usize)> = None;
-        loop {
-            match self.tokens.get(t) {
-                Some(Token::Star) => {
-                    star = Some((t, i));
-                    t += 1;
-                    continue;
-                }
-                Some(token) if i < s.len() && token.matches(s[i]) => {
-                    t += 1;
-                    i += 1;
-                    continue;
-                }
-                None if i == s.len() => return true,
-                _ => {}
-            }
-            match star {
-                Some((st, si)) if si < s.len() => {
-                    star = Some((st, si + 1));
-                    t = st + 1;
-                    i = si + 1;
-                }
-                _ => return false,
-            }
+        self.prefix_ends(s)[s.len()]
+    }
+
+    /// The same pattern read backwards, to match suffixes as prefixes of the reversed value.
+    fn reversed(&self) -> Glob {
+        Glob {
+            tokens: self.tokens.iter().rev().cloned().collect(),
+        }
+    }
+
+    fn pick(ends: &[bool], longest: bool) -> Option<usize> {
+        if longest {
+            ends.iter().rposition(|&e| e)
+        } else {
+            ends.iter().position(|&e| e)
         }
     }
 
     fn strip_prefix(&self, value: &str, longest: bool) -> String {
         let s: Vec<char> = value.chars().collect();
-        let mut ends: Box<dyn Iterator<Item = usize>> = if longest {
-            Box::new((0..=s.len()).rev())
-        } else {
-            Box::new(0..=s.len())
-        };
-        match ends.find(|&k| self.matches(&s[..k])) {
+        match Glob::pick(&self.prefix_ends(&s), longest) {
             Some(k) => s[k..].iter().collect(),
             None => value.to_string(),
         }
     }
 
     fn strip_suffix(&self, value: &str, longest: bool) -> String {
-        let s: Vec<char> = value.chars().collect();
-        let mut starts: Box<dyn Iterator<Item = usize>> = if longest {
-            Box::new(0..=s.len())
-        } else {
-            Box::new((0..=s.len()).rev())
-        };
-        match starts.find(|&k| self.matches(&s[k..])) {
-            Some(k) => s[..k].iter().collect(),
+        let reversed: Vec<char> = value.chars().rev().collect();
+        match Glob::pick(&self.reversed().prefix_ends(&reversed), longest) {
+            Some(k) => reversed[k..].iter().rev().collect(),
             None => value.to_string(),
         }
     }
 
     /// The leftmost, then longest, match starting at or after `from`.
     fn find(&self, s: &[char], from: usize) -> Option<(usize, usize)> {
-        (from..=s.len()).find_map(|a| {
-            (a..=s.len())
-                .rev()
-                .find(|&b| self.matches(&s[a..b]))
-                .map(|b| (a, b))
-        })
+        (from..=s.len())
+            .find_map(|a| Glob::pick(&self.prefix_ends(&s[a..]), true).map(|k| (a, a + k)))
     }
 
     /// `${v/p/r}` and `${v//p/r}`. An empty pattern matches the empty string (before every
@@ -1570,6 +1580,28 @@ mod tests {
                 "{pattern:?} against {text:?}"
             );
         }
+    }
+
+    // Many stars against a long value that never matches: no backtracking blow-up.
+    #[test]
+    fn long_values_against_many_stars() {
+        let lexer = Lexer::default();
+        let long = "a".repeat(100_000);
+        let env = [("V", long.as_str())];
+        let pattern = "*a*a*a*a*a*a*b";
+        for op in ["#", "##", "%", "%%"] {
+            let word = format!("${{V{op}{pattern}}}");
+            assert_eq!(
+                lexer.process_word(&word, &env[..]).unwrap().len(),
+                long.len()
+            );
+        }
+        let short = "a".repeat(1_000);
+        let env = [("V", short.as_str())];
+        let word = format!("${{V//{pattern}/x}}");
+        assert_eq!(lexer.process_word(&word, &env[..]).unwrap(), short);
+        assert_eq!(lexer.process_word("${V//a*a/x}", &env[..]).unwrap(), "x");
+        assert_eq!(lexer.process_word("${V%%a*a}", &env[..]).unwrap(), "");
     }
 
     #[test]
