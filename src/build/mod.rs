@@ -1,8 +1,8 @@
 //! Building images from a Dockerfile, without a daemon (DESIGN.md §10).
 //!
-//! What is here so far is the Dockerfile language's first half: [`Dockerfile::parse`]
-//! reads a Dockerfile as the [reference] and BuildKit's parser do, into [`Instruction`]s
-//! whose arguments are not yet expanded.
+//! What is here so far is the Dockerfile language: [`Dockerfile::parse`] reads a Dockerfile
+//! as the [reference] and BuildKit's parser do, into [`Instruction`]s whose arguments are not
+//! yet expanded, and [`Lexer`] expands a word's variables as the reference defines it.
 //!
 //! ```
 //! use layercake::build::{Dockerfile, Keyword};
@@ -19,7 +19,7 @@
 //! - `parser.rs` (and `parser/`): lines, parser directives, comments, continuations,
 //!   heredocs; each instruction's flags and arguments.
 //! - `words.rs`: the word lexer, variable substitution as the reference defines it
-//!   (`$v`, `${v:-w}`, …), quotes and escapes; written alongside, not yet part of the module.
+//!   (`$v`, `${v:-w}`, …), quotes and escapes, and which variables a word used ([`Lexer`]).
 //! - Planned: `stage.rs` (stages, ARG scoping, which instructions expand), `executor.rs`
 //!   (the RUN executors: in-process and a namespaced process), `cache.rs` (the build cache in
 //!   the store), and the builder that runs a Dockerfile's steps on `Container`s and commits
@@ -28,6 +28,7 @@
 //! [reference]: https://docs.docker.com/reference/dockerfile/
 
 mod parser;
-// mod words; (the word lexer, added when src/build/words.rs lands)
+mod words;
 
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
+pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};
