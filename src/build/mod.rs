@@ -27,8 +27,10 @@
 //!
 //! [reference]: https://docs.docker.com/reference/dockerfile/
 
+mod executor;
 mod parser;
 mod words;
 
+pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
 pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};
