@@ -424,17 +424,7 @@ fn docker_pulls_from_the_plain_registry() {
     registry.push_image(&image, "lc/busybox:1");
     let docker = Dockerd::start();
     let reference = registry.reference("lc/busybox:1");
-    docker.docker().args(["pull", &reference]).run();
-    let id = docker
-        .docker()
-        .args(["image", "inspect", "--format", "{{.Id}}", &reference])
-        .run_text();
-    assert_eq!(id.trim(), image.id().to_string());
-    docker
-        .docker()
-        .args(["run", "--rm", "--network", "none", &reference])
-        .args(["/bin/busybox", "true"])
-        .run();
+    docker_pulls_and_runs(&docker, &reference, &image);
 }
 
 // =======================================================================================
@@ -1288,6 +1278,21 @@ fn token_auth_pulls_anonymously_pushes_with_creds_and_logs_in() {
     assert!(config["auths"].get(registry.host()).is_none(), "{config}");
 }
 
+/// A private dockerd pulls `reference`, sees `image`'s id, and runs `/bin/busybox true` in it.
+fn docker_pulls_and_runs(docker: &Dockerd, reference: &str, image: &Image) {
+    docker.docker().args(["pull", reference]).run();
+    let id = docker
+        .docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .run_text();
+    assert_eq!(id.trim(), image.id().to_string());
+    docker
+        .docker()
+        .args(["run", "--rm", "--network", "none", reference])
+        .args(["/bin/busybox", "true"])
+        .run();
+}
+
 #[test]
 fn docker_runs_what_layercake_pushed() {
     let registry = Registry::start(Setup::Plain);
@@ -1296,17 +1301,7 @@ fn docker_runs_what_layercake_pushed() {
     let image = committed(&lc, &reference);
     lc.ok(&["push", &reference]);
     let docker = Dockerd::start();
-    docker.docker().args(["pull", &reference]).run();
-    let id = docker
-        .docker()
-        .args(["image", "inspect", "--format", "{{.Id}}", &reference])
-        .run_text();
-    assert_eq!(id.trim(), image.id().to_string());
-    docker
-        .docker()
-        .args(["run", "--rm", "--network", "none", &reference])
-        .args(["/bin/busybox", "true"])
-        .run();
+    docker_pulls_and_runs(&docker, &reference, &image);
     let hello = docker
         .docker()
         .args(["run", "--rm", "--network", "none", &reference])

@@ -163,10 +163,7 @@ impl Client {
         let Some(head) = self.head_manifest(reference)? else {
             return Err(manifest_unknown(reference));
         };
-        if let Some(report) = up_to_date(store, reference, &head, &platform)? {
-            for (digest, _) in &report.layers {
-                emit(Transfer::Exists { digest: *digest });
-            }
+        if let Some(report) = up_to_date(store, reference, &head, &platform, &emit)? {
             return Ok(report);
         }
         // The manifest by the digest the HEAD gave: a tag moved in between cannot mix two.
@@ -191,21 +188,8 @@ impl Client {
         if !options.all_platforms && manifest.digest != top.digest {
             if let Ok((stored, _)) = store.manifest(&reference.to_string()) {
                 if stored.digest == manifest.digest {
-                    for layer in &parsed.layers {
-                        emit(Transfer::Exists {
-                            digest: layer.digest,
-                        });
-                    }
-                    return Ok(PullReport {
-                        image: store.image(&reference.to_string())?,
-                        manifest: top,
-                        layers: parsed
-                            .layers
-                            .iter()
-                            .map(|l| (l.digest, LayerStatus::AlreadyExists))
-                            .collect(),
-                        up_to_date: true,
-                    });
+                    let image = store.image(&reference.to_string())?;
+                    return Ok(already_there(image, top, &parsed.layers, &emit));
                 }
             }
         }
@@ -504,6 +488,7 @@ fn up_to_date(
     reference: &Reference,
     head: &Descriptor,
     platform: &Platform,
+    emit: &dyn Fn(Transfer),
 ) -> Result<Option<PullReport>> {
     let Ok((stored, bytes)) = store.manifest(&reference.to_string()) else {
         return Ok(None);
@@ -526,16 +511,36 @@ fn up_to_date(
         return Ok(None);
     };
     let parsed: Manifest = parse_json(&manifest_bytes, &stored)?;
-    Ok(Some(PullReport {
+    Ok(Some(already_there(
         image,
-        manifest: head.clone(),
-        layers: parsed
-            .layers
+        head.clone(),
+        &parsed.layers,
+        emit,
+    )))
+}
+
+/// The report of a pull with nothing to take: every layer already there (each told to
+/// `emit`).
+fn already_there(
+    image: Image,
+    manifest: Descriptor,
+    layers: &[Descriptor],
+    emit: &dyn Fn(Transfer),
+) -> PullReport {
+    for layer in layers {
+        emit(Transfer::Exists {
+            digest: layer.digest,
+        });
+    }
+    PullReport {
+        image,
+        manifest,
+        layers: layers
             .iter()
             .map(|l| (l.digest, LayerStatus::AlreadyExists))
             .collect(),
         up_to_date: true,
-    }))
+    }
 }
 
 /// The config media types of an image (OCI's and Docker's).
