@@ -125,8 +125,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingBlob`](crate::Error::MissingBlob) when the store does not have it;
-    /// on disk, [`Error::Io`](crate::Error::Io) if its file cannot be opened.
+    /// [`Error::MissingBlob`] when the store does not have it;
+    /// on disk, [`Error::Io`] if its file cannot be opened.
     pub fn blob(&self, digest: Digest) -> Result<Contents> {
         match &self.disk {
             Some(disk) => disk.blob(&digest),
@@ -168,8 +168,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::ImageNotFound`](crate::Error::ImageNotFound) (and
-    /// [`Error::AmbiguousReference`](crate::Error::AmbiguousReference) as
+    /// [`Error::ImageNotFound`] (and
+    /// [`Error::AmbiguousReference`] as
     /// [`Store::image`]); on disk, the errors of reading the blob, whose size and digest are
     /// checked.
     pub fn manifest(&self, reference: &str) -> Result<(Descriptor, Bytes)> {
