@@ -298,3 +298,49 @@ fn an_unchanged_run_changes_nothing() {
         .unwrap();
     assert_eq!(diff(&c), ["C /etc", "C /etc/keep"]);
 }
+
+#[test]
+fn types_change_and_hardlinks_stay_shared() {
+    if !namespaces() {
+        return;
+    }
+    let base = busybox();
+    let links = Layer::builder()
+        .entry("srv", Entry::dir().mtime(MTIME))
+        .entry("srv/a", Entry::file("one\n").mtime(MTIME))
+        .hard_link("srv/a", "srv/b")
+        .build()
+        .unwrap();
+    let image = Image::builder()
+        .layer(base.layers().next().unwrap().clone())
+        .layer(links)
+        .build()
+        .unwrap();
+    let mut c = Container::new(&image).unwrap();
+    let script = "rm /etc/keep && mkdir /etc/keep && echo in > /etc/keep/f \
+                  && rmdir /root && ln -s tmp /root && echo two >> /srv/a";
+    ProcessExecutor::new().run(&mut c, &sh(script)).unwrap();
+    assert_eq!(
+        diff(&c),
+        [
+            "C /etc",
+            "C /etc/keep",
+            "A /etc/keep/f",
+            "C /root",
+            "C /srv",
+            "C /srv/a",
+            "C /srv/b",
+        ]
+    );
+    assert_eq!(c.read("etc/keep/f").unwrap(), "in\n");
+    assert_eq!(
+        c.symlink_metadata("root").unwrap().link_target().unwrap(),
+        "tmp"
+    );
+    // Written through one name, seen through both: still one file.
+    assert_eq!(c.read("srv/b").unwrap(), "one\ntwo\n");
+    assert!(c
+        .symlink_metadata("srv/a")
+        .unwrap()
+        .same_file(&c.symlink_metadata("srv/b").unwrap()));
+}
