@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use layercake::build::{Executor, ProcessExecutor, RunStep};
+use layercake::build::{Executor, Network, ProcessExecutor, RunStep};
 use layercake::{CommitOptions, Container, Entry, Error, Image, Layer};
 
 const MTIME: i64 = 1_600_000_000;
@@ -343,4 +343,42 @@ fn types_change_and_hardlinks_stay_shared() {
         .symlink_metadata("srv/a")
         .unwrap()
         .same_file(&c.symlink_metadata("srv/b").unwrap()));
+}
+
+#[test]
+fn the_network_is_off_unless_asked() {
+    if !namespaces() {
+        return;
+    }
+    let image = busybox();
+    let interfaces = |c: &Container| -> Vec<String> {
+        let text = String::from_utf8(c.read("tmp/net").unwrap().to_vec()).unwrap();
+        text.lines()
+            .skip(2)
+            .map(|l| l.split(':').next().unwrap().trim().to_owned())
+            .collect()
+    };
+    let step = sh("cat /proc/net/dev > /tmp/net && cat /etc/resolv.conf > /tmp/resolv");
+    let mut c = Container::new(&image).unwrap();
+    ProcessExecutor::new().run(&mut c, &step).unwrap();
+    assert_eq!(interfaces(&c), ["lo"]);
+    assert_eq!(c.read("tmp/resolv").unwrap(), "");
+
+    let mut host = step.clone();
+    host.network = Network::Host;
+    let mut c = Container::new(&image).unwrap();
+    ProcessExecutor::new().run(&mut c, &host).unwrap();
+    let on_host = std::fs::read_to_string("/proc/net/dev").unwrap();
+    assert_eq!(interfaces(&c).len(), on_host.lines().count() - 2);
+    assert_eq!(
+        c.read("tmp/resolv").unwrap(),
+        std::fs::read("/etc/resolv.conf").unwrap_or_default()
+    );
+    // The executor's option gives every step the host's network.
+    let mut c = Container::new(&image).unwrap();
+    ProcessExecutor::new()
+        .network(Network::Host)
+        .run(&mut c, &step)
+        .unwrap();
+    assert_eq!(interfaces(&c).len(), on_host.lines().count() - 2);
 }

@@ -31,7 +31,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// For each step: the container's tree is [unpacked](crate::unpack()) into a fresh directory
 /// (owners, modes, setuid bits, devices and second-precision mtimes as the tree has them),
 /// `/proc` is mounted there, `/dev` given `null`, `zero`, `full`, `random`, `urandom`, `tty`
-/// and `shm`, and `/etc` (if there is one) `hosts`, `hostname` and an empty `resolv.conf`; the command runs with the step's environment only (plus `PATH` and `HOME` when it
+/// and `shm`, and `/etc` (if there is one) `hosts`, `hostname` and a `resolv.conf` (empty, or the
+/// host's with the host's network); the command runs with the step's environment only (plus `PATH` and `HOME` when it
 /// lacks them, as Docker does), as the step's user (names resolved in the tree's
 /// `/etc/passwd` and `/etc/group`), in the step's working directory (created if missing).
 /// Its output (stdout and stderr, interleaved) is kept for the error if it fails. Then the
@@ -135,7 +136,7 @@ impl ProcessExecutor {
             "--fork",
             "--kill-child",
         ]);
-        if self.network == Network::None && step.network == Network::None {
+        if self.network != Network::Host && step.network != Network::Host {
             cmd.arg("--net");
         }
         cmd.arg("--mount-proc=/proc")
@@ -194,7 +195,8 @@ impl Executor for ProcessExecutor {
             .devices(Devices::Create)
             .setuid(Setuid::Keep);
         unpack(&tree, &root, &options)?;
-        runtime_dirs(&root, &tree)?;
+        let host_network = self.network == Network::Host || step.network == Network::Host;
+        runtime_dirs(&root, &tree, host_network)?;
         let since = scan::marker(&work.path)?;
 
         let log_path = work.path.join("output");
@@ -247,7 +249,7 @@ impl Drop for Scratch {
 
 /// Makes `/proc` (to mount on) and `/dev` with the usual devices where the tree has none,
 /// keeping the root directory's mtime. The scan leaves both out again.
-fn runtime_dirs(root: &Path, tree: &Tree) -> Result<()> {
+fn runtime_dirs(root: &Path, tree: &Tree, host_network: bool) -> Result<()> {
     let fail = |what: &Path, e: rustix::io::Errno| {
         Error::io(format_args!("creating `{}`", what.display()), e.into())
     };
@@ -295,13 +297,19 @@ fn runtime_dirs(root: &Path, tree: &Tree) -> Result<()> {
         .lookup_path(&ImagePath::new("etc")?)
         .filter(|n| n.is_dir())
     {
+        // With the host's network, the host's resolver (as Docker's `--network host`).
+        let resolv = if host_network {
+            fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        } else {
+            String::new()
+        };
         let files = [
             (
                 "hosts",
                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             ),
             ("hostname", "layercake\n"),
-            ("resolv.conf", ""),
+            ("resolv.conf", resolv.as_str()),
         ];
         for (name, text) in files {
             let path = etc.join(name);
