@@ -5,6 +5,7 @@
 //! each test says so on stderr and stops; anything else that goes wrong fails it.
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use layercake::build::{Executor, Network, ProcessExecutor, RunStep};
 use layercake::{CommitOptions, Container, Entry, Error, Image, Layer};
@@ -381,4 +382,25 @@ fn the_network_is_off_unless_asked() {
         .run(&mut c, &step)
         .unwrap();
     assert_eq!(interfaces(&c).len(), on_host.lines().count() - 2);
+}
+
+#[test]
+fn the_output_goes_where_asked() {
+    if !namespaces() {
+        return;
+    }
+    let shown = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let executor = ProcessExecutor::new().output(shown.clone());
+    let mut c = Container::new(&busybox()).unwrap();
+    executor.run(&mut c, &sh("echo one; echo two >&2")).unwrap();
+    executor.run(&mut c, &sh("echo three; exit 1")).unwrap_err();
+    assert_eq!(*shown.lock().unwrap(), b"one\ntwo\nthree\n");
+}
+
+#[test]
+fn the_executor_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    check::<ProcessExecutor>();
+    let executor = ProcessExecutor::new().output(Arc::new(Mutex::new(Vec::<u8>::new())));
+    assert!(format!("{executor:?}").contains("ProcessExecutor"));
 }

@@ -1,12 +1,14 @@
 //! [`ProcessExecutor`]: runs a RUN step's command for real, in its own namespaces, on a copy
 //! of the container's files in a host directory, and takes what it changed back.
 
+use std::fmt;
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{FileType as HostType, Mode, CWD};
 
@@ -65,11 +67,23 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// The command runs as root on the host's kernel, with its own namespaces but the host's
 /// user ids, capabilities, devices it can make, and (with [`Network::Host`]) network: it
 /// isolates a build from the host's files and processes, not a hostile one from the host.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProcessExecutor {
     scratch: PathBuf,
     network: Network,
     unshare: PathBuf,
+    output: Option<Arc<Mutex<dyn Write + Send>>>,
+}
+
+impl fmt::Debug for ProcessExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessExecutor")
+            .field("scratch", &self.scratch)
+            .field("network", &self.network)
+            .field("unshare", &self.unshare)
+            .field("output", &self.output.as_ref().map(|_| "..."))
+            .finish()
+    }
 }
 
 impl Default for ProcessExecutor {
@@ -93,7 +107,26 @@ impl ProcessExecutor {
             scratch: std::env::temp_dir(),
             network: Network::None,
             unshare: find_program("unshare"),
+            output: None,
         }
+    }
+
+    /// Sets where each command's output (stdout and stderr, interleaved) is copied once
+    /// it has run, failed or not: what `docker build` shows under ` ---> Running in …`.
+    /// Without it, the output is kept only for the error of a command that fails.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// use layercake::build::ProcessExecutor;
+    ///
+    /// let shown = Arc::new(Mutex::new(Vec::<u8>::new()));
+    /// let executor = ProcessExecutor::new().output(shown.clone());
+    /// # let _ = executor;
+    /// ```
+    pub fn output<W: Write + Send + 'static>(mut self, sink: Arc<Mutex<W>>) -> ProcessExecutor {
+        self.output = Some(sink);
+        self
     }
 
     /// Sets where each step's directory is made (it must allow device nodes and owners:
@@ -207,6 +240,14 @@ impl Executor for ProcessExecutor {
         let status = cmd
             .status()
             .map_err(|e| Error::io(format_args!("running `{}`", self.unshare.display()), e))?;
+        if let Some(sink) = &self.output {
+            let mut log = File::open(&log_path)
+                .map_err(|e| Error::io(format_args!("opening `{}`", log_path.display()), e))?;
+            // A poisoned sink still takes bytes: a panic elsewhere is not this step's.
+            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+            std::io::copy(&mut log, &mut *sink)
+                .map_err(|e| Error::io("copying a RUN step's output", e))?;
+        }
         if !status.success() {
             let status = status
                 .code()
