@@ -158,8 +158,7 @@ impl ProcessExecutor {
         self
     }
 
-    fn command(&self, root: &Path, step: &RunStep, tree: &Tree, log: &File) -> Result<Command> {
-        let user = resolve_user(tree, &step.user)?;
+    fn command(&self, root: &Path, step: &RunStep, user: &User, log: &File) -> Result<Command> {
         let mut cmd = Command::new(&self.unshare);
         cmd.args([
             "--mount",
@@ -216,6 +215,8 @@ impl Executor for ProcessExecutor {
     /// cannot be written or read; [`Error::Unsupported`] for a named pipe, device node or
     /// socket the command made.
     fn run(&self, container: &mut Container, step: &RunStep) -> Result<()> {
+        // An unknown user fails the step before anything changes.
+        let user = resolve_user(container.tree(), &step.user)?;
         let workdir = step.workdir.trim_matches('/');
         if !workdir.is_empty() {
             container.create_dir_all(workdir)?;
@@ -235,7 +236,7 @@ impl Executor for ProcessExecutor {
         let log_path = work.path.join("output");
         let log = File::create(&log_path)
             .map_err(|e| Error::io(format_args!("creating `{}`", log_path.display()), e))?;
-        let mut cmd = self.command(&root, step, &tree, &log)?;
+        let mut cmd = self.command(&root, step, &user, &log)?;
         drop(log);
         let status = cmd
             .status()
