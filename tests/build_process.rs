@@ -181,16 +181,17 @@ fn the_command_sees_the_steps_env_user_and_workdir() {
     assert_eq!(c.read("tmp/pwd").unwrap(), "/work/dir\n");
     assert!(c.metadata("work/dir").unwrap().is_dir());
 
-    // A user the image does not know is refused before anything runs.
+    // A user the image does not know is refused before anything runs or changes.
     let mut step = sh("true");
     step.user = "nobody".into();
-    let err = ProcessExecutor::new()
-        .run(&mut Container::new(&image).unwrap(), &step)
-        .unwrap_err();
+    step.workdir = "/made/for/nobody".into();
+    let mut c = Container::new(&image).unwrap();
+    let err = ProcessExecutor::new().run(&mut c, &step).unwrap_err();
     assert!(
         err.to_string().contains("unable to find user nobody"),
         "{err}"
     );
+    assert!(diff(&c).is_empty());
 }
 
 #[test]
