@@ -349,6 +349,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A RUN step's command exited with a non-zero status (or was killed by a signal:
+    /// 128 + its number, as a shell says).
+    RunFailed {
+        /// The command, its arguments joined by spaces (`/bin/sh -c make`).
+        command: String,
+        /// The exit status.
+        status: i32,
+        /// What it wrote to stdout and stderr, interleaved (the last 64 KiB).
+        output: String,
+    },
+
     /// Reading or writing failed.
     Io {
         /// What was being done, naming the file where there is one.
@@ -542,6 +553,14 @@ impl Error {
                 column,
                 reason,
             } => write!(w, "dockerfile line {line}, column {column}: {reason}"),
+            Error::RunFailed {
+                command,
+                status,
+                output,
+            } => write!(
+                w,
+                "the command `{command}` returned a non-zero code: {status}; its output: {output}"
+            ),
             Error::Io { context, source } => {
                 write!(w, "i/o error while {context}")?;
                 cause(w, Some(source))

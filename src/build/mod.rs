@@ -29,8 +29,11 @@
 
 mod executor;
 mod parser;
+mod process;
+mod scan;
 mod words;
 
 pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
+pub use process::ProcessExecutor;
 pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};
