@@ -29,8 +29,10 @@
 
 mod executor;
 mod parser;
+mod stage;
 mod words;
 
 pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
+pub use stage::{Build, BuildReport, Context, StepReport};
 pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};
