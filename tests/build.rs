@@ -417,3 +417,29 @@ fn word_errors_name_the_line() {
     let err = Build::new("FROM scratch\nENV A=${B\n").run().unwrap_err();
     assert!(matches!(err, Error::Dockerfile { line: 2, .. }), "{err:?}");
 }
+
+#[test]
+fn add_of_a_local_tar_is_extracted_with_its_owners() {
+    let entry = layercake::Entry::file("hi").mode(0o640).owner(5, 6);
+    let tar = Layer::builder()
+        .entry("x/y", entry)
+        .build()
+        .unwrap()
+        .tar()
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let image = Build::new("FROM scratch\nADD t.tar /dst/\nCOPY t.tar /copied\n")
+        .context(Context::new().file("t.tar", tar))
+        .run()
+        .unwrap()
+        .image;
+    let tree = image.tree().unwrap();
+    assert_eq!(tree.read("dst/x/y").unwrap(), "hi");
+    let meta = tree.lookup("dst/x/y").unwrap().unwrap().metadata().clone();
+    assert_eq!((meta.uid, meta.gid, meta.mode & 0o7777), (5, 6, 0o640));
+    assert!(
+        tree.lookup("copied").unwrap().unwrap().contents().is_some(),
+        "COPY does not extract"
+    );
+}

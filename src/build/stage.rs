@@ -901,6 +901,20 @@ impl Run<'_> {
                     .transpose()?
                     .unwrap_or_default();
                 hashes.push(format!("file:{}", hex::encode(Sha256::digest(&contents))));
+                if ins.keyword() == Keyword::Add
+                    && ins.flag("from").is_none()
+                    && is_archive(&contents)
+                {
+                    // A local archive is extracted into the destination, with its own owners.
+                    let archive = Tree::new().apply(&Layer::from_blob(contents)?)?;
+                    container.create_dir_all(dest_dir.as_str())?;
+                    for (p, n) in archive.walk() {
+                        let meta = n.metadata();
+                        let own = Some((meta.uid, meta.gid));
+                        place(&mut container, &format!("{dest_dir}/{p}"), n, own, None)?;
+                    }
+                    continue;
+                }
                 let target = if into_dir {
                     format!("{dest_dir}/{name}")
                 } else {
@@ -963,6 +977,12 @@ fn place(
     container.set_owner(target, uid, gid)?;
     container.set_permissions(target, chmod.unwrap_or(meta.mode & 0o7777))?;
     container.set_mtime(target, meta.mtime)
+}
+
+/// Whether ADD extracts `contents`: gzip, bzip2, xz or zstd magic, or a tar header.
+fn is_archive(contents: &[u8]) -> bool {
+    let magic: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"];
+    magic.iter().any(|m| contents.starts_with(m)) || contents.get(257..262) == Some(&b"ustar"[..])
 }
 
 fn dir_hash(tree: &Tree, path: &str) -> String {
