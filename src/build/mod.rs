@@ -27,12 +27,13 @@
 //!
 //! [reference]: https://docs.docker.com/reference/dockerfile/
 
+mod builder;
 mod executor;
 mod parser;
 mod stage;
 mod words;
 
+pub use builder::{Build, BuildReport, Context, StepReport};
 pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
-pub use stage::{Build, BuildReport, Context, StepReport};
 pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};

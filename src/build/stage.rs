@@ -1,5 +1,5 @@
-//! Running a Dockerfile's stages on containers as Docker's classic builder does: [`Build`],
-//! its [`Context`] and the [`BuildReport`]; ARG scoping, which instructions expand, and the
+//! Running a Dockerfile's steps on containers as Docker's classic builder does: the stages
+//! and ARG scoping, which instructions expand, and the
 //! classic builder's history (`/bin/sh -c #(nop)  ENV A=b`, `|1 V=1 /bin/sh -c make`).
 //!
 //! COPY's `created_by` names its source as `file:<hash>`, `dir:<hash>` or `multi:<hash>` as
@@ -7,14 +7,12 @@
 //! directory: of its sorted paths and contents), not the classic builder's tarsum.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::sync::Arc;
 
-use bytes::Bytes;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::executor::{Executor, RunStep};
+use super::builder::{Build, BuildReport, StepReport};
+use super::executor::RunStep;
 use super::parser::{Args, Dockerfile, Form, Instruction, Keyword};
 use super::words::{Lexer, WordError};
 use crate::commit::Commit;
@@ -26,224 +24,64 @@ use crate::image::Image;
 use crate::layer::Layer;
 use crate::tree::{Node, Tree};
 
-/// The files a build copies from: in memory, by path.
-///
-/// ```
-/// use layercake::build::Context;
-/// let context = Context::new().file("app/main.sh", "echo hi").dir("empty");
-/// # let _ = context;
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct Context {
-    files: BTreeMap<String, Bytes>,
-    dirs: BTreeSet<String>,
-}
-
-impl Context {
-    /// An empty context.
-    pub fn new() -> Context {
-        Context::default()
-    }
-
-    /// Adds a file (mode 0644, parents implied).
-    pub fn file(mut self, path: impl Into<String>, contents: impl Into<Bytes>) -> Context {
-        self.files.insert(path.into(), contents.into());
-        self
-    }
-
-    /// Adds a directory (mode 0755).
-    pub fn dir(mut self, path: impl Into<String>) -> Context {
-        self.dirs.insert(path.into());
-        self
-    }
-
-    fn tree(&self) -> Result<Tree> {
-        let mut layer = Layer::builder();
-        for d in &self.dirs {
-            layer = layer.dir(d.as_str());
-        }
-        for (p, c) in &self.files {
-            layer = layer.file(p.as_str(), c.clone());
-        }
-        Tree::new().apply(&layer.build()?)
-    }
-}
-
-type Lookup = Arc<dyn Fn(&str) -> Result<Image> + Send + Sync>;
-
-/// A `docker build` without a daemon: a Dockerfile, a context, build args, a target stage, an
-/// executor for RUN and how FROM names resolve.
-///
-/// ```
-/// use layercake::build::{Build, Context};
-///
-/// let report = Build::new("FROM scratch\nCOPY a /a\nENV X=1\n")
-///     .context(Context::new().file("a", "hi"))
-///     .run()?;
-/// assert_eq!(report.image.tree()?.read("a")?, "hi");
-/// assert_eq!(report.steps[2].instruction, "Step 3/3 : ENV X=1");
-/// # Ok::<(), layercake::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Build {
-    text: String,
-    context: Context,
-    args: BTreeMap<String, String>,
-    target: Option<String>,
-    executor: Option<Arc<dyn Executor>>,
-    lookup: Option<Lookup>,
-    clock: i64,
-}
-
-impl fmt::Debug for Build {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Build")
-            .field("args", &self.args)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a build made: the image and one report per step.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct BuildReport {
-    /// The target stage's image (the last stage's without a target).
-    pub image: Image,
-    /// The steps, in order.
-    pub steps: Vec<StepReport>,
-}
-
-/// One step of a build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StepReport {
-    /// As Docker prints it: `Step 2/5 : RUN make`.
-    pub instruction: String,
-    /// The layer the step made, if it made one.
-    pub layer: Option<DiffId>,
-    /// Whether a command ran (RUN).
-    pub ran: bool,
-}
-
-impl Build {
-    /// A build of `dockerfile`, with an empty context, no executor and only `scratch`.
-    pub fn new(dockerfile: impl Into<String>) -> Build {
-        Build {
-            text: dockerfile.into(),
-            context: Context::new(),
-            args: BTreeMap::new(),
-            target: None,
-            executor: None,
-            lookup: None,
-            clock: 0,
-        }
-    }
-
-    /// The build context.
-    pub fn context(mut self, context: Context) -> Build {
-        self.context = context;
-        self
-    }
-
-    /// A `--build-arg`: used only where an ARG declares `key`.
-    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Build {
-        self.args.insert(key.into(), value.into());
-        self
-    }
-
-    /// Stops after the stage named (or numbered) `stage`.
-    pub fn target(mut self, stage: impl Into<String>) -> Build {
-        self.target = Some(stage.into());
-        self
-    }
-
-    /// The executor RUN steps use (without one, RUN is an error).
-    pub fn executor(mut self, executor: impl Executor + 'static) -> Build {
-        self.executor = Some(Arc::new(executor));
-        self
-    }
-
-    /// How FROM names other than `scratch` and earlier stages resolve.
-    pub fn base_images(
-        mut self,
-        lookup: impl Fn(&str) -> Result<Image> + Send + Sync + 'static,
-    ) -> Build {
-        self.lookup = Some(Arc::new(lookup));
-        self
-    }
-
-    /// The time stamped on history rows, layers and files (default: the epoch).
-    pub fn clock(mut self, secs: i64) -> Build {
-        self.clock = secs;
-        self
-    }
-
-    /// Runs the build.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Dockerfile`] for what the Dockerfile gets wrong (with its line), what the
-    /// executor or the base lookup returns, [`Error::Unsupported`] for ADD of a URL or a git
-    /// source, a tar, heredocs, and RUN without an executor.
-    pub fn run(&self) -> Result<BuildReport> {
-        let dockerfile = Dockerfile::parse(&self.text)?;
-        let lexer = Lexer::new(dockerfile.escape());
-        let context = self.context.tree()?;
-        let all = dockerfile.instructions();
-        let total = all.len();
-        let mut run = Run {
-            build: self,
-            lexer,
-            context,
-            stages: Vec::new(),
-            steps: Vec::new(),
-            global: BTreeMap::new(),
-        };
-        let mut current: Option<Stage> = None;
-        for (n, ins) in all.iter().enumerate() {
-            if ins.keyword() == Keyword::From {
-                if let Some(stage) = current.take() {
-                    if run.is_target(&stage) {
-                        return Ok(run.report(stage));
-                    }
-                    run.stages.push(stage);
+/// Runs `build` ([`Build::run`]).
+pub(super) fn run(build: &Build) -> Result<BuildReport> {
+    let dockerfile = Dockerfile::parse(&build.text)?;
+    let lexer = Lexer::new(dockerfile.escape());
+    let context = build.context.tree()?;
+    let all = dockerfile.instructions();
+    let total = all.len();
+    let mut run = Run {
+        build,
+        lexer,
+        context,
+        stages: Vec::new(),
+        steps: Vec::new(),
+        global: BTreeMap::new(),
+    };
+    let mut current: Option<Stage> = None;
+    for (n, ins) in all.iter().enumerate() {
+        if ins.keyword() == Keyword::From {
+            if let Some(stage) = current.take() {
+                if run.is_target(&stage) {
+                    return Ok(run.report(stage));
                 }
-            }
-            let instruction = format!("Step {}/{} : {}", n + 1, total, ins.original());
-            run.steps.push(StepReport {
-                instruction,
-                layer: None,
-                ran: false,
-            });
-            if ins.keyword() == Keyword::From {
-                current = Some(run.from(ins)?);
-                continue;
-            }
-            match current.as_mut() {
-                None if ins.keyword() == Keyword::Arg => run.global_arg(ins)?,
-                None => return Err(error(ins, "no FROM before this instruction")),
-                Some(stage) => run.step(stage, ins)?,
+                run.stages.push(stage);
             }
         }
-        let Some(stage) = current else {
+        let instruction = format!("Step {}/{} : {}", n + 1, total, ins.original());
+        run.steps.push(StepReport {
+            instruction,
+            layer: None,
+            ran: false,
+        });
+        if ins.keyword() == Keyword::From {
+            current = Some(run.from(ins)?);
+            continue;
+        }
+        match current.as_mut() {
+            None if ins.keyword() == Keyword::Arg => run.global_arg(ins)?,
+            None => return Err(error(ins, "no FROM before this instruction")),
+            Some(stage) => run.step(stage, ins)?,
+        }
+    }
+    let Some(stage) = current else {
+        return Err(Error::Dockerfile {
+            line: 1,
+            column: 1,
+            reason: "no FROM instruction".into(),
+        });
+    };
+    if let Some(t) = &build.target {
+        if !run.is_target(&stage) {
             return Err(Error::Dockerfile {
                 line: 1,
                 column: 1,
-                reason: "no FROM instruction".into(),
+                reason: format!("target stage `{t}` could not be found"),
             });
-        };
-        if let Some(t) = &self.target {
-            if !run.is_target(&stage) {
-                return Err(Error::Dockerfile {
-                    line: 1,
-                    column: 1,
-                    reason: format!("target stage `{t}` could not be found"),
-                });
-            }
         }
-        Ok(run.report(stage))
     }
+    Ok(run.report(stage))
 }
 
 struct Stage {
