@@ -128,7 +128,7 @@ fn label_expose_user_volume_stopsignal_maintainer() {
         rows[1..],
         [
             "/bin/sh -c #(nop)  LABEL k=v",
-            "/bin/sh -c #(nop)  EXPOSE 53/udp 80/tcp",
+            "/bin/sh -c #(nop)  EXPOSE 80 53/udp",
             "/bin/sh -c #(nop)  USER me",
             "/bin/sh -c #(nop)  VOLUME [/data]",
             "/bin/sh -c #(nop)  STOPSIGNAL SIGTERM",
@@ -442,4 +442,45 @@ fn add_of_a_local_tar_is_extracted_with_its_owners() {
         tree.lookup("copied").unwrap().unwrap().contents().is_some(),
         "COPY does not extract"
     );
+}
+
+#[test]
+fn copy_from_keeps_owners_unless_chown() {
+    let text = "FROM scratch AS a\nCOPY --chown=7:8 f /f\nFROM scratch\nCOPY --from=a /f /kept\nCOPY --from=0 --chown=9:9 /f /set\nCOPY f /root\n";
+    let image = Build::new(text)
+        .context(Context::new().file("f", "1"))
+        .run()
+        .unwrap()
+        .image;
+    let tree = image.tree().unwrap();
+    let owner = |p: &str| {
+        let m = tree.lookup(p).unwrap().unwrap().metadata().clone();
+        (m.uid, m.gid)
+    };
+    assert_eq!(owner("kept"), (7, 8));
+    assert_eq!(owner("set"), (9, 9));
+    assert_eq!(owner("root"), (0, 0));
+}
+
+#[test]
+fn copy_from_an_image() {
+    let image = with_busybox("FROM scratch\nCOPY --from=busybox /etc/group /g\n")
+        .run()
+        .unwrap()
+        .image;
+    assert!(image
+        .tree()
+        .unwrap()
+        .read("g")
+        .unwrap()
+        .starts_with(b"root:x:0:"));
+}
+
+#[test]
+fn env_overrides_arg_in_expansion() {
+    let image = Build::new("FROM scratch\nARG V=arg\nENV V=env\nLABEL v=$V\n")
+        .run()
+        .unwrap()
+        .image;
+    assert_eq!(image.config().container_config().labels["v"], "env");
 }

@@ -445,17 +445,16 @@ impl Run<'_> {
                         .process_words(w, &vars)
                         .map_err(|e| word_error(ins, e))?
                     {
-                        let p = if p.contains('/') {
-                            p
+                        // The row names the ports as written; the config, as `80/tcp`.
+                        let key = if p.contains('/') {
+                            p.clone()
                         } else {
                             format!("{p}/tcp")
                         };
-                        stage.config.exposed_ports.insert(p.clone());
+                        stage.config.exposed_ports.insert(key);
                         ports.push(p);
                     }
                 }
-                ports.sort();
-                ports.dedup();
                 stage.config_step(clock, &format!("EXPOSE {}", ports.join(" ")))
             }
             Keyword::User => {

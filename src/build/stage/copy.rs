@@ -57,8 +57,13 @@ impl Run<'_> {
         let mut container = Container::new(&stage.image)?;
         container.set_clock(self.build.clock);
         let owner = match ins.flag("chown") {
-            Some(c) => Some(chown(&container, &expand(c)?).map_err(|r| error(ins, r))?),
-            None => None,
+            Some(c) => {
+                let (uid, gid) = chown(&container, &expand(c)?).map_err(|r| error(ins, r))?;
+                Owner::Set(uid, gid)
+            }
+            // The classic builder keeps the owners of what it copies from a stage or image.
+            None if ins.flag("from").is_some() => Owner::Keep,
+            None => Owner::Root,
         };
         let chmod = match ins.flag("chmod") {
             Some(m) => Some(
@@ -154,9 +159,13 @@ impl Run<'_> {
                     let archive = Tree::new().apply(&Layer::from_blob(contents)?)?;
                     container.create_dir_all(dest_dir.as_str())?;
                     for (p, n) in archive.walk() {
-                        let meta = n.metadata();
-                        let own = Some((meta.uid, meta.gid));
-                        place(&mut container, &format!("{dest_dir}/{p}"), n, own, None)?;
+                        place(
+                            &mut container,
+                            &format!("{dest_dir}/{p}"),
+                            n,
+                            Owner::Keep,
+                            None,
+                        )?;
                     }
                     continue;
                 }
@@ -194,11 +203,32 @@ impl Run<'_> {
     }
 }
 
+/// Who owns what COPY or ADD writes.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    /// root (COPY and ADD from the context without `--chown`).
+    Root,
+    /// The source's owner (`--from` without `--chown`, a tar's entries).
+    Keep,
+    /// `--chown`.
+    Set(u64, u64),
+}
+
+impl Owner {
+    fn of(self, meta: &crate::entry::Metadata) -> (u64, u64) {
+        match self {
+            Owner::Root => (0, 0),
+            Owner::Keep => (meta.uid, meta.gid),
+            Owner::Set(uid, gid) => (uid, gid),
+        }
+    }
+}
+
 fn place(
     container: &mut Container,
     target: &str,
     node: &Node,
-    owner: Option<(u64, u64)>,
+    owner: Owner,
     chmod: Option<u32>,
 ) -> Result<()> {
     let meta = node.metadata();
@@ -209,7 +239,7 @@ fn place(
             container.remove_file(target)?;
         }
         container.symlink(link.clone(), target)?;
-        let (uid, gid) = owner.unwrap_or((0, 0));
+        let (uid, gid) = owner.of(meta);
         return container.set_owner(target, uid, gid);
     } else if let Some(contents) = node.contents() {
         container.write(target, contents.clone())?;
@@ -218,7 +248,7 @@ fn place(
             what: format!("copying the special file `{target}`"),
         });
     }
-    let (uid, gid) = owner.unwrap_or((0, 0));
+    let (uid, gid) = owner.of(meta);
     container.set_owner(target, uid, gid)?;
     container.set_permissions(target, chmod.unwrap_or(meta.mode & 0o7777))?;
     container.set_mtime(target, meta.mtime)
