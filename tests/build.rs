@@ -484,3 +484,28 @@ fn env_overrides_arg_in_expansion() {
         .image;
     assert_eq!(image.config().container_config().labels["v"], "env");
 }
+
+#[test]
+fn a_host_directory_context() {
+    let dir = std::env::temp_dir().join(format!("layercake-build-ctx-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("d")).unwrap();
+    std::fs::write(dir.join("d/run.sh"), "#!/bin/sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("d/run.sh"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::symlink("run.sh", dir.join("d/link")).unwrap();
+    let context = Context::from_dir(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let image = Build::new("FROM scratch\nCOPY d /app/\n")
+        .context(context)
+        .run()
+        .unwrap()
+        .image;
+    let tree = image.tree().unwrap();
+    assert_eq!(tree.read("app/run.sh").unwrap(), "#!/bin/sh\n");
+    assert_eq!(
+        tree.lookup("app/run.sh").unwrap().unwrap().metadata().mode & 0o7777,
+        0o750
+    );
+    let link = tree.lookup("app/link").unwrap().unwrap();
+    assert_eq!(link.link_target().unwrap(), "run.sh");
+}

@@ -2,15 +2,20 @@
 //! and what a build returns ([`BuildReport`], one [`StepReport`] a step). The steps
 //! themselves run in `stage.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::executor::Executor;
 use crate::digest::DiffId;
-use crate::error::Result;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::Layer;
 use crate::tree::Tree;
@@ -24,8 +29,7 @@ use crate::tree::Tree;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Context {
-    files: BTreeMap<String, Bytes>,
-    dirs: BTreeSet<String>,
+    entries: BTreeMap<String, Entry>,
 }
 
 impl Context {
@@ -36,23 +40,85 @@ impl Context {
 
     /// Adds a file (mode 0644, parents implied).
     pub fn file(mut self, path: impl Into<String>, contents: impl Into<Bytes>) -> Context {
-        self.files.insert(path.into(), contents.into());
+        let entry = Entry::file(contents.into()).mode(0o644);
+        self.entries.insert(path.into(), entry);
         self
     }
 
     /// Adds a directory (mode 0755).
     pub fn dir(mut self, path: impl Into<String>) -> Context {
-        self.dirs.insert(path.into());
+        self.entries.insert(path.into(), Entry::dir().mode(0o755));
         self
+    }
+
+    /// Reads a host directory into memory: its files (with their modes and mtimes), its
+    /// directories and its symlinks (as links; never followed). Other kinds are skipped.
+    ///
+    /// # Security
+    ///
+    /// Reads every file below `root`, as the user running the program; symlinks are kept as
+    /// links, so nothing outside `root` is read through them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("src"))?;
+    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
+    /// let context = layercake::build::Context::from_dir(&dir)?;
+    /// let image = layercake::build::Build::new("FROM scratch\nCOPY src /app\n").context(context).run()?.image;
+    /// assert_eq!(image.tree()?.read("app/main.sh")?, "echo hi");
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+        let mut context = Context::new();
+        let mut stack = vec![(root.as_ref().to_path_buf(), String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let io = |e: io::Error, path: &Path| Error::Io {
+                context: format!("reading the build context at `{}`", path.display()),
+                source: e,
+            };
+            for item in fs::read_dir(&dir).map_err(|e| io(e, &dir))? {
+                let item = item.map_err(|e| io(e, &dir))?;
+                let path = item.path();
+                let name = item.file_name().to_string_lossy().into_owned();
+                let rel = format!("{prefix}{name}");
+                let meta = fs::symlink_metadata(&path).map_err(|e| io(e, &path))?;
+                let mode = meta.permissions().mode() & 0o7777;
+                let mtime = meta.modified().ok().and_then(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs() as i64)
+                });
+                let entry = if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).map_err(|e| io(e, &path))?;
+                    Entry::symlink(target.to_string_lossy().into_owned())
+                } else if meta.is_dir() {
+                    stack.push((path.clone(), format!("{rel}/")));
+                    Entry::dir().mode(mode)
+                } else if meta.is_file() {
+                    let bytes = fs::read(&path).map_err(|e| io(e, &path))?;
+                    Entry::file(Bytes::from(bytes)).mode(mode)
+                } else {
+                    continue;
+                };
+                let entry = match mtime {
+                    Some(m) => entry.mtime(m),
+                    None => entry,
+                };
+                context.entries.insert(rel, entry);
+            }
+        }
+        Ok(context)
     }
 
     pub(super) fn tree(&self) -> Result<Tree> {
         let mut layer = Layer::builder();
-        for d in &self.dirs {
-            layer = layer.dir(d.as_str());
-        }
-        for (p, c) in &self.files {
-            layer = layer.file(p.as_str(), c.clone());
+        for (p, e) in &self.entries {
+            layer = layer.entry(p.as_str(), e.clone());
         }
         Tree::new().apply(&layer.build()?)
     }

@@ -238,9 +238,8 @@ fn place(
         if container.symlink_metadata(target).is_ok() {
             container.remove_file(target)?;
         }
-        container.symlink(link.clone(), target)?;
-        let (uid, gid) = owner.of(meta);
-        return container.set_owner(target, uid, gid);
+        // Links are written root-owned: the container's `set_owner` follows them.
+        return container.symlink(link.clone(), target);
     } else if let Some(contents) = node.contents() {
         container.write(target, contents.clone())?;
     } else {
