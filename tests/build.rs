@@ -509,3 +509,17 @@ fn a_host_directory_context() {
     let link = tree.lookup("app/link").unwrap().unwrap();
     assert_eq!(link.link_target().unwrap(), "run.sh");
 }
+
+#[test]
+fn from_platform_names_the_scratch_image() {
+    let image = build("FROM --platform=linux/arm64 scratch\nENV A=1\n");
+    assert_eq!(image.inspect().architecture, "arm64");
+    assert_eq!(image.inspect().os, "linux");
+}
+
+#[test]
+fn from_an_earlier_stage_by_name_and_index_keeps_its_config() {
+    let text = "FROM scratch AS base\nENV A=1\nFROM base\nENV B=2\nFROM 1\nENV C=3\n";
+    let image = build(text);
+    assert_eq!(image.config().container_config().env, ["A=1", "B=2", "C=3"]);
+}

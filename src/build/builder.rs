@@ -18,6 +18,7 @@ use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::Layer;
+use crate::store::Store;
 use crate::tree::Tree;
 
 /// The files a build copies from: in memory, by path.
@@ -226,6 +227,23 @@ impl Build {
     ) -> Build {
         self.lookup = Some(Arc::new(lookup));
         self
+    }
+
+    /// FROM names resolve in `store` (a snapshot of it: images added later are not seen).
+    ///
+    /// ```
+    /// use layercake::build::Build;
+    /// use layercake::{Image, Store};
+    ///
+    /// let mut store = Store::new();
+    /// store.add_with(&Image::builder().cmd(["sh"]).build()?, layercake::store::AddOptions::new().tag("base:1"))?;
+    /// let image = Build::new("FROM base:1\nENV A=1\n").store(&store).run()?.image;
+    /// assert_eq!(image.config().container_config().cmd, Some(vec!["sh".to_string()]));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn store(self, store: &Store) -> Build {
+        let store = store.clone();
+        self.base_images(move |name| store.image(name))
     }
 
     /// The time stamped on history rows, layers and files (default: the epoch).

@@ -90,7 +90,6 @@ struct Stage {
     /// Declared ARGs and their values.
     args: BTreeMap<String, Option<String>>,
     cmd_set: bool,
-    platform: Option<String>,
 }
 
 struct Run<'a> {
@@ -314,7 +313,18 @@ impl Run<'_> {
             None => None,
         };
         let image = if name.eq_ignore_ascii_case("scratch") {
-            Image::builder().build()?
+            // `--platform` names the empty image's os and architecture, as classic does.
+            let mut image = Image::builder();
+            if let Some(p) = &platform {
+                let mut parts = p.split('/');
+                if let Some(os) = parts.next().filter(|s| !s.is_empty()) {
+                    image = image.os(os);
+                }
+                if let Some(arch) = parts.next() {
+                    image = image.architecture(arch);
+                }
+            }
+            image.build()?
         } else if let Some(s) = self.find_stage(&name) {
             s.image.clone()
         } else if let Some(lookup) = &self.build.lookup {
@@ -339,9 +349,7 @@ impl Run<'_> {
             author,
             args: BTreeMap::new(),
             cmd_set: false,
-            platform,
         };
-        let _ = &stage.platform;
         for t in triggers {
             // The parser wants a FROM first; the trigger is the instruction after it.
             let parsed = Dockerfile::parse(&format!("FROM scratch\n{t}\n"))?;
