@@ -523,3 +523,24 @@ fn from_an_earlier_stage_by_name_and_index_keeps_its_config() {
     let image = build(text);
     assert_eq!(image.config().container_config().env, ["A=1", "B=2", "C=3"]);
 }
+
+#[test]
+fn healthcheck_flags() {
+    let image = build(
+        "FROM scratch\nHEALTHCHECK --interval=30s --timeout=3s --retries=3 CMD [\"check\"]\n",
+    );
+    let hc = image
+        .config()
+        .container_config()
+        .healthcheck
+        .clone()
+        .unwrap();
+    assert_eq!(hc["Test"], serde_json::json!(["CMD", "check"]));
+    assert_eq!(hc["Interval"], 30_000_000_000u64);
+    assert_eq!(hc["Timeout"], 3_000_000_000u64);
+    assert_eq!(hc["Retries"], 3);
+    assert_eq!(
+        last_row(&image).0,
+        "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD\" \"check\"] \"30s\" \"3s\" \"0s\" '\\x03'}"
+    );
+}

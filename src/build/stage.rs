@@ -139,6 +139,64 @@ fn go_quote_list(list: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// A Go duration (`30s`, `1m30s`, `500ms`, `1.5h`) in nanoseconds.
+fn parse_duration(text: &str) -> Option<u64> {
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total.round() as u64)
+}
+
+/// Go's `time.Duration.String`: `0s`, `500ms`, `1m30s`, `1h0m0s`.
+fn go_duration(ns: u64) -> String {
+    fn frac(value: u64, unit: u64) -> String {
+        let whole = value / unit;
+        let rest = value % unit;
+        if rest == 0 {
+            return whole.to_string();
+        }
+        let digits = unit.to_string().len() - 1;
+        let text = format!("{rest:0digits$}");
+        format!("{whole}.{}", text.trim_end_matches('0'))
+    }
+    match ns {
+        0 => "0s".into(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", frac(n, 1_000)),
+        n if n < 1_000_000_000 => format!("{}ms", frac(n, 1_000_000)),
+        n => {
+            let secs = frac(n % 60_000_000_000, 1_000_000_000);
+            let mins = n / 60_000_000_000;
+            match (mins / 60, mins % 60) {
+                (0, 0) => format!("{secs}s"),
+                (0, m) => format!("{m}m{secs}s"),
+                (h, m) => format!("{h}h{m}m{secs}s"),
+            }
+        }
+    }
+}
+
 fn clean(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for p in path.split('/') {
@@ -552,11 +610,6 @@ impl Run<'_> {
     }
 
     fn healthcheck(&mut self, stage: &mut Stage, ins: &Instruction, list: &[String]) -> Result<()> {
-        if !ins.flags().is_empty() {
-            return Err(Error::Unsupported {
-                what: "HEALTHCHECK flags".into(),
-            });
-        }
         let test: Vec<String> = match (
             list.first().map(|s| s.to_uppercase()).as_deref(),
             ins.form(),
@@ -568,10 +621,50 @@ impl Run<'_> {
             (Some("CMD"), Form::Shell) => vec!["CMD-SHELL".into(), list[1..].join(" ")],
             _ => return Err(error(ins, "HEALTHCHECK needs NONE or CMD")),
         };
-        stage.config.healthcheck = Some(serde_json::json!({ "Test": test }));
+        let duration = |name: &str| -> Result<u64> {
+            match ins.flag(name) {
+                None => Ok(0),
+                Some(v) => parse_duration(v)
+                    .ok_or_else(|| error(ins, format!("invalid duration `{v}` for --{name}"))),
+            }
+        };
+        let (interval, timeout, start) = (
+            duration("interval")?,
+            duration("timeout")?,
+            duration("start-period")?,
+        );
+        let retries: u32 = match ins.flag("retries") {
+            None => 0,
+            Some(r) => r
+                .parse()
+                .map_err(|_| error(ins, format!("invalid --retries `{r}`")))?,
+        };
+        let mut health = serde_json::json!({ "Test": test });
+        for (key, value) in [
+            ("Interval", interval),
+            ("Timeout", timeout),
+            ("StartPeriod", start),
+        ] {
+            if value != 0 {
+                health[key] = value.into();
+            }
+        }
+        if retries != 0 {
+            health["Retries"] = retries.into();
+        }
+        stage.config.healthcheck = Some(health);
+        // Go's `%q` of the *HealthConfig: durations quoted, the retry count as a rune.
+        let rune = match char::from_u32(retries) {
+            Some(c) if !c.is_control() && c != '\'' && c != '\\' => format!("'{c}'"),
+            _ if retries < 0x100 => format!("'\\x{retries:02x}'"),
+            _ => format!("'\\u{retries:04x}'"),
+        };
         let comment = format!(
-            "HEALTHCHECK &{{{} \"0s\" \"0s\" \"0s\" '\\x00'}}",
-            go_quote_list(&test)
+            "HEALTHCHECK &{{{} \"{}\" \"{}\" \"{}\" {rune}}}",
+            go_quote_list(&test),
+            go_duration(interval),
+            go_duration(timeout),
+            go_duration(start),
         );
         stage.config_step(self.build.clock, &comment)
     }
@@ -619,6 +712,17 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(parse_duration("30s").unwrap()), "30s");
+        assert_eq!(go_duration(parse_duration("90s").unwrap()), "1m30s");
+        assert_eq!(go_duration(parse_duration("1h").unwrap()), "1h0m0s");
+        assert_eq!(go_duration(parse_duration("1.5s").unwrap()), "1.5s");
+        assert_eq!(go_duration(parse_duration("500ms").unwrap()), "500ms");
+        assert_eq!(parse_duration("5x"), None);
+    }
 
     #[test]
     fn go_quote_list_is_percent_q() {
