@@ -220,6 +220,24 @@ impl Build {
         self
     }
 
+    /// The executor RUN steps use, shared with other builds.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use layercake::build::{Build, Executor, InProcess, RunStep};
+    /// use layercake::Container;
+    ///
+    /// let touch: Arc<dyn Executor> =
+    ///     Arc::new(InProcess::new(|c: &mut Container, _: &RunStep| c.write("ran", "")));
+    /// let image = Build::new("FROM scratch\nRUN x\n").shared_executor(touch.clone()).run()?.image;
+    /// assert!(image.tree()?.lookup("ran")?.is_some());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn shared_executor(mut self, executor: Arc<dyn Executor>) -> Build {
+        self.executor = Some(executor);
+        self
+    }
+
     /// How FROM names other than `scratch` and earlier stages resolve.
     pub fn base_images(
         mut self,
