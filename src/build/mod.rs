@@ -1,38 +1,47 @@
 //! Building images from a Dockerfile, without a daemon (DESIGN.md §10).
 //!
-//! What is here so far is the Dockerfile language: [`Dockerfile::parse`] reads a Dockerfile
-//! as the [reference] and BuildKit's parser do, into [`Instruction`]s whose arguments are not
-//! yet expanded, and [`Lexer`] expands a word's variables as the reference defines it.
+//! [`Build`] runs a Dockerfile's stages on [`Container`](crate::Container)s and commits each
+//! step as Docker's classic builder does (its `created_by` strings, `empty_layer` for config
+//! steps and for a RUN that changes nothing); RUN goes to an [`Executor`]: [`InProcess`] (a
+//! closure over the container) or [`ProcessExecutor`] (the command run for real, in its own
+//! namespaces, on an unpacked copy of the tree, its changes read back).
 //!
 //! ```
-//! use layercake::build::{Dockerfile, Keyword};
+//! use layercake::build::{Build, Context};
 //!
-//! let dockerfile = Dockerfile::parse("FROM busybox\nCOPY --chown=me foo /tmp/\n")?;
-//! let copy = &dockerfile.instructions()[1];
-//! assert_eq!(copy.keyword(), Keyword::Copy);
-//! assert_eq!(copy.flag("chown"), Some("me"));
+//! let report = Build::new("FROM scratch\nENV GREETING=hi\nCOPY hello.txt /srv/\n")
+//!     .context(Context::new().file("hello.txt", "hello\n"))
+//!     .run()?;
+//! let image = report.image;
+//! assert_eq!(image.tree()?.read("srv/hello.txt")?, "hello\n");
+//! assert_eq!(report.steps.len(), 3);
 //! # Ok::<(), layercake::Error>(())
 //! ```
 //!
 //! The files of this module, top down:
 //!
 //! - `parser.rs` (and `parser/`): lines, parser directives, comments, continuations,
-//!   heredocs; each instruction's flags and arguments.
+//!   heredocs; each instruction's flags and arguments ([`Dockerfile::parse`]).
 //! - `words.rs`: the word lexer, variable substitution as the reference defines it
 //!   (`$v`, `${v:-w}`, …), quotes and escapes, and which variables a word used ([`Lexer`]).
-//! - Planned: `stage.rs` (stages, ARG scoping, which instructions expand), `executor.rs`
-//!   (the RUN executors: in-process and a namespaced process), `cache.rs` (the build cache in
-//!   the store), and the builder that runs a Dockerfile's steps on `Container`s and commits
-//!   them as Docker's classic builder does.
+//! - `executor.rs`: the [`Executor`] trait and [`InProcess`]; `process.rs` and `scan.rs`:
+//!   [`ProcessExecutor`] (`unshare` over an unpacked tree, the tree read back).
+//! - `stage.rs` (and `stage/copy.rs`): stages, ARG scope, which instructions expand, each
+//!   instruction's effect and history row; `builder.rs`: [`Build`], [`Context`], the reports.
+//! - Not yet: `.dockerignore`, the build cache in the store, `layercake build` beyond
+//!   `--print`.
 //!
 //! [reference]: https://docs.docker.com/reference/dockerfile/
 
+mod builder;
 mod executor;
 mod parser;
 mod process;
 mod scan;
+mod stage;
 mod words;
 
+pub use builder::{Build, BuildReport, Context, StepReport};
 pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
 pub use process::ProcessExecutor;

@@ -1,0 +1,283 @@
+//! The build's face: [`Build`] (a `docker build` as a value), its in-memory [`Context`],
+//! and what a build returns ([`BuildReport`], one [`StepReport`] a step). The steps
+//! themselves run in `stage.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::executor::Executor;
+use crate::digest::DiffId;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::layer::Layer;
+use crate::store::Store;
+use crate::tree::Tree;
+
+/// The files a build copies from: in memory, by path.
+///
+/// ```
+/// use layercake::build::Context;
+/// let context = Context::new().file("app/main.sh", "echo hi").dir("empty");
+/// # let _ = context;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Context {
+        Context::default()
+    }
+
+    /// Adds a file (mode 0644, parents implied).
+    pub fn file(mut self, path: impl Into<String>, contents: impl Into<Bytes>) -> Context {
+        let entry = Entry::file(contents.into()).mode(0o644);
+        self.entries.insert(path.into(), entry);
+        self
+    }
+
+    /// Adds a directory (mode 0755).
+    pub fn dir(mut self, path: impl Into<String>) -> Context {
+        self.entries.insert(path.into(), Entry::dir().mode(0o755));
+        self
+    }
+
+    /// Reads a host directory into memory: its files (with their modes and mtimes), its
+    /// directories and its symlinks (as links; never followed). Other kinds are skipped.
+    ///
+    /// # Security
+    ///
+    /// Reads every file below `root`, as the user running the program; symlinks are kept as
+    /// links, so nothing outside `root` is read through them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("src"))?;
+    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
+    /// let context = layercake::build::Context::from_dir(&dir)?;
+    /// let image = layercake::build::Build::new("FROM scratch\nCOPY src /app\n").context(context).run()?.image;
+    /// assert_eq!(image.tree()?.read("app/main.sh")?, "echo hi");
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+        let mut context = Context::new();
+        let mut stack = vec![(root.as_ref().to_path_buf(), String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let io = |e: io::Error, path: &Path| Error::Io {
+                context: format!("reading the build context at `{}`", path.display()),
+                source: e,
+            };
+            for item in fs::read_dir(&dir).map_err(|e| io(e, &dir))? {
+                let item = item.map_err(|e| io(e, &dir))?;
+                let path = item.path();
+                let name = item.file_name().to_string_lossy().into_owned();
+                let rel = format!("{prefix}{name}");
+                let meta = fs::symlink_metadata(&path).map_err(|e| io(e, &path))?;
+                let mode = meta.permissions().mode() & 0o7777;
+                let mtime = meta.modified().ok().and_then(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs() as i64)
+                });
+                let entry = if meta.file_type().is_symlink() {
+                    let target = fs::read_link(&path).map_err(|e| io(e, &path))?;
+                    Entry::symlink(target.to_string_lossy().into_owned())
+                } else if meta.is_dir() {
+                    stack.push((path.clone(), format!("{rel}/")));
+                    Entry::dir().mode(mode)
+                } else if meta.is_file() {
+                    let bytes = fs::read(&path).map_err(|e| io(e, &path))?;
+                    Entry::file(Bytes::from(bytes)).mode(mode)
+                } else {
+                    continue;
+                };
+                let entry = match mtime {
+                    Some(m) => entry.mtime(m),
+                    None => entry,
+                };
+                context.entries.insert(rel, entry);
+            }
+        }
+        Ok(context)
+    }
+
+    pub(super) fn tree(&self) -> Result<Tree> {
+        let mut layer = Layer::builder();
+        for (p, e) in &self.entries {
+            layer = layer.entry(p.as_str(), e.clone());
+        }
+        Tree::new().apply(&layer.build()?)
+    }
+}
+
+pub(super) type Lookup = Arc<dyn Fn(&str) -> Result<Image> + Send + Sync>;
+
+/// A `docker build` without a daemon: a Dockerfile, a context, build args, a target stage, an
+/// executor for RUN and how FROM names resolve.
+///
+/// ```
+/// use layercake::build::{Build, Context};
+///
+/// let report = Build::new("FROM scratch\nCOPY a /a\nENV X=1\n")
+///     .context(Context::new().file("a", "hi"))
+///     .run()?;
+/// assert_eq!(report.image.tree()?.read("a")?, "hi");
+/// assert_eq!(report.steps[2].instruction, "Step 3/3 : ENV X=1");
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Build {
+    pub(super) text: String,
+    pub(super) context: Context,
+    pub(super) args: BTreeMap<String, String>,
+    pub(super) target: Option<String>,
+    pub(super) executor: Option<Arc<dyn Executor>>,
+    pub(super) lookup: Option<Lookup>,
+    pub(super) clock: i64,
+}
+
+impl fmt::Debug for Build {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Build")
+            .field("args", &self.args)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a build made: the image and one report per step.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BuildReport {
+    /// The target stage's image (the last stage's without a target).
+    pub image: Image,
+    /// The steps, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// One step of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// As Docker prints it: `Step 2/5 : RUN make`.
+    pub instruction: String,
+    /// The layer the step made, if it made one.
+    pub layer: Option<DiffId>,
+    /// Whether a command ran (RUN).
+    pub ran: bool,
+}
+
+impl Build {
+    /// A build of `dockerfile`, with an empty context, no executor and only `scratch`.
+    pub fn new(dockerfile: impl Into<String>) -> Build {
+        Build {
+            text: dockerfile.into(),
+            context: Context::new(),
+            args: BTreeMap::new(),
+            target: None,
+            executor: None,
+            lookup: None,
+            clock: 0,
+        }
+    }
+
+    /// The build context.
+    pub fn context(mut self, context: Context) -> Build {
+        self.context = context;
+        self
+    }
+
+    /// A `--build-arg`: used only where an ARG declares `key`.
+    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Build {
+        self.args.insert(key.into(), value.into());
+        self
+    }
+
+    /// Stops after the stage named (or numbered) `stage`.
+    pub fn target(mut self, stage: impl Into<String>) -> Build {
+        self.target = Some(stage.into());
+        self
+    }
+
+    /// The executor RUN steps use (without one, RUN is an error).
+    pub fn executor(mut self, executor: impl Executor + 'static) -> Build {
+        self.executor = Some(Arc::new(executor));
+        self
+    }
+
+    /// The executor RUN steps use, shared with other builds.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use layercake::build::{Build, Executor, InProcess, RunStep};
+    /// use layercake::Container;
+    ///
+    /// let touch: Arc<dyn Executor> =
+    ///     Arc::new(InProcess::new(|c: &mut Container, _: &RunStep| c.write("ran", "")));
+    /// let image = Build::new("FROM scratch\nRUN x\n").shared_executor(touch.clone()).run()?.image;
+    /// assert!(image.tree()?.lookup("ran")?.is_some());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn shared_executor(mut self, executor: Arc<dyn Executor>) -> Build {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// How FROM names other than `scratch` and earlier stages resolve.
+    pub fn base_images(
+        mut self,
+        lookup: impl Fn(&str) -> Result<Image> + Send + Sync + 'static,
+    ) -> Build {
+        self.lookup = Some(Arc::new(lookup));
+        self
+    }
+
+    /// FROM names resolve in `store` (a snapshot of it: images added later are not seen).
+    ///
+    /// ```
+    /// use layercake::build::Build;
+    /// use layercake::{Image, Store};
+    ///
+    /// let mut store = Store::new();
+    /// store.add_with(&Image::builder().cmd(["sh"]).build()?, layercake::store::AddOptions::new().tag("base:1"))?;
+    /// let image = Build::new("FROM base:1\nENV A=1\n").store(&store).run()?.image;
+    /// assert_eq!(image.config().container_config().cmd, Some(vec!["sh".to_string()]));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn store(self, store: &Store) -> Build {
+        let store = store.clone();
+        self.base_images(move |name| store.image(name))
+    }
+
+    /// The time stamped on history rows, layers and files (default: the epoch).
+    pub fn clock(mut self, secs: i64) -> Build {
+        self.clock = secs;
+        self
+    }
+
+    /// Runs the build.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Dockerfile`](crate::Error::Dockerfile) for what the Dockerfile gets wrong (with its line), what the
+    /// executor or the base lookup returns, [`Error::Unsupported`](crate::Error::Unsupported) for ADD of a URL or a git
+    /// source, heredocs, and RUN without an executor.
+    pub fn run(&self) -> Result<BuildReport> {
+        super::stage::run(self)
+    }
+}
