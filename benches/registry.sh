@@ -31,7 +31,7 @@ log: {accesslog: {disabled: false}, level: error}
 YML
 docker-registry serve "$out/config.yml" >"$out/registry.log" 2>&1 &
 registry=$!
-trap 'kill $registry; wait $registry 2>/dev/null; rm -rf "$out"; true' EXIT
+trap 'kill $registry; wait $registry 2>/dev/null || true; rm -rf "$out"' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.1; done
 reg=127.0.0.1:$port
 
