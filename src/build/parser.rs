@@ -16,6 +16,7 @@ mod text;
 
 pub use instruction::{Args, Flag, Form, Heredoc, Instruction, Keyword};
 
+pub(super) use args::duration_nanos;
 use text::{trim_continuation, trim_newline, Logical};
 
 /// A parsed Dockerfile: its parser directives and its instructions, in order.

@@ -139,33 +139,9 @@ fn go_quote_list(list: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`, `1.5h`) in nanoseconds.
+/// A Go duration (`30s`, `1m30s`, `500ms`, `1.5h`) in nanoseconds, as the parser checked it.
 fn parse_duration(text: &str) -> Option<u64> {
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total.round() as u64)
+    super::parser::duration_nanos(text).and_then(|n| u64::try_from(n).ok())
 }
 
 /// Go's `time.Duration.String`: `0s`, `500ms`, `1m30s`, `1h0m0s`.

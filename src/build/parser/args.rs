@@ -587,5 +587,5 @@ pub(crate) fn duration_nanos(text: &str) -> Option<u128> {
         rest = &rest[unit_len..];
         total += number * scale;
     }
-    Some(total as u128)
+    Some(total.round() as u128)
 }
