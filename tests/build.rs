@@ -544,3 +544,22 @@ fn healthcheck_flags() {
         "/bin/sh -c #(nop)  HEALTHCHECK &{[\"CMD\" \"check\"] \"30s\" \"3s\" \"0s\" '\\x03'}"
     );
 }
+
+#[test]
+fn a_context_directory_gives_small_and_large_files_as_they_are() {
+    let dir = std::env::temp_dir().join(format!("layercake-build-large-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let large: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.join("data/large.bin"), &large).unwrap();
+    std::fs::write(dir.join("data/small.txt"), "small\n").unwrap();
+    let context = Context::from_dir(&dir).unwrap();
+    let image = Build::new("FROM scratch\nCOPY data /srv/\n")
+        .context(context)
+        .run()
+        .unwrap()
+        .image;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let tree = image.tree().unwrap();
+    assert_eq!(tree.read("srv/large.bin").unwrap(), large);
+    assert_eq!(tree.read("srv/small.txt").unwrap(), "small\n");
+}

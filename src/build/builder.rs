@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::executor::Executor;
+use crate::contents::{Contents, HostFile};
 use crate::digest::DiffId;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
@@ -20,6 +21,9 @@ use crate::image::Image;
 use crate::layer::Layer;
 use crate::store::Store;
 use crate::tree::Tree;
+
+/// Context files up to this size are read when the context is; larger ones when copied.
+const SMALL_FILE: u64 = 256 << 10;
 
 /// The files a build copies from: in memory, by path.
 ///
@@ -58,7 +62,9 @@ impl Context {
     /// # Security
     ///
     /// Reads every file below `root`, as the user running the program; symlinks are kept as
-    /// links, so nothing outside `root` is read through them.
+    /// links, so nothing outside `root` is read through them. Files up to 256 KiB are read
+    /// now; larger ones stay open and are read by offset when a step copies them (they are
+    /// not held in memory).
     ///
     /// # Errors
     ///
@@ -100,9 +106,14 @@ impl Context {
                 } else if meta.is_dir() {
                     stack.push((path.clone(), format!("{rel}/")));
                     Entry::dir().mode(mode)
-                } else if meta.is_file() {
+                } else if meta.is_file() && meta.len() <= SMALL_FILE {
                     let bytes = fs::read(&path).map_err(|e| io(e, &path))?;
                     Entry::file(Bytes::from(bytes)).mode(mode)
+                } else if meta.is_file() {
+                    // Read where it lies, by offset, when a step copies it.
+                    let file = HostFile::open(&path)?;
+                    let len = file.len()?;
+                    Entry::file(Contents::on_disk(file, 0, len)).mode(mode)
                 } else {
                     continue;
                 };
