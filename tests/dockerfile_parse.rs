@@ -904,23 +904,6 @@ mod cli {
             "layercake: dockerfile line 2, column 3: unknown instruction: NOPE\n"
         );
     }
-
-    #[test]
-    fn anything_but_print_is_not_implemented_yet() {
-        for args in [
-            &["build"][..],
-            &["build", "--print", "-t", "a:1"],
-            &["build", "--no-cache"],
-        ] {
-            let out = run(args, "FROM busybox\n");
-            assert_eq!(out.status.code(), Some(2), "{args:?}");
-            let stderr = String::from_utf8(out.stderr).unwrap();
-            assert!(
-                stderr.contains("build: only --print is implemented so far"),
-                "{stderr}"
-            );
-        }
-    }
 }
 
 #[test]

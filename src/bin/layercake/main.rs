@@ -489,11 +489,16 @@ enum Command {
     #[command(after_help = "Example:\n  layercake verify")]
     Verify,
 
-    /// Builds an image from a Dockerfile, without a daemon. So far only `--print` is
-    /// implemented: the parsed instructions as JSON, one object a line (`instruction`,
-    /// `flags`, `args` before variable expansion, `"json":true` for the exec form,
-    /// `heredocs`), for tools and tests.
-    #[command(after_help = "Example:\n  layercake build --print -f Dockerfile")]
+    /// Builds an image from a Dockerfile into the store, without a daemon: FROM resolves in
+    /// the store, each step is committed as Docker's classic builder commits it, RUN runs the
+    /// command with util-linux `unshare` in namespaces of its own (root needed), the network
+    /// off unless `--network host`. Not yet: a build cache (every step runs), `.dockerignore`
+    /// (refused). `--print` prints the parsed instructions as JSON instead, one object a line
+    /// (`instruction`, `flags`, `args` before variable expansion, `"json":true` for the exec
+    /// form, `heredocs`), for tools and tests.
+    #[command(
+        after_help = "Example:\n  layercake build -t app:1 .\n  layercake build --print -f Dockerfile"
+    )]
     Build(build::BuildArgs),
 
     /// Shows the store's disk use, like `docker system df`: images, layers, bytes stored,
@@ -515,13 +520,8 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Demo => demo::run(&mut out),
-        Command::Build(args) => {
-            if args.asks_for_a_build() {
-                eprintln!("layercake: build: only --print is implemented so far");
-                return ExitCode::from(2);
-            }
-            build::print(&mut out, &args)
-        }
+        Command::Build(args) if args.print => build::print(&mut out, &args),
+        Command::Build(args) => build::build(root, &mut out, &args),
         Command::Inspect {
             image,
             size: _,
