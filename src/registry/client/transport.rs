@@ -351,32 +351,20 @@ impl Client {
                 Err(e @ Error::Registry { status: None, .. }) if !last => {
                     failed = Some((scheme, e))
                 }
-                Err(e) => {
-                    return Err(match (failed, e) {
-                        (
-                            Some((first_scheme, Error::Registry { reason: first, .. })),
-                            Error::Registry {
-                                registry,
-                                repository,
-                                request,
-                                status,
-                                code,
-                                reason,
-                            },
-                        ) => Error::Registry {
-                            registry,
-                            repository,
-                            request,
-                            status,
-                            code,
-                            reason: format!(
-                                "over {}: {first}; over {}: {reason}",
-                                scheme_name(first_scheme),
-                                scheme_name(scheme)
-                            ),
-                        },
-                        (_, e) => e,
-                    })
+                Err(mut e) => {
+                    // Both schemes failed: the message says what each answered.
+                    if let (
+                        Some((first_scheme, Error::Registry { reason: first, .. })),
+                        Error::Registry { reason, .. },
+                    ) = (&failed, &mut e)
+                    {
+                        *reason = format!(
+                            "over {}: {first}; over {}: {reason}",
+                            scheme_name(first_scheme),
+                            scheme_name(scheme)
+                        );
+                    }
+                    return Err(e);
                 }
             }
         }
