@@ -59,3 +59,89 @@ fn build_refuses_a_dockerignore_it_would_not_honour() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rebuild_uses_the_cache_and_prints_as_docker() {
+    let dir = TempDir::new("cli-build-cache");
+    let context = dir.join("context");
+    std::fs::create_dir_all(context.join("bin")).unwrap();
+    std::fs::copy(tool("busybox"), context.join("bin/busybox")).unwrap();
+    std::fs::write(context.join("note.txt"), "one\n").unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nCOPY bin/ /bin/\nRUN [\"/bin/busybox\", \"echo\", \"said hello\"]\n\
+         COPY note.txt /\nRUN [\"/bin/busybox\", \"cp\", \"/note.txt\", \"/copy.txt\"]\n",
+    )
+    .unwrap();
+    let store = dir.arg("store");
+    let build = |extra: &[&str]| {
+        cmd(env!("CARGO_BIN_EXE_layercake"))
+            .args(["--root", &store, "build", "-t", "app:1"])
+            .args(extra)
+            .arg(&context)
+            .run_text()
+    };
+    let first = build(&[]);
+    // The command's output comes between its Running and Removing lines.
+    let lines: Vec<&str> = first.lines().collect();
+    let running = lines
+        .iter()
+        .position(|l| l.starts_with(" ---> Running in "))
+        .unwrap_or_else(|| panic!("no Running line in:\n{first}"));
+    let name = lines[running].trim_start_matches(" ---> Running in ");
+    assert_eq!(name.len(), 12, "{first}");
+    assert_eq!(lines[running + 1], "said hello", "{first}");
+    assert_eq!(
+        lines[running + 2],
+        format!("Removing intermediate container {name}"),
+        "{first}"
+    );
+    assert!(!first.contains("Using cache"), "{first}");
+
+    let again = build(&[]);
+    assert_eq!(again.matches(" ---> Using cache").count(), 4, "{again}");
+    assert!(!again.contains("Running in"), "{again}");
+    let id = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("Successfully built ").map(str::to_owned))
+            .unwrap()
+    };
+    assert_eq!(id(&again), id(&first));
+
+    // One changed file: the steps from its COPY on run again.
+    std::fs::write(context.join("note.txt"), "two\n").unwrap();
+    let changed = build(&[]);
+    assert_eq!(changed.matches(" ---> Using cache").count(), 2, "{changed}");
+    assert_eq!(changed.matches(" ---> Running in ").count(), 1, "{changed}");
+    let copy = cmd(env!("CARGO_BIN_EXE_layercake"))
+        .args(["--root", &store, "cat", "app:1", "/copy.txt"])
+        .run_text();
+    assert_eq!(copy, "two\n");
+
+    let fresh = build(&["--no-cache"]);
+    assert!(!fresh.contains("Using cache"), "{fresh}");
+    assert_eq!(fresh.matches(" ---> Running in ").count(), 2, "{fresh}");
+
+    // The steps' images are kept, and hidden from `images` as Docker hides them; the image
+    // that had the tag before is listed as `<none>`, as Docker lists it.
+    let images = |extra: &[&str]| {
+        cmd(env!("CARGO_BIN_EXE_layercake"))
+            .args(["--root", &store, "images", "-q"])
+            .args(extra)
+            .run_text()
+    };
+    let steps: Vec<&str> = fresh
+        .lines()
+        .filter_map(|l| l.strip_prefix(" ---> "))
+        .filter(|l| !l.starts_with("Running in"))
+        .collect();
+    let (last, below) = steps.split_last().unwrap();
+    assert_eq!(*last, id(&fresh));
+    let (shown, all) = (images(&[]), images(&["-a"]));
+    assert!(shown.lines().any(|l| l == *last), "{shown}");
+    assert!(shown.lines().any(|l| l == id(&first)), "{shown}");
+    for step in &below[1..] {
+        assert!(!shown.lines().any(|l| l == *step), "{step} in {shown}");
+        assert!(all.lines().any(|l| l == *step), "{step} not in {all}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The build's face: [`Build`] (a `docker build` as a value), its in-memory [`Context`],
-//! and what a build returns ([`BuildReport`], one [`StepReport`] a step). The steps
-//! themselves run in `stage.rs`.
+//! what a build tells as it goes ([`BuildEvent`]) and what it returns ([`BuildReport`], one
+//! [`StepReport`] a step). The steps themselves run in `stage.rs`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,12 +9,13 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::executor::Executor;
 use crate::contents::{Contents, HostFile};
-use crate::digest::DiffId;
+use crate::digest::{DiffId, ImageId};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -137,6 +138,8 @@ impl Context {
 }
 
 pub(super) type Lookup = Arc<dyn Fn(&str) -> Result<Image> + Send + Sync>;
+pub(super) type Fetch = Arc<dyn Fn(&str, &mut Store) -> Result<Image> + Send + Sync>;
+pub(super) type Listener = Arc<dyn Fn(&BuildEvent<'_>) + Send + Sync>;
 
 /// A `docker build` without a daemon: a Dockerfile, a context, build args, a target stage, an
 /// executor for RUN and how FROM names resolve.
@@ -159,6 +162,9 @@ pub struct Build {
     pub(super) target: Option<String>,
     pub(super) executor: Option<Arc<dyn Executor>>,
     pub(super) lookup: Option<Lookup>,
+    pub(super) fetch: Option<Fetch>,
+    pub(super) listener: Option<Listener>,
+    pub(super) no_cache: bool,
     pub(super) clock: i64,
 }
 
@@ -167,6 +173,7 @@ impl fmt::Debug for Build {
         f.debug_struct("Build")
             .field("args", &self.args)
             .field("target", &self.target)
+            .field("no_cache", &self.no_cache)
             .finish_non_exhaustive()
     }
 }
@@ -187,10 +194,60 @@ pub struct BuildReport {
 pub struct StepReport {
     /// As Docker prints it: `Step 2/5 : RUN make`.
     pub instruction: String,
+    /// The image after the step (FROM: the base); `None` for an ARG before the first FROM.
+    pub image: Option<ImageId>,
     /// The layer the step made, if it made one.
     pub layer: Option<DiffId>,
-    /// Whether a command ran (RUN).
+    /// Whether a command ran (RUN, not found in the cache).
     pub ran: bool,
+    /// Whether the step's image came from the build cache ([`Build::run_in`]).
+    pub cached: bool,
+    /// How long the step took.
+    pub time: Duration,
+}
+
+/// What a build tells as it goes, in the order Docker's classic builder prints it: for each
+/// step `Step`, then `Cached` or (for a RUN) `Running`, then `Done`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use layercake::build::{Build, BuildEvent};
+///
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let log = lines.clone();
+/// Build::new("FROM scratch\nENV A=1\n")
+///     .on_event(move |event: &BuildEvent<'_>| match event {
+///         BuildEvent::Step { instruction, .. } => log.lock().unwrap().push(instruction.to_string()),
+///         _ => {}
+///     })
+///     .run()?;
+/// assert_eq!(*lines.lock().unwrap(), ["Step 1/2 : FROM scratch", "Step 2/2 : ENV A=1"]);
+/// # Ok::<(), layercake::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildEvent<'a> {
+    /// A step starts (`Step 2/5 : RUN make`).
+    Step {
+        /// Counted from 1 over the whole Dockerfile.
+        number: usize,
+        /// The Dockerfile's instructions.
+        total: usize,
+        /// As Docker prints it: `Step 2/5 : RUN make`.
+        instruction: &'a str,
+    },
+    /// The step's image is the build cache's (` ---> Using cache`).
+    Cached,
+    /// A RUN command is about to run (` ---> Running in 3f2a…`): `container` names this run
+    /// (12 hex digits, unique to it), as Docker names the container it runs in.
+    Running {
+        /// The run's name.
+        container: &'a str,
+        /// The command.
+        argv: &'a [String],
+    },
+    /// The step is done (` ---> 1a2b3c4d5e6f`).
+    Done(&'a StepReport),
 }
 
 impl Build {
@@ -203,6 +260,9 @@ impl Build {
             target: None,
             executor: None,
             lookup: None,
+            fetch: None,
+            listener: None,
+            no_cache: false,
             clock: 0,
         }
     }
@@ -275,6 +335,45 @@ impl Build {
         self.base_images(move |name| store.image(name))
     }
 
+    /// For [`Build::run_in`]: how a FROM name the store does not have is brought into it
+    /// (a pull, for instance); without this, such a name is
+    /// [`Error::ImageNotFound`](crate::Error::ImageNotFound).
+    ///
+    /// ```
+    /// use layercake::build::Build;
+    /// use layercake::{Image, Store};
+    ///
+    /// let mut store = Store::new();
+    /// let build = Build::new("FROM base\nENV A=1\n").fetch_missing(|name: &str, store: &mut Store| {
+    ///     let image = Image::builder().cmd(["sh"]).build()?;
+    ///     store.add_with(&image, layercake::store::AddOptions::new().tag(name))?;
+    ///     Ok(image)
+    /// });
+    /// build.run_in(&mut store)?;
+    /// assert!(store.image("base").is_ok(), "fetched into the store");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn fetch_missing(
+        mut self,
+        fetch: impl Fn(&str, &mut Store) -> Result<Image> + Send + Sync + 'static,
+    ) -> Build {
+        self.fetch = Some(Arc::new(fetch));
+        self
+    }
+
+    /// For [`Build::run_in`]: every step runs, none is taken from the build cache (as
+    /// `docker build --no-cache`); what the steps make is still stored for later builds.
+    pub fn no_cache(mut self) -> Build {
+        self.no_cache = true;
+        self
+    }
+
+    /// Calls `listener` as the build goes (see [`BuildEvent`]), on the thread that runs it.
+    pub fn on_event(mut self, listener: impl Fn(&BuildEvent<'_>) + Send + Sync + 'static) -> Build {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
     /// The time stamped on history rows, layers and files (default: the epoch).
     pub fn clock(mut self, secs: i64) -> Build {
         self.clock = secs;
@@ -289,6 +388,38 @@ impl Build {
     /// executor or the base lookup returns, [`Error::Unsupported`](crate::Error::Unsupported) for ADD of a URL or a git
     /// source, heredocs, and RUN without an executor.
     pub fn run(&self) -> Result<BuildReport> {
-        super::stage::run(self)
+        super::stage::run(self, None)
+    }
+
+    /// Runs the build in `store`, with its build cache, as `docker build` runs in the
+    /// daemon's image store: FROM names resolve in the store (then through
+    /// [`Build::base_images`] or [`Build::fetch_missing`]); each step's image is stored
+    /// (untagged, as Docker's intermediate images), recorded under the step's cache key, and
+    /// reused by a later step with the same key: the same parent image, the same instruction
+    /// after expansion and the same config after it, and for COPY and ADD the same sources
+    /// (the classic builder's hash of their contents and metadata, in the history row) and
+    /// flags. A rebuild with nothing changed runs no command and writes nothing.
+    /// [`Build::no_cache`] turns the reuse off. The image is returned as stored; tag it with
+    /// [`Store::tag`]. [`Store::prune`] deletes the cache (every untagged image).
+    ///
+    /// # Errors
+    ///
+    /// As [`Build::run`], and the store's errors.
+    ///
+    /// ```
+    /// use layercake::build::{Build, Context};
+    /// use layercake::Store;
+    ///
+    /// let mut store = Store::new();
+    /// let build = Build::new("FROM scratch\nCOPY a /a\nENV X=1\n").context(Context::new().file("a", "1"));
+    /// let first = build.run_in(&mut store)?;
+    /// assert!(first.steps.iter().all(|s| !s.cached));
+    /// let again = build.run_in(&mut store)?;
+    /// assert!(again.steps[1..].iter().all(|s| s.cached));
+    /// assert_eq!(again.image.id(), first.image.id());
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn run_in(&self, store: &mut Store) -> Result<BuildReport> {
+        super::stage::run(self, Some(store))
     }
 }

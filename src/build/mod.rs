@@ -41,7 +41,7 @@ mod scan;
 mod stage;
 mod words;
 
-pub use builder::{Build, BuildReport, Context, StepReport};
+pub use builder::{Build, BuildEvent, BuildReport, Context, StepReport};
 pub use executor::{Executor, InProcess, Network, RunStep};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
 pub use process::ProcessExecutor;

@@ -3,26 +3,27 @@
 //! (`/bin/sh -c #(nop)  ENV A=b`, `|1 V=1 /bin/sh -c make`). COPY and ADD: `stage/copy.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod copy;
 
-use super::builder::{Build, BuildReport, StepReport};
+use super::builder::{Build, BuildEvent, BuildReport, StepReport};
 use super::executor::RunStep;
 use super::parser::{Args, Dockerfile, Form, Instruction, Keyword};
 use super::words::{Lexer, WordError};
 use crate::commit::Commit;
 use crate::config::{ContainerConfig, History};
 use crate::container::{CommitOptions, Container};
-use crate::digest::DiffId;
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::Layer;
+use crate::store::{AddOptions, Store};
 use crate::tree::Tree;
 
-/// Runs `build` ([`Build::run`]).
-pub(super) fn run(build: &Build) -> Result<BuildReport> {
+/// Runs `build` ([`Build::run`]; in `store`, with its cache: [`Build::run_in`]).
+pub(super) fn run(build: &Build, store: Option<&mut Store>) -> Result<BuildReport> {
     let dockerfile = Dockerfile::parse(&build.text)?;
     let lexer = Lexer::new(dockerfile.escape());
     let context = build.context.tree()?;
@@ -35,6 +36,7 @@ pub(super) fn run(build: &Build) -> Result<BuildReport> {
         stages: Vec::new(),
         steps: Vec::new(),
         global: BTreeMap::new(),
+        store,
     };
     let mut current: Option<Stage> = None;
     for (n, ins) in all.iter().enumerate() {
@@ -47,20 +49,31 @@ pub(super) fn run(build: &Build) -> Result<BuildReport> {
             }
         }
         let instruction = format!("Step {}/{} : {}", n + 1, total, ins.original());
+        run.emit(&BuildEvent::Step {
+            number: n + 1,
+            total,
+            instruction: &instruction,
+        });
+        let started = Instant::now();
         run.steps.push(StepReport {
             instruction,
+            image: None,
             layer: None,
             ran: false,
+            cached: false,
+            time: Duration::ZERO,
         });
-        if ins.keyword() == Keyword::From {
-            current = Some(run.from(ins)?);
-            continue;
-        }
         match current.as_mut() {
+            _ if ins.keyword() == Keyword::From => current = Some(run.from(ins)?),
             None if ins.keyword() == Keyword::Arg => run.global_arg(ins)?,
             None => return Err(error(ins, "no FROM before this instruction")),
             Some(stage) => run.step(stage, ins)?,
         }
+        let image = current.as_ref().map(|s| s.image.id());
+        let last = run.last();
+        last.time = started.elapsed();
+        last.image = image;
+        run.emit(&BuildEvent::Done(&run.steps[run.steps.len() - 1]));
     }
     let Some(stage) = current else {
         return Err(Error::Dockerfile {
@@ -99,6 +112,8 @@ struct Run<'a> {
     stages: Vec<Stage>,
     steps: Vec<StepReport>,
     global: BTreeMap<String, Option<String>>,
+    /// Where FROM names resolve first, each step's image is kept, and the cache is read.
+    store: Option<&'a mut Store>,
 }
 
 fn error(ins: &Instruction, reason: impl Into<String>) -> Error {
@@ -238,35 +253,41 @@ impl Stage {
         format!("{} #(nop)  {comment}", self.shell().join(" "))
     }
 
-    fn config_step(&mut self, clock: i64, comment: &str) -> Result<()> {
-        self.image = Image::builder()
+    /// A step on this stage's image that changes the config alone.
+    fn empty_step(&self, clock: i64, created_by: String) -> Result<Image> {
+        Image::builder()
             .base(&self.image)
             .commit(self.commit().created(clock))
-            .empty_step(History::new(self.nop(comment)))
-            .build()?;
-        Ok(())
+            .empty_step(History::new(created_by))
+            .build()
     }
 
     /// Commits what changed in `container` (an empty step if nothing did).
     fn commit_container(
-        &mut self,
+        &self,
         clock: i64,
         container: &Container,
         created_by: String,
-    ) -> Result<Option<DiffId>> {
+    ) -> Result<Image> {
         if container.diff()?.is_empty() {
-            self.image = Image::builder()
-                .base(&self.image)
-                .commit(self.commit().created(clock))
-                .empty_step(History::new(created_by))
-                .build()?;
-            return Ok(None);
+            return self.empty_step(clock, created_by);
         }
         let options = CommitOptions::new()
             .created_by(created_by)
             .commit(self.commit().created(clock));
-        self.image = container.commit(&options)?;
-        Ok(self.image.layers().last().map(Layer::diff_id))
+        container.commit(&options)
+    }
+
+    /// The build cache's key for `step` on this stage: the parent image, the step (its
+    /// history row after expansion, and what else decides its result) and the config after.
+    fn cache_key(&self, step: &str) -> Digest {
+        let key = serde_json::json!({
+            "parent": self.image.id().to_string(),
+            "step": step,
+            "config": self.config,
+            "author": self.author,
+        });
+        Digest::sha256(key.to_string())
     }
 }
 
@@ -275,6 +296,79 @@ impl Run<'_> {
         match &self.build.target {
             None => false,
             Some(t) => stage.name.as_deref() == Some(t.as_str()) || stage.index.to_string() == *t,
+        }
+    }
+
+    fn emit(&self, event: &BuildEvent<'_>) {
+        if let Some(listener) = &self.build.listener {
+            listener(event);
+        }
+    }
+
+    /// A step that changes the config alone: `#(nop)  {comment}`.
+    fn config_step(&mut self, stage: &mut Stage, comment: &str) -> Result<()> {
+        let created_by = stage.nop(comment);
+        let clock = self.build.clock;
+        self.settle(stage, &created_by.clone(), move |_, stage| {
+            stage.empty_step(clock, created_by)
+        })
+    }
+
+    /// Ends a step: the image the build cache has for `step` on this stage (see
+    /// [`Stage::cache_key`]), else the one `make` makes, kept in the store under the key.
+    fn settle(
+        &mut self,
+        stage: &mut Stage,
+        step: &str,
+        make: impl FnOnce(&mut Self, &Stage) -> Result<Image>,
+    ) -> Result<()> {
+        let key = stage.cache_key(step);
+        let below = stage.image.diff_ids().len();
+        let cached = match self.store.as_deref() {
+            Some(store) if !self.build.no_cache => store.build_step(&key),
+            _ => None,
+        };
+        let image = match cached {
+            Some(image) => {
+                self.emit(&BuildEvent::Cached);
+                self.last().cached = true;
+                image
+            }
+            None => {
+                let image = make(self, stage)?;
+                match self.store.as_deref_mut() {
+                    Some(store) => {
+                        store
+                            .add_with(&image, AddOptions::new().build_step(key))?
+                            .image
+                    }
+                    None => image,
+                }
+            }
+        };
+        let diff_ids = image.diff_ids();
+        self.last().layer = diff_ids.get(below).copied();
+        stage.image = image;
+        Ok(())
+    }
+
+    /// An image FROM (or `COPY --from`) names that is not a stage: the store's, then
+    /// [`Build::fetch_missing`]'s, then [`Build::base_images`]'.
+    fn base(&mut self, name: &str) -> Result<Image> {
+        if let Some(store) = self.store.as_deref_mut() {
+            match store.image(name) {
+                Err(Error::ImageNotFound { .. }) => {}
+                found => return found,
+            }
+            if let Some(fetch) = &self.build.fetch {
+                return fetch(name, store);
+            }
+        }
+        match &self.build.lookup {
+            Some(lookup) => lookup(name),
+            None => Err(Error::ImageNotFound {
+                reference: name.to_owned(),
+            }),
         }
     }
 
@@ -361,10 +455,8 @@ impl Run<'_> {
             image.build()?
         } else if let Some(s) = self.find_stage(&name) {
             s.image.clone()
-        } else if let Some(lookup) = &self.build.lookup {
-            lookup(&name)?
         } else {
-            return Err(error(ins, format!("cannot resolve base image `{name}`")));
+            self.base(&name)?
         };
         let mut config = image.config().container_config().clone();
         let triggers = match config.extra.remove("OnBuild") {
@@ -428,7 +520,7 @@ impl Run<'_> {
                         None => stage.config.env.push(entry),
                     }
                 }
-                stage.config_step(clock, &comment)
+                self.config_step(stage, &comment)
             }
             Keyword::Label => {
                 let Args::Pairs(pairs) = ins.args() else {
@@ -441,7 +533,7 @@ impl Run<'_> {
                     comment.push_str(&format!(" {k}={v}"));
                     stage.config.labels.insert(k, v);
                 }
-                stage.config_step(clock, &comment)
+                self.config_step(stage, &comment)
             }
             Keyword::Arg => {
                 let mut comment = String::from("ARG");
@@ -456,7 +548,7 @@ impl Run<'_> {
                     let value = self.arg_value(&name, default);
                     stage.args.insert(name, value);
                 }
-                stage.config_step(clock, &comment)
+                self.config_step(stage, &comment)
             }
             Keyword::Cmd | Keyword::Entrypoint => {
                 let cmd = match ins.form() {
@@ -477,7 +569,7 @@ impl Run<'_> {
                         stage.config.cmd = None;
                     }
                 }
-                stage.config_step(clock, &comment)
+                self.config_step(stage, &comment)
             }
             Keyword::Expose => {
                 let mut ports = Vec::new();
@@ -497,22 +589,22 @@ impl Run<'_> {
                         ports.push(p);
                     }
                 }
-                stage.config_step(clock, &format!("EXPOSE {}", ports.join(" ")))
+                self.config_step(stage, &format!("EXPOSE {}", ports.join(" ")))
             }
             Keyword::User => {
                 let user = expand(&list.join(" "))?;
                 stage.config.user = Some(user.clone());
-                stage.config_step(clock, &format!("USER {user}"))
+                self.config_step(stage, &format!("USER {user}"))
             }
             Keyword::StopSignal => {
                 let sig = expand(&list.join(" "))?;
                 stage.config.stop_signal = Some(sig.clone());
-                stage.config_step(clock, &format!("STOPSIGNAL {sig}"))
+                self.config_step(stage, &format!("STOPSIGNAL {sig}"))
             }
             Keyword::Maintainer => {
                 let who = list.join(" ");
                 stage.author = Some(who.clone());
-                stage.config_step(clock, &format!("MAINTAINER {who}"))
+                self.config_step(stage, &format!("MAINTAINER {who}"))
             }
             Keyword::Volume => {
                 let mut vols = Vec::new();
@@ -529,14 +621,14 @@ impl Run<'_> {
                         vols.push(v);
                     }
                 }
-                stage.config_step(clock, &format!("VOLUME [{}]", vols.join(" ")))
+                self.config_step(stage, &format!("VOLUME [{}]", vols.join(" ")))
             }
             Keyword::Shell => {
                 stage.config.extra.insert(
                     "Shell".into(),
                     Value::Array(list.iter().cloned().map(Value::String).collect()),
                 );
-                stage.config_step(clock, &format!("SHELL [{}]", list.join(" ")))
+                self.config_step(stage, &format!("SHELL [{}]", list.join(" ")))
             }
             Keyword::Onbuild => {
                 let Args::Trigger(trigger) = ins.args() else {
@@ -552,7 +644,7 @@ impl Run<'_> {
                     .config
                     .extra
                     .insert("OnBuild".into(), Value::Array(all));
-                stage.config_step(clock, &format!("ONBUILD {original}"))
+                self.config_step(stage, &format!("ONBUILD {original}"))
             }
             Keyword::Healthcheck => self.healthcheck(stage, ins, &list),
             Keyword::Workdir => {
@@ -568,13 +660,13 @@ impl Run<'_> {
                     clean(&format!("{base}/{dir}"))
                 };
                 stage.config.working_dir = Some(dir.clone());
-                let mut container = Container::new(&stage.image)?;
-                container.set_clock(clock);
-                container.create_dir_all(dir.as_str())?;
                 let created_by = format!("{} #(nop) WORKDIR {dir}", stage.shell().join(" "));
-                let layer = stage.commit_container(clock, &container, created_by)?;
-                self.last().layer = layer;
-                Ok(())
+                self.settle(stage, &created_by.clone(), move |_, stage| {
+                    let mut container = Container::new(&stage.image)?;
+                    container.set_clock(clock);
+                    container.create_dir_all(dir.as_str())?;
+                    stage.commit_container(clock, &container, created_by)
+                })
             }
             Keyword::Run => self.run_step(stage, ins, list),
             Keyword::Copy | Keyword::Add => self.copy(stage, ins, &vars),
@@ -642,7 +734,7 @@ impl Run<'_> {
             go_duration(timeout),
             go_duration(start),
         );
-        stage.config_step(self.build.clock, &comment)
+        self.config_step(stage, &comment)
     }
 
     fn run_step(&mut self, stage: &mut Stage, ins: &Instruction, list: Vec<String>) -> Result<()> {
@@ -674,15 +766,30 @@ impl Run<'_> {
         step.env = stage.config.env.iter().cloned().chain(args).collect();
         step.user = stage.config.user.clone().unwrap_or_default();
         step.workdir = stage.config.working_dir.clone().unwrap_or_default();
-        let mut container = Container::new(&stage.image)?;
-        container.set_clock(self.build.clock);
-        executor.run(&mut container, &step)?;
-        let layer = stage.commit_container(self.build.clock, &container, created_by)?;
-        let last = self.last();
-        last.layer = layer;
-        last.ran = true;
-        Ok(())
+        let clock = self.build.clock;
+        self.settle(stage, &created_by.clone(), move |run, stage| {
+            let container_name = run_name(stage, &created_by);
+            run.emit(&BuildEvent::Running {
+                container: &container_name,
+                argv: &step.argv,
+            });
+            let mut container = Container::new(&stage.image)?;
+            container.set_clock(clock);
+            executor.run(&mut container, &step)?;
+            run.last().ran = true;
+            stage.commit_container(clock, &container, created_by)
+        })
     }
+}
+
+/// A name for one run of a RUN step, as Docker names the container it runs in: 12 hex
+/// digits, from the parent image, the command and the time.
+fn run_name(stage: &Stage, created_by: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{}\n{created_by}\n{now}", stage.image.id());
+    Digest::sha256(seed).to_hex().to_string()[..12].to_owned()
 }
 
 #[cfg(test)]

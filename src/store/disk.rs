@@ -50,6 +50,11 @@ pub(super) const PULLED: &str = "dev.layercake.pulled";
 /// top each time.
 pub(super) const COMPAT: &str = "dev.layercake.compat";
 
+/// The annotation of an image's `index.json` entries that names the build steps it is the
+/// result of: their cache keys (digests), comma-separated (see `crate::build`). The image is
+/// reused for a step with one of these keys.
+pub(super) const BUILD_STEPS: &str = "dev.layercake.build-steps";
+
 /// A store's directory, and what its index said when last read.
 #[derive(Debug, Clone)]
 pub(super) struct Disk {
@@ -67,6 +72,8 @@ pub(super) struct Snapshot {
     pub(super) manifests: BTreeMap<ImageId, Descriptor>,
     /// Each tag's entry.
     pub(super) tops: BTreeMap<Reference, Top>,
+    /// Build steps by cache key: the image each made.
+    pub(super) build_steps: BTreeMap<Digest, ImageId>,
     pub(super) foreign: Vec<Descriptor>,
 }
 
@@ -221,6 +228,7 @@ impl Disk {
             images: Vec::new(),
             manifests: BTreeMap::new(),
             tops: BTreeMap::new(),
+            build_steps: BTreeMap::new(),
             foreign: Vec::new(),
         };
         // Images read, by manifest digest and by id.
@@ -266,6 +274,12 @@ impl Disk {
                         Some(at)
                     }
                 });
+            if let (Some(at), Some(keys)) = (at, desc.annotations.get(BUILD_STEPS)) {
+                let id = snapshot.images[at].image.id();
+                for key in keys.split(',').filter_map(|k| k.parse::<Digest>().ok()) {
+                    snapshot.build_steps.insert(key, id);
+                }
+            }
             match (at, tag) {
                 (Some(at), Some(tag)) => {
                     snapshot.images[at].tags.push(tag.clone());
@@ -749,7 +763,7 @@ pub(super) fn compat_entry(compat: &Descriptor, tag: &Reference, top: Digest) ->
 /// An entry without the annotations the store gives it (names, pulled mark).
 pub(super) fn plain(desc: &Descriptor) -> Descriptor {
     let mut plain = desc.clone();
-    for key in [REF_NAME, IMAGE_NAME, PULLED, COMPAT] {
+    for key in [REF_NAME, IMAGE_NAME, PULLED, COMPAT, BUILD_STEPS] {
         plain.annotations.remove(key);
     }
     plain

@@ -170,6 +170,7 @@ impl std::fmt::Display for Usage {
 pub struct AddOptions<'a> {
     tags: Vec<String>,
     progress: Option<Box<Listener<'a>>>,
+    build_step: Option<Digest>,
 }
 
 /// Who hears about an add's progress.
@@ -246,6 +247,12 @@ impl<'a> AddOptions<'a> {
     /// ```
     pub fn progress(mut self, progress: impl FnMut(&Progress) + Send + 'a) -> AddOptions<'a> {
         self.progress = Some(Box::new(progress));
+        self
+    }
+
+    /// Records the image as the result of the build step with cache key `key`.
+    pub(crate) fn build_step(mut self, key: Digest) -> AddOptions<'a> {
+        self.build_step = Some(key);
         self
     }
 
@@ -446,6 +453,9 @@ pub struct Store {
     /// What each tag names, when that is not simply its image's manifest: a manifest or an
     /// index as pulled, kept exactly.
     tops: BTreeMap<Reference, tops::Top>,
+    /// Build steps by cache key: the image each made (`crate::build` reuses them). On disk,
+    /// the keys are an annotation of the image's `index.json` entries.
+    build_steps: BTreeMap<Digest, ImageId>,
     /// In memory: blobs taken in from outside (manifests, indexes, configs, layer blobs),
     /// by digest. On disk they are files.
     blobs: BTreeMap<Digest, Contents>,
@@ -535,6 +545,7 @@ impl Store {
         }
         self.manifests = snapshot.manifests;
         self.tops = snapshot.tops;
+        self.build_steps = snapshot.build_steps;
         self.disk = Some(disk.with_foreign(snapshot.foreign));
         Ok(())
     }
@@ -550,6 +561,7 @@ impl Store {
         });
         let images = &self.images;
         self.manifests.retain(|id, _| images.contains_key(id));
+        self.build_steps.retain(|_, id| images.contains_key(id));
         if let Some(disk) = &self.disk {
             disk.write_index(self.index_entries())?;
         }
@@ -563,11 +575,21 @@ impl Store {
         for (tag, id) in &self.tags {
             tags.entry(*id).or_default().push(tag);
         }
+        let mut steps: BTreeMap<ImageId, Vec<String>> = BTreeMap::new();
+        for (key, id) in &self.build_steps {
+            steps.entry(*id).or_default().push(key.to_string());
+        }
         let mut entries = Vec::new();
         for id in self.images.keys() {
             let Some(own) = self.manifests.get(id) else {
                 continue;
             };
+            let mut own = own.clone();
+            if let Some(keys) = steps.get(id) {
+                own.annotations
+                    .insert(disk::BUILD_STEPS.to_owned(), keys.join(","));
+            }
+            let own = &own;
             let tags = tags.remove(id).unwrap_or_default();
             if tags.is_empty() {
                 entries.push(own.clone());
@@ -664,6 +686,9 @@ impl Store {
             for tag in tags {
                 self.tags.insert(tag, report.image.id());
             }
+            if let Some(key) = options.build_step {
+                self.build_steps.insert(key, report.image.id());
+            }
             self.write_index()?;
             return Ok(report);
         };
@@ -716,6 +741,9 @@ impl Store {
             self.tags.insert(tag, image.id());
         }
         self.manifests.entry(image.id()).or_insert(manifest);
+        if let Some(key) = options.build_step {
+            self.build_steps.insert(key, image.id());
+        }
         self.write_index()?;
         Ok(AddReport {
             image,
@@ -946,6 +974,69 @@ impl Store {
                 reference: tag.to_owned(),
             })
         })
+    }
+    /// The image a build stored for the step with cache key `key`, if the store still has
+    /// it (see `crate::build`).
+    pub(crate) fn build_step(&self, key: &Digest) -> Option<Image> {
+        self.build_steps
+            .get(key)
+            .and_then(|id| self.images.get(id))
+            .cloned()
+    }
+
+    /// The intermediate images: untagged, and the base of another image here (their history
+    /// and layers the start of the other's), as the images a build keeps for its steps.
+    /// `docker images` hides such images without `-a`; [`Store::prune`] deletes them, and
+    /// with them the build cache.
+    ///
+    /// ```
+    /// use layercake::build::Build;
+    /// use layercake::Store;
+    ///
+    /// let mut store = Store::new();
+    /// let report = Build::new("FROM scratch\nENV A=1\nENV B=2\n").run_in(&mut store)?;
+    /// let step_two = report.steps[1].image.expect("a step image");
+    /// let intermediates = store.intermediates();
+    /// assert!(intermediates.contains(&step_two));
+    /// assert!(!intermediates.contains(&report.image.id()), "nothing is built on it");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn intermediates(&self) -> BTreeSet<ImageId> {
+        // Each image's history, row by row with its layer, hashed as a chain: an image is
+        // below another when its whole chain is a proper start of the other's.
+        let chain = |image: &Image| -> Vec<Digest> {
+            let mut diff_ids = image.diff_ids().into_iter();
+            let mut link = Digest::sha256([]);
+            let mut links = Vec::new();
+            for row in &image.config().file().history {
+                let mut bytes = link.to_string().into_bytes();
+                bytes.extend(serde_json::to_vec(row).unwrap_or_default());
+                if !row.empty_layer {
+                    let layer = diff_ids.next().map(|d| d.to_string()).unwrap_or_default();
+                    bytes.extend(layer.into_bytes());
+                }
+                link = Digest::sha256(bytes);
+                links.push(link);
+            }
+            links
+        };
+        let tagged: BTreeSet<ImageId> = self.tags.values().copied().collect();
+        let mut below: BTreeSet<Digest> = BTreeSet::new();
+        let mut candidates: Vec<(ImageId, Digest)> = Vec::new();
+        for image in self.images.values() {
+            let links = chain(image);
+            if let Some((last, proper)) = links.split_last() {
+                below.extend(proper.iter().copied());
+                if !tagged.contains(&image.id()) {
+                    candidates.push((image.id(), *last));
+                }
+            }
+        }
+        candidates
+            .into_iter()
+            .filter(|(_, last)| below.contains(last))
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The tags pointing at an image, sorted, in familiar form (`busybox:latest`).

@@ -5,11 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use layercake::build::{Build, Context, Dockerfile, Network, ProcessExecutor};
-use layercake::store::AddOptions;
+use layercake::build::{Build, BuildEvent, Context, Dockerfile, Network, ProcessExecutor};
+use layercake::Store;
 
 use crate::root::Root;
 use crate::source::Result;
+use crate::stored::short;
 
 /// What `layercake build` is given.
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,8 @@ pub struct BuildArgs {
     /// The stage to build (default: the last).
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
-    /// Do not use the build cache (there is none yet: every step runs).
+    /// Do not use the build cache: every step runs (what they make is still kept for later
+    /// builds).
     #[arg(long)]
     pub no_cache: bool,
     /// The RUN executor: `process` (the command, run with util-linux `unshare` in namespaces
@@ -65,9 +67,11 @@ fn read_dockerfile(file: &Path) -> Result<String> {
         .map_err(|_| format!("{}: the Dockerfile is not UTF-8", file.display()))?)
 }
 
-/// Builds the Dockerfile on the context directory into the store, printing each step as
-/// Docker's classic builder names them, the commands' output on standard error as they end,
-/// then `Successfully built ID` and `Successfully tagged NAME:TAG`.
+/// Builds the Dockerfile on the context directory into the store, with the store's build
+/// cache, printing as Docker's classic builder does while it goes: `Step N/M : …`,
+/// ` ---> Using cache` or ` ---> Running in …` with the command's output, ` ---> ID` for each
+/// step's image, then `Successfully built ID` and `Successfully tagged NAME:TAG`. A FROM
+/// image the store does not have is pulled into it.
 pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> {
     let context_dir = args
         .context
@@ -81,11 +85,31 @@ pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> 
         .into());
     }
     let text = read_dockerfile(&args.dockerfile())?;
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| Ok(layercake::Reference::parse(t)?))
+        .collect::<Result<Vec<_>>>()?;
     let mut store = root.open()?;
     let mut build = Build::new(text)
         .context(Context::from_dir(&context_dir)?)
-        .store(&store)
-        .clock(now());
+        .clock(now())
+        .on_event(printer())
+        .fetch_missing(|name: &str, store: &mut Store| {
+            let reference = layercake::Reference::parse(name)?;
+            let options = layercake::registry::PullOptions::new();
+            Ok(crate::registry::pull_into(
+                store,
+                &mut std::io::stdout(),
+                &reference,
+                options,
+                false,
+            )?
+            .image)
+        });
+    if args.no_cache {
+        build = build.no_cache();
+    }
     for arg in &args.build_args {
         let (key, value) = arg
             .split_once('=')
@@ -102,36 +126,52 @@ pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> 
     };
     match args.executor.as_str() {
         "process" => {
-            let output = Arc::new(Mutex::new(std::io::stderr()));
+            let output = Arc::new(Mutex::new(std::io::stdout()));
             build = build.executor(ProcessExecutor::new().network(network).output(output));
         }
         "none" => {}
         other => return Err(format!("--executor {other}: expected process or none").into()),
     }
-    let report = build.run()?;
-    for step in &report.steps {
-        writeln!(out, "{}", step.instruction)?;
-        match (&step.layer, step.ran) {
-            (Some(layer), _) => writeln!(out, " ---> layer {}", &layer.to_hex().to_string()[..12])?,
-            (None, true) => writeln!(out, " ---> no change")?,
-            (None, false) => {}
-        }
+    out.flush()?;
+    let report = build.run_in(&mut store)?;
+    let id = report.image.id();
+    for tag in &tags {
+        store.tag(&id.to_string(), &tag.to_string())?;
     }
-    let mut options = AddOptions::new();
-    for tag in &args.tags {
-        options = options.tag(tag);
-    }
-    let stored = store.add_with(&report.image, options)?.image;
-    writeln!(
-        out,
-        "Successfully built {}",
-        &stored.id().to_hex().to_string()[..12]
-    )?;
-    for tag in &args.tags {
-        let familiar = layercake::Reference::parse(tag)?.familiar().to_string();
-        writeln!(out, "Successfully tagged {familiar}")?;
+    writeln!(out, "Successfully built {}", short(id.to_hex()))?;
+    for tag in &tags {
+        writeln!(out, "Successfully tagged {}", tag.familiar())?;
     }
     Ok(())
+}
+
+/// What prints a build's events as Docker's classic builder does.
+fn printer() -> impl Fn(&BuildEvent<'_>) + Send + Sync {
+    // The RUN that is running, for its `Removing intermediate container` line.
+    let running = Mutex::new(String::new());
+    move |event: &BuildEvent<'_>| {
+        let line = match event {
+            BuildEvent::Step { instruction, .. } => instruction.to_string(),
+            BuildEvent::Cached => " ---> Using cache".to_owned(),
+            BuildEvent::Running { container, .. } => {
+                *running.lock().unwrap_or_else(|e| e.into_inner()) = container.to_string();
+                format!(" ---> Running in {container}")
+            }
+            BuildEvent::Done(step) => {
+                let Some(id) = step.image else { return };
+                let mut line = String::new();
+                if step.ran {
+                    let container = running.lock().unwrap_or_else(|e| e.into_inner());
+                    line = format!("Removing intermediate container {container}\n");
+                }
+                line + &format!(" ---> {}", short(id.to_hex()))
+            }
+            _ => return,
+        };
+        let mut stdout = std::io::stdout().lock();
+        // Output that cannot be written is not the build's failure.
+        let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+    }
 }
 
 /// Seconds since the epoch: what a build stamps on what it makes, as Docker does.

@@ -277,6 +277,10 @@ enum Command {
         after_help = "Example:\n  layercake images\n  layercake images --digests --no-trunc"
     )]
     Images {
+        /// Also the images builds keep for their steps (hidden by default, as Docker hides
+        /// intermediate images).
+        #[arg(short, long)]
+        all: bool,
         /// Only the image ids, once each.
         #[arg(short, long)]
         quiet: bool,
@@ -605,10 +609,11 @@ fn main() -> ExitCode {
         } => commands::squash(root, &image, &output, from, format.as_deref(), tag),
         Command::Load { input } => stored::load(root, &mut out, &input),
         Command::Images {
+            all,
             quiet,
             digests,
             no_trunc,
-        } => stored::images(root, &mut out, quiet, digests, no_trunc),
+        } => stored::images(root, &mut out, all, quiet, digests, no_trunc),
         Command::Save {
             output,
             images,

@@ -292,26 +292,48 @@ pub fn pull(
         if !last.contains(':') && !text.contains('@') {
             writeln!(out, "Using default tag: latest")?;
         }
+    }
+    pull_into(&mut store, out, &reference, options, quiet).map_err(about(arg))?;
+    writeln!(out, "{reference}")?;
+    Ok(())
+}
+
+/// Pulls `reference` into `store` with Docker's lines (`latest: Pulling from library/x`,
+/// each layer, `Digest:`, `Status:`; none when `quiet`) and progress bars on a terminal:
+/// for `pull`, and for `build` when FROM names an image the store does not have.
+pub fn pull_into(
+    store: &mut Store,
+    out: &mut impl Write,
+    reference: &Reference,
+    options: PullOptions<'_>,
+    quiet: bool,
+) -> layercake::Result<layercake::registry::PullReport> {
+    let io = |source| layercake::Error::Io {
+        context: "writing the pull's output".into(),
+        source,
+    };
+    if !quiet {
         writeln!(
             out,
             "{}: Pulling from {}",
-            tag_or_digest(&reference),
+            tag_or_digest(reference),
             reference.repository()
-        )?;
-        out.flush()?;
+        )
+        .and_then(|()| out.flush())
+        .map_err(io)?;
     }
     let mut bars = Bars::new("Downloading", !quiet);
     let result = client().pull(
-        &reference,
-        &mut store,
+        reference,
+        store,
         options.progress(|t: &Transfer| bars.update(t)),
     );
     bars.clear();
-    let report = result.map_err(about(arg))?;
+    let report = result?;
     if quiet {
-        writeln!(out, "{reference}")?;
-        return Ok(());
+        return Ok(report);
     }
+    let mut lines = String::new();
     // Docker prints no layer line for an image it has already.
     if !report.up_to_date {
         for (digest, status) in &report.layers {
@@ -319,18 +341,18 @@ pub fn pull(
                 LayerStatus::AlreadyExists => "Already exists",
                 _ => "Pull complete",
             };
-            writeln!(out, "{}: {status}", short(digest.to_hex()))?;
+            lines.push_str(&format!("{}: {status}\n", short(digest.to_hex())));
         }
     }
-    writeln!(out, "Digest: {}", report.manifest.digest)?;
+    lines.push_str(&format!("Digest: {}\n", report.manifest.digest));
     let familiar = reference.familiar();
     if report.up_to_date {
-        writeln!(out, "Status: Image is up to date for {familiar}")?;
+        lines.push_str(&format!("Status: Image is up to date for {familiar}\n"));
     } else {
-        writeln!(out, "Status: Downloaded newer image for {familiar}")?;
+        lines.push_str(&format!("Status: Downloaded newer image for {familiar}\n"));
     }
-    writeln!(out, "{reference}")?;
-    Ok(())
+    out.write_all(lines.as_bytes()).map_err(io)?;
+    Ok(report)
 }
 
 /// The lines `docker push` prints for its layers, top first, then the tag's digest line.

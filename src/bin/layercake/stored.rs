@@ -195,6 +195,7 @@ fn created(image: &Image) -> Option<i64> {
 pub fn images(
     root: &Root,
     out: &mut impl Write,
+    all: bool,
     quiet: bool,
     digests: bool,
     no_trunc: bool,
@@ -206,7 +207,15 @@ pub fn images(
     } else {
         None
     };
-    let mut images: Vec<&Image> = store.iter().flat_map(|s| s.images()).collect();
+    let hidden = match store {
+        Some(s) if !all => s.intermediates(),
+        _ => Default::default(),
+    };
+    let mut images: Vec<&Image> = store
+        .iter()
+        .flat_map(|s| s.images())
+        .filter(|i| !hidden.contains(&i.id()))
+        .collect();
     // Newest first, as Docker lists them; ties by id for a stable order.
     images.sort_by_key(|i| (std::cmp::Reverse(created(i)), i.id()));
     let id_of = |image: &Image| {

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::{clean, error, word_error, Run, Stage};
 use crate::build::parser::{Instruction, Keyword};
 use crate::container::Container;
+use crate::contents::Contents;
 use crate::error::{Error, Result};
 use crate::layer::Layer;
 use crate::tree::{Node, Tree};
@@ -29,11 +30,8 @@ impl Run<'_> {
                 what: "COPY or ADD with a heredoc".into(),
             });
         }
-        let expand = |w: &str| {
-            self.lexer
-                .process_word(w, vars)
-                .map_err(|e| word_error(ins, e))
-        };
+        let lexer = self.lexer;
+        let expand = |w: &str| lexer.process_word(w, vars).map_err(|e| word_error(ins, e));
         let mut words = Vec::new();
         for w in ins.args().to_strings() {
             words.push(expand(&w)?);
@@ -47,10 +45,7 @@ impl Run<'_> {
                 let f = expand(f)?;
                 match self.find_stage(&f) {
                     Some(s) => s.image.tree()?,
-                    None => match &self.build.lookup {
-                        Some(lookup) => lookup(&f)?.tree()?,
-                        None => return Err(error(ins, format!("cannot resolve `{f}`"))),
-                    },
+                    None => self.base(&f)?.tree()?,
                 }
             }
         };
@@ -120,54 +115,70 @@ impl Run<'_> {
             || container
                 .metadata(dest_dir.as_str())
                 .is_ok_and(|n| n.is_dir());
-        let mut hashes = Vec::new();
-        for (path, node) in &sources {
-            let name = path.rsplit('/').next().unwrap_or("");
-            if node.is_dir() {
-                hashes.push(format!("dir:{}", dir_hash(&source_tree, path)));
-                container.create_dir_all(dest_dir.as_str())?;
-                let prefix = if path.is_empty() {
-                    String::new()
-                } else {
-                    format!("{path}/")
-                };
-                for (p, n) in source_tree.walk() {
-                    let p = p.to_string();
-                    let Some(rel) = p.strip_prefix(&prefix) else {
-                        continue;
-                    };
-                    place(
-                        &mut container,
-                        &format!("{dest_dir}/{rel}"),
-                        n,
-                        owner,
-                        chmod,
-                    )?;
-                }
-            } else {
-                let contents = node
-                    .contents()
-                    .map(|c| c.to_bytes())
-                    .transpose()?
-                    .unwrap_or_default();
-                hashes.push(format!("file:{}", hex::encode(Sha256::digest(&contents))));
-                if ins.keyword() == Keyword::Add
-                    && ins.flag("from").is_none()
-                    && is_archive(&contents)
-                {
-                    // A local archive is extracted into the destination, with its own owners.
-                    let archive = Tree::new().apply(&Layer::from_blob(contents)?)?;
+        let hashes = sources
+            .iter()
+            .map(|(path, node)| source_hash(&source_tree, path, node))
+            .collect::<Result<Vec<_>>>()?;
+        let source = match &hashes[..] {
+            [one] => one.clone(),
+            several => format!(
+                "multi:{}",
+                hex::encode(Sha256::digest(several.join(",").as_bytes()))
+            ),
+        };
+        let created_by = format!(
+            "{} #(nop) {} {source} in {dest} ",
+            stage.shell().join(" "),
+            ins.keyword()
+        );
+        // The history row names the sources by their hash; the flags decide the rest.
+        let flags: Vec<String> = ins.flags().iter().map(|f| format!("{f:?}")).collect();
+        let step = format!("{created_by}\n{}", flags.join("\n"));
+        let clock = self.build.clock;
+        let extract = ins.keyword() == Keyword::Add && ins.flag("from").is_none();
+        self.settle(stage, &step, move |_, stage| {
+            for (path, node) in &sources {
+                let name = path.rsplit('/').next().unwrap_or("");
+                if node.is_dir() {
                     container.create_dir_all(dest_dir.as_str())?;
-                    for (p, n) in archive.walk() {
+                    let prefix = if path.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{path}/")
+                    };
+                    for (p, n) in source_tree.walk() {
+                        let p = p.to_string();
+                        let Some(rel) = p.strip_prefix(&prefix) else {
+                            continue;
+                        };
                         place(
                             &mut container,
-                            &format!("{dest_dir}/{p}"),
+                            &format!("{dest_dir}/{rel}"),
                             n,
-                            Owner::Keep,
-                            None,
+                            owner,
+                            chmod,
                         )?;
                     }
                     continue;
+                }
+                if extract {
+                    if let Some(contents) = node.contents().filter(|c| is_archive(c)) {
+                        let contents = contents.clone();
+                        // A local archive is extracted into the destination, with its own
+                        // owners.
+                        let archive = Tree::new().apply(&Layer::from_blob(contents)?)?;
+                        container.create_dir_all(dest_dir.as_str())?;
+                        for (p, n) in archive.walk() {
+                            place(
+                                &mut container,
+                                &format!("{dest_dir}/{p}"),
+                                n,
+                                Owner::Keep,
+                                None,
+                            )?;
+                        }
+                        continue;
+                    }
                 }
                 let target = if into_dir {
                     format!("{dest_dir}/{name}")
@@ -183,23 +194,8 @@ impl Run<'_> {
                 }
                 place(&mut container, &target, node, owner, chmod)?;
             }
-        }
-        let source = if hashes.len() == 1 {
-            hashes.remove(0)
-        } else {
-            format!(
-                "multi:{}",
-                hex::encode(Sha256::digest(hashes.join(",").as_bytes()))
-            )
-        };
-        let created_by = format!(
-            "{} #(nop) {} {source} in {dest} ",
-            stage.shell().join(" "),
-            ins.keyword()
-        );
-        let layer = stage.commit_container(self.build.clock, &container, created_by)?;
-        self.last().layer = layer;
-        Ok(())
+            stage.commit_container(clock, &container, created_by)
+        })
     }
 }
 
@@ -254,9 +250,33 @@ fn place(
 }
 
 /// Whether ADD extracts `contents`: gzip, bzip2, xz or zstd magic, or a tar header.
-fn is_archive(contents: &[u8]) -> bool {
+fn is_archive(contents: &Contents) -> bool {
+    let mut head = [0u8; 262];
+    let mut len = 0;
+    while len < head.len() {
+        match contents.read_at(len as u64, &mut head[len..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => len += n,
+        }
+    }
+    let head = &head[..len];
     let magic: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"];
-    magic.iter().any(|m| contents.starts_with(m)) || contents.get(257..262) == Some(&b"ustar"[..])
+    magic.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(&b"ustar"[..])
+}
+
+/// How the history row names one source: `dir:<hash>` or `file:<hash>`.
+fn source_hash(tree: &Tree, path: &str, node: &Node) -> Result<String> {
+    if node.is_dir() {
+        return Ok(format!("dir:{}", dir_hash(tree, path)));
+    }
+    let mut h = Sha256::new();
+    if let Some(contents) = node.contents() {
+        std::io::copy(&mut contents.reader(), &mut h).map_err(|e| Error::Io {
+            context: format!("hashing `{path}`"),
+            source: e,
+        })?;
+    }
+    Ok(format!("file:{}", hex::encode(h.finalize())))
 }
 
 fn dir_hash(tree: &Tree, path: &str) -> String {
