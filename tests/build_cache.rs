@@ -173,6 +173,16 @@ fn the_cache_outlives_the_process_and_prune_clears_it() {
     let again = build("v1", &runs).run_in(&mut store).unwrap();
     assert!(again.steps[1..].iter().all(|s| s.cached));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // The index written again (a tag read back from disk is written from what it names):
+    // the tagged image keeps its step's key.
+    store.tag(&again.image.id().to_string(), "app:1").unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let third = build("v1", &runs).run_in(&mut store).unwrap();
+    assert!(
+        third.steps[1..].iter().all(|s| s.cached),
+        "{:?}",
+        cached(&third)
+    );
 
     let removed = store.prune().unwrap();
     assert_eq!(removed.images.len(), 6, "the untagged step images");

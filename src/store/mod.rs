@@ -584,13 +584,8 @@ impl Store {
             let Some(own) = self.manifests.get(id) else {
                 continue;
             };
-            let mut own = own.clone();
-            if let Some(keys) = steps.get(id) {
-                own.annotations
-                    .insert(disk::BUILD_STEPS.to_owned(), keys.join(","));
-            }
-            let own = &own;
             let tags = tags.remove(id).unwrap_or_default();
+            let first = entries.len();
             if tags.is_empty() {
                 entries.push(own.clone());
             }
@@ -598,6 +593,15 @@ impl Store {
                 match self.tops.get(tag) {
                     Some(top) => entries.extend(top_entries(tag, top)),
                     None => entries.push(disk::entry(own, Some(tag), None)),
+                }
+            }
+            // The build steps the image is the result of, on each entry of its own manifest.
+            if let Some(keys) = steps.get(id) {
+                for entry in &mut entries[first..] {
+                    if entry.digest == own.digest {
+                        let keys = keys.join(",");
+                        entry.annotations.insert(disk::BUILD_STEPS.to_owned(), keys);
+                    }
                 }
             }
         }
