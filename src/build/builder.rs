@@ -13,6 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::executor::Executor;
+use super::ignore::Ignore;
 use crate::contents::{Contents, HostFile};
 use crate::digest::DiffId;
 use crate::entry::Entry;
@@ -56,31 +57,87 @@ impl Context {
         self
     }
 
-    /// Reads a host directory into memory: its files (with their modes and mtimes), its
-    /// directories and its symlinks (as links; never followed). Other kinds are skipped.
+    /// Reads a host directory into memory as `docker build DIR` sends it: its files (with
+    /// their modes and mtimes), its directories and its symlinks (as links; never followed),
+    /// less what `DIR/.dockerignore` excludes (see [`Ignore`] for the rules). Other kinds are
+    /// skipped.
+    ///
+    /// The Dockerfile and the `.dockerignore` are left out when the `.dockerignore` excludes
+    /// them, as Docker's daemon removes them then; otherwise COPY sees them. An excluded
+    /// directory is not read at all unless a `!` pattern names something below it
+    /// ([`Ignore::descends_into`]).
     ///
     /// # Security
     ///
-    /// Reads every file below `root`, as the user running the program; symlinks are kept as
-    /// links, so nothing outside `root` is read through them. Files up to 256 KiB are read
-    /// now; larger ones stay open and are read by offset when a step copies them (they are
-    /// not held in memory).
+    /// Reads every file below `root` that is not excluded, as the user running the program;
+    /// symlinks are kept as links, so nothing outside `root` is read through them. Files up
+    /// to 256 KiB are read now; larger ones stay open and are read by offset when a step
+    /// copies them (they are not held in memory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read; a
+    /// `.dockerignore` Docker would refuse is one too, its source an
+    /// [`IgnoreError`](super::IgnoreError) naming the line.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("src"))?;
+    /// std::fs::create_dir_all(dir.join("target/debug"))?;
+    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
+    /// std::fs::write(dir.join("target/debug/app"), "built")?;
+    /// std::fs::write(dir.join(".dockerignore"), "target\n.dockerignore\n")?;
+    /// let context = layercake::build::Context::from_dir(&dir)?;
+    /// let image = layercake::build::Build::new("FROM scratch\nCOPY . /app\n").context(context).run()?.image;
+    /// let tree = image.tree()?;
+    /// assert_eq!(tree.read("app/src/main.sh")?, "echo hi");
+    /// assert!(tree.read("app/target/debug/app").is_err());
+    /// assert!(tree.read("app/.dockerignore").is_err());
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+        let root = root.as_ref();
+        let file = root.join(".dockerignore");
+        let io = |source: io::Error| Error::Io {
+            context: format!("reading the build context's `{}`", file.display()),
+            source,
+        };
+        let ignore = match fs::read(&file) {
+            Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| io(e.into()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ignore::default(),
+            Err(e) => return Err(io(e)),
+        };
+        Context::from_dir_with(root, &ignore)
+    }
+
+    /// [`Context::from_dir`] with the given patterns instead of `root/.dockerignore` (which
+    /// is then an ordinary file): for patterns kept elsewhere, or `Ignore::default()` to
+    /// send everything.
+    ///
+    /// # Security
+    ///
+    /// As [`Context::from_dir`].
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read.
     ///
     /// ```
-    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
-    /// std::fs::create_dir_all(dir.join("src"))?;
-    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
-    /// let context = layercake::build::Context::from_dir(&dir)?;
-    /// let image = layercake::build::Build::new("FROM scratch\nCOPY src /app\n").context(context).run()?.image;
-    /// assert_eq!(image.tree()?.read("app/main.sh")?, "echo hi");
+    /// use layercake::build::{Build, Context, Ignore};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-with-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// std::fs::write(dir.join("app.py"), "print('hi')")?;
+    /// std::fs::write(dir.join("app.pyc"), "junk")?;
+    /// let context = Context::from_dir_with(&dir, &Ignore::parse("*.pyc")?)?;
+    /// let tree = Build::new("FROM scratch\nCOPY . /srv/\n").context(context).run()?.image.tree()?;
+    /// assert!(tree.read("srv/app.py").is_ok());
+    /// assert!(tree.read("srv/app.pyc").is_err());
     /// std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+    pub fn from_dir_with(root: impl AsRef<Path>, ignore: &Ignore) -> Result<Context> {
         let mut context = Context::new();
         let mut stack = vec![(root.as_ref().to_path_buf(), String::new())];
         while let Some((dir, prefix)) = stack.pop() {
@@ -93,6 +150,16 @@ impl Context {
                 let path = item.path();
                 let name = item.file_name().to_string_lossy().into_owned();
                 let rel = format!("{prefix}{name}");
+                if ignore.excludes(&rel) {
+                    // Docker still walks an excluded directory when a `!` pattern names
+                    // something below it, without sending the directory's own entry (the
+                    // daemon's unpack implies it). Nothing else excluded is even stat-ed.
+                    let is_dir = item.file_type().map_err(|e| io(e, &path))?.is_dir();
+                    if is_dir && ignore.descends_into(&rel) {
+                        stack.push((path, format!("{rel}/")));
+                    }
+                    continue;
+                }
                 let meta = fs::symlink_metadata(&path).map_err(|e| io(e, &path))?;
                 let mode = meta.permissions().mode() & 0o7777;
                 let mtime = meta.modified().ok().and_then(|t| {
