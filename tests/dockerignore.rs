@@ -354,6 +354,33 @@ fn from_dir_removes_the_dockerfile_and_dockerignore_only_when_excluded() {
     );
 }
 
+#[test]
+fn a_dockerfile_in_an_excluded_directory_leaves_that_directory_empty() {
+    let dir = TempDir::new("dockerignore-dockerfile-dir");
+    let root = dir.path();
+    write(root, "docker/Dockerfile", "FROM scratch\n");
+    write(root, "docker/other", "");
+    write(root, "top", "");
+    let rules = ignore("docker\n.dockerignore\n");
+    let paths = copied(Context::from_dir_with(root, &rules, "docker/Dockerfile").unwrap());
+    assert_eq!(
+        paths.into_iter().collect::<Vec<_>>(),
+        [("docker".to_owned(), 'd'), ("top".to_owned(), '-')]
+    );
+    // Named as the root's Dockerfile (or one outside the context), nothing of `docker` stays.
+    for name in ["Dockerfile", "../Dockerfile"] {
+        let paths = copied(Context::from_dir_with(root, &rules, name).unwrap());
+        assert_eq!(paths.keys().collect::<Vec<_>>(), ["top"], "{name}");
+    }
+    // Not excluded, the Dockerfile is copied like any file.
+    let paths =
+        copied(Context::from_dir_with(root, &ignore("docker/other"), "docker/Dockerfile").unwrap());
+    assert_eq!(
+        paths.keys().collect::<Vec<_>>(),
+        ["docker", "docker/Dockerfile", "top"]
+    );
+}
+
 /// Makes `root/<under>/d…d/d…d/…` nested so deep (30 components of 200 bytes) that its
 /// full path is longer than PATH_MAX (4096): any path-based `stat` or `opendir` of the
 /// innermost levels fails with ENAMETOOLONG, even as root (permissions do not stop root,
@@ -408,9 +435,9 @@ fn from_dir_with_takes_its_patterns_from_the_caller() {
     write(root, "a.pyc", "");
     write(root, "a.py", "");
     write(root, ".dockerignore", "a.py\n");
-    let paths = copied(Context::from_dir_with(root, &ignore("*.pyc")).unwrap());
+    let paths = copied(Context::from_dir_with(root, &ignore("*.pyc"), "Dockerfile").unwrap());
     assert_eq!(paths.keys().collect::<Vec<_>>(), [".dockerignore", "a.py"]);
-    let all = copied(Context::from_dir_with(root, &Ignore::default()).unwrap());
+    let all = copied(Context::from_dir_with(root, &Ignore::default(), "Dockerfile").unwrap());
     assert_eq!(all.len(), 3);
 }
 
@@ -514,18 +541,7 @@ fn docker_classic_builder_copies_the_same_paths() {
     let ours = copied(Context::from_dir(&root).unwrap());
 
     let docker = Dockerd::start();
-    docker
-        .docker()
-        .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "--no-cache", "-q", "-t", "lc/ignore:1"])
-        .arg(&root)
-        .run();
-    let id = docker
-        .docker()
-        .args(["create", "lc/ignore:1", "/none"])
-        .run_text();
-    let tar_bytes = docker.docker().args(["export", id.trim()]).run();
-    let theirs = exported(&tar_bytes);
+    let theirs = docker_copies(&docker, &root, &[]);
 
     assert!(theirs.contains_key("README.md") && !theirs.contains_key("NOTES.md"));
     // The one known difference, pinned so that it stays visible: the 20.10 CLI matches a
@@ -540,4 +556,36 @@ fn docker_classic_builder_copies_the_same_paths() {
         ours, theirs,
         "layercake (left) and docker build (right) disagree on what COPY . /ctx/ copies"
     );
+
+    // `-f docker/Dockerfile` in an excluded `docker/`: the daemon keeps the directory.
+    let root = dir.join("dockerfile-dir");
+    write(&root, "docker/Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    write(&root, "docker/other", "");
+    write(&root, "t/u/v", "");
+    write(&root, "top", "");
+    write(&root, ".dockerignore", "docker\n.dockerignore\nt\n!t/u/v\n");
+    let rules = Ignore::from_dir(&root).unwrap();
+    let ours = copied(Context::from_dir_with(&root, &rules, "docker/Dockerfile").unwrap());
+    let theirs = docker_copies(
+        &docker,
+        &root,
+        &["-f", &format!("{}/docker/Dockerfile", root.display())],
+    );
+    assert_eq!(ours, theirs, "with -f docker/Dockerfile");
+}
+
+/// Builds `context` with the classic builder and lists what its `COPY . /ctx/` copied.
+fn docker_copies(docker: &Dockerd, context: &Path, flags: &[&str]) -> BTreeMap<String, char> {
+    docker
+        .docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--no-cache", "-q", "-t", "lc/ignore:1"])
+        .args(flags)
+        .arg(context)
+        .run();
+    let id = docker
+        .docker()
+        .args(["create", "lc/ignore:1", "/none"])
+        .run_text();
+    exported(&docker.docker().args(["export", id.trim()]).run())
 }

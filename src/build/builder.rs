@@ -98,22 +98,18 @@ impl Context {
     /// ```
     pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
         let root = root.as_ref();
-        let file = root.join(".dockerignore");
-        let io = |source: io::Error| Error::Io {
-            context: format!("reading the build context's `{}`", file.display()),
-            source,
-        };
-        let ignore = match fs::read(&file) {
-            Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| io(e.into()))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ignore::default(),
-            Err(e) => return Err(io(e)),
-        };
-        Context::from_dir_with(root, &ignore)
+        Context::from_dir_with(root, &Ignore::from_dir(root)?, "Dockerfile")
     }
 
-    /// [`Context::from_dir`] with the given patterns instead of `root/.dockerignore` (which
-    /// is then an ordinary file): for patterns kept elsewhere, or `Ignore::default()` to
-    /// send everything.
+    /// [`Context::from_dir`] with the patterns given (instead of `root/.dockerignore`, which
+    /// is then an ordinary file) and the Dockerfile named as `docker build -f` names it,
+    /// relative to `root`.
+    ///
+    /// The Dockerfile matters where it sits in an excluded directory: the docker CLI sends
+    /// it anyway, so the daemon's unpack creates its directory, and that directory stays
+    /// (empty but for what `!` patterns bring back) once the daemon has removed the
+    /// Dockerfile. So here: a Dockerfile that `ignore` excludes leaves its directory in the
+    /// context (mode 0755). A Dockerfile outside `root` (`../Dockerfile`) changes nothing.
     ///
     /// # Security
     ///
@@ -127,17 +123,25 @@ impl Context {
     /// use layercake::build::{Build, Context, Ignore};
     ///
     /// let dir = std::env::temp_dir().join(format!("layercake-ctx-with-doc-{}", std::process::id()));
-    /// std::fs::create_dir_all(&dir)?;
+    /// std::fs::create_dir_all(dir.join("docker"))?;
+    /// std::fs::write(dir.join("docker/Dockerfile"), "FROM scratch\nCOPY . /srv/\n")?;
     /// std::fs::write(dir.join("app.py"), "print('hi')")?;
     /// std::fs::write(dir.join("app.pyc"), "junk")?;
-    /// let context = Context::from_dir_with(&dir, &Ignore::parse("*.pyc")?)?;
+    /// let ignore = Ignore::parse("*.pyc\ndocker")?;
+    /// let context = Context::from_dir_with(&dir, &ignore, "docker/Dockerfile")?;
     /// let tree = Build::new("FROM scratch\nCOPY . /srv/\n").context(context).run()?.image.tree()?;
     /// assert!(tree.read("srv/app.py").is_ok());
     /// assert!(tree.read("srv/app.pyc").is_err());
+    /// assert!(tree.read("srv/docker/Dockerfile").is_err());
+    /// assert!(tree.lookup("srv/docker")?.is_some()); // as Docker leaves it: empty
     /// std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_dir_with(root: impl AsRef<Path>, ignore: &Ignore) -> Result<Context> {
+    pub fn from_dir_with(
+        root: impl AsRef<Path>,
+        ignore: &Ignore,
+        dockerfile: &str,
+    ) -> Result<Context> {
         let mut context = Context::new();
         let mut stack = vec![(root.as_ref().to_path_buf(), String::new())];
         while let Some((dir, prefix)) = stack.pop() {
@@ -189,6 +193,15 @@ impl Context {
                     None => entry,
                 };
                 context.entries.insert(rel, entry);
+            }
+        }
+        let dockerfile = dockerfile.trim_start_matches("./");
+        if let Some((parent, _)) = dockerfile.rsplit_once('/') {
+            let inside = !parent.is_empty() && !parent.split('/').any(|c| c == "..");
+            if inside && ignore.excludes(dockerfile) && !context.entries.contains_key(parent) {
+                context
+                    .entries
+                    .insert(parent.to_owned(), Entry::dir().mode(0o755));
             }
         }
         Ok(context)

@@ -2,7 +2,11 @@
 //! build leaves out (the docker CLI's context walk and moby's pattern matcher, as rules).
 
 use std::fmt;
+use std::fs;
 use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
 
 /// The patterns of a `.dockerignore` file: which paths of a build context are left out.
 ///
@@ -18,6 +22,16 @@ use std::io;
 /// - A pattern that matches a path also matches everything below it.
 /// - `!` re-includes what an earlier pattern left out; the last pattern that matches a path
 ///   (or one of its parents) decides.
+///
+/// Where Docker's matcher leaks its implementation (it turns a pattern into a regular
+/// expression), this type keeps the documented meaning instead, and so differs from the
+/// docker 20.10 CLI in these corners (checked against it): `+ ( ) | { }` are regex
+/// operators there (`a+b` leaves out `aab`, not `a+b`; later Docker escapes them, as here),
+/// `^` is an anchor there (`x^y` matches nothing), `\d`, `\w`, `\s` are regex classes there
+/// (here `\d` is a literal `d`); and 20.10 matches a pattern against only one parent of a
+/// path, the one with as many components as the pattern (`**/deep` does not leave out
+/// `a/b/deep/f` once `!a/b/deep/keep` makes the walk look inside); later Docker and
+/// BuildKit try every parent, as here.
 ///
 /// ```
 /// use layercake::build::Ignore;
@@ -176,7 +190,7 @@ impl Ignore {
     /// assert!(!ignore.excludes("src/node_modules")); // anchored at the root
     /// # Ok::<(), layercake::build::IgnoreError>(())
     /// ```
-    pub fn parse(text: &str) -> Result<Ignore, IgnoreError> {
+    pub fn parse(text: &str) -> std::result::Result<Ignore, IgnoreError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut patterns = Vec::new();
         for (index, raw) in text.split('\n').enumerate() {
@@ -211,6 +225,35 @@ impl Ignore {
             });
         }
         Ok(Ignore { patterns })
+    }
+
+    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) naming the file when it cannot be read, or when
+    /// a pattern is bad: its source is then an [`IgnoreError`] naming the line.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ignore-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// assert!(layercake::build::Ignore::from_dir(&dir)?.is_empty());
+    /// std::fs::write(dir.join(".dockerignore"), "*.tmp\n")?;
+    /// assert!(layercake::build::Ignore::from_dir(&dir)?.excludes("a.tmp"));
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Ignore> {
+        let file = root.as_ref().join(".dockerignore");
+        let error = |source: io::Error| Error::Io {
+            context: format!("reading `{}`", file.display()),
+            source,
+        };
+        match fs::read(&file) {
+            Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| error(e.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ignore::default()),
+            Err(e) => Err(error(e)),
+        }
     }
 
     /// Whether the build leaves `path` (relative to the context root, `/`-separated) out:
@@ -372,7 +415,7 @@ fn clean(path: &str) -> String {
 }
 
 /// Turns a cleaned pattern into tokens, with Docker's meaning for each character.
-fn compile(pattern: &str) -> Result<Vec<Token>, IgnoreErrorKind> {
+fn compile(pattern: &str) -> std::result::Result<Vec<Token>, IgnoreErrorKind> {
     let mut tokens = Vec::new();
     let mut chars = pattern.chars().peekable();
     while let Some(c) = chars.next() {
@@ -404,7 +447,9 @@ fn compile(pattern: &str) -> Result<Vec<Token>, IgnoreErrorKind> {
 /// The rest of a `[...]` class, after its `[`: Go's `filepath.Match` syntax (which Docker
 /// checks patterns with): an optional `^`, then one or more `c` or `c-c`, where `-` and `]`
 /// must be escaped with `\`.
-fn class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, IgnoreErrorKind> {
+fn class(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+) -> std::result::Result<Token, IgnoreErrorKind> {
     let negated = chars.next_if_eq(&'^').is_some();
     let mut ranges = Vec::new();
     loop {
@@ -426,7 +471,7 @@ fn class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, 
 
 fn class_char(
     chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
-) -> Result<char, IgnoreErrorKind> {
+) -> std::result::Result<char, IgnoreErrorKind> {
     let c = match chars.next() {
         None | Some('-') | Some(']') => return Err(IgnoreErrorKind::BadClass),
         Some('\\') => chars.next().ok_or(IgnoreErrorKind::BadClass)?,
