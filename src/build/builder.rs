@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::executor::Executor;
+use super::ignore::Ignore;
 use crate::contents::{Contents, HostFile};
 use crate::digest::{DiffId, ImageId};
 use crate::entry::Entry;
@@ -57,31 +58,91 @@ impl Context {
         self
     }
 
-    /// Reads a host directory into memory: its files (with their modes and mtimes), its
-    /// directories and its symlinks (as links; never followed). Other kinds are skipped.
+    /// Reads a host directory into memory as `docker build DIR` sends it: its files (with
+    /// their modes and mtimes), its directories and its symlinks (as links; never followed),
+    /// less what `DIR/.dockerignore` excludes (see [`Ignore`] for the rules). Other kinds are
+    /// skipped.
+    ///
+    /// The Dockerfile and the `.dockerignore` are left out when the `.dockerignore` excludes
+    /// them, as Docker's daemon removes them then; otherwise COPY sees them. An excluded
+    /// directory is not read at all unless a `!` pattern names something below it
+    /// ([`Ignore::descends_into`]).
     ///
     /// # Security
     ///
-    /// Reads every file below `root`, as the user running the program; symlinks are kept as
-    /// links, so nothing outside `root` is read through them. Files up to 256 KiB are read
-    /// now; larger ones stay open and are read by offset when a step copies them (they are
-    /// not held in memory).
+    /// Reads every file below `root` that is not excluded, as the user running the program;
+    /// symlinks are kept as links, so nothing outside `root` is read through them. Files up
+    /// to 256 KiB are read now; larger ones stay open and are read by offset when a step
+    /// copies them (they are not held in memory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read; a
+    /// `.dockerignore` Docker would refuse is one too, its source an
+    /// [`IgnoreError`](super::IgnoreError) naming the line.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("src"))?;
+    /// std::fs::create_dir_all(dir.join("target/debug"))?;
+    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
+    /// std::fs::write(dir.join("target/debug/app"), "built")?;
+    /// std::fs::write(dir.join(".dockerignore"), "target\n.dockerignore\n")?;
+    /// let context = layercake::build::Context::from_dir(&dir)?;
+    /// let image = layercake::build::Build::new("FROM scratch\nCOPY . /app\n").context(context).run()?.image;
+    /// let tree = image.tree()?;
+    /// assert_eq!(tree.read("app/src/main.sh")?, "echo hi");
+    /// assert!(tree.read("app/target/debug/app").is_err());
+    /// assert!(tree.read("app/.dockerignore").is_err());
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+        let root = root.as_ref();
+        Context::from_dir_with(root, &Ignore::from_dir(root)?, "Dockerfile")
+    }
+
+    /// [`Context::from_dir`] with the patterns given (instead of `root/.dockerignore`, which
+    /// is then an ordinary file) and the Dockerfile named as `docker build -f` names it,
+    /// relative to `root`.
+    ///
+    /// The Dockerfile matters where it sits in an excluded directory: the docker CLI sends
+    /// it anyway, so the daemon's unpack creates its directory, and that directory stays
+    /// (empty but for what `!` patterns bring back) once the daemon has removed the
+    /// Dockerfile. So here: a Dockerfile that `ignore` excludes leaves its directory in the
+    /// context (mode 0755). A Dockerfile outside `root` (`../Dockerfile`) changes nothing.
+    ///
+    /// # Security
+    ///
+    /// As [`Context::from_dir`].
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io), naming the path, for what cannot be read.
     ///
     /// ```
-    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-doc-{}", std::process::id()));
-    /// std::fs::create_dir_all(dir.join("src"))?;
-    /// std::fs::write(dir.join("src/main.sh"), "echo hi")?;
-    /// let context = layercake::build::Context::from_dir(&dir)?;
-    /// let image = layercake::build::Build::new("FROM scratch\nCOPY src /app\n").context(context).run()?.image;
-    /// assert_eq!(image.tree()?.read("app/main.sh")?, "echo hi");
+    /// use layercake::build::{Build, Context, Ignore};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("layercake-ctx-with-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("docker"))?;
+    /// std::fs::write(dir.join("docker/Dockerfile"), "FROM scratch\nCOPY . /srv/\n")?;
+    /// std::fs::write(dir.join("app.py"), "print('hi')")?;
+    /// std::fs::write(dir.join("app.pyc"), "junk")?;
+    /// let ignore = Ignore::parse("*.pyc\ndocker")?;
+    /// let context = Context::from_dir_with(&dir, &ignore, "docker/Dockerfile")?;
+    /// let tree = Build::new("FROM scratch\nCOPY . /srv/\n").context(context).run()?.image.tree()?;
+    /// assert!(tree.read("srv/app.py").is_ok());
+    /// assert!(tree.read("srv/app.pyc").is_err());
+    /// assert!(tree.read("srv/docker/Dockerfile").is_err());
+    /// assert!(tree.lookup("srv/docker")?.is_some()); // as Docker leaves it: empty
     /// std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_dir(root: impl AsRef<Path>) -> Result<Context> {
+    pub fn from_dir_with(
+        root: impl AsRef<Path>,
+        ignore: &Ignore,
+        dockerfile: &str,
+    ) -> Result<Context> {
         let mut context = Context::new();
         let mut stack = vec![(root.as_ref().to_path_buf(), String::new())];
         while let Some((dir, prefix)) = stack.pop() {
@@ -94,6 +155,16 @@ impl Context {
                 let path = item.path();
                 let name = item.file_name().to_string_lossy().into_owned();
                 let rel = format!("{prefix}{name}");
+                if ignore.excludes(&rel) {
+                    // Docker still walks an excluded directory when a `!` pattern names
+                    // something below it, without sending the directory's own entry (the
+                    // daemon's unpack implies it). Nothing else excluded is even stat-ed.
+                    let is_dir = item.file_type().map_err(|e| io(e, &path))?.is_dir();
+                    if is_dir && ignore.descends_into(&rel) {
+                        stack.push((path, format!("{rel}/")));
+                    }
+                    continue;
+                }
                 let meta = fs::symlink_metadata(&path).map_err(|e| io(e, &path))?;
                 let mode = meta.permissions().mode() & 0o7777;
                 let mtime = meta.modified().ok().and_then(|t| {
@@ -123,6 +194,15 @@ impl Context {
                     None => entry,
                 };
                 context.entries.insert(rel, entry);
+            }
+        }
+        let dockerfile = dockerfile.trim_start_matches("./");
+        if let Some((parent, _)) = dockerfile.rsplit_once('/') {
+            let inside = !parent.is_empty() && !parent.split('/').any(|c| c == "..");
+            if inside && ignore.excludes(dockerfile) && !context.entries.contains_key(parent) {
+                context
+                    .entries
+                    .insert(parent.to_owned(), Entry::dir().mode(0o755));
             }
         }
         Ok(context)

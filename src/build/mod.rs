@@ -35,6 +35,7 @@
 
 mod builder;
 mod executor;
+mod ignore;
 mod parser;
 mod process;
 mod scan;
@@ -43,6 +44,7 @@ mod words;
 
 pub use builder::{Build, BuildEvent, BuildReport, Context, StepReport};
 pub use executor::{Executor, InProcess, Network, RunStep};
+pub use ignore::{Ignore, IgnoreError, IgnoreErrorKind};
 pub use parser::{Args, Directive, Dockerfile, Flag, Form, Heredoc, Instruction, Keyword};
 pub use process::ProcessExecutor;
 pub use words::{Expansion, Lexer, Variables, WordError, WordErrorKind};

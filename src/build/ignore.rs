@@ -1,0 +1,507 @@
+//! `.dockerignore`: the file's lines, Docker's pattern language, and which context paths a
+//! build leaves out (the docker CLI's context walk and moby's pattern matcher, as rules).
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The patterns of a `.dockerignore` file: which paths of a build context are left out.
+///
+/// The rules are Docker's (the docker CLI reads the file; moby's pattern matcher decides):
+///
+/// - One pattern a line. A line that *starts* with `#` is a comment; blank lines are
+///   skipped; whitespace around a pattern is trimmed.
+/// - A pattern is cleaned as a path (`./a//b/` is `a/b`, `a/../b` is `b`) and a leading `/`
+///   is dropped: every pattern is anchored at the context root.
+/// - `*` is any run of characters but `/`; `?` one character but `/`; `[a-z]`, `[^a-z]` a
+///   character class; `\` makes the next character literal; `**` any number of
+///   directories (`**/x`, `a/**/x`, `a/**`).
+/// - A pattern that matches a path also matches everything below it.
+/// - `!` re-includes what an earlier pattern left out; the last pattern that matches a path
+///   (or one of its parents) decides.
+///
+/// Where Docker's matcher leaks its implementation (it turns a pattern into a regular
+/// expression), this type keeps the documented meaning instead, and so differs from the
+/// docker 20.10 CLI in these corners (checked against it): `+ ( ) | { }` are regex
+/// operators there (`a+b` leaves out `aab`, not `a+b`; later Docker escapes them, as here),
+/// `^` is an anchor there (`x^y` matches nothing), `\d`, `\w`, `\s` are regex classes there
+/// (here `\d` is a literal `d`); and 20.10 matches a pattern against only one parent of a
+/// path, the one with as many components as the pattern (`**/deep` does not leave out
+/// `a/b/deep/f` once `!a/b/deep/keep` makes the walk look inside); later Docker and
+/// BuildKit try every parent, as here.
+///
+/// ```
+/// use layercake::build::Ignore;
+///
+/// let ignore = Ignore::parse("# build output\ntarget\n*.log\n!keep.log\n")?;
+/// assert!(ignore.excludes("target/debug/app"));
+/// assert!(ignore.excludes("build.log"));
+/// assert!(!ignore.excludes("keep.log"));
+/// assert!(!ignore.excludes("logs/build.log")); // `*` does not cross `/`
+/// # Ok::<(), layercake::build::IgnoreError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ignore {
+    patterns: Vec<Pattern>,
+}
+
+/// A pattern of a `.dockerignore` that Docker would refuse: which line, what is wrong.
+///
+/// ```
+/// use layercake::build::{Ignore, IgnoreErrorKind};
+///
+/// let err = Ignore::parse("target\n[a-\n").unwrap_err();
+/// assert_eq!(err.line(), 2);
+/// assert_eq!(err.kind(), &IgnoreErrorKind::BadClass);
+/// assert_eq!(err.to_string(), ".dockerignore line 2: `[a-`: a malformed character class");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoreError {
+    line: usize,
+    pattern: String,
+    kind: IgnoreErrorKind,
+}
+
+/// What is wrong with a `.dockerignore` pattern (see [`IgnoreError`]).
+///
+/// ```
+/// use layercake::build::{Ignore, IgnoreErrorKind};
+///
+/// let err = Ignore::parse("!\n").unwrap_err();
+/// assert_eq!(err.kind(), &IgnoreErrorKind::LoneExclamation);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IgnoreErrorKind {
+    /// `!` with nothing after it.
+    LoneExclamation,
+    /// A `[` with no closing `]`, an empty class, a range with a missing end, or a range
+    /// whose start is after its end.
+    BadClass,
+    /// A `\` at the end of the pattern, escaping nothing.
+    TrailingBackslash,
+}
+
+impl IgnoreError {
+    /// The line of the file, from 1.
+    ///
+    /// ```
+    /// let err = layercake::build::Ignore::parse("a\n\nb\\").unwrap_err();
+    /// assert_eq!(err.line(), 3);
+    /// ```
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The pattern as written on that line, trimmed.
+    ///
+    /// ```
+    /// let err = layercake::build::Ignore::parse("  x[  \n").unwrap_err();
+    /// assert_eq!(err.pattern(), "x[");
+    /// ```
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// What is wrong.
+    ///
+    /// ```
+    /// use layercake::build::IgnoreErrorKind;
+    /// let err = layercake::build::Ignore::parse("a\\").unwrap_err();
+    /// assert_eq!(err.kind(), &IgnoreErrorKind::TrailingBackslash);
+    /// ```
+    pub fn kind(&self) -> &IgnoreErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for IgnoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = match self.kind {
+            IgnoreErrorKind::LoneExclamation => "`!` re-includes nothing",
+            IgnoreErrorKind::BadClass => "a malformed character class",
+            IgnoreErrorKind::TrailingBackslash => "a trailing `\\` escapes nothing",
+        };
+        write!(
+            f,
+            ".dockerignore line {}: `{}`: {reason}",
+            self.line,
+            self.pattern.escape_debug()
+        )
+    }
+}
+
+impl std::error::Error for IgnoreError {}
+
+impl From<IgnoreError> for io::Error {
+    /// An [`io::ErrorKind::InvalidData`] error carrying the [`IgnoreError`].
+    fn from(e: IgnoreError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+}
+
+/// One compiled line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    /// `!`: a match re-includes.
+    reinclude: bool,
+    /// The cleaned pattern, without its `!` (what the walk compares directories with).
+    text: String,
+    tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Char(char),
+    /// `*`: any run of characters but `/`.
+    Star,
+    /// `?`: one character but `/`.
+    One,
+    /// `**` (and `**/`) not at the end: nothing, or anything ending in `/`.
+    Dirs,
+    /// `**` at the end: anything, `/` included.
+    Rest,
+    /// `[...]`: ranges, inclusive; it may match `/`, as Docker's regular expression does.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+impl Ignore {
+    /// Parses the text of a `.dockerignore` file.
+    ///
+    /// A UTF-8 byte-order mark at the start is skipped; lines end at `\n` (and a `\r` before
+    /// it is whitespace). A line whose first character is `#` is a comment (`  # x`, with
+    /// spaces first, is a pattern, as in Docker).
+    ///
+    /// # Errors
+    ///
+    /// [`IgnoreError`], naming the line, for a pattern Docker refuses: a lone `!`, a bad
+    /// character class (`[`, `[]`, `[a-`, `[z-a]`), a trailing `\`.
+    ///
+    /// ```
+    /// let ignore = layercake::build::Ignore::parse("/node_modules\n./dist/\n")?;
+    /// assert!(ignore.excludes("node_modules/left-pad/index.js"));
+    /// assert!(ignore.excludes("dist"));
+    /// assert!(!ignore.excludes("src/node_modules")); // anchored at the root
+    /// # Ok::<(), layercake::build::IgnoreError>(())
+    /// ```
+    pub fn parse(text: &str) -> std::result::Result<Ignore, IgnoreError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut patterns = Vec::new();
+        for (index, raw) in text.split('\n').enumerate() {
+            if raw.starts_with('#') {
+                continue;
+            }
+            let written = raw.trim();
+            if written.is_empty() {
+                continue;
+            }
+            let error = |kind| IgnoreError {
+                line: index + 1,
+                pattern: written.to_owned(),
+                kind,
+            };
+            let (reinclude, body) = match written.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, written),
+            };
+            if body.is_empty() {
+                return Err(error(IgnoreErrorKind::LoneExclamation));
+            }
+            let mut cleaned = clean(body);
+            if cleaned.len() > 1 && cleaned.starts_with('/') {
+                cleaned.remove(0);
+            }
+            let tokens = compile(&cleaned).map_err(error)?;
+            patterns.push(Pattern {
+                reinclude,
+                text: cleaned,
+                tokens,
+            });
+        }
+        Ok(Ignore { patterns })
+    }
+
+    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) naming the file when it cannot be read, or when
+    /// a pattern is bad: its source is then an [`IgnoreError`] naming the line.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("layercake-ignore-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// assert!(layercake::build::Ignore::from_dir(&dir)?.is_empty());
+    /// std::fs::write(dir.join(".dockerignore"), "*.tmp\n")?;
+    /// assert!(layercake::build::Ignore::from_dir(&dir)?.excludes("a.tmp"));
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dir(root: impl AsRef<Path>) -> Result<Ignore> {
+        let file = root.as_ref().join(".dockerignore");
+        let error = |source: io::Error| Error::Io {
+            context: format!("reading `{}`", file.display()),
+            source,
+        };
+        match fs::read(&file) {
+            Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| error(e.into())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ignore::default()),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    /// Whether the build leaves `path` (relative to the context root, `/`-separated) out:
+    /// the last pattern that matches it or one of its parent directories decides, and with
+    /// none it stays in. The root itself (`""` or `.`) is never left out.
+    ///
+    /// ```
+    /// let ignore = layercake::build::Ignore::parse("docs\n!docs/README.md\n")?;
+    /// assert!(ignore.excludes("docs/guide.md"));
+    /// assert!(!ignore.excludes("docs/README.md"));
+    /// assert!(!ignore.excludes("README.md"));
+    /// # Ok::<(), layercake::build::IgnoreError>(())
+    /// ```
+    pub fn excludes(&self, path: &str) -> bool {
+        let path = clean(path);
+        if path == "." || path == "/" {
+            return false;
+        }
+        let path = path.trim_start_matches('/');
+        let mut excluded = false;
+        for pattern in &self.patterns {
+            // Only a pattern that can change the answer is worth matching.
+            if pattern.reinclude != excluded {
+                continue;
+            }
+            if pattern.matches_or_parent_matches(path) {
+                excluded = !pattern.reinclude;
+            }
+        }
+        excluded
+    }
+
+    /// Whether a walk must still look inside the excluded directory `dir`, because a `!`
+    /// pattern names something below it. Docker's test is textual: a `!` pattern that starts
+    /// with `dir/` (`!target/keep` for `target`); a wildcard re-include such as `!**/keep`
+    /// does not make Docker look inside an excluded directory, and so not this either.
+    ///
+    /// ```
+    /// let ignore = layercake::build::Ignore::parse("target\nnode_modules\n!target/release/app\n")?;
+    /// assert!(ignore.excludes("target") && ignore.excludes("node_modules"));
+    /// assert!(ignore.descends_into("target"));
+    /// assert!(ignore.descends_into("target/release"));
+    /// assert!(!ignore.descends_into("node_modules"));
+    /// # Ok::<(), layercake::build::IgnoreError>(())
+    /// ```
+    pub fn descends_into(&self, dir: &str) -> bool {
+        let dir = clean(dir);
+        let dir = format!("{}/", dir.trim_start_matches('/'));
+        self.patterns
+            .iter()
+            .filter(|p| p.reinclude)
+            .any(|p| format!("{}/", p.text).starts_with(&dir))
+    }
+
+    /// Whether there are no patterns (nothing is left out).
+    ///
+    /// ```
+    /// assert!(layercake::build::Ignore::parse("# nothing\n\n")?.is_empty());
+    /// # Ok::<(), layercake::build::IgnoreError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+impl Pattern {
+    fn matches_or_parent_matches(&self, path: &str) -> bool {
+        if self.matches(path) {
+            return true;
+        }
+        path.match_indices('/')
+            .any(|(at, _)| self.matches(&path[..at]))
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let path: Vec<char> = path.chars().collect();
+        // reached[i]: the tokens so far can consume exactly the first i characters.
+        let mut reached = vec![false; path.len() + 1];
+        reached[0] = true;
+        for token in &self.tokens {
+            let mut next = vec![false; path.len() + 1];
+            for start in 0..=path.len() {
+                if !reached[start] {
+                    continue;
+                }
+                match token {
+                    Token::Char(c) => {
+                        if path.get(start) == Some(c) {
+                            next[start + 1] = true;
+                        }
+                    }
+                    Token::One => {
+                        if path.get(start).is_some_and(|&c| c != '/') {
+                            next[start + 1] = true;
+                        }
+                    }
+                    Token::Class { negated, ranges } => {
+                        if let Some(&c) = path.get(start) {
+                            let inside = ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+                            if inside != *negated {
+                                next[start + 1] = true;
+                            }
+                        }
+                    }
+                    Token::Star => {
+                        next[start] = true;
+                        for (end, &c) in path.iter().enumerate().skip(start) {
+                            if c == '/' {
+                                break;
+                            }
+                            next[end + 1] = true;
+                        }
+                    }
+                    Token::Rest => {
+                        for slot in &mut next[start..] {
+                            *slot = true;
+                        }
+                    }
+                    Token::Dirs => {
+                        next[start] = true;
+                        for (end, &c) in path.iter().enumerate().skip(start) {
+                            if c == '/' {
+                                next[end + 1] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            reached = next;
+        }
+        reached[path.len()]
+    }
+}
+
+/// Cleans a `/`-separated path as Go's `filepath.Clean` does: no empty or `.` components,
+/// `..` folded where it can be, no trailing `/`; `.` for nothing.
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if last != ".." => {
+                    parts.pop();
+                }
+                _ if rooted => {}
+                _ => parts.push(".."),
+            },
+            _ => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// Turns a cleaned pattern into tokens, with Docker's meaning for each character.
+fn compile(pattern: &str) -> std::result::Result<Vec<Token>, IgnoreErrorKind> {
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                if chars.peek() == Some(&'/') {
+                    chars.next();
+                }
+                tokens.push(if chars.peek().is_none() {
+                    Token::Rest
+                } else {
+                    Token::Dirs
+                });
+            }
+            '*' => tokens.push(Token::Star),
+            '?' => tokens.push(Token::One),
+            '\\' => match chars.next() {
+                Some(escaped) => tokens.push(Token::Char(escaped)),
+                None => return Err(IgnoreErrorKind::TrailingBackslash),
+            },
+            '[' => tokens.push(class(&mut chars)?),
+            other => tokens.push(Token::Char(other)),
+        }
+    }
+    Ok(tokens)
+}
+
+/// The rest of a `[...]` class, after its `[`: Go's `filepath.Match` syntax (which Docker
+/// checks patterns with): an optional `^`, then one or more `c` or `c-c`, where `-` and `]`
+/// must be escaped with `\`.
+fn class(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+) -> std::result::Result<Token, IgnoreErrorKind> {
+    let negated = chars.next_if_eq(&'^').is_some();
+    let mut ranges = Vec::new();
+    loop {
+        if !ranges.is_empty() && chars.next_if_eq(&']').is_some() {
+            return Ok(Token::Class { negated, ranges });
+        }
+        let lo = class_char(chars)?;
+        let hi = if chars.next_if_eq(&'-').is_some() {
+            class_char(chars)?
+        } else {
+            lo
+        };
+        if lo > hi {
+            return Err(IgnoreErrorKind::BadClass);
+        }
+        ranges.push((lo, hi));
+    }
+}
+
+fn class_char(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+) -> std::result::Result<char, IgnoreErrorKind> {
+    let c = match chars.next() {
+        None | Some('-') | Some(']') => return Err(IgnoreErrorKind::BadClass),
+        Some('\\') => chars.next().ok_or(IgnoreErrorKind::BadClass)?,
+        Some(c) => c,
+    };
+    // Go's check: a class character is never the last of the pattern (no `]` can follow).
+    if chars.peek().is_none() {
+        return Err(IgnoreErrorKind::BadClass);
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+
+    #[test]
+    fn clean_is_go_filepath_clean() {
+        for (input, want) in [
+            ("", "."),
+            (".", "."),
+            ("./a//b/", "a/b"),
+            ("a/../b", "b"),
+            ("../a", "../a"),
+            ("a/../..", ".."),
+            ("/../a", "/a"),
+            ("/", "/"),
+            ("//a", "/a"),
+        ] {
+            assert_eq!(clean(input), want, "{input:?}");
+        }
+    }
+}
