@@ -42,22 +42,29 @@ fn build_runs_the_steps_and_tags_the_image_in_the_store() {
 }
 
 #[test]
-fn build_refuses_a_dockerignore_it_would_not_honour() {
+fn build_honours_the_dockerignore() {
     let dir = TempDir::new("cli-build-ignore");
     let context = dir.join("context");
     std::fs::create_dir_all(&context).unwrap();
     std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
-    std::fs::write(context.join(".dockerignore"), "secret\n").unwrap();
-    let out = cmd(env!("CARGO_BIN_EXE_layercake"))
-        .args(["--root", &dir.arg("store"), "build"])
+    std::fs::write(context.join(".dockerignore"), "secret\nDockerfile\n").unwrap();
+    std::fs::write(context.join("secret"), "s3cret").unwrap();
+    std::fs::write(context.join("public"), "hello").unwrap();
+    let store = dir.arg("store");
+    cmd(env!("CARGO_BIN_EXE_layercake"))
+        .args(["--root", &store, "build", "-t", "ignored:1"])
         .arg(&context)
-        .output();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(".dockerignore is not supported yet"),
-        "{stderr}"
-    );
+        .run();
+    let public = cmd(env!("CARGO_BIN_EXE_layercake"))
+        .args(["--root", &store, "cat", "ignored:1", "/public"])
+        .run_text();
+    assert_eq!(public, "hello");
+    for gone in ["/secret", "/Dockerfile"] {
+        let out = cmd(env!("CARGO_BIN_EXE_layercake"))
+            .args(["--root", &store, "cat", "ignored:1", gone])
+            .output();
+        assert!(!out.status.success(), "{gone} was copied");
+    }
 }
 
 #[test]

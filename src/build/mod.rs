@@ -27,9 +27,9 @@
 //! - `executor.rs`: the [`Executor`] trait and [`InProcess`]; `process.rs` and `scan.rs`:
 //!   [`ProcessExecutor`] (`unshare` over an unpacked tree, the tree read back).
 //! - `stage.rs` (and `stage/copy.rs`): stages, ARG scope, which instructions expand, each
-//!   instruction's effect and history row; `builder.rs`: [`Build`], [`Context`], the reports.
-//! - Not yet: `.dockerignore`, the build cache in the store, `layercake build` beyond
-//!   `--print`.
+//!   instruction's effect and history row, and the build cache (each step's image kept in
+//!   the store under its key, [`Build::run_in`]); `builder.rs`: [`Build`], [`Context`], the
+//!   events and reports; `ignore.rs`: `.dockerignore` ([`Ignore`]).
 //!
 //! [reference]: https://docs.docker.com/reference/dockerfile/
 

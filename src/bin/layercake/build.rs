@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use layercake::build::{Build, BuildEvent, Context, Dockerfile, Network, ProcessExecutor};
+use layercake::build::{Build, BuildEvent, Context, Dockerfile, Ignore, Network, ProcessExecutor};
 use layercake::Store;
 
 use crate::root::Root;
@@ -77,13 +77,6 @@ pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> 
         .context
         .clone()
         .ok_or("build: a CONTEXT directory is needed")?;
-    if context_dir.join(".dockerignore").exists() {
-        return Err(format!(
-            "{}: .dockerignore is not supported yet (the build would send what it excludes)",
-            context_dir.join(".dockerignore").display()
-        )
-        .into());
-    }
     let text = read_dockerfile(&args.dockerfile())?;
     let tags = args
         .tags
@@ -92,7 +85,7 @@ pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> 
         .collect::<Result<Vec<_>>>()?;
     let mut store = root.open()?;
     let mut build = Build::new(text)
-        .context(Context::from_dir(&context_dir)?)
+        .context(context(&context_dir, &args.dockerfile())?)
         .clock(now())
         .on_event(printer())
         .fetch_missing(|name: &str, store: &mut Store| {
@@ -143,6 +136,23 @@ pub fn build(root: &Root, out: &mut impl Write, args: &BuildArgs) -> Result<()> 
         writeln!(out, "Successfully tagged {}", tag.familiar())?;
     }
     Ok(())
+}
+
+/// The context directory as `docker build` sends it: without what `.dockerignore` excludes,
+/// and without the Dockerfile and `.dockerignore` themselves if excluded (the Dockerfile named
+/// by its path in the context, when it is in it).
+fn context(dir: &Path, dockerfile: &Path) -> Result<Context> {
+    let ignore = Ignore::from_dir(dir)?;
+    let inside = |p: &Path| std::fs::canonicalize(p).ok();
+    let name = match (inside(dir), inside(dockerfile)) {
+        (Some(dir), Some(file)) => file
+            .strip_prefix(&dir)
+            .ok()
+            .map(|rel| rel.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let name = name.unwrap_or_else(|| "Dockerfile".to_owned());
+    Ok(Context::from_dir_with(dir, &ignore, &name)?)
 }
 
 /// What prints a build's events as Docker's classic builder does.

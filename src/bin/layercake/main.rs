@@ -494,10 +494,10 @@ enum Command {
     Verify,
 
     /// Builds an image from a Dockerfile into the store, without a daemon: FROM resolves in
-    /// the store, each step is committed as Docker's classic builder commits it, RUN runs the
-    /// command with util-linux `unshare` in namespaces of its own (root needed), the network
-    /// off unless `--network host`. Not yet: a build cache (every step runs), `.dockerignore`
-    /// (refused). `--print` prints the parsed instructions as JSON instead, one object a line
+    /// the store (a missing image is pulled), each step is committed as Docker's classic
+    /// builder commits it and kept as the store's build cache (`--no-cache` runs every step),
+    /// RUN runs the command with util-linux `unshare` in namespaces of its own (root needed),
+    /// the network off unless `--network host`; `.dockerignore` is honoured. `--print` prints the parsed instructions as JSON instead, one object a line
     /// (`instruction`, `flags`, `args` before variable expansion, `"json":true` for the exec
     /// form, `heredocs`), for tools and tests.
     #[command(
