@@ -148,6 +148,24 @@ fn no_cache_runs_every_step_and_still_stores_them() {
     assert_eq!(runs.load(Ordering::SeqCst), 4);
 }
 
+/// Every file under `dir` with its size and modification time.
+fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for item in std::fs::read_dir(&d).unwrap() {
+            let path = item.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push((path, meta.len(), meta.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn the_cache_outlives_the_process_and_prune_clears_it() {
     let dir = TempDir::new("build-cache-disk");
@@ -170,12 +188,18 @@ fn the_cache_outlives_the_process_and_prune_clears_it() {
         );
     }
     assert!(!intermediates.contains(&first.image.id()));
+    let before = files(dir.path());
     let again = build("v1", &runs).run_in(&mut store).unwrap();
     assert!(again.steps[1..].iter().all(|s| s.cached));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     // The index written again (a tag read back from disk is written from what it names):
     // the tagged image keeps its step's key.
     store.tag(&again.image.id().to_string(), "app:1").unwrap();
+    assert_eq!(
+        files(dir.path()),
+        before,
+        "a rebuild from the cache, tagged as before, writes nothing"
+    );
     let mut store = Store::open(dir.path()).unwrap();
     let third = build("v1", &runs).run_in(&mut store).unwrap();
     assert!(

@@ -429,9 +429,17 @@ impl Disk {
 
     /// Replaces `index.json` with `entries` (see [`entry`]), then the foreign entries as
     /// they were. The caller holds the index lock.
+    /// Writes `index.json` (the caller holds the index lock), unless it says that already:
+    /// a change that changes nothing (a tag given again, a rebuild from the cache) writes
+    /// nothing.
     pub(super) fn write_index(&self, mut entries: Vec<Descriptor>) -> Result<()> {
         entries.extend(self.foreign.iter().cloned());
-        self.write_atomically(&self.root.join("index.json"), &index_json(entries)?)
+        let path = self.root.join("index.json");
+        let bytes = index_json(entries)?;
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
+        self.write_atomically(&path, &bytes)
     }
 
     /// Writes a small file whole: into the ingest area, synced, then renamed over `path`.
