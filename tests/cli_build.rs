@@ -104,6 +104,8 @@ fn a_rebuild_uses_the_cache_and_prints_as_docker() {
         "{first}"
     );
     assert!(!first.contains("Using cache"), "{first}");
+    // FROM scratch has no image to show, as with Docker.
+    assert_eq!(lines[..2], ["Step 1/5 : FROM scratch", " ---> "], "{first}");
 
     let again = build(&[]);
     assert_eq!(again.matches(" ---> Using cache").count(), 4, "{again}");

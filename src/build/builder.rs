@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use super::executor::Executor;
 use super::ignore::Ignore;
+use super::parser::Keyword;
 use crate::contents::{Contents, HostFile};
 use crate::digest::{DiffId, ImageId};
 use crate::entry::Entry;
@@ -274,11 +275,14 @@ pub struct BuildReport {
 pub struct StepReport {
     /// As Docker prints it: `Step 2/5 : RUN make`.
     pub instruction: String,
-    /// The image after the step (FROM: the base); `None` for an ARG before the first FROM.
+    /// The instruction's keyword.
+    pub keyword: Keyword,
+    /// The image after the step (FROM: the base); `None` for an ARG before the first FROM
+    /// and for FROM `scratch` (no image yet).
     pub image: Option<ImageId>,
     /// The layer the step made, if it made one.
     pub layer: Option<DiffId>,
-    /// Whether a command ran (RUN, not found in the cache).
+    /// Whether a RUN's command ran (it was not found in the cache).
     pub ran: bool,
     /// Whether the step's image came from the build cache ([`Build::run_in`]).
     pub cached: bool,
@@ -287,7 +291,8 @@ pub struct StepReport {
 }
 
 /// What a build tells as it goes, in the order Docker's classic builder prints it: for each
-/// step `Step`, then `Cached` or (for a RUN) `Running`, then `Done`.
+/// step `Step`, then `Cached` or (for a step that is not COPY, ADD or FROM) `Running`, then
+/// `Done`.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -318,12 +323,14 @@ pub enum BuildEvent<'a> {
     },
     /// The step's image is the build cache's (` ---> Using cache`).
     Cached,
-    /// A RUN command is about to run (` ---> Running in 3f2a…`): `container` names this run
-    /// (12 hex digits, unique to it), as Docker names the container it runs in.
+    /// A step is about to be made in a container of its own (` ---> Running in 3f2a…`, then
+    /// at `Done` `Removing intermediate container 3f2a…`), as Docker makes RUN, WORKDIR and
+    /// the config steps: `container` names this run (12 hex digits, unique to it).
     Running {
         /// The run's name.
         container: &'a str,
-        /// The command.
+        /// The container's command: a RUN's, or `/bin/sh -c #(nop)  ENV A=1` as Docker's
+        /// `ContainerConfig.Cmd` names a config step.
         argv: &'a [String],
     },
     /// The step is done (` ---> 1a2b3c4d5e6f`).

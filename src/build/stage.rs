@@ -57,6 +57,7 @@ pub(super) fn run(build: &Build, store: Option<&mut Store>) -> Result<BuildRepor
         let started = Instant::now();
         run.steps.push(StepReport {
             instruction,
+            keyword: ins.keyword(),
             image: None,
             layer: None,
             ran: false,
@@ -69,7 +70,12 @@ pub(super) fn run(build: &Build, store: Option<&mut Store>) -> Result<BuildRepor
             None => return Err(error(ins, "no FROM before this instruction")),
             Some(stage) => run.step(stage, ins)?,
         }
-        let image = current.as_ref().map(|s| s.image.id());
+        // Docker shows no image for FROM scratch.
+        let image = current
+            .as_ref()
+            .map(|s| &s.image)
+            .filter(|i| !i.diff_ids().is_empty() || !i.config().file().history.is_empty())
+            .map(Image::id);
         let last = run.last();
         last.time = started.elapsed();
         last.image = image;
@@ -309,9 +315,23 @@ impl Run<'_> {
     fn config_step(&mut self, stage: &mut Stage, comment: &str) -> Result<()> {
         let created_by = stage.nop(comment);
         let clock = self.build.clock;
-        self.settle(stage, &created_by.clone(), move |_, stage| {
+        self.settle(stage, &created_by.clone(), move |run, stage| {
+            let mut argv = stage.shell();
+            argv.push(format!("#(nop)  {comment}"));
+            run.running(stage, &argv);
             stage.empty_step(clock, created_by)
         })
+    }
+
+    /// Tells that a step is made in a container (` ---> Running in …`).
+    fn running(&self, stage: &Stage, argv: &[String]) {
+        if self.build.listener.is_some() {
+            let container = run_name(stage, &argv.join(" "));
+            self.emit(&BuildEvent::Running {
+                container: &container,
+                argv,
+            });
+        }
     }
 
     /// Ends a step: the image the build cache has for `step` on this stage (see
@@ -661,7 +681,10 @@ impl Run<'_> {
                 };
                 stage.config.working_dir = Some(dir.clone());
                 let created_by = format!("{} #(nop) WORKDIR {dir}", stage.shell().join(" "));
-                self.settle(stage, &created_by.clone(), move |_, stage| {
+                self.settle(stage, &created_by.clone(), move |run, stage| {
+                    let mut argv = stage.shell();
+                    argv.push(format!("#(nop) WORKDIR {dir}"));
+                    run.running(stage, &argv);
                     let mut container = Container::new(&stage.image)?;
                     container.set_clock(clock);
                     container.create_dir_all(dir.as_str())?;
@@ -768,11 +791,7 @@ impl Run<'_> {
         step.workdir = stage.config.working_dir.clone().unwrap_or_default();
         let clock = self.build.clock;
         self.settle(stage, &created_by.clone(), move |run, stage| {
-            let container_name = run_name(stage, &created_by);
-            run.emit(&BuildEvent::Running {
-                container: &container_name,
-                argv: &step.argv,
-            });
+            run.running(stage, &step.argv);
             let mut container = Container::new(&stage.image)?;
             container.set_clock(clock);
             executor.run(&mut container, &step)?;

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use layercake::build::{Build, BuildEvent, Context, Dockerfile, Ignore, Network, ProcessExecutor};
+use layercake::build::{
+    Build, BuildEvent, Context, Dockerfile, Ignore, Keyword, Network, ProcessExecutor,
+};
 use layercake::Store;
 
 use crate::root::Root;
@@ -157,24 +159,27 @@ fn context(dir: &Path, dockerfile: &Path) -> Result<Context> {
 
 /// What prints a build's events as Docker's classic builder does.
 fn printer() -> impl Fn(&BuildEvent<'_>) + Send + Sync {
-    // The RUN that is running, for its `Removing intermediate container` line.
-    let running = Mutex::new(String::new());
+    // The step's container, for its `Removing intermediate container` line.
+    let running: Mutex<Option<String>> = Mutex::new(None);
     move |event: &BuildEvent<'_>| {
         let line = match event {
             BuildEvent::Step { instruction, .. } => instruction.to_string(),
             BuildEvent::Cached => " ---> Using cache".to_owned(),
             BuildEvent::Running { container, .. } => {
-                *running.lock().unwrap_or_else(|e| e.into_inner()) = container.to_string();
+                *running.lock().unwrap_or_else(|e| e.into_inner()) = Some(container.to_string());
                 format!(" ---> Running in {container}")
             }
             BuildEvent::Done(step) => {
-                let Some(id) = step.image else { return };
                 let mut line = String::new();
-                if step.ran {
-                    let container = running.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(container) = running.lock().unwrap_or_else(|e| e.into_inner()).take() {
                     line = format!("Removing intermediate container {container}\n");
                 }
-                line + &format!(" ---> {}", short(id.to_hex()))
+                match step.image {
+                    Some(id) => line + &format!(" ---> {}", short(id.to_hex())),
+                    // FROM scratch, as Docker shows it.
+                    None if step.keyword == Keyword::From => line + " ---> ",
+                    None => return,
+                }
             }
             _ => return,
         };
