@@ -405,3 +405,88 @@ fn the_executor_is_send_and_sync() {
     let executor = ProcessExecutor::new().output(Arc::new(Mutex::new(Vec::<u8>::new())));
     assert!(format!("{executor:?}").contains("ProcessExecutor"));
 }
+
+/// The mounts under this process's step directories (other tests mount theirs meanwhile).
+fn step_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&format!("layercake-run-{}-", std::process::id())))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn overlay_and_whole_unpack_agree_over_layers_with_whiteouts() {
+    if !namespaces() {
+        return;
+    }
+    // A stack with a whiteout, an opaque directory, a directory only implied by a later
+    // layer, and a hardlink: what overlayfs's lower directories must render as the tree does.
+    let base = busybox();
+    let second = Layer::builder()
+        .whiteout("etc/motd")
+        .entry("srv", Entry::dir().mode(0o750).mtime(MTIME))
+        .entry("srv/old/gone", Entry::file("x").mtime(MTIME))
+        .entry("srv/a", Entry::file("one\n").mtime(MTIME))
+        .hard_link("srv/a", "srv/b")
+        .build()
+        .unwrap();
+    let third = Layer::builder()
+        .opaque("srv/old")
+        .entry("srv/old/new", Entry::file("y").mtime(MTIME))
+        .entry("var/lib/implied/f", Entry::file("z").mtime(MTIME))
+        .build()
+        .unwrap();
+    let image = Image::builder()
+        .layer(base.layers().next().unwrap().clone())
+        .layer(second)
+        .layer(third)
+        .build()
+        .unwrap();
+    let script = "test -e /etc/motd || echo absent > /motd; ls /srv/old > /srv/listing; \
+                  echo two >> /srv/a && cat /srv/b > /srv/seen && rm /etc/keep && mkdir -p /work \
+                  && echo w > /work/f; if grep -q ' - overlay ' /proc/self/mountinfo; then echo > /ov; fi";
+    let executor = ProcessExecutor::new();
+    let mut results = Vec::new();
+    for overlay in [true, false] {
+        let mut c = Container::new(&image).unwrap();
+        c.create_dir_all("made/before").unwrap();
+        executor
+            .clone()
+            .overlay(overlay)
+            .run(&mut c, &sh(script))
+            .unwrap();
+        assert!(
+            step_mounts().is_empty(),
+            "left mounted: {:?}",
+            step_mounts()
+        );
+        assert_eq!(c.read("motd").unwrap(), "absent\n", "the whiteout hides it");
+        assert_eq!(
+            c.tree().lookup("ov").unwrap().is_some(),
+            overlay,
+            "the root was an overlay"
+        );
+        c.remove_file("ov").ok();
+        assert_eq!(c.read("srv/listing").unwrap(), "new\n");
+        assert_eq!(
+            c.read("srv/seen").unwrap(),
+            "one\ntwo\n",
+            "the hardlink stays shared"
+        );
+        results.push((diff(&c), c.tree().clone()));
+    }
+    assert_eq!(
+        results[0].0, results[1].0,
+        "overlay vs whole unpack: the changes"
+    );
+    assert!(
+        results[0].1 == results[1].1,
+        "overlay vs whole unpack: the trees"
+    );
+    // A second step on the same executor reuses the layers it unpacked.
+    let mut c = Container::new(&image).unwrap();
+    executor.run(&mut c, &sh("echo again > /again")).unwrap();
+    assert_eq!(diff(&c), ["A /again"]);
+}

@@ -36,6 +36,7 @@
 mod builder;
 mod executor;
 mod ignore;
+mod overlay;
 mod parser;
 mod process;
 mod scan;

@@ -8,11 +8,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{FileType as HostType, Mode, CWD};
 
 use super::executor::{Executor, Network, RunStep};
+use super::overlay::Layers;
 use super::scan::{self, Scanner};
 use crate::container::Container;
 use crate::error::{Error, Result};
@@ -30,8 +31,13 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// (unless the step asks for the host's) network namespaces, chrooted into the container's
 /// files written to a scratch directory.
 ///
-/// For each step: the container's tree is [unpacked](crate::unpack()) into a fresh directory
-/// (owners, modes, setuid bits, devices and second-precision mtimes as the tree has them),
+/// For each step the container's files are laid out in a directory: by default an overlay
+/// mount (overlayfs, as Docker's overlay2 driver does), each layer of the image
+/// [unpacked](crate::unpack()) once per executor as a lower directory, so that the second
+/// RUN of a build on a large base does not write the base again; where overlayfs cannot be
+/// mounted, or with [`ProcessExecutor::overlay`]`(false)`, the whole tree is unpacked into a
+/// fresh directory. Either way owners, modes, setuid bits, devices and second-precision
+/// mtimes are as the tree has them;
 /// `/proc` is mounted there, `/dev` given `null`, `zero`, `full`, `random`, `urandom`, `tty`
 /// and `shm`, and `/etc` (if there is one) `hosts`, `hostname` and a `resolv.conf` (empty, or the
 /// host's with the host's network); the command runs with the step's environment only (plus `PATH` and `HOME` when it
@@ -62,6 +68,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// # Ok::<(), layercake::Error>(())
 /// ```
 ///
+/// The overlay is mounted in the host's mount namespace for the step (its changes are read
+/// after the command's namespaces are gone) and unmounted when it ends; a process killed
+/// during a step leaves it mounted under the scratch directory.
+///
 /// # Security
 ///
 /// The command runs as root on the host's kernel, with its own namespaces but the host's
@@ -73,6 +83,9 @@ pub struct ProcessExecutor {
     network: Network,
     unshare: PathBuf,
     output: Option<Arc<Mutex<dyn Write + Send>>>,
+    overlay: bool,
+    /// The layers unpacked for overlay mounts, shared by clones, made on first use.
+    layers: Arc<OnceLock<Layers>>,
 }
 
 impl fmt::Debug for ProcessExecutor {
@@ -82,6 +95,7 @@ impl fmt::Debug for ProcessExecutor {
             .field("network", &self.network)
             .field("unshare", &self.unshare)
             .field("output", &self.output.as_ref().map(|_| "..."))
+            .field("overlay", &self.overlay)
             .finish()
     }
 }
@@ -108,7 +122,26 @@ impl ProcessExecutor {
             network: Network::None,
             unshare: find_program("unshare"),
             output: None,
+            overlay: true,
+            layers: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Whether a step's root is an overlay mount (the default): each layer of the image
+    /// unpacked once per executor and stacked under an empty upper directory, as Docker's
+    /// overlay2 driver does, so that a build's RUN steps on a large base do not write the
+    /// base again each time. Without it, or where overlayfs cannot be mounted, each step's
+    /// tree is unpacked whole.
+    ///
+    /// ```
+    /// use layercake::build::ProcessExecutor;
+    ///
+    /// let executor = ProcessExecutor::new().overlay(false);
+    /// # let _ = executor;
+    /// ```
+    pub fn overlay(mut self, overlay: bool) -> ProcessExecutor {
+        self.overlay = overlay;
+        self
     }
 
     /// Sets where each command's output (stdout and stderr, interleaved) is copied once
@@ -223,12 +256,26 @@ impl Executor for ProcessExecutor {
         }
         let tree = container.tree().clone();
         let work = Scratch::new(&self.scratch)?;
-        let root = work.path.join("root");
-        let options = UnpackOptions::new()
-            .owners(Owners::Keep)
-            .devices(Devices::Create)
-            .setuid(Setuid::Keep);
-        unpack(&tree, &root, &options)?;
+        // Declared after `work`: unmounted before the directory is removed.
+        let mounted = match self.overlay {
+            true => {
+                let layers = self.layers.get_or_init(|| Layers::new(&self.scratch));
+                layers.mount(container, &work.path)?
+            }
+            false => None,
+        };
+        let root = match &mounted {
+            Some(mounted) => mounted.merged.clone(),
+            None => {
+                let root = work.path.join("root");
+                let options = UnpackOptions::new()
+                    .owners(Owners::Keep)
+                    .devices(Devices::Create)
+                    .setuid(Setuid::Keep);
+                unpack(&tree, &root, &options)?;
+                root
+            }
+        };
         let host_network = self.network == Network::Host || step.network == Network::Host;
         runtime_dirs(&root, &tree, host_network)?;
         let since = scan::marker(&work.path)?;
@@ -400,7 +447,7 @@ fn read_output(path: &Path) -> Result<String> {
 }
 
 /// Where a program is on the host's `PATH` (the step's own `PATH` is the container's).
-fn find_program(name: &str) -> PathBuf {
+pub(super) fn find_program(name: &str) -> PathBuf {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
