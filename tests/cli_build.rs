@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::registry::{busybox_image, write_oci_layout, Registry, Setup};
 use common::{cmd, tool, TempDir};
 
 #[test]
@@ -153,4 +154,50 @@ fn a_rebuild_uses_the_cache_and_prints_as_docker() {
         assert!(!shown.lines().any(|l| l == *step), "{step} in {shown}");
         assert!(all.lines().any(|l| l == *step), "{step} not in {all}");
     }
+}
+
+#[test]
+fn from_pulls_an_image_the_store_lacks() {
+    let registry = Registry::start(Setup::Plain);
+    let dir = TempDir::new("cli-build-pull");
+    let layout = dir.join("layout");
+    write_oci_layout(&layout, &[(&busybox_image(), "bb")]);
+    let base = registry.reference("tools/busybox:1");
+    registry.skopeo_copy(
+        &format!("oci:{}:bb", layout.display()),
+        &format!("docker://{base}"),
+        &[],
+    );
+    let context = dir.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nRUN [\"/bin/busybox\", \"touch\", \"/made\"]\n"),
+    )
+    .unwrap();
+    let store = dir.arg("store");
+    let build = || {
+        cmd(env!("CARGO_BIN_EXE_layercake"))
+            .args(["--root", &store, "build", "-t", "app:1"])
+            .arg(&context)
+            .run_text()
+    };
+    let first = build();
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines[0], format!("Step 1/2 : FROM {base}"), "{first}");
+    assert_eq!(lines[1], "1: Pulling from tools/busybox", "{first}");
+    assert!(
+        lines.contains(&format!("Status: Downloaded newer image for {base}").as_str()),
+        "{first}"
+    );
+    let made = cmd(env!("CARGO_BIN_EXE_layercake"))
+        .args(["--root", &store, "ls", "app:1", "/"])
+        .run_text();
+    assert!(made.lines().any(|l| l.ends_with("made")), "{made}");
+    // The base is in the store now: nothing is pulled again, and the RUN is cached.
+    let mark = registry.log_mark();
+    let again = build();
+    assert!(!again.contains("Pulling from"), "{again}");
+    assert!(again.contains(" ---> Using cache"), "{again}");
+    assert!(registry.accesses_since(mark).is_empty(), "{again}");
 }
