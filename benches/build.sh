@@ -13,13 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/work/scratch-bench}
-for pkg in dockerd:docker.io hyperfine:hyperfine busybox:busybox-static skopeo:skopeo; do
-  command -v "${pkg%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${pkg#*:}" >/dev/null; }
-done
-bash benches/bookworm.sh "$work/bookworm" >/dev/null
-cargo build --quiet --release --features cli
-lc=$PWD/target/release/layercake
-out=$(mktemp -d)
+source benches/lib.sh
+need dockerd:docker.io hyperfine busybox:busybox-static skopeo
+start_bench "$work"
 D=$out/docker
 mkdir -p "$D"
 dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" \
@@ -36,12 +32,6 @@ export DOCKER_HOST="unix://$D/docker.sock" DOCKER_BUILDKIT=0
 docker=/usr/bin/docker
 until $docker version >/dev/null 2>&1; do sleep 0.2; done
 
-# Peak RSS in MiB and elapsed seconds of one run of a command.
-rss() {
-  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
-  read -r kib secs <"$out/time"
-  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
-}
 
 # The busybox base, the same image in both: imported by Docker, saved, loaded by layercake.
 root=$out/busybox

@@ -15,22 +15,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/work/scratch-bench}
-for tool in umoci skopeo hyperfine; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
-done
-bash benches/bookworm.sh "$work/bookworm" >/dev/null
-cargo build --quiet --release --features cli
-lc=$PWD/target/release/layercake
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source benches/lib.sh
+need umoci skopeo hyperfine
+start_bench "$work"
 cd "$work/bookworm"
 
-# Peak RSS in MiB and elapsed seconds of one run of a command.
-rss() {
-  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
-  read -r kib secs <"$out/time"
-  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
-}
 
 echo "== image: $(du -sh oci | cut -f1) OCI layout, refs: $(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(", ")' oci/index.json)"
 echo

@@ -15,13 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$PWD
 work=${1:-/work/scratch-bench}
-for pkg in docker-registry:docker-registry skopeo:skopeo hyperfine:hyperfine; do
-  command -v "${pkg%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${pkg#*:}" >/dev/null; }
-done
-bash benches/bookworm.sh "$work/bookworm" >/dev/null
-cargo build --quiet --release --features cli
-lc=$PWD/target/release/layercake
-out=$(mktemp -d)
+source benches/lib.sh
+need docker-registry skopeo hyperfine
+start_bench "$work"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$out/config.yml" <<YML
 version: 0.1
@@ -35,12 +31,6 @@ trap 'kill $registry; wait $registry 2>/dev/null || true; rm -rf "$out"' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.1; done
 reg=127.0.0.1:$port
 
-# Peak RSS in MiB and elapsed seconds of one run of a command.
-rss() {
-  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
-  read -r kib secs <"$out/time"
-  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
-}
 # Requests in the access log since mark $1 matching the extended regex $2.
 requests() { tail -c +"$(($1 + 1))" "$out/registry.log" | grep -cE "$2" || true; }
 mark() { stat -c %s "$out/registry.log"; }

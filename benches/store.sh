@@ -14,14 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/work/scratch-bench}
-for tool in umoci skopeo hyperfine jq; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
-done
-bash benches/bookworm.sh "$work/bookworm" >/dev/null
-cargo build --quiet --release --features cli
-lc=$PWD/target/release/layercake
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source benches/lib.sh
+need umoci skopeo hyperfine jq
+start_bench "$work"
 ten=$work/ten
 
 # Ten images on the bookworm base: each adds one small file of its own (umoci insert), then
@@ -37,12 +32,6 @@ if [ ! -f "$ten/app10.oci.tar" ]; then
   done
 fi
 
-# Peak RSS in MiB and elapsed seconds of one run of a command.
-rss() {
-  /usr/bin/time -f '%M %e' -o "$out/time" "$@" >/dev/null 2>&1
-  read -r kib secs <"$out/time"
-  printf '%s MiB peak, %s s' "$((kib / 1024))" "$secs"
-}
 bytes() { du -sb "$1" | cut -f1; }
 secs() {
   local start end
