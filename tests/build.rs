@@ -272,7 +272,7 @@ fn copy_a_file_history_and_mode() {
         .run()
         .unwrap()
         .image;
-    let hash = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4";
+    let hash = "abd0d027c6af188e7413ffa1b6850732ae79b65c974550cdde5009055129eabc";
     assert_eq!(
         last_row(&image),
         (

@@ -2,13 +2,13 @@
 //! directory contents merged, trailing-slash and WORKDIR rules, `--chown` names from the
 //! image's `/etc/passwd` and `/etc/group`, `--chmod`, a local archive extracted by ADD.
 //!
-//! `created_by` names the source as `file:<hash>`, `dir:<hash>` or `multi:<hash>` as the
-//! classic builder does, but the hash is the SHA-256 of the file's bytes (a directory: of its
-//! sorted paths and contents; several sources: of their joined names), not classic's tarsum.
+//! `created_by` names the source as `file:<hash>`, `dir:<hash>` or `multi:<hash>` with the
+//! classic builder's hashes (`tarsum.rs`).
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest as _, Sha256};
+#[path = "tarsum.rs"]
+mod tarsum;
 
 use super::{clean, error, word_error, Run, Stage};
 use crate::build::parser::{Instruction, Keyword};
@@ -121,10 +121,14 @@ impl Run<'_> {
                 .metadata(dest_dir.as_str())
                 .is_ok_and(|n| n.is_dir());
         let mut hashes = Vec::new();
+        let hashed = match ins.flag("from") {
+            None => tarsum::Source::Context,
+            Some(_) => tarsum::Source::Filesystem,
+        };
         for (path, node) in &sources {
             let name = path.rsplit('/').next().unwrap_or("");
             if node.is_dir() {
-                hashes.push(format!("dir:{}", dir_hash(&source_tree, path)));
+                hashes.push(tarsum::dir(&source_tree, path, hashed)?);
                 container.create_dir_all(dest_dir.as_str())?;
                 let prefix = if path.is_empty() {
                     String::new()
@@ -150,7 +154,7 @@ impl Run<'_> {
                     .map(|c| c.to_bytes())
                     .transpose()?
                     .unwrap_or_default();
-                hashes.push(format!("file:{}", hex::encode(Sha256::digest(&contents))));
+                hashes.push(tarsum::file(path, node, hashed)?);
                 if ins.keyword() == Keyword::Add
                     && ins.flag("from").is_none()
                     && is_archive(&contents)
@@ -187,10 +191,7 @@ impl Run<'_> {
         let source = if hashes.len() == 1 {
             hashes.remove(0)
         } else {
-            format!(
-                "multi:{}",
-                hex::encode(Sha256::digest(hashes.join(",").as_bytes()))
-            )
+            tarsum::multi(&hashes)
         };
         let created_by = format!(
             "{} #(nop) {} {source} in {dest} ",
@@ -257,28 +258,6 @@ fn place(
 fn is_archive(contents: &[u8]) -> bool {
     let magic: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"];
     magic.iter().any(|m| contents.starts_with(m)) || contents.get(257..262) == Some(&b"ustar"[..])
-}
-
-fn dir_hash(tree: &Tree, path: &str) -> String {
-    let mut h = Sha256::new();
-    let prefix = if path.is_empty() {
-        String::new()
-    } else {
-        format!("{path}/")
-    };
-    for (p, n) in tree.walk() {
-        let p = p.to_string();
-        let Some(rel) = p.strip_prefix(&prefix) else {
-            continue;
-        };
-        h.update(rel.as_bytes());
-        h.update([0]);
-        if let Some(Ok(c)) = n.contents().map(|c| c.to_bytes()) {
-            h.update(&c);
-        }
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
 }
 
 /// `--chown`: `user[:group]`, names from the container's /etc/passwd and /etc/group.
