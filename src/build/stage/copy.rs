@@ -129,7 +129,7 @@ impl Run<'_> {
             let name = path.rsplit('/').next().unwrap_or("");
             if node.is_dir() {
                 hashes.push(tarsum::dir(&source_tree, path, hashed)?);
-                container.create_dir_all(dest_dir.as_str())?;
+                create_dirs(&mut container, &dest_dir, owner)?;
                 let prefix = if path.is_empty() {
                     String::new()
                 } else {
@@ -183,7 +183,7 @@ impl Run<'_> {
                     .map(|(p, _)| p)
                     .filter(|p| !p.is_empty())
                 {
-                    container.create_dir_all(parent)?;
+                    create_dirs(&mut container, parent, owner)?;
                 }
                 place(&mut container, &target, node, owner, chmod)?;
             }
@@ -193,8 +193,13 @@ impl Run<'_> {
         } else {
             tarsum::multi(&hashes)
         };
+        // Classic writes `--chown=SPEC` (expanded) glued to the hash, with no space.
+        let chown_flag = match ins.flag("chown") {
+            Some(c) => format!("--chown={}", expand(c)?),
+            None => String::new(),
+        };
         let created_by = format!(
-            "{} #(nop) {} {source} in {dest} ",
+            "{} #(nop) {} {chown_flag}{source} in {dest} ",
             stage.shell().join(" "),
             ins.keyword()
         );
@@ -252,6 +257,24 @@ fn place(
     container.set_owner(target, uid, gid)?;
     container.set_permissions(target, chmod.unwrap_or(meta.mode & 0o7777))?;
     container.set_mtime(target, meta.mtime)
+}
+
+/// Creates `dir` and its missing parents (0755, root); with `--chown`, the new ones get its
+/// owner, as the classic builder's `MkdirAllAndChownNew` does.
+fn create_dirs(container: &mut Container, dir: &str, owner: Owner) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = dir.trim_end_matches('/');
+    while !p.is_empty() && !container.exists(p) {
+        missing.push(p.to_owned());
+        p = p.rsplit_once('/').map_or("", |(parent, _)| parent);
+    }
+    container.create_dir_all(dir)?;
+    if let Owner::Set(uid, gid) = owner {
+        for m in missing {
+            container.set_owner(m.as_str(), uid, gid)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether ADD extracts `contents`: gzip, bzip2, xz or zstd magic, or a tar header.
