@@ -187,6 +187,9 @@ fn clean(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// The PATH a stage gets when its base image sets none (Docker's `DefaultPathEnv`).
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 impl Stage {
     fn shell(&self) -> Vec<String> {
         match self.config.extra.get("Shell") {
@@ -374,6 +377,10 @@ impl Run<'_> {
                 .collect(),
             _ => Vec::new(),
         };
+        // Classic gives every stage a PATH if its base has none (`setDefaultPath`).
+        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
+            config.env.push(DEFAULT_PATH.into());
+        }
         let author = image.config().file().author.clone();
         let mut stage = Stage {
             name: alias,
