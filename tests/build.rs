@@ -134,7 +134,7 @@ fn label_expose_user_volume_stopsignal_maintainer() {
         rows[1..],
         [
             "/bin/sh -c #(nop)  LABEL k=v",
-            "/bin/sh -c #(nop)  EXPOSE 80 53/udp",
+            "/bin/sh -c #(nop)  EXPOSE 53/udp 80",
             "/bin/sh -c #(nop)  USER me",
             "/bin/sh -c #(nop)  VOLUME [/data]",
             "/bin/sh -c #(nop)  STOPSIGNAL SIGTERM",

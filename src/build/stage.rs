@@ -504,6 +504,9 @@ impl Run<'_> {
                         ports.push(p);
                     }
                 }
+                // Classic's row names each port once, sorted as strings.
+                ports.sort();
+                ports.dedup();
                 stage.config_step(clock, &format!("EXPOSE {}", ports.join(" ")))
             }
             Keyword::User => {
