@@ -638,6 +638,18 @@ impl Run<'_> {
         if retries != 0 {
             health["Retries"] = retries.into();
         }
+        // dockerd merges a step's config with the image's when it creates the step's
+        // container, through the check they share: what the new check leaves zero, the
+        // old one fills in (the row above shows the check as written).
+        if let Some(old) = &stage.config.healthcheck {
+            for key in ["Interval", "Timeout", "StartPeriod", "Retries"] {
+                if let Some(v) = old.get(key).filter(|v| v.as_u64() != Some(0)) {
+                    if health.get(key).is_none() {
+                        health[key] = v.clone();
+                    }
+                }
+            }
+        }
         stage.config.healthcheck = Some(health);
         // Go's `%q` of the *HealthConfig: durations quoted, the retry count as a rune.
         let rune = match char::from_u32(retries) {
