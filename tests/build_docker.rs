@@ -166,7 +166,13 @@ ADD t.tar /untar/
     },
     Case {
         name: "one-dir",
-        dockerfile: "FROM busybox:test\nCOPY d /dd\n",
+        dockerfile: r#"FROM busybox:test
+COPY d /dd
+COPY --chown=1000:50 d /cd/
+COPY --chown=app d/x /new/deep/
+ADD --chown=1000 d/e /ae
+COPY --from=busybox:test --chown=app:staff /srv /fromimg
+"#,
         files: &[("d/x", b"x\n", 0o640), ("d/e/y", b"y\n", 0o644)],
         links: &[("d/l", "x")],
         tar: false,
@@ -611,6 +617,16 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "one-dir",
         "  + layer 1: dd/l l 777 0:0 -> x mtime 0",
+        "the same link",
+    ),
+    (
+        "one-dir",
+        "  - layer 2: cd/l l 777 1000:50 -> x mtime 1650000000",
+        "`COPY --chown` chowns a link itself in Docker (lchown); layercake cannot (see above)",
+    ),
+    (
+        "one-dir",
+        "  + layer 2: cd/l l 777 0:0 -> x mtime 0",
         "the same link",
     ),
 ];
