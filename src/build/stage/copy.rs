@@ -16,6 +16,7 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::layer::Layer;
 use crate::tree::{Node, Tree};
+use crate::FileType;
 
 impl Run<'_> {
     pub(super) fn copy(
@@ -127,6 +128,15 @@ impl Run<'_> {
         };
         for (path, node) in &sources {
             let name = path.rsplit('/').next().unwrap_or("");
+            // A source that is a symlink is followed in its root, as classic does: what it
+            // points to is copied under the link's name, and hashed as itself.
+            let (path, node) = &match node.file_type() {
+                FileType::Symlink => {
+                    let (p, n) = source_tree.resolve(path.as_str())?;
+                    (p.to_string(), n)
+                }
+                _ => (path.clone(), node.clone()),
+            };
             if node.is_dir() {
                 hashes.push(tarsum::dir(&source_tree, path, hashed)?);
                 create_dirs(&mut container, &dest_dir, owner)?;
