@@ -172,6 +172,8 @@ COPY --chown=1000:50 d /cd/
 COPY --chown=app d/x /new/deep/
 ADD --chown=1000 d/e /ae
 COPY --from=busybox:test --chown=app:staff /srv /fromimg
+COPY d/l /single-link
+COPY d/l d/x /two/
 "#,
         files: &[("d/x", b"x\n", 0o640), ("d/e/y", b"y\n", 0o644)],
         links: &[("d/l", "x")],
