@@ -213,6 +213,21 @@ RUN echo last > /last.txt
         target: Some("other"),
     },
     Case {
+        name: "user-run",
+        dockerfile: r#"FROM busybox:test
+ENV PATH=/opt/bin:$PATH
+USER app:staff
+RUN id > /tmp/id.txt && echo "$HOME $PATH" > /tmp/home.txt && mkdir /tmp/d
+USER root
+RUN echo "$HOME" > /roothome.txt
+"#,
+        files: &[],
+        links: &[],
+        tar: false,
+        args: &[],
+        target: None,
+    },
+    Case {
         name: "run",
         dockerfile: r#"FROM busybox:test
 RUN true
@@ -598,6 +613,18 @@ fn line_diff(want: &[String], got: &[String]) -> Vec<String> {
 /// Differences seen and understood but not fixed: case, diff line, why. Each must still
 /// show up (the test says when one is gone), so none can hide a new difference.
 const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "user-run",
+        "  - layer 1: tmp/id.txt - 644 1000:50 size 45 sha256:7497db8853aa",
+        "Docker's RUN gets the user's supplementary groups from /etc/group (`id` prints \
+         groups=50(staff)); the process executor runs with none (`unshare --setgid` clears \
+         them; documented on ProcessExecutor)",
+    ),
+    (
+        "user-run",
+        "  + layer 1: tmp/id.txt - 644 1000:50 size 28 sha256:9a076e794215",
+        "the same file from layercake's RUN: `uid=1000(app) gid=50(staff)`",
+    ),
     (
         "copy",
         "  - layer 9: untar/pkg/link l 777 1000:1001 -> tool mtime 1650000000",
