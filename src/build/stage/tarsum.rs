@@ -16,9 +16,12 @@
 //! is read from disk, and Go looks its owners up in the *build host's* `/etc/passwd` and
 //! `/etc/group` (the daemon's host, here the host running the build).
 
+use std::collections::BTreeMap;
+use std::io::Read;
+
 use sha2::{Digest as _, Sha256};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tree::{Node, Tree};
 use crate::FileType;
 
@@ -33,15 +36,16 @@ pub(super) enum Source {
 
 /// `file:<hex>` for the file (or symlink, device) `node` at `path` of its source.
 pub(super) fn file(path: &str, node: &Node, source: Source) -> Result<String> {
-    Ok(format!("file:{}", entry(path, node, source)?))
+    Ok(format!("file:{}", entry(path, node, &Names::of(source))?))
 }
 
 /// `dir:<hex>` for the directory at `path` (`""`: the root, whose own entry is left out).
 pub(super) fn dir(tree: &Tree, path: &str, source: Source) -> Result<String> {
+    let names = &Names::of(source);
     let mut sums = Vec::new();
     if !path.is_empty() {
         if let Some(node) = tree.lookup(path)? {
-            sums.push(entry(path, &node, source)?);
+            sums.push(entry(path, &node, names)?);
         }
     }
     let prefix = if path.is_empty() {
@@ -58,11 +62,11 @@ pub(super) fn dir(tree: &Tree, path: &str, source: Source) -> Result<String> {
             // Docker hashes what a link inside a copied directory points to (the path is
             // resolved in the source's root); a link that leads nowhere is left out.
             match tree.resolve(p.as_str()) {
-                Ok((target, node)) => sums.push(entry(&target.to_string(), &node, source)?),
+                Ok((target, node)) => sums.push(entry(&target.to_string(), &node, names)?),
                 Err(_) => continue,
             }
         } else {
-            sums.push(entry(&p, node, source)?);
+            sums.push(entry(&p, node, names)?);
         }
     }
     sums.sort();
@@ -79,7 +83,7 @@ fn joined(items: &[String]) -> String {
 }
 
 /// The hex SHA-256 of one entry's tarsum v1 header and contents.
-fn entry(path: &str, node: &Node, source: Source) -> Result<String> {
+fn entry(path: &str, node: &Node, names: &Names) -> Result<String> {
     let meta = node.metadata();
     let (type_bits, typeflag) = match node.file_type() {
         FileType::File | FileType::Hardlink => (0o100000, b'0'),
@@ -99,18 +103,11 @@ fn entry(path: &str, node: &Node, source: Source) -> Result<String> {
         .map(|t| String::from_utf8_lossy(t).into_owned())
         .unwrap_or_default();
     let (major, minor) = node.device().unwrap_or((0, 0));
-    let (uname, gname) = match source {
-        Source::Context => (String::new(), String::new()),
-        Source::Filesystem => (
-            host_name("/etc/passwd", meta.uid),
-            host_name("/etc/group", meta.gid),
-        ),
-    };
-    let contents = match node.contents() {
-        Some(c) if node.file_type() == FileType::File => Some(c.to_bytes()?),
-        _ => None,
-    };
-    let size = contents.as_ref().map_or(0, |c| c.len());
+    let (uname, gname) = (names.user(meta.uid), names.group(meta.gid));
+    let contents = node
+        .contents()
+        .filter(|_| node.file_type() == FileType::File);
+    let size = contents.map_or(0, |c| c.len());
     let mut h = Sha256::new();
     for (key, value) in [
         ("name", name),
@@ -133,20 +130,60 @@ fn entry(path: &str, node: &Node, source: Source) -> Result<String> {
         h.update(cap);
     }
     if let Some(c) = contents {
-        h.update(&c);
+        // Streamed: a large context file stays on disk.
+        let mut reader = c.reader();
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| Error::io(format_args!("hashing `{path}` for the history row"), e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
     }
     Ok(hex::encode(h.finalize()))
 }
 
-/// The name of `id` in a host's `/etc/passwd` or `/etc/group`, or `""`.
-fn host_name(file: &str, id: u64) -> String {
+/// The owner names a source's headers carry: none, or the host's (read once a hash).
+#[derive(Debug, Default)]
+struct Names {
+    users: BTreeMap<u64, String>,
+    groups: BTreeMap<u64, String>,
+}
+
+impl Names {
+    fn of(source: Source) -> Names {
+        match source {
+            Source::Context => Names::default(),
+            Source::Filesystem => Names {
+                users: host_names("/etc/passwd"),
+                groups: host_names("/etc/group"),
+            },
+        }
+    }
+
+    fn user(&self, uid: u64) -> String {
+        self.users.get(&uid).cloned().unwrap_or_default()
+    }
+
+    fn group(&self, gid: u64) -> String {
+        self.groups.get(&gid).cloned().unwrap_or_default()
+    }
+}
+
+/// Id to name in a host's `/etc/passwd` or `/etc/group` (the first name of an id wins, as
+/// in Go's lookup); empty if the file cannot be read.
+fn host_names(file: &str) -> BTreeMap<u64, String> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
-    let id = id.to_string();
-    text.lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2] == id)
-        .map(|f| f[0].to_owned())
-        .unwrap_or_default()
+    let mut names = BTreeMap::new();
+    for fields in text.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+        if let Some(id) = fields.get(2).and_then(|f| f.parse().ok()) {
+            names.entry(id).or_insert_with(|| fields[0].to_owned());
+        }
+    }
+    names
 }
 
 #[cfg(test)]
