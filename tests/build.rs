@@ -4,6 +4,9 @@
 use layercake::build::{Build, Context, InProcess, RunStep};
 use layercake::{Container, Error, Image, Layer};
 
+/// The PATH the classic builder gives a stage whose base sets none.
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn history(image: &Image) -> Vec<(String, bool)> {
     image
         .config()
@@ -59,7 +62,10 @@ fn recorder() -> InProcess<impl Fn(&mut Container, &RunStep) -> layercake::Resul
 #[test]
 fn env_is_a_nop_row_with_two_spaces() {
     let image = build("FROM scratch\nENV A=b C=\"d e\"\n");
-    assert_eq!(image.config().container_config().env, ["A=b", "C=d e"]);
+    assert_eq!(
+        image.config().container_config().env,
+        [PATH, "A=b", "C=d e"]
+    );
     assert_eq!(
         last_row(&image),
         ("/bin/sh -c #(nop)  ENV A=b C=d e".into(), true)
@@ -69,7 +75,7 @@ fn env_is_a_nop_row_with_two_spaces() {
 #[test]
 fn env_sees_the_old_values_throughout() {
     let image = build("FROM scratch\nENV a=1\nENV a=2 b=$a\n");
-    assert_eq!(image.config().container_config().env, ["a=2", "b=1"]);
+    assert_eq!(image.config().container_config().env, [PATH, "a=2", "b=1"]);
 }
 
 #[test]
@@ -128,7 +134,7 @@ fn label_expose_user_volume_stopsignal_maintainer() {
         rows[1..],
         [
             "/bin/sh -c #(nop)  LABEL k=v",
-            "/bin/sh -c #(nop)  EXPOSE 80 53/udp",
+            "/bin/sh -c #(nop)  EXPOSE 53/udp 80",
             "/bin/sh -c #(nop)  USER me",
             "/bin/sh -c #(nop)  VOLUME [/data]",
             "/bin/sh -c #(nop)  STOPSIGNAL SIGTERM",
@@ -236,7 +242,10 @@ fn build_args_only_for_declared_args() {
         .run()
         .unwrap()
         .image;
-    assert_eq!(image.config().container_config().env, ["X=a", "Y=unset"]);
+    assert_eq!(
+        image.config().container_config().env,
+        [PATH, "X=a", "Y=unset"]
+    );
 }
 
 #[test]
@@ -244,9 +253,12 @@ fn global_args_in_from_and_redeclared() {
     let text = "ARG BASE=busybox\nARG V=1\nFROM $BASE\nENV A=${V:-none}\nARG V\nENV B=$V\n";
     let image = with_busybox(text).run().unwrap().image;
     let env = &image.config().container_config().env;
-    assert_eq!(env, &["A=none", "B=1"]);
+    assert_eq!(env, &[PATH, "A=none", "B=1"]);
     let image = with_busybox(text).build_arg("V", "2").run().unwrap().image;
-    assert_eq!(image.config().container_config().env, ["A=none", "B=2"]);
+    assert_eq!(
+        image.config().container_config().env,
+        [PATH, "A=none", "B=2"]
+    );
 }
 
 #[test]
@@ -272,7 +284,7 @@ fn copy_a_file_history_and_mode() {
         .run()
         .unwrap()
         .image;
-    let hash = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4";
+    let hash = "abd0d027c6af188e7413ffa1b6850732ae79b65c974550cdde5009055129eabc";
     assert_eq!(
         last_row(&image),
         (
@@ -387,7 +399,7 @@ fn onbuild_triggers_run_in_the_child() {
         .unwrap()
         .image;
     let c = child.config().container_config();
-    assert_eq!(c.env, ["X=1"]);
+    assert_eq!(c.env, [PATH, "X=1"]);
     assert!(
         !c.extra.contains_key("OnBuild"),
         "triggers are not inherited"
@@ -521,7 +533,10 @@ fn from_platform_names_the_scratch_image() {
 fn from_an_earlier_stage_by_name_and_index_keeps_its_config() {
     let text = "FROM scratch AS base\nENV A=1\nFROM base\nENV B=2\nFROM 1\nENV C=3\n";
     let image = build(text);
-    assert_eq!(image.config().container_config().env, ["A=1", "B=2", "C=3"]);
+    assert_eq!(
+        image.config().container_config().env,
+        [PATH, "A=1", "B=2", "C=3"]
+    );
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn a_build_arg_reruns_the_steps_that_see_it() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 4);
     let out = other.image.tree().unwrap().read("ran-make-one").unwrap();
-    assert_eq!(out, "A=1,V=2");
+    assert!(out.ends_with(b",A=1,V=2"), "{out:?}");
 }
 
 #[test]

@@ -25,8 +25,10 @@
 //! - `words.rs`: the word lexer, variable substitution as the reference defines it
 //!   (`$v`, `${v:-w}`, …), quotes and escapes, and which variables a word used ([`Lexer`]).
 //! - `executor.rs`: the [`Executor`] trait and [`InProcess`]; `process.rs` and `scan.rs`:
-//!   [`ProcessExecutor`] (`unshare` over an unpacked tree, the tree read back).
-//! - `stage.rs` (and `stage/copy.rs`): stages, ARG scope, which instructions expand, each
+//!   [`ProcessExecutor`] (`unshare` over an overlay mount or an unpacked tree, the tree
+//!   read back; `overlay.rs`: the layers as overlayfs lower directories).
+//! - `stage.rs` (and `stage/copy.rs`, with `copy/tarsum.rs`: the classic builder's
+//!   `file:`/`dir:` hashes): stages, ARG scope, which instructions expand, each
 //!   instruction's effect and history row, and the build cache (each step's image kept in
 //!   the store under its key, [`Build::run_in`]); `builder.rs`: [`Build`], [`Context`], the
 //!   events and reports; `ignore.rs`: `.dockerignore` ([`Ignore`]).

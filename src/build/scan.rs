@@ -308,16 +308,16 @@ pub(crate) fn apply(container: &mut Container, scanned: &Tree) -> Result<usize> 
         };
         let current = container.tree().lookup_path(&path).cloned();
         match &node.kind {
+            // Docker never records the root directory in a layer.
+            NodeKind::Dir(_) if path.is_root() => {}
             NodeKind::Dir(dir) => {
-                if !path.is_root() {
-                    match &current {
-                        Some(c) if c.is_dir() => {}
-                        Some(_) => {
-                            container.remove_dir_all(&path)?;
-                            container.create_dir(&path)?;
-                        }
-                        None => container.create_dir(&path)?,
+                match &current {
+                    Some(c) if c.is_dir() => {}
+                    Some(_) => {
+                        container.remove_dir_all(&path)?;
+                        container.create_dir(&path)?;
                     }
+                    None => container.create_dir(&path)?,
                 }
                 set_metadata(container, &path, &dir.metadata)?;
             }

@@ -208,6 +208,9 @@ fn clean(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// The PATH a stage gets when its base image sets none (Docker's `DefaultPathEnv`).
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 impl Stage {
     fn shell(&self) -> Vec<String> {
         match self.config.extra.get("Shell") {
@@ -486,6 +489,10 @@ impl Run<'_> {
                 .collect(),
             _ => Vec::new(),
         };
+        // Classic gives every stage a PATH if its base has none (`setDefaultPath`).
+        if !config.env.iter().any(|e| e.starts_with("PATH=")) {
+            config.env.push(DEFAULT_PATH.into());
+        }
         let author = image.config().file().author.clone();
         let mut stage = Stage {
             name: alias,
@@ -609,6 +616,9 @@ impl Run<'_> {
                         ports.push(p);
                     }
                 }
+                // Classic's row names each port once, sorted as strings.
+                ports.sort();
+                ports.dedup();
                 self.config_step(stage, &format!("EXPOSE {}", ports.join(" ")))
             }
             Keyword::User => {
@@ -742,6 +752,18 @@ impl Run<'_> {
         }
         if retries != 0 {
             health["Retries"] = retries.into();
+        }
+        // dockerd merges a step's config with the image's when it creates the step's
+        // container, through the check they share: what the new check leaves zero, the
+        // old one fills in (the row above shows the check as written).
+        if let Some(old) = &stage.config.healthcheck {
+            for key in ["Interval", "Timeout", "StartPeriod", "Retries"] {
+                if let Some(v) = old.get(key).filter(|v| v.as_u64() != Some(0)) {
+                    if health.get(key).is_none() {
+                        health[key] = v.clone();
+                    }
+                }
+            }
         }
         stage.config.healthcheck = Some(health);
         // Go's `%q` of the *HealthConfig: durations quoted, the retry count as a rune.

@@ -2,13 +2,12 @@
 //! directory contents merged, trailing-slash and WORKDIR rules, `--chown` names from the
 //! image's `/etc/passwd` and `/etc/group`, `--chmod`, a local archive extracted by ADD.
 //!
-//! `created_by` names the source as `file:<hash>`, `dir:<hash>` or `multi:<hash>` as the
-//! classic builder does, but the hash is the SHA-256 of the file's bytes (a directory: of its
-//! sorted paths and contents; several sources: of their joined names), not classic's tarsum.
+//! `created_by` names the source as `file:<hash>`, `dir:<hash>` or `multi:<hash>` with the
+//! classic builder's hashes (`copy/tarsum.rs`); the build cache keys COPY and ADD by them.
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest as _, Sha256};
+mod tarsum;
 
 use super::{clean, error, word_error, Run, Stage};
 use crate::build::parser::{Instruction, Keyword};
@@ -17,6 +16,7 @@ use crate::contents::Contents;
 use crate::error::{Error, Result};
 use crate::layer::Layer;
 use crate::tree::{Node, Tree};
+use crate::FileType;
 
 impl Run<'_> {
     pub(super) fn copy(
@@ -115,19 +115,43 @@ impl Run<'_> {
             || container
                 .metadata(dest_dir.as_str())
                 .is_ok_and(|n| n.is_dir());
+        // A source that is a symlink is followed in its root, as classic does: what it points
+        // to is copied under the link's name, and hashed as itself.
+        let sources = sources
+            .into_iter()
+            .map(|(path, node)| {
+                let name = path.rsplit('/').next().unwrap_or("").to_owned();
+                match node.file_type() {
+                    FileType::Symlink => {
+                        let (p, n) = source_tree.resolve(path.as_str())?;
+                        Ok((name, p.to_string(), n))
+                    }
+                    _ => Ok((name, path, node)),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let hashed = match ins.flag("from") {
+            None => tarsum::Source::Context,
+            Some(_) => tarsum::Source::Filesystem,
+        };
         let hashes = sources
             .iter()
-            .map(|(path, node)| source_hash(&source_tree, path, node))
+            .map(|(_, path, node)| match node.is_dir() {
+                true => tarsum::dir(&source_tree, path, hashed),
+                false => tarsum::file(path, node, hashed),
+            })
             .collect::<Result<Vec<_>>>()?;
         let source = match &hashes[..] {
             [one] => one.clone(),
-            several => format!(
-                "multi:{}",
-                hex::encode(Sha256::digest(several.join(",").as_bytes()))
-            ),
+            several => tarsum::multi(several),
+        };
+        // Classic writes `--chown=SPEC` (expanded) glued to the hash, with no space.
+        let chown_flag = match ins.flag("chown") {
+            Some(c) => format!("--chown={}", expand(c)?),
+            None => String::new(),
         };
         let created_by = format!(
-            "{} #(nop) {} {source} in {dest} ",
+            "{} #(nop) {} {chown_flag}{source} in {dest} ",
             stage.shell().join(" "),
             ins.keyword()
         );
@@ -137,10 +161,9 @@ impl Run<'_> {
         let clock = self.build.clock;
         let extract = ins.keyword() == Keyword::Add && ins.flag("from").is_none();
         self.settle(stage, &step, move |_, stage| {
-            for (path, node) in &sources {
-                let name = path.rsplit('/').next().unwrap_or("");
+            for (name, path, node) in &sources {
                 if node.is_dir() {
-                    container.create_dir_all(dest_dir.as_str())?;
+                    create_dirs(&mut container, &dest_dir, owner)?;
                     let prefix = if path.is_empty() {
                         String::new()
                     } else {
@@ -190,7 +213,7 @@ impl Run<'_> {
                     .map(|(p, _)| p)
                     .filter(|p| !p.is_empty())
                 {
-                    container.create_dir_all(parent)?;
+                    create_dirs(&mut container, parent, owner)?;
                 }
                 place(&mut container, &target, node, owner, chmod)?;
             }
@@ -249,6 +272,24 @@ fn place(
     container.set_mtime(target, meta.mtime)
 }
 
+/// Creates `dir` and its missing parents (0755, root); with `--chown`, the new ones get its
+/// owner, as the classic builder's `MkdirAllAndChownNew` does.
+fn create_dirs(container: &mut Container, dir: &str, owner: Owner) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut p = dir.trim_end_matches('/');
+    while !p.is_empty() && !container.exists(p) {
+        missing.push(p.to_owned());
+        p = p.rsplit_once('/').map_or("", |(parent, _)| parent);
+    }
+    container.create_dir_all(dir)?;
+    if let Owner::Set(uid, gid) = owner {
+        for m in missing {
+            container.set_owner(m.as_str(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether ADD extracts `contents`: gzip, bzip2, xz or zstd magic, or a tar header.
 fn is_archive(contents: &Contents) -> bool {
     let mut head = [0u8; 262];
@@ -262,43 +303,6 @@ fn is_archive(contents: &Contents) -> bool {
     let head = &head[..len];
     let magic: [&[u8]; 4] = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"];
     magic.iter().any(|m| head.starts_with(m)) || head.get(257..262) == Some(&b"ustar"[..])
-}
-
-/// How the history row names one source: `dir:<hash>` or `file:<hash>`.
-fn source_hash(tree: &Tree, path: &str, node: &Node) -> Result<String> {
-    if node.is_dir() {
-        return Ok(format!("dir:{}", dir_hash(tree, path)));
-    }
-    let mut h = Sha256::new();
-    if let Some(contents) = node.contents() {
-        std::io::copy(&mut contents.reader(), &mut h).map_err(|e| Error::Io {
-            context: format!("hashing `{path}`"),
-            source: e,
-        })?;
-    }
-    Ok(format!("file:{}", hex::encode(h.finalize())))
-}
-
-fn dir_hash(tree: &Tree, path: &str) -> String {
-    let mut h = Sha256::new();
-    let prefix = if path.is_empty() {
-        String::new()
-    } else {
-        format!("{path}/")
-    };
-    for (p, n) in tree.walk() {
-        let p = p.to_string();
-        let Some(rel) = p.strip_prefix(&prefix) else {
-            continue;
-        };
-        h.update(rel.as_bytes());
-        h.update([0]);
-        if let Some(Ok(c)) = n.contents().map(|c| c.to_bytes()) {
-            h.update(&c);
-        }
-        h.update([0]);
-    }
-    hex::encode(h.finalize())
 }
 
 /// `--chown`: `user[:group]`, names from the container's /etc/passwd and /etc/group.
