@@ -655,6 +655,50 @@ impl Container {
         })
     }
 
+    /// Sets the owner of `path` itself: a symlink is not followed (`lchown`), so it is the
+    /// link that changes. What COPY and a RUN's `ln -s` give a link.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?)?;
+    /// c.write("target", "")?;
+    /// c.symlink("target", "link")?;
+    /// c.set_link_owner("link", 1000, 1000)?;
+    /// assert_eq!(c.symlink_metadata("link")?.metadata().uid, 1000);
+    /// assert_eq!(c.metadata("target")?.metadata().uid, 0, "the target is unchanged");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn set_link_owner(&mut self, path: impl AsImagePath, uid: u64, gid: u64) -> Result<()> {
+        self.update(path, Follow::Parents, |m| {
+            m.uid = uid;
+            m.gid = gid;
+        })
+    }
+
+    /// Sets the modification time of `path` itself: a symlink is not followed (`lutimes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`].
+    ///
+    /// ```
+    /// use layercake::{Container, Image};
+    ///
+    /// let mut c = Container::new(&Image::builder().build()?)?;
+    /// c.symlink("nowhere", "link")?;
+    /// c.set_link_mtime("link", 1_700_000_000)?;
+    /// assert_eq!(c.symlink_metadata("link")?.metadata().mtime, 1_700_000_000);
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn set_link_mtime(&mut self, path: impl AsImagePath, mtime: i64) -> Result<()> {
+        self.update(path, Follow::Parents, |m| m.mtime = mtime)
+    }
+
     /// Sets the modification time, following symlinks.
     ///
     /// # Errors

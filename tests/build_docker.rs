@@ -625,37 +625,4 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "  + layer 1: tmp/id.txt - 644 1000:50 size 28 sha256:9a076e794215",
         "the same file from layercake's RUN: `uid=1000(app) gid=50(staff)`",
     ),
-    (
-        "copy",
-        "  - layer 9: untar/pkg/link l 777 1000:1001 -> tool mtime 1650000000",
-        "ADD of a tar keeps a symlink's owner and mtime in Docker; `Container` has no \
-         lchown/lutimes (`set_owner` and `set_mtime` follow links), so copy.rs writes links \
-         root-owned with mtime 0",
-    ),
-    (
-        "copy",
-        "  + layer 9: untar/pkg/link l 777 0:0 -> tool mtime 0",
-        "the same symlink, as layercake writes it",
-    ),
-    (
-        "one-dir",
-        "  - layer 1: dd/l l 777 0:0 -> x mtime 1650000000",
-        "COPY keeps a context symlink's mtime in Docker; layercake cannot set a link's own \
-         mtime (see above)",
-    ),
-    (
-        "one-dir",
-        "  + layer 1: dd/l l 777 0:0 -> x mtime 0",
-        "the same link",
-    ),
-    (
-        "one-dir",
-        "  - layer 2: cd/l l 777 1000:50 -> x mtime 1650000000",
-        "`COPY --chown` chowns a link itself in Docker (lchown); layercake cannot (see above)",
-    ),
-    (
-        "one-dir",
-        "  + layer 2: cd/l l 777 0:0 -> x mtime 0",
-        "the same link",
-    ),
 ];

@@ -52,9 +52,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// what the image had there (or nothing).
 ///
 /// Needs root (namespaces, `chroot`, owners kept). Not done: supplementary groups (the
-/// command runs with none), a hostname of its own, symlinks created by the command owned by
-/// anyone but root (they are recorded as root's), new named pipes and device nodes (an
-/// error).
+/// command runs with none: `unshare --setgid` clears them), a hostname of its own, new named
+/// pipes and device nodes (an error).
 ///
 /// ```no_run
 /// use layercake::build::{Executor, ProcessExecutor, RunStep};

@@ -295,7 +295,6 @@ fn read_xattrs(host: &Path) -> Result<BTreeMap<Bytes, Bytes>> {
 pub(crate) fn apply(container: &mut Container, scanned: &Tree) -> Result<usize> {
     let comparison = compare(container.tree(), scanned)?;
     let mut first_path: HashMap<*const Entry, ImagePath> = HashMap::new();
-    let mut clock: Option<i64> = None;
     let mut count = 0;
     for (change, node) in comparison.changes {
         let path = change.path;
@@ -336,15 +335,10 @@ pub(crate) fn apply(container: &mut Container, scanned: &Tree) -> Result<usize> 
                         set_metadata(container, &path, &entry.metadata)?;
                     }
                     EntryKind::Symlink(target) => {
-                        // The container stamps a new symlink with its clock; the clock is
-                        // the one way to give a symlink its own mtime.
-                        let saved = match clock {
-                            Some(c) => c,
-                            None => *clock.insert(read_clock(container)?),
-                        };
-                        container.set_clock(entry.metadata.mtime);
+                        let meta = &entry.metadata;
                         container.symlink(target.clone(), &path)?;
-                        container.set_clock(saved);
+                        container.set_link_owner(&path, meta.uid, meta.gid)?;
+                        container.set_link_mtime(&path, meta.mtime)?;
                     }
                     other => {
                         let what = match other {
@@ -389,14 +383,4 @@ fn set_metadata(container: &mut Container, path: &ImagePath, meta: &Metadata) ->
         }
     }
     Ok(())
-}
-
-/// The container's clock, read by writing a file and removing it again (which leaves no
-/// change behind: directories keep their mtime).
-fn read_clock(container: &mut Container) -> Result<i64> {
-    let probe = format!(".layercake-clock-{}", std::process::id());
-    container.write(probe.as_str(), "")?;
-    let clock = container.symlink_metadata(probe.as_str())?.metadata().mtime;
-    container.remove_file(probe.as_str())?;
-    Ok(clock)
 }

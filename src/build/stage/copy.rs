@@ -257,8 +257,10 @@ fn place(
         if container.symlink_metadata(target).is_ok() {
             container.remove_file(target)?;
         }
-        // Links are written root-owned: the container's `set_owner` follows them.
-        return container.symlink(link.clone(), target);
+        container.symlink(link.clone(), target)?;
+        let (uid, gid) = owner.of(meta);
+        container.set_link_owner(target, uid, gid)?;
+        return container.set_link_mtime(target, meta.mtime);
     } else if let Some(contents) = node.contents() {
         container.write(target, contents.clone())?;
     } else {
