@@ -335,12 +335,18 @@ impl Ignore {
     /// # Ok::<(), layercake::build::IgnoreError>(())
     /// ```
     pub fn descends_into(&self, dir: &str) -> bool {
-        let dir = clean(dir);
-        let dir = format!("{}/", dir.trim_start_matches('/'));
-        self.patterns
-            .iter()
-            .filter(|p| p.reinclude)
-            .any(|p| format!("{}/", p.text).starts_with(&dir))
+        let cleaned;
+        let dir = if is_clean(dir) {
+            dir
+        } else {
+            cleaned = clean(dir);
+            cleaned.trim_start_matches('/')
+        };
+        // `text/` starts with `dir/`: `text` is `dir`, or `dir` and a `/` start it.
+        self.patterns.iter().filter(|p| p.reinclude).any(|p| {
+            p.text == dir
+                || (p.text.starts_with(dir) && p.text.as_bytes().get(dir.len()) == Some(&b'/'))
+        })
     }
 
     /// Whether there are no patterns (nothing is left out).
@@ -978,6 +984,23 @@ mod tests {
                     && by_tokens(&ignore.patterns[0].text, cleaned.trim_start_matches('/'));
                 prop_assert_eq!(ignore.excludes(&path), want, "{:?} on {:?}", pattern, path);
             }
+        }
+    }
+
+    #[test]
+    fn descends_into_is_the_textual_prefix_test() {
+        let ignore = Ignore::parse("*\n!a/b/c\n!ab\n!/x\n!.\n!../up/k\n").unwrap();
+        for dir in [
+            "", ".", "/", "a", "a/", "./a", "a/b", "a/b/c", "a/b/c/d", "ab", "a/bc", "x", "/x",
+            "..", "../up", "b",
+        ] {
+            let slashed = format!("{}/", clean(dir).trim_start_matches('/'));
+            let want = ignore
+                .patterns
+                .iter()
+                .filter(|p| p.reinclude)
+                .any(|p| format!("{}/", p.text).starts_with(&slashed));
+            assert_eq!(ignore.descends_into(dir), want, "{dir:?}");
         }
     }
 
