@@ -461,6 +461,10 @@ impl Segment {
 /// and matching resumes after it (the classic wildcard walk, linear but for that
 /// backtracking, and complete because `Dirs` matches any run of components).
 fn segments_match_prefix(segments: &[Segment], path: &str) -> bool {
+    if let [Segment::Dirs, last] = segments {
+        // `**/x`, the commonest shape: whether any component matches `x`.
+        return path.split('/').any(|component| last.matches(component));
+    }
     let (mut s, mut at) = (0, 0);
     // After the last `Dirs`: the next segment, and where its components start.
     let mut resume: Option<(usize, usize)> = None;
@@ -471,6 +475,19 @@ fn segments_match_prefix(segments: &[Segment], path: &str) -> bool {
                 s += 1;
                 resume = Some((s, at));
                 continue;
+            }
+            Some(Segment::Literal(literal)) => {
+                // Compared in place: no need to find the component's end first.
+                let rest = path.get(at..).unwrap_or("");
+                let end = literal.len();
+                if !literal.is_empty()
+                    && rest.starts_with(&**literal)
+                    && matches!(rest.as_bytes().get(end), None | Some(b'/'))
+                {
+                    s += 1;
+                    at += end + 1;
+                    continue;
+                }
             }
             Some(segment) => {
                 if let Some((component, next)) = component_at(path, at) {
