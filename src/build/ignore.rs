@@ -522,6 +522,23 @@ fn component_at(path: &str, at: usize) -> Option<(&str, usize)> {
 /// `component`: the classic wildcard walk, on the last `*` seen taking one more character
 /// after a mismatch.
 fn glob_match(tokens: &[Token], component: &str) -> bool {
+    // The one-character tokens after the last `*` can only match the last characters:
+    // check them first, from the end, where most components fail (`*.py[cod]` on `lib.rs`)
+    // before any walk.
+    let (mut tokens, mut component) = (tokens, component);
+    while let Some((last, rest)) = tokens.split_last() {
+        if *last == Token::Star {
+            break;
+        }
+        let Some(c) = component.chars().next_back() else {
+            return false;
+        };
+        if !last.matches_char(c) {
+            return false;
+        }
+        component = &component[..component.len() - c.len_utf8()];
+        tokens = rest;
+    }
     let (mut t, mut i) = (0, 0);
     // After the last `*`: the next token, and where its characters start.
     let mut resume: Option<(usize, usize)> = None;
