@@ -332,8 +332,16 @@ fn classic_builder_and_layercake_build_the_same_images() {
         if let Some(t) = case.target {
             build = build.target(t);
         }
-        let image = match build.run() {
-            Ok(report) => report.image,
+        let (image, our_parent) = match build.run() {
+            // The step before the last is the last step's parent (FROM: the base).
+            Ok(report) => {
+                let steps = &report.steps;
+                let parent = steps.len().checked_sub(2).and_then(|i| steps[i].image);
+                (
+                    report.image,
+                    parent.map(|p| p.to_string()).unwrap_or_default(),
+                )
+            }
             Err(e) => {
                 let _ = writeln!(failures, "== {}: layercake build failed: {e}", case.name);
                 continue;
@@ -341,7 +349,14 @@ fn classic_builder_and_layercake_build_the_same_images() {
         };
         ours.lock().unwrap().insert(tag.clone(), image.clone());
 
-        let (want, got) = (normalise(&theirs), normalise(&image));
+        let their_parent = docker
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Parent}}", &tag])
+            .run_text();
+        let (want, got) = (
+            normalise(&theirs, their_parent.trim()),
+            normalise(&image, &our_parent),
+        );
         let mut diff = line_diff(&want, &got);
         for (name, line, _why) in KNOWN {
             if *name == case.name {
@@ -491,21 +506,53 @@ const CONFIG_FIELDS: &[&str] = &[
 
 /// An image as text lines, one fact a line, in an order both builders share.
 ///
+/// The last step's `container_config` (the run config of the container it ran in) is compared
+/// field by field as `config` is, with its `Cmd`; its `Image`, `Hostname` and the top-level
+/// `container` name the run, so the lines say what they are: `Image` the id of that side's
+/// parent step image, `Hostname` empty or the first 12 digits of `container`, `container` a
+/// 64-hex id or none. An empty `Labels` map reads as `null`: dockerd's create makes one
+/// where the config had none, layercake's `ContainerConfig` writes no empty map.
+///
 /// Left out, because they name the run rather than the result: `created` (of the image
-/// and of each history row), `container`, `docker_version`, `config.Hostname` and
-/// `config.Image` (Docker's ids of its build containers and parent), and layer digests
+/// and of each history row), `docker_version`, `config.Hostname` and `config.Image`
+/// (Docker's ids of its build containers and parent), and layer digests
 /// (a RUN layer's bytes hold the moment it ran). Entries leave out uname and gname (Docker
 /// looks names up in the daemon host's files) and the mtimes of directories and of what a
 /// RUN wrote (both are the moment of the build).
-fn normalise(image: &Image) -> Vec<String> {
+fn normalise(image: &Image, parent: &str) -> Vec<String> {
     let config: serde_json::Value = serde_json::from_slice(image.config().as_bytes()).unwrap();
     let mut lines = Vec::new();
     for field in CONFIG_FIELDS {
         lines.push(format!("config.{field}: {}", config["config"][field]));
     }
-    // Not `container_config`: Docker's is the whole run config of the step's build
-    // container (its `Cmd` the history row as a command); layercake's commits write none,
-    // and its public `Commit` has no field for one.
+    let ran = &config["container_config"];
+    for field in CONFIG_FIELDS {
+        let value = match &ran[field] {
+            serde_json::Value::Object(map) if map.is_empty() => serde_json::Value::Null,
+            v => v.clone(),
+        };
+        lines.push(format!("container_config.{field}: {value}"));
+    }
+    let container = config["container"].as_str().unwrap_or("");
+    let image_line = match ran["Image"].as_str().unwrap_or("") {
+        i if !i.is_empty() && i == parent => "the parent step's image".to_owned(),
+        i => format!("{i:?}, not the parent step's image {parent:?}"),
+    };
+    lines.push(format!("container_config.Image: {image_line}"));
+    let hostname = match ran["Hostname"].as_str().unwrap_or("") {
+        "" => "empty".to_owned(),
+        h if container.len() == 64 && container.starts_with(h) && h.len() == 12 => {
+            "the container's short id".to_owned()
+        }
+        h => format!("{h:?}"),
+    };
+    lines.push(format!("container_config.Hostname: {hostname}"));
+    let is_id = container.len() == 64 && container.bytes().all(|b| b.is_ascii_hexdigit());
+    lines.push(match (container, is_id) {
+        ("", _) => "container: none".to_owned(),
+        (_, true) => "container: a 64-hex id".to_owned(),
+        (c, false) => format!("container: {c:?}"),
+    });
     for field in ["author", "os", "architecture"] {
         lines.push(format!("{field}: {}", config[field]));
     }
