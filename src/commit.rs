@@ -40,6 +40,8 @@ pub struct Commit {
     pub(crate) message: Option<String>,
     pub(crate) created: Option<i64>,
     pub(crate) config: Option<ContainerConfig>,
+    pub(crate) container_config: Option<ContainerConfig>,
+    pub(crate) container: Option<String>,
 }
 
 impl Commit {
@@ -125,6 +127,50 @@ impl Commit {
         self
     }
 
+    /// Records the config of the container the image was made in: the config file's
+    /// top-level `container_config`, as Docker's classic builder writes it for each step (the
+    /// step's run config with `Cmd` the command it ran, `Image` the parent image's id). It
+    /// describes how the image was made, not how it runs: [`Commit::config`] is that. Setting
+    /// it drops a `container` the image had unless [`Commit::container`] names one, since
+    /// both name the same container. Left unset, the config file keeps what it had.
+    ///
+    /// ```
+    /// use layercake::config::ContainerConfig;
+    /// use layercake::{Commit, Image};
+    ///
+    /// let base = Image::builder().env("A=1").commit(Commit::new().container("ab".repeat(32))).build()?;
+    /// let mut ran = base.config().container_config().clone();
+    /// ran.cmd = Some(vec!["/bin/sh".into(), "-c".into(), "#(nop) ".into(), "ENV A=1".into()]);
+    /// let step = Image::builder().base(&base).commit(Commit::new().container_config(ran)).build()?;
+    /// let file = step.config().file();
+    /// assert_eq!(file.extra["container_config"]["Cmd"][3], "ENV A=1");
+    /// assert_eq!(step.config().container_config().cmd, None, "the runtime config is unchanged");
+    /// assert!(!file.extra.contains_key("container"), "the base's container is not this step's");
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn container_config(mut self, config: ContainerConfig) -> Commit {
+        self.container_config = Some(config);
+        self
+    }
+
+    /// Names the container the image was made in: the config file's top-level `container`
+    /// (Docker writes the container's 64-hex id).
+    ///
+    /// ```
+    /// use layercake::{Commit, Image};
+    ///
+    /// let id = "ab".repeat(32);
+    /// let image = Image::builder().commit(Commit::new().container(id.clone())).build()?;
+    /// assert_eq!(image.config().file().extra["container"], id.as_str());
+    /// // Unused, nothing is written: ids stay as they were.
+    /// assert!(!Image::builder().build()?.config().file().extra.contains_key("container"));
+    /// # Ok::<(), layercake::Error>(())
+    /// ```
+    pub fn container(mut self, id: impl Into<String>) -> Commit {
+        self.container = Some(id.into());
+        self
+    }
+
     /// The author in force, if set.
     ///
     /// ```
@@ -177,6 +223,8 @@ impl Commit {
         self.message = other.message.or(self.message);
         self.created = other.created.or(self.created);
         self.config = other.config.or(self.config);
+        self.container_config = other.container_config.or(self.container_config);
+        self.container = other.container.or(self.container);
         self
     }
 
@@ -198,6 +246,15 @@ impl Commit {
         }
         if let Some(config) = &self.config {
             file.config = config.clone();
+        }
+        if let Some(config) = &self.container_config {
+            // Serialising these types cannot fail: every key is a string.
+            let value = serde_json::to_value(config).unwrap_or_default();
+            file.extra.insert("container_config".into(), value);
+            file.extra.remove("container");
+        }
+        if let Some(id) = &self.container {
+            file.extra.insert("container".into(), id.clone().into());
         }
         file.created.clone()
     }

@@ -578,3 +578,76 @@ fn a_context_directory_gives_small_and_large_files_as_they_are() {
     assert_eq!(tree.read("srv/large.bin").unwrap(), large);
     assert_eq!(tree.read("srv/small.txt").unwrap(), "small\n");
 }
+
+/// Each step's image records the container it ran in as the classic builder does: the run
+/// config with `Cmd` the step's command, `Image` the parent step's image; a container id
+/// for a config step (with `Hostname` its first 12 digits) and for RUN, none for COPY. The
+/// ids come from the step, so a rebuild makes the same image.
+#[test]
+fn each_step_records_its_container_config() {
+    let lines = [
+        "FROM busybox",
+        "ENV A=1",
+        "ARG V",
+        "RUN echo $V",
+        "SHELL [\"/bin/sh\", \"-ec\"]",
+        "COPY a.txt /dst/",
+    ];
+    // (Cmd, whether there is a container, whether Hostname is the container's short id)
+    let want: [(&[&str], bool, bool); 5] = [
+        (&["/bin/sh", "-c", "#(nop) ", "ENV A=1"], true, true),
+        (&["/bin/sh", "-c", "#(nop) ", "ARG V"], true, true),
+        (&["|1", "V=1", "/bin/sh", "-c", "echo $V"], true, false),
+        (
+            &["/bin/sh", "-ec", "#(nop) ", "SHELL [/bin/sh -ec]"],
+            true,
+            true,
+        ),
+        (&["/bin/sh", "-ec"], false, false),
+    ];
+    for (n, (cmd, has_container, short_host)) in want.iter().enumerate() {
+        let text = lines[..n + 2].join("\n");
+        let run = || {
+            with_busybox(&text)
+                .build_arg("V", "1")
+                .executor(recorder())
+                .context(Context::new().file("a.txt", "a\n"))
+                .run()
+                .unwrap()
+        };
+        let report = run();
+        assert_eq!(report.image.id(), run().image.id(), "{text}: a rebuild");
+        let file = report.image.config().file();
+        let ran = &file.extra["container_config"];
+        let got: Vec<&str> = ran["Cmd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        if n == 4 {
+            assert_eq!(got[..2], cmd[..], "{text}");
+            assert!(got[2].starts_with("#(nop) COPY file:"), "{text}: {got:?}");
+            assert!(got[2].ends_with(" in /dst/ "), "{text}: {got:?}");
+        } else {
+            assert_eq!(got, cmd[..], "{text}");
+        }
+        let parent = report.steps[report.steps.len() - 2].image.unwrap();
+        assert_eq!(ran["Image"], parent.to_string().as_str(), "{text}");
+        let container = file.extra.get("container").and_then(|c| c.as_str());
+        assert_eq!(container.is_some(), *has_container, "{text}");
+        if let Some(c) = container {
+            assert!(
+                c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{c}"
+            );
+        }
+        let hostname = ran.get("Hostname").and_then(|h| h.as_str());
+        match container.filter(|_| *short_host) {
+            Some(c) => assert_eq!(hostname, Some(&c[..12]), "{text}"),
+            None => assert_eq!(hostname, None, "{text}"),
+        }
+        // The runtime config is the step's config, its Cmd untouched.
+        assert_eq!(file.config.cmd, Some(vec!["sh".to_owned()]), "{text}");
+    }
+}

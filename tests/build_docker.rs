@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use common::{cmd, sha256, tool, Dockerd, TempDir};
 use layercake::archive::Archive;
-use layercake::build::{Build, Context, ProcessExecutor};
-use layercake::{Entry, EntryKind, Error, Image, Layer};
+use layercake::build::StepReport;
+use layercake::build::{Build, Context, Keyword, ProcessExecutor};
+use layercake::{Entry, EntryKind, Error, Image, ImageId, Layer, Store};
 
 /// The mtime of every file of the contexts and of the base (a fixed second).
 const MTIME: i64 = 1_650_000_000;
@@ -332,8 +333,27 @@ fn classic_builder_and_layercake_build_the_same_images() {
         if let Some(t) = case.target {
             build = build.target(t);
         }
-        let image = match build.run() {
-            Ok(report) => report.image,
+        // In a store, to read every step's image back.
+        let mut store = Store::new();
+        let (image, our_steps) = match build.run_in(&mut store) {
+            Ok(report) => {
+                let chain = step_chain(&report.steps, report.image.id());
+                let steps: Vec<Vec<String>> = chain
+                    .iter()
+                    .map(|(id, parent)| {
+                        let step = store.image(&id.to_hex().to_string()).unwrap();
+                        let file = step.config().file();
+                        let ran = file.extra.get("container_config").cloned();
+                        let container = file.extra.get("container").and_then(|c| c.as_str());
+                        container_lines(
+                            &ran.unwrap_or_default(),
+                            container.unwrap_or(""),
+                            &parent.to_string(),
+                        )
+                    })
+                    .collect();
+                (report.image, steps)
+            }
             Err(e) => {
                 let _ = writeln!(failures, "== {}: layercake build failed: {e}", case.name);
                 continue;
@@ -341,7 +361,34 @@ fn classic_builder_and_layercake_build_the_same_images() {
         };
         ours.lock().unwrap().insert(tag.clone(), image.clone());
 
-        let (want, got) = (normalise(&theirs), normalise(&image));
+        // Docker's step images, newest first, as many as layercake's chain has.
+        let their_steps: Vec<Vec<String>> = docker
+            .docker()
+            .args(["history", "-q", "--no-trunc", &tag])
+            .run_text()
+            .lines()
+            .take(our_steps.len())
+            .map(|id| {
+                let format = "{{json .ContainerConfig}}\n{{.Container}}\n{{.Parent}}";
+                let text = docker
+                    .docker()
+                    .args(["image", "inspect", "--format", format, id])
+                    .run_text();
+                let mut parts = text.lines();
+                let ran: serde_json::Value =
+                    serde_json::from_str(parts.next().unwrap_or("null")).unwrap();
+                let container = parts.next().unwrap_or("").trim();
+                let parent = parts.next().unwrap_or("").trim();
+                container_lines(&ran, container, parent)
+            })
+            .collect();
+        let (mut want, mut got) = (normalise(&theirs), normalise(&image));
+        for (steps, lines) in [(&their_steps, &mut want), (&our_steps, &mut got)] {
+            lines.push(format!("steps: {}", steps.len()));
+            for (i, step) in steps.iter().enumerate() {
+                lines.extend(step.iter().map(|l| format!("step -{i}: {l}")));
+            }
+        }
         let mut diff = line_diff(&want, &got);
         for (name, line, _why) in KNOWN {
             if *name == case.name {
@@ -489,11 +536,33 @@ const CONFIG_FIELDS: &[&str] = &[
     "ArgsEscaped",
 ];
 
+/// The images of the steps that made `last`, newest first, each with its parent (the step
+/// before it in its stage, or the stage's FROM image), down to a step whose parent is a FROM
+/// of an image that is not a stage.
+fn step_chain(steps: &[StepReport], last: ImageId) -> Vec<(ImageId, ImageId)> {
+    let mut chain = Vec::new();
+    let mut current = last;
+    while let Some(i) = steps
+        .iter()
+        .position(|s| s.image == Some(current) && s.keyword != Keyword::From)
+    {
+        let Some(parent) = steps[..i].last().and_then(|s| s.image) else {
+            break;
+        };
+        chain.push((current, parent));
+        current = parent;
+    }
+    chain
+}
+
 /// An image as text lines, one fact a line, in an order both builders share.
 ///
+/// Each step's `container_config` and `container` are compared apart, by
+/// [`container_lines`], for every step image of the chain.
+///
 /// Left out, because they name the run rather than the result: `created` (of the image
-/// and of each history row), `container`, `docker_version`, `config.Hostname` and
-/// `config.Image` (Docker's ids of its build containers and parent), and layer digests
+/// and of each history row), `docker_version`, `config.Hostname` and `config.Image`
+/// (Docker's ids of its build containers and parent), and layer digests
 /// (a RUN layer's bytes hold the moment it ran). Entries leave out uname and gname (Docker
 /// looks names up in the daemon host's files) and the mtimes of directories and of what a
 /// RUN wrote (both are the moment of the build).
@@ -503,9 +572,6 @@ fn normalise(image: &Image) -> Vec<String> {
     for field in CONFIG_FIELDS {
         lines.push(format!("config.{field}: {}", config["config"][field]));
     }
-    // Not `container_config`: Docker's is the whole run config of the step's build
-    // container (its `Cmd` the history row as a command); layercake's commits write none,
-    // and its public `Commit` has no field for one.
     for field in ["author", "os", "architecture"] {
         lines.push(format!("{field}: {}", config[field]));
     }
@@ -541,6 +607,43 @@ fn normalise(image: &Image) -> Vec<String> {
             lines.push(format!("layer {i}: {path} opaque"));
         }
     }
+    lines
+}
+
+/// A step's `container_config` (the run config of the container it ran in) and `container`
+/// as lines: the config fields as [`normalise`] has them, with `Cmd`; `Image`, `Hostname`
+/// and `container` name the run, so the lines say what they are: `Image` the id of that
+/// side's parent image (`parent`), `Hostname` empty or the first 12 digits of `container`,
+/// `container` a 64-hex id or none. An empty `Labels` map reads as `null`: dockerd's create
+/// makes one where the config had none, layercake's `ContainerConfig` writes no empty map.
+fn container_lines(ran: &serde_json::Value, container: &str, parent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for field in CONFIG_FIELDS {
+        let value = match &ran[field] {
+            serde_json::Value::Object(map) if map.is_empty() => serde_json::Value::Null,
+            v => v.clone(),
+        };
+        lines.push(format!("container_config.{field}: {value}"));
+    }
+    let image_line = match ran["Image"].as_str().unwrap_or("") {
+        i if !i.is_empty() && i == parent => "the parent step's image".to_owned(),
+        i => format!("{i:?}, not the parent step's image {parent:?}"),
+    };
+    lines.push(format!("container_config.Image: {image_line}"));
+    let hostname = match ran["Hostname"].as_str().unwrap_or("") {
+        "" => "empty".to_owned(),
+        h if container.len() == 64 && container.starts_with(h) && h.len() == 12 => {
+            "the container's short id".to_owned()
+        }
+        h => format!("{h:?}"),
+    };
+    lines.push(format!("container_config.Hostname: {hostname}"));
+    let is_id = container.len() == 64 && container.bytes().all(|b| b.is_ascii_hexdigit());
+    lines.push(match (container, is_id) {
+        ("", _) => "container: none".to_owned(),
+        (_, true) => "container: a 64-hex id".to_owned(),
+        (c, false) => format!("container: {c:?}"),
+    });
     lines
 }
 

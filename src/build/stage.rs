@@ -208,6 +208,27 @@ fn clean(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// The command a step's container ran, and how the classic builder made that container.
+pub(super) struct Ran {
+    pub(super) cmd: Vec<String>,
+    pub(super) kind: Trace,
+}
+
+/// How the classic builder made a step's container, which decides what it records of it.
+#[derive(Clone, Copy)]
+pub(super) enum Trace {
+    /// A config step or WORKDIR: the recorded config is the one given to the daemon's
+    /// create, which names the host after the container (`Hostname`: the id's first 12
+    /// digits).
+    Created,
+    /// RUN: the recorded config is the cache probe's, not the created one: no `Hostname`
+    /// set, `Entrypoint` cleared; `container` still the container's id.
+    Run,
+    /// COPY and ADD: the layer is committed with no container (no `container`, no
+    /// `Hostname`).
+    Direct,
+}
+
 /// The PATH a stage gets when its base image sets none (Docker's `DefaultPathEnv`).
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -262,11 +283,42 @@ impl Stage {
         format!("{} #(nop)  {comment}", self.shell().join(" "))
     }
 
+    /// The commit of a step: [`Stage::commit`], and the container the step ran in as the
+    /// classic builder records it (`container_config`: this stage's run config with `Cmd`
+    /// the step's command and `Image` the parent image; `container`: the container's id).
+    ///
+    /// Docker's container ids are random. Ours is the SHA-256 of the parent image's id and
+    /// the step's history row, so that a step made twice is the same image: rebuilds and
+    /// the build cache stay reproducible.
+    fn step_commit(&self, created_by: &str, ran: &Ran) -> Commit {
+        let parent = self.image.id().to_string();
+        let id = Digest::sha256(format!("{parent}\n{created_by}"))
+            .to_hex()
+            .to_string();
+        let mut config = self.config.clone();
+        config.cmd = Some(ran.cmd.clone());
+        config.extra.insert("Image".into(), Value::String(parent));
+        let commit = self.commit();
+        match ran.kind {
+            Trace::Created => {
+                config
+                    .extra
+                    .insert("Hostname".into(), Value::String(id[..12].to_owned()));
+                commit.container_config(config).container(id)
+            }
+            Trace::Run => {
+                config.entrypoint = None;
+                commit.container_config(config).container(id)
+            }
+            Trace::Direct => commit.container_config(config),
+        }
+    }
+
     /// A step on this stage's image that changes the config alone.
-    fn empty_step(&self, clock: i64, created_by: String) -> Result<Image> {
+    fn empty_step(&self, clock: i64, created_by: String, ran: &Ran) -> Result<Image> {
         Image::builder()
             .base(&self.image)
-            .commit(self.commit().created(clock))
+            .commit(self.step_commit(&created_by, ran).created(clock))
             .empty_step(History::new(created_by))
             .build()
     }
@@ -277,13 +329,13 @@ impl Stage {
         clock: i64,
         container: &Container,
         created_by: String,
+        ran: &Ran,
     ) -> Result<Image> {
         if container.diff()?.is_empty() {
-            return self.empty_step(clock, created_by);
+            return self.empty_step(clock, created_by, ran);
         }
-        let options = CommitOptions::new()
-            .created_by(created_by)
-            .commit(self.commit().created(clock));
+        let commit = self.step_commit(&created_by, ran).created(clock);
+        let options = CommitOptions::new().created_by(created_by).commit(commit);
         container.commit(&options)
     }
 
@@ -322,7 +374,14 @@ impl Run<'_> {
             let mut argv = stage.shell();
             argv.push(format!("#(nop)  {comment}"));
             run.running(stage, &argv);
-            stage.empty_step(clock, created_by)
+            // The container's command keeps `#(nop) ` and the comment apart.
+            let mut cmd = stage.shell();
+            cmd.extend(["#(nop) ".to_owned(), comment.to_owned()]);
+            let ran = Ran {
+                cmd,
+                kind: Trace::Created,
+            };
+            stage.empty_step(clock, created_by, &ran)
         })
     }
 
@@ -698,7 +757,11 @@ impl Run<'_> {
                     let mut container = Container::new(&stage.image)?;
                     container.set_clock(clock);
                     container.create_dir_all(dir.as_str())?;
-                    stage.commit_container(clock, &container, created_by)
+                    let ran = Ran {
+                        cmd: argv,
+                        kind: Trace::Created,
+                    };
+                    stage.commit_container(clock, &container, created_by, &ran)
                 })
             }
             Keyword::Run => self.run_step(stage, ins, list),
@@ -802,11 +865,18 @@ impl Run<'_> {
             }
         };
         let args = stage.run_args();
-        let mut created_by = String::new();
+        // The command as recorded: with build args, `|N` and the args before it.
+        let mut cmd = Vec::new();
         if !args.is_empty() {
-            created_by = format!("|{} {} ", args.len(), args.join(" "));
+            cmd.push(format!("|{}", args.len()));
+            cmd.extend(args.iter().cloned());
         }
-        created_by.push_str(&argv.join(" "));
+        cmd.extend(argv.iter().cloned());
+        let created_by = cmd.join(" ");
+        let ran = Ran {
+            cmd,
+            kind: Trace::Run,
+        };
         let mut step = RunStep::new(argv);
         step.env = stage.config.env.iter().cloned().chain(args).collect();
         step.user = stage.config.user.clone().unwrap_or_default();
@@ -818,7 +888,7 @@ impl Run<'_> {
             container.set_clock(clock);
             executor.run(&mut container, &step)?;
             run.last().ran = true;
-            stage.commit_container(clock, &container, created_by)
+            stage.commit_container(clock, &container, created_by, &ran)
         })
     }
 }

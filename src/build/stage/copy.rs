@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 mod tarsum;
 
-use super::{clean, error, word_error, Run, Stage};
+use super::{clean, error, word_error, Ran, Run, Stage, Trace};
 use crate::build::parser::{Instruction, Keyword};
 use crate::container::Container;
 use crate::contents::Contents;
@@ -150,11 +150,16 @@ impl Run<'_> {
             Some(c) => format!("--chown={}", expand(c)?),
             None => String::new(),
         };
-        let created_by = format!(
-            "{} #(nop) {} {chown_flag}{source} in {dest} ",
-            stage.shell().join(" "),
+        let mut cmd = stage.shell();
+        cmd.push(format!(
+            "#(nop) {} {chown_flag}{source} in {dest} ",
             ins.keyword()
-        );
+        ));
+        let created_by = cmd.join(" ");
+        let ran = Ran {
+            cmd,
+            kind: Trace::Direct,
+        };
         // The history row names the sources by their hash; the flags decide the rest.
         let flags: Vec<String> = ins.flags().iter().map(|f| format!("{f:?}")).collect();
         let step = format!("{created_by}\n{}", flags.join("\n"));
@@ -217,7 +222,7 @@ impl Run<'_> {
                 }
                 place(&mut container, &target, node, owner, chmod)?;
             }
-            stage.commit_container(clock, &container, created_by)
+            stage.commit_container(clock, &container, created_by, &ran)
         })
     }
 }
