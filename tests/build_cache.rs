@@ -251,13 +251,15 @@ fn events_come_in_docker_order() {
     store_with_base(&mut store);
     let runs = Arc::new(AtomicUsize::new(0));
     let lines = Arc::new(Mutex::new(Vec::new()));
+    let names = Arc::new(Mutex::new(Vec::new()));
     let log = lines.clone();
+    let named = names.clone();
     let listen = move |event: &BuildEvent<'_>| {
         let line = match event {
             BuildEvent::Step { number, total, .. } => format!("step {number}/{total}"),
             BuildEvent::Cached => "cached".to_owned(),
             BuildEvent::Running { argv, container } => {
-                assert_eq!(container.len(), 12);
+                named.lock().unwrap().push(container.to_string());
                 format!("running {}", argv.last().unwrap())
             }
             BuildEvent::Done(step) => format!("done {}", step.ran),
@@ -265,21 +267,39 @@ fn events_come_in_docker_order() {
         };
         log.lock().unwrap().push(line);
     };
-    build("v1", &runs)
+    let report = build("v1", &runs)
         .on_event(listen.clone())
         .run_in(&mut store)
         .unwrap();
     let first: Vec<String> = lines.lock().unwrap().drain(..).collect();
+    // Each `Running in` names the container its step's image records, as Docker's do.
+    let made_in: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.keyword,
+                layercake::build::Keyword::From | layercake::build::Keyword::Copy
+            )
+        })
+        .map(|s| {
+            let image = store.image(&s.image.unwrap().to_string()).unwrap();
+            let config: serde_json::Value =
+                serde_json::from_slice(image.config().as_bytes()).unwrap();
+            config["container"].as_str().unwrap()[..12].to_owned()
+        })
+        .collect();
+    assert_eq!(*names.lock().unwrap(), made_in);
     assert_eq!(
         first[..12],
         [
             "step 1/8",
             "done false",
             "step 2/8",
-            "running #(nop)  ARG V=1",
+            "running ARG V=1",
             "done false",
             "step 3/8",
-            "running #(nop)  ENV A=1",
+            "running ENV A=1",
             "done false",
             "step 4/8",
             "running make one",

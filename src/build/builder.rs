@@ -325,12 +325,13 @@ pub enum BuildEvent<'a> {
     Cached,
     /// A step is about to be made in a container of its own (` ---> Running in 3f2a…`, then
     /// at `Done` `Removing intermediate container 3f2a…`), as Docker makes RUN, WORKDIR and
-    /// the config steps: `container` names this run (12 hex digits, unique to it).
+    /// the config steps.
     Running {
-        /// The run's name.
+        /// The container's short id (12 hex digits): the start of the `container` its image
+        /// records.
         container: &'a str,
-        /// The container's command: a RUN's, or `/bin/sh -c #(nop)  ENV A=1` as Docker's
-        /// `ContainerConfig.Cmd` names a config step.
+        /// The container's command: a RUN's, or `["/bin/sh", "-c", "#(nop) ", "ENV A=1"]`
+        /// as Docker's `ContainerConfig.Cmd` names a config step.
         argv: &'a [String],
     },
     /// The step is done (` ---> 1a2b3c4d5e6f`).

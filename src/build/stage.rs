@@ -292,9 +292,7 @@ impl Stage {
     /// the build cache stay reproducible.
     fn step_commit(&self, created_by: &str, ran: &Ran) -> Commit {
         let parent = self.image.id().to_string();
-        let id = Digest::sha256(format!("{parent}\n{created_by}"))
-            .to_hex()
-            .to_string();
+        let id = self.container_id(created_by);
         let mut config = self.config.clone();
         config.cmd = Some(ran.cmd.clone());
         config.extra.insert("Image".into(), Value::String(parent));
@@ -312,6 +310,14 @@ impl Stage {
             }
             Trace::Direct => commit.container_config(config),
         }
+    }
+
+    /// The id of the container the step with history row `created_by` is made in (see
+    /// [`Stage::step_commit`]): 64 hex digits.
+    fn container_id(&self, created_by: &str) -> String {
+        Digest::sha256(format!("{}\n{created_by}", self.image.id()))
+            .to_hex()
+            .to_string()
     }
 
     /// A step on this stage's image that changes the config alone.
@@ -371,12 +377,10 @@ impl Run<'_> {
         let created_by = stage.nop(comment);
         let clock = self.build.clock;
         self.settle(stage, &created_by.clone(), move |run, stage| {
-            let mut argv = stage.shell();
-            argv.push(format!("#(nop)  {comment}"));
-            run.running(stage, &argv);
             // The container's command keeps `#(nop) ` and the comment apart.
             let mut cmd = stage.shell();
             cmd.extend(["#(nop) ".to_owned(), comment.to_owned()]);
+            run.running(stage, &created_by, &cmd);
             let ran = Ran {
                 cmd,
                 kind: Trace::Created,
@@ -385,12 +389,13 @@ impl Run<'_> {
         })
     }
 
-    /// Tells that a step is made in a container (` ---> Running in …`).
-    fn running(&self, stage: &Stage, argv: &[String]) {
+    /// Tells that the step with history row `created_by` is made in a container running
+    /// `argv` (` ---> Running in …`, the short id of the container the image records).
+    fn running(&self, stage: &Stage, created_by: &str, argv: &[String]) {
         if self.build.listener.is_some() {
-            let container = run_name(stage, &argv.join(" "));
+            let container = stage.container_id(created_by);
             self.emit(&BuildEvent::Running {
-                container: &container,
+                container: &container[..12],
                 argv,
             });
         }
@@ -753,7 +758,7 @@ impl Run<'_> {
                 self.settle(stage, &created_by.clone(), move |run, stage| {
                     let mut argv = stage.shell();
                     argv.push(format!("#(nop) WORKDIR {dir}"));
-                    run.running(stage, &argv);
+                    run.running(stage, &created_by, &argv);
                     let mut container = Container::new(&stage.image)?;
                     container.set_clock(clock);
                     container.create_dir_all(dir.as_str())?;
@@ -883,7 +888,7 @@ impl Run<'_> {
         step.workdir = stage.config.working_dir.clone().unwrap_or_default();
         let clock = self.build.clock;
         self.settle(stage, &created_by.clone(), move |run, stage| {
-            run.running(stage, &step.argv);
+            run.running(stage, &created_by, &step.argv);
             let mut container = Container::new(&stage.image)?;
             container.set_clock(clock);
             executor.run(&mut container, &step)?;
@@ -891,16 +896,6 @@ impl Run<'_> {
             stage.commit_container(clock, &container, created_by, &ran)
         })
     }
-}
-
-/// A name for one run of a RUN step, as Docker names the container it runs in: 12 hex
-/// digits, from the parent image, the command and the time.
-fn run_name(stage: &Stage, created_by: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let seed = format!("{}\n{created_by}\n{now}", stage.image.id());
-    Digest::sha256(seed).to_hex().to_string()[..12].to_owned()
 }
 
 #[cfg(test)]
