@@ -229,6 +229,11 @@ pub(super) enum Trace {
     Direct,
 }
 
+/// The build cache's format: part of every step's key, raised when what a step makes from
+/// the same inputs changes (as when steps began to record their container), so that a store
+/// does not hand back images an older version made.
+const CACHE_FORMAT: u32 = 2;
+
 /// The PATH a stage gets when its base image sets none (Docker's `DefaultPathEnv`).
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -349,6 +354,7 @@ impl Stage {
     /// history row after expansion, and what else decides its result) and the config after.
     fn cache_key(&self, step: &str) -> Digest {
         let key = serde_json::json!({
+            "format": CACHE_FORMAT,
             "parent": self.image.id().to_string(),
             "step": step,
             "config": self.config,
