@@ -4,7 +4,10 @@
 //! step as Docker's classic builder does (its `created_by` strings, `empty_layer` for config
 //! steps and for a RUN that changes nothing); RUN goes to an [`Executor`]: [`InProcess`] (a
 //! closure over the container) or [`ProcessExecutor`] (the command run for real, in its own
-//! namespaces, on an unpacked copy of the tree, its changes read back).
+//! namespaces, over an overlay mount of the image's layers, its changes read back).
+//! [`Build::run_in`] builds in a [`Store`](crate::Store) with its build cache, as
+//! `docker build` does in the daemon's: a step already made from the same parent, the same
+//! instruction and the same sources is taken from the store, not run again.
 //!
 //! ```
 //! use layercake::build::{Build, Context};
