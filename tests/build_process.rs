@@ -406,12 +406,13 @@ fn the_executor_is_send_and_sync() {
     assert!(format!("{executor:?}").contains("ProcessExecutor"));
 }
 
-/// The mounts under this process's step directories (other tests mount theirs meanwhile).
-fn step_mounts() -> Vec<String> {
+/// The mounts under `dir` (a scratch directory of one test: others mount theirs meanwhile).
+fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let dir = format!(" {}/", dir.display());
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.contains(&format!("layercake-run-{}-", std::process::id())))
+        .filter(|l| l.contains(&dir))
         .map(str::to_owned)
         .collect()
 }
@@ -447,7 +448,13 @@ fn overlay_and_whole_unpack_agree_over_layers_with_whiteouts() {
     let script = "test -e /etc/motd || echo absent > /motd; ls /srv/old > /srv/listing; \
                   echo two >> /srv/a && cat /srv/b > /srv/seen && rm /etc/keep && mkdir -p /work \
                   && echo w > /work/f; if grep -q ' - overlay ' /proc/self/mountinfo; then echo > /ov; fi";
-    let executor = ProcessExecutor::new();
+    let scratch = std::env::temp_dir().join(format!(
+        "layercake-overlay-test-{}-{}",
+        std::process::id(),
+        MTIME
+    ));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let executor = ProcessExecutor::new().scratch_dir(&scratch);
     let mut results = Vec::new();
     for overlay in [true, false] {
         let mut c = Container::new(&image).unwrap();
@@ -458,9 +465,9 @@ fn overlay_and_whole_unpack_agree_over_layers_with_whiteouts() {
             .run(&mut c, &sh(script))
             .unwrap();
         assert!(
-            step_mounts().is_empty(),
+            mounts_under(&scratch).is_empty(),
             "left mounted: {:?}",
-            step_mounts()
+            mounts_under(&scratch)
         );
         assert_eq!(c.read("motd").unwrap(), "absent\n", "the whiteout hides it");
         assert_eq!(
@@ -489,4 +496,8 @@ fn overlay_and_whole_unpack_agree_over_layers_with_whiteouts() {
     let mut c = Container::new(&image).unwrap();
     executor.run(&mut c, &sh("echo again > /again")).unwrap();
     assert_eq!(diff(&c), ["A /again"]);
+    // The executor's unpacked layers go with it.
+    drop(executor);
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
+    std::fs::remove_dir(&scratch).unwrap();
 }
