@@ -45,6 +45,17 @@ struct Case {
     target: Option<&'static str>,
 }
 
+/// What a case has unless it says otherwise: no context, no build args, the last stage.
+const PLAIN: Case = Case {
+    name: "",
+    dockerfile: "",
+    files: &[],
+    links: &[],
+    tar: false,
+    args: &[],
+    target: None,
+};
+
 const CASES: &[Case] = &[
     Case {
         name: "env-arg",
@@ -58,11 +69,8 @@ ARG X
 RUN echo "$V" > /only-v.txt
 ENV D=$W
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
         args: &[("V", "1")],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "arg-one",
@@ -72,11 +80,8 @@ ARG V
 RUN echo $V > /v.txt
 RUN ["/bin/sh", "-c", "echo $V > /exec.txt"]
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
         args: &[("V", "1")],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "config",
@@ -93,11 +98,7 @@ VOLUME /data ["/logs"]
 VOLUME /more
 STOPSIGNAL SIGKILL
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "shell-cmd",
@@ -108,11 +109,7 @@ RUN echo shell > /s.txt
 CMD echo hi
 ENTRYPOINT ["/bin/echo"]
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "parent",
@@ -122,11 +119,7 @@ ONBUILD ENV FROM_PARENT=1
 HEALTHCHECK --interval=5s CMD ["true"]
 CMD ["/bin/sh"]
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "child",
@@ -134,11 +127,7 @@ CMD ["/bin/sh"]
 HEALTHCHECK NONE
 ENTRYPOINT /bin/echo
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "copy",
@@ -160,10 +149,8 @@ ADD t.tar /untar/
             ("d/x", b"x\n", 0o640),
             ("d/e/y", b"y\n", 0o644),
         ],
-        links: &[],
         tar: true,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "one-dir",
@@ -178,9 +165,7 @@ COPY d/l d/x /two/
 "#,
         files: &[("d/x", b"x\n", 0o640), ("d/e/y", b"y\n", 0o644)],
         links: &[("d/l", "x")],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "stages",
@@ -192,11 +177,7 @@ FROM busybox:test
 COPY --from=build /out/made.txt /made.txt
 COPY --from=build /out /outdir
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "target",
@@ -207,11 +188,8 @@ RUN echo other > /other.txt
 FROM busybox:test
 RUN echo last > /last.txt
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
         target: Some("other"),
+        ..PLAIN
     },
     Case {
         name: "user-run",
@@ -222,11 +200,7 @@ RUN id > /tmp/id.txt && echo "$HOME $PATH" > /tmp/home.txt && mkdir /tmp/d
 USER root
 RUN echo "$HOME" > /roothome.txt
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
     Case {
         name: "run",
@@ -237,11 +211,7 @@ RUN ["/bin/sh", "-c", "echo exec > /exec.txt"]
 RUN ln /srv/keep.txt /srv/hard && echo n > /n1 && ln /n1 /n2 && chmod 600 /etc/group
 RUN rm -r /root && mkdir -p /var/lib/x && chown 1000:50 /var/lib/x
 "#,
-        files: &[],
-        links: &[],
-        tar: false,
-        args: &[],
-        target: None,
+        ..PLAIN
     },
 ];
 
