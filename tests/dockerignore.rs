@@ -589,3 +589,17 @@ fn docker_copies(docker: &Dockerd, context: &Path, flags: &[&str]) -> BTreeMap<S
         .run_text();
     exported(&docker.docker().args(["export", id.trim()]).run())
 }
+
+#[test]
+fn a_dockerignore_past_the_limit_is_refused_not_read_whole() {
+    let dir = TempDir::new("dockerignore-limit");
+    let line = "node_modules/**/*.map\n";
+    let big = line.repeat((5 << 20) / line.len());
+    std::fs::write(dir.join(".dockerignore"), big).unwrap();
+    match Ignore::from_dir(dir.path()) {
+        Err(layercake::Error::LimitExceeded { limit, max, .. }) => {
+            assert_eq!((limit, max), (".dockerignore size", 4 << 20));
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}

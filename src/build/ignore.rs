@@ -8,6 +8,8 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// The most `Ignore::from_dir` reads of a `.dockerignore`.
+const MAX_BYTES: u64 = 4 << 20;
 /// The patterns of a `.dockerignore` file: which paths of a build context are left out.
 ///
 /// The rules are Docker's (the docker CLI reads the file; moby's pattern matcher decides):
@@ -257,7 +259,8 @@ impl Ignore {
         Ok(Ignore { patterns })
     }
 
-    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns.
+    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns. A
+    /// file over 4 MiB is [`Error::LimitExceeded`](crate::Error::LimitExceeded).
     ///
     /// # Errors
     ///
@@ -279,11 +282,17 @@ impl Ignore {
             context: format!("reading `{}`", file.display()),
             source,
         };
-        match fs::read(&file) {
-            Ok(text) => Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| error(e.into())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ignore::default()),
-            Err(e) => Err(error(e)),
-        }
+        let opened = match fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ignore::default()),
+            Err(e) => return Err(error(e)),
+        };
+        // Read whole, but never more than a `.dockerignore` can sensibly hold.
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut io::Read::take(opened, MAX_BYTES + 1), &mut text)
+            .map_err(error)?;
+        crate::limits::Limits::check(".dockerignore size", text.len() as u64, MAX_BYTES)?;
+        Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| error(e.into()))
     }
 
     /// Whether the build leaves `path` (relative to the context root, `/`-separated) out:

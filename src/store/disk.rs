@@ -436,7 +436,10 @@ impl Disk {
         entries.extend(self.foreign.iter().cloned());
         let path = self.root.join("index.json");
         let bytes = index_json(entries)?;
-        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        let unchanged = std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
+            && read_small(&path, Limits::default().json_bytes)
+                .is_ok_and(|old| old[..] == bytes[..]);
+        if unchanged {
             return Ok(());
         }
         self.write_atomically(&path, &bytes)
