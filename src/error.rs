@@ -349,6 +349,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A `.dockerignore` holds a pattern Docker refuses (a lone `!`, a malformed character
+    /// class, a trailing `\\`).
+    Dockerignore {
+        /// The file.
+        path: String,
+        /// The line, the pattern and what is wrong with it.
+        #[source]
+        source: crate::build::IgnoreError,
+    },
+
     /// A RUN step's command exited with a non-zero status (or was killed by a signal:
     /// 128 + its number, as a shell says).
     RunFailed {
@@ -553,6 +563,7 @@ impl Error {
                 column,
                 reason,
             } => write!(w, "dockerfile line {line}, column {column}: {reason}"),
+            Error::Dockerignore { path, source } => write!(w, "{path}: {source}"),
             Error::RunFailed {
                 command,
                 status,

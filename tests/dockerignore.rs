@@ -447,13 +447,21 @@ fn from_dir_refuses_a_bad_dockerignore_naming_the_line() {
     let root = dir.path();
     write(root, ".dockerignore", "ok\n# fine\nbad[\n");
     let err = Context::from_dir(root).unwrap_err();
-    let source = std::error::Error::source(&err)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .and_then(|io| io.get_ref())
-        .and_then(|e| e.downcast_ref::<IgnoreError>())
-        .unwrap_or_else(|| panic!("no IgnoreError under {err:?}"));
-    assert_eq!(source.line(), 3);
-    assert!(err.to_string().contains(".dockerignore line 3"), "{err}");
+    let layercake::Error::Dockerignore { path, source } = &err else {
+        panic!("expected Error::Dockerignore, got {err:?}");
+    };
+    assert!(path.ends_with("/.dockerignore"), "{path}");
+    assert_eq!(
+        (source.line(), source.kind()),
+        (3, &IgnoreErrorKind::BadClass)
+    );
+    let typed = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<IgnoreError>());
+    assert_eq!(typed, Some(source), "the IgnoreError is the error's source");
+    assert!(
+        err.to_string()
+            .contains(".dockerignore: .dockerignore line 3"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -138,13 +138,6 @@ impl fmt::Display for IgnoreError {
 
 impl std::error::Error for IgnoreError {}
 
-impl From<IgnoreError> for io::Error {
-    /// An [`io::ErrorKind::InvalidData`] error carrying the [`IgnoreError`].
-    fn from(e: IgnoreError) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, e)
-    }
-}
-
 /// One compiled line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
@@ -259,13 +252,14 @@ impl Ignore {
         Ok(Ignore { patterns })
     }
 
-    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns. A
-    /// file over 4 MiB is [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+    /// Reads `root/.dockerignore`, as `docker build root` does; no file is no patterns.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) naming the file when it cannot be read, or when
-    /// a pattern is bad: its source is then an [`IgnoreError`] naming the line.
+    /// [`Error::Io`](crate::Error::Io) naming the file when it cannot be read,
+    /// [`Error::Dockerignore`](crate::Error::Dockerignore) naming it when a pattern is bad
+    /// (its source, an [`IgnoreError`], names the line),
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded) for a file over 4 MiB.
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("layercake-ignore-doc-{}", std::process::id()));
@@ -292,7 +286,10 @@ impl Ignore {
         io::Read::read_to_end(&mut io::Read::take(opened, MAX_BYTES + 1), &mut text)
             .map_err(error)?;
         crate::limits::Limits::check(".dockerignore size", text.len() as u64, MAX_BYTES)?;
-        Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|e| error(e.into()))
+        Ignore::parse(&String::from_utf8_lossy(&text)).map_err(|source| Error::Dockerignore {
+            path: file.display().to_string(),
+            source,
+        })
     }
 
     /// Whether the build leaves `path` (relative to the context root, `/`-separated) out:
