@@ -70,12 +70,11 @@ impl Layers {
             // The container's own changes (a WORKDIR made for the step) as one more layer.
             container.commit(&CommitOptions::new())?
         };
-        let lowers = match self.lowers(&image) {
-            Ok(lowers) => lowers,
-            Err(e) => {
-                self.usable.store(false, Ordering::Relaxed);
-                return Err(e);
-            }
+        // A filesystem that cannot hold overlayfs's format (no `trusted.*` xattrs, no
+        // device nodes) leaves the step to the whole unpack, as a failed mount does.
+        let Ok(lowers) = self.lowers(&image) else {
+            self.usable.store(false, Ordering::Relaxed);
+            return Ok(None);
         };
         let upper = work.join("upper");
         let scratch = work.join("overlay-work");
