@@ -17,6 +17,11 @@ fn history(image: &Image) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// The image's `Env`.
+fn env(image: &Image) -> &[String] {
+    &image.config().container_config().env
+}
+
 fn last_row(image: &Image) -> (String, bool) {
     history(image).pop().unwrap()
 }
@@ -62,10 +67,7 @@ fn recorder() -> InProcess<impl Fn(&mut Container, &RunStep) -> layercake::Resul
 #[test]
 fn env_is_a_nop_row_with_two_spaces() {
     let image = build("FROM scratch\nENV A=b C=\"d e\"\n");
-    assert_eq!(
-        image.config().container_config().env,
-        [PATH, "A=b", "C=d e"]
-    );
+    assert_eq!(env(&image), [PATH, "A=b", "C=d e"]);
     assert_eq!(
         last_row(&image),
         ("/bin/sh -c #(nop)  ENV A=b C=d e".into(), true)
@@ -75,7 +77,7 @@ fn env_is_a_nop_row_with_two_spaces() {
 #[test]
 fn env_sees_the_old_values_throughout() {
     let image = build("FROM scratch\nENV a=1\nENV a=2 b=$a\n");
-    assert_eq!(image.config().container_config().env, [PATH, "a=2", "b=1"]);
+    assert_eq!(env(&image), [PATH, "a=2", "b=1"]);
 }
 
 #[test]
@@ -242,23 +244,16 @@ fn build_args_only_for_declared_args() {
         .run()
         .unwrap()
         .image;
-    assert_eq!(
-        image.config().container_config().env,
-        [PATH, "X=a", "Y=unset"]
-    );
+    assert_eq!(env(&image), [PATH, "X=a", "Y=unset"]);
 }
 
 #[test]
 fn global_args_in_from_and_redeclared() {
     let text = "ARG BASE=busybox\nARG V=1\nFROM $BASE\nENV A=${V:-none}\nARG V\nENV B=$V\n";
     let image = with_busybox(text).run().unwrap().image;
-    let env = &image.config().container_config().env;
-    assert_eq!(env, &[PATH, "A=none", "B=1"]);
+    assert_eq!(env(&image), [PATH, "A=none", "B=1"]);
     let image = with_busybox(text).build_arg("V", "2").run().unwrap().image;
-    assert_eq!(
-        image.config().container_config().env,
-        [PATH, "A=none", "B=2"]
-    );
+    assert_eq!(env(&image), [PATH, "A=none", "B=2"]);
 }
 
 #[test]
@@ -533,10 +528,7 @@ fn from_platform_names_the_scratch_image() {
 fn from_an_earlier_stage_by_name_and_index_keeps_its_config() {
     let text = "FROM scratch AS base\nENV A=1\nFROM base\nENV B=2\nFROM 1\nENV C=3\n";
     let image = build(text);
-    assert_eq!(
-        image.config().container_config().env,
-        [PATH, "A=1", "B=2", "C=3"]
-    );
+    assert_eq!(env(&image), [PATH, "A=1", "B=2", "C=3"]);
 }
 
 #[test]

@@ -179,14 +179,17 @@ impl Context {
                 } else if meta.is_dir() {
                     stack.push((path.clone(), format!("{rel}/")));
                     Entry::dir().mode(mode)
-                } else if meta.is_file() && meta.len() <= SMALL_FILE {
-                    let bytes = fs::read(&path).map_err(|e| io(e, &path))?;
-                    Entry::file(Bytes::from(bytes)).mode(mode)
                 } else if meta.is_file() {
-                    // Read where it lies, by offset, when a step copies it.
                     let file = HostFile::open(&path)?;
                     let len = file.len()?;
-                    Entry::file(Contents::on_disk(file, 0, len)).mode(mode)
+                    let contents = Contents::on_disk(file, 0, len);
+                    // Small files are held now (their length as opened, however the file
+                    // changes); larger ones are read where they lie, by offset, when copied.
+                    let contents = match len <= SMALL_FILE {
+                        true => Contents::from(contents.to_bytes()?),
+                        false => contents,
+                    };
+                    Entry::file(contents).mode(mode)
                 } else {
                     continue;
                 };
